@@ -1,0 +1,1 @@
+"""The engine: catalog, vectors, encoders, indexer and queries. Never imports Qt."""

@@ -1,0 +1,80 @@
+"""The Encoder protocol every model implements, and device selection."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol, Sequence, runtime_checkable
+
+import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    from PIL import Image
+
+
+@dataclass(frozen=True)
+class EncoderInfo:
+    """What the registry knows about an encoder before loading it."""
+
+    name: str  # the user-facing name, e.g. "offline", "clip", "resnet50"
+    description: str
+    supports_text: bool
+    offline: bool  # usable with no network right now (weights on disk)
+    note: str = ""  # e.g. "knows ~1000 ImageNet concepts"
+
+
+@runtime_checkable
+class Encoder(Protocol):
+    """A loaded model that turns photos (and maybe text) into unit vectors.
+
+    ``id`` names the model and its weights (architecture + pretrained tag);
+    ``weights_checksum`` identifies the exact weights; a library records both
+    and refuses to mix vectors of two models.
+    """
+
+    id: str
+    weights_checksum: str
+    dimension: int
+    supports_text: bool
+    device: str
+    image_size: int  # the square side the model wants; decoders shrink to about this
+
+    def encode_images(self, images: Sequence["Image.Image"]) -> np.ndarray:
+        """RGB PIL images -> float32 array (n, dimension), rows L2-normalised."""
+        ...
+
+    def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
+        """Strings -> float32 array (n, dimension), rows L2-normalised.
+
+        Raises UsageError on an image-only encoder.
+        """
+        ...
+
+
+def pick_device(requested: str | None = None) -> str:
+    """CUDA, then Apple MPS, then CPU; ``requested`` ("cpu", "cuda", "cuda:1", "mps") overrides."""
+    import torch
+
+    from lookalike.core.errors import UsageError
+
+    if requested and requested != "auto":
+        if requested.startswith("cuda") and not torch.cuda.is_available():
+            raise UsageError(f"--device {requested}: no CUDA GPU is available here")
+        if requested == "mps" and not (
+            getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()
+        ):
+            raise UsageError("--device mps: Apple MPS is not available here")
+        if requested not in ("cpu", "mps") and not requested.startswith("cuda"):
+            raise UsageError(f"--device {requested}: expected cpu, cuda, cuda:N or mps")
+        return requested
+    if torch.cuda.is_available():
+        return "cuda"
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def l2_normalize(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32)
+    n = np.linalg.norm(x, axis=-1, keepdims=True)
+    n[n == 0] = 1.0
+    return (x / n).astype(np.float32, copy=False)

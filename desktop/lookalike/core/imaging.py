@@ -1,0 +1,247 @@
+"""Safe image decoding: EXIF orientation, JPEG draft mode, size guard, HEIC/AVIF.
+
+Every decode that can fail raises :class:`ImageDecodeError` with a reason a
+person understands; the indexer records it as a failure and goes on.
+"""
+
+from __future__ import annotations
+
+import errno
+import io
+import logging
+import os
+import stat
+import warnings
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+
+log = logging.getLogger(__name__)
+
+# Photos we index, by suffix (lower case). HEIC/HEIF/AVIF through pillow-heif.
+PHOTO_SUFFIXES = frozenset(
+    {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif",
+     ".heic", ".heif", ".avif"}
+)
+
+# The decompression-bomb guard: refuse anything over this many pixels (about
+# 180 megapixels, larger than any camera sensor sold today) before decoding.
+MAX_PIXELS = 180_000_000
+# And never read a file larger than this into memory.
+MAX_FILE_BYTES = 512 * 1024 * 1024
+
+Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+ImageFile.LOAD_TRUNCATED_IMAGES = False
+
+_heif_registered: bool | None = None
+
+
+def register_heif() -> bool:
+    """Teach Pillow HEIC/HEIF/AVIF via pillow-heif (once). False if unavailable."""
+    global _heif_registered
+    if _heif_registered is None:
+        try:
+            import pillow_heif
+
+            pillow_heif.register_heif_opener()
+            try:
+                pillow_heif.register_avif_opener()
+            except AttributeError:  # newer pillow-heif: AVIF is in Pillow itself
+                pass
+            _heif_registered = True
+        except Exception as exc:  # pragma: no cover - depends on the platform
+            log.warning("HEIC/AVIF support unavailable: %s", exc)
+            _heif_registered = False
+    return _heif_registered
+
+
+class ImageDecodeError(Exception):
+    """A photo that cannot be read; ``str()`` is the reason for the user."""
+
+
+@dataclass(frozen=True)
+class DecodedPhoto:
+    image: Image.Image  # RGB, oriented, shrunk to about the requested size
+    width: int  # the original's size, after orientation
+    height: int
+    taken: float | None  # EXIF DateTimeOriginal as a UNIX timestamp (local time), if any
+
+
+def is_photo_name(name: str) -> bool:
+    return os.path.splitext(name)[1].lower() in PHOTO_SUFFIXES
+
+
+def read_file_bytes(path: Path | str) -> bytes:
+    """Read a regular file whole, with reasons a person understands on failure."""
+    p = os.fspath(path)
+    try:
+        fd = os.open(p, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        raise ImageDecodeError("the file disappeared before it could be read") from None
+    except PermissionError:
+        raise ImageDecodeError("permission denied: the file is not readable by you") from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise ImageDecodeError("a symbolic link loop, not a file") from None
+        raise ImageDecodeError(f"cannot open the file: {exc.strerror or exc}") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            kind = "a folder" if stat.S_ISDIR(st.st_mode) else "not a regular file"
+            raise ImageDecodeError(f"{kind}, not a photo")
+        if st.st_size == 0:
+            raise ImageDecodeError("the file is empty (0 bytes)")
+        if st.st_size > MAX_FILE_BYTES:
+            raise ImageDecodeError(
+                f"the file is too large to be a photo ({st.st_size / 2**20:.0f} MiB)"
+            )
+        chunks = []
+        remaining = st.st_size
+        while remaining > 0:
+            chunk = os.read(fd, min(remaining, 8 * 1024 * 1024))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            remaining -= len(chunk)
+        return b"".join(chunks)
+    except OSError as exc:
+        raise ImageDecodeError(f"cannot read the file: {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)
+
+
+def _exif_taken(img: Image.Image) -> float | None:
+    try:
+        exif = img.getexif()
+    except Exception:
+        return None
+    value = None
+    try:
+        sub = exif.get_ifd(0x8769)  # Exif IFD
+        value = sub.get(0x9003) or sub.get(0x9004)  # DateTimeOriginal, DateTimeDigitized
+    except Exception:
+        pass
+    value = value or exif.get(0x0132)  # DateTime
+    if not value:
+        return None
+    if isinstance(value, bytes):
+        value = value.decode("ascii", "replace")
+    try:
+        return datetime.strptime(str(value).strip("\x00 ")[:19], "%Y:%m:%d %H:%M:%S").timestamp()
+    except (ValueError, OverflowError, OSError):
+        return None
+
+
+def _oriented_size(img: Image.Image) -> tuple[int, int]:
+    w, h = img.size
+    try:
+        orientation = img.getexif().get(0x0112)
+    except Exception:
+        orientation = None
+    if orientation in (5, 6, 7, 8):
+        return h, w
+    return w, h
+
+
+def decode_bytes(data: bytes, target: int | None = 256, name: str = "") -> DecodedPhoto:
+    """Decode ``data`` into an RGB image whose short side is about ``target``.
+
+    JPEGs decode in draft mode (the codec scales by 1/2, 1/4 or 1/8 while
+    decoding), so a 12-megapixel photo costs a fraction of a full decode.
+    """
+    register_heif()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data))
+            w0, h0 = img.size
+            if w0 * h0 > MAX_PIXELS:
+                raise ImageDecodeError(
+                    f"the image claims {w0}×{h0} pixels, more than the "
+                    f"{MAX_PIXELS // 1_000_000} megapixels we accept (a decompression bomb?)"
+                )
+            if w0 <= 0 or h0 <= 0:
+                raise ImageDecodeError("the image has no pixels")
+            width, height = _oriented_size(img)
+            taken = _exif_taken(img)
+            if target and img.format == "JPEG":
+                # Ask for at least target on the short side; the codec picks the scale.
+                scale = max(1, min(w0, h0) // target)
+                if scale > 1:
+                    img.draft("RGB", (max(1, w0 // scale), max(1, h0 // scale)))
+            if getattr(img, "is_animated", False):
+                img.seek(0)
+            img.load()
+            try:
+                img = ImageOps.exif_transpose(img)
+            except Exception:  # a bogus orientation tag is not worth a failure
+                pass
+            img = _to_rgb(img)
+            if target and min(img.size) > 2 * target:
+                img.thumbnail(_fit_short_side(img.size, target), Image.Resampling.BILINEAR,
+                              reducing_gap=2.0)
+            return DecodedPhoto(img, width, height, taken)
+    except ImageDecodeError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageDecodeError("the image is too large to decode safely (a decompression bomb?)") from None
+    except UnidentifiedImageError:
+        kind = _sniff_kind(data)
+        raise ImageDecodeError(f"not an image Lookalike can read ({kind})") from None
+    except MemoryError:
+        raise ImageDecodeError("not enough memory to decode this image") from None
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, KeyError) as exc:
+        msg = str(exc) or exc.__class__.__name__
+        if "truncated" in msg or "broken data stream" in msg or isinstance(exc, EOFError):
+            raise ImageDecodeError("the file is truncated or damaged (incomplete image data)") from None
+        raise ImageDecodeError(f"the image data is damaged: {msg}") from None
+
+
+def _fit_short_side(size: tuple[int, int], target: int) -> tuple[int, int]:
+    w, h = size
+    s = target / min(w, h)
+    return max(1, round(w * s)), max(1, round(h * s))
+
+
+def _to_rgb(img: Image.Image) -> Image.Image:
+    """Any mode -> RGB; transparency is composited on white (how photos are viewed)."""
+    if img.mode == "RGB":
+        return img
+    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+        import numpy as np
+
+        arr = np.asarray(img, dtype=np.float32)
+        hi = float(arr.max()) or 1.0
+        img = Image.fromarray((arr * (255.0 / max(hi, 255.0 if hi <= 255 else hi))).astype("uint8"))
+        return img.convert("RGB")
+    if img.mode == "P" and "transparency" in img.info:
+        img = img.convert("RGBA")
+    if img.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = img.convert("RGBA")
+        bg = Image.new("RGB", rgba.size, (255, 255, 255))
+        bg.paste(rgba, mask=rgba.getchannel("A"))
+        return bg
+    return img.convert("RGB")
+
+
+def _sniff_kind(data: bytes) -> str:
+    head = data[:512].lstrip().lower()
+    if head.startswith((b"<!doctype html", b"<html")) or b"<html" in head[:200]:
+        return "it is an HTML page"
+    if head.startswith(b"<?xml") or head.startswith(b"<svg"):
+        return "it is an XML/SVG document"
+    if head.startswith(b"%pdf"):
+        return "it is a PDF document"
+    if head.startswith(b"pk\x03\x04"):
+        return "it is a ZIP archive"
+    try:
+        data[:256].decode("utf-8")
+        return "it is a text file"
+    except UnicodeDecodeError:
+        return "unknown file format"
+
+
+def decode_file(path: Path | str, target: int | None = 256) -> DecodedPhoto:
+    return decode_bytes(read_file_bytes(path), target, name=os.fspath(path))

@@ -1,0 +1,1 @@
+"""Model fixtures (the offline encoder, a tiny random CLIP checkpoint)."""
