@@ -1,0 +1,291 @@
+"""The command line: `lookalike index|search|status|models|bench`.
+
+With no arguments it opens the window. Exit status: 0 on success, 2 for a
+usage or query error, 1 for anything else. A user's error is one clear line
+on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from lookalike import __version__
+from lookalike.core.errors import LookalikeError, QueryError, UsageError
+
+log = logging.getLogger("lookalike")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, exit 2
+        raise UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="lookalike", description="Find photos by likeness. With no command, opens the window.")
+    p.add_argument("--version", action="version", version=f"lookalike {__version__}")
+    p.add_argument("-v", "--verbose", action="store_true", help="log what happens to stderr")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    def library_opts(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--library", type=Path, metavar="DIR",
+                        help="the library folder (default: under your data folder; LOOKALIKE_HOME overrides)")
+
+    def model_opts(sp: argparse.ArgumentParser) -> None:
+        g = sp.add_mutually_exclusive_group()
+        g.add_argument("--model", metavar="NAME", help="encoder: offline (default), clip, resnet50")
+        g.add_argument("--model-file", type=Path, metavar="FILE", help="a local CLIP checkpoint file")
+        sp.add_argument("--device", metavar="DEV", help="cpu, cuda, cuda:N or mps (default: the best available)")
+
+    sp = sub.add_parser("index", help="index photo folders (incremental: only new and changed photos)")
+    sp.add_argument("paths", nargs="*", type=Path, metavar="PATH",
+                    help="folders to add and index (none: update every folder of the library)")
+    library_opts(sp)
+    model_opts(sp)
+    sp.add_argument("--exclude", action="append", default=[], metavar="GLOB",
+                    help="skip files and folders matching GLOB (repeatable)")
+    sp.add_argument("--batch-size", type=int, metavar="N", help=argparse.SUPPRESS)
+    sp.add_argument("--workers", type=int, metavar="N", help=argparse.SUPPRESS)
+    sp.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+
+    sp = sub.add_parser("search", help="search by text, photo paths, or arithmetic over both")
+    sp.add_argument("query", metavar="QUERY", help="e.g. 'a dog on a beach', './me.jpg', 'dog + city', 'haircut - man'")
+    library_opts(sp)
+    model_opts(sp)
+    sp.add_argument("-k", type=int, default=20, metavar="N", help="number of results (default 20)")
+    sp.add_argument("--min-score", type=float, metavar="S", help="hide results scoring below S")
+    sp.add_argument("--in", dest="folder", type=Path, metavar="FOLDER", help="only photos inside FOLDER")
+    sp.add_argument("--json", action="store_true", help="print a JSON array of {rank, path, score}")
+
+    sp = sub.add_parser("status", help="what the library holds")
+    library_opts(sp)
+    sp.add_argument("--errors", action="store_true", help="list the photos that could not be read, with reasons")
+    sp.add_argument("--json", action="store_true", help="print JSON")
+
+    sub.add_parser("models", help="the encoders available here and which work offline")
+
+    sp = sub.add_parser("bench", help="measure indexing and query speed on this machine")
+    sp.add_argument("--out", type=Path, default=Path("bench-report"), metavar="DIR")
+    sp.add_argument("--quick", action="store_true", help="the smallest sizes, for a smoke test")
+    sp.add_argument("--device", metavar="DEV", help="cpu or cuda")
+    sp.add_argument("--sizes", metavar="N,N,...", help="vector counts for the scale benchmark")
+    sp.add_argument("--photos", type=int, metavar="N", help="photos for the indexing benchmark")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv:
+        from lookalike.app import main as gui_main
+
+        return gui_main()
+    try:
+        args = build_parser().parse_args(argv)
+    except UsageError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    if args.command is None:
+        from lookalike.app import main as gui_main
+
+        return gui_main()
+    try:
+        return COMMANDS[args.command](args)
+    except QueryError as exc:
+        if getattr(args, "json", False) is False:
+            print(f"lookalike: bad query: {exc.reason} (column {exc.column + 1})\n  {exc.caret().replace(chr(10), chr(10) + '  ')}",
+                  file=sys.stderr)
+        else:
+            print(f"lookalike: bad query: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except LookalikeError as exc:
+        print(f"lookalike: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("lookalike: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+def _open_engine(args, *, writer: bool, create: bool = False):
+    from lookalike.core.search import SearchEngine
+
+    return SearchEngine.open(args.library, model=getattr(args, "model", None),
+                             model_file=getattr(args, "model_file", None),
+                             device=getattr(args, "device", None), writer=writer, create=create)
+
+
+def cmd_index(args) -> int:
+    from lookalike.core.progress import CancelToken
+
+    cancel = CancelToken()
+    interrupted = {"n": 0}
+
+    def on_sigint(signum, frame):
+        interrupted["n"] += 1
+        if interrupted["n"] > 1:
+            raise KeyboardInterrupt
+        cancel.cancel()
+        print("\nlookalike: stopping after the batch in flight (Ctrl+C again to abort)", file=sys.stderr)
+
+    old = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        for p in args.paths:
+            if not p.expanduser().exists():
+                raise LookalikeError(f"There is no folder at {p}")
+        engine = _open_engine(args, writer=True, create=True)
+        with engine:
+            if not args.paths and not engine.catalog.folders():
+                raise UsageError("Name at least one folder to index: lookalike index PATH")
+            with _ProgressBar(disabled=args.quiet) as bar:
+                report = engine.index(args.paths or None, excludes=args.exclude, progress=bar.update,
+                                      cancel=cancel, batch_size=args.batch_size, workers=args.workers)
+            st = engine.status()
+    finally:
+        signal.signal(signal.SIGINT, old)
+    parts = [f"{report.added} added", f"{report.updated} updated", f"{report.moved} moved",
+             f"{report.removed} removed", f"{report.failed} unreadable", f"{report.unchanged} unchanged"]
+    print(f"{'Stopped' if report.cancelled else 'Indexed'}: " + ", ".join(parts)
+          + f" in {report.seconds:.1f} s ({report.rate:.1f} photos/s). "
+          f"The library holds {st.photos} photos.", file=sys.stderr)
+    for f in report.offline_folders:
+        print(f"lookalike: {f} is offline; its photos are kept until it is back or removed", file=sys.stderr)
+    if report.failed:
+        print("See the unreadable files with: lookalike status --errors", file=sys.stderr)
+    return 130 if report.cancelled else 0
+
+
+def cmd_search(args) -> int:
+    engine = _open_engine(args, writer=False)
+    with engine:
+        results = engine.search(args.query, k=args.k, min_score=args.min_score, folder=args.folder)
+    if args.json:
+        json.dump([{"rank": r.rank, "path": os.fsdecode(os.fspath(r.path.absolute())), "score": round(r.score, 6)}
+                   for r in results], sys.stdout, ensure_ascii=False)
+        sys.stdout.write("\n")
+    else:
+        if not results:
+            print("No photos matched.", file=sys.stderr)
+        for r in results:
+            print(f"{r.rank:>3}  {r.score:6.3f}  {r.path}")
+    return 0
+
+
+def cmd_status(args) -> int:
+    from lookalike.core.search import SearchEngine
+
+    engine = SearchEngine.open(args.library, writer=False)
+    with engine:
+        st = engine.status()
+        folders = engine.folders()
+        failures = engine.failures() if args.errors else []
+    if args.json:
+        out = {
+            "library": str(st.path), "photos": st.photos, "folders": [
+                {"path": str(f.path), "photos": f.photos, "failures": f.failures, "online": f.online}
+                for f in folders],
+            "failures": st.failures, "model": st.model, "model_name": st.model_name,
+            "dimension": st.dimension, "device": _device_for(st.model_name),
+            "locked_by": st.holder,
+        }
+        if args.errors:
+            out["errors"] = [{"path": str(f.path), "reason": f.reason} for f in failures]
+        json.dump(out, sys.stdout, ensure_ascii=False, indent=1)
+        sys.stdout.write("\n")
+        return 0
+    print(f"Library   {st.path}")
+    print(f"Photos    {st.photos}")
+    print(f"Model     {st.model or st.model_name} ({st.dimension or '?'} dimensions) on {_device_for(st.model_name)}")
+    if st.note:
+        print(f"          {st.note}")
+    print(f"Unreadable {st.failures}")
+    if st.holder:
+        print(f"Note      {st.holder}")
+    print("Folders")
+    for f in folders:
+        state = "" if f.online else "  [offline]"
+        print(f"  {f.photos:>7} photos  {f.failures:>4} unreadable  {f.path}{state}")
+    if args.errors:
+        print("Unreadable files" if failures else "No unreadable files.")
+        for f in failures:
+            print(f"  {f.path}: {f.reason}")
+    return 0
+
+
+def _device_for(model_name: str) -> str:
+    try:
+        from lookalike.core.encoders.base import pick_device
+
+        return pick_device(None)
+    except Exception:
+        return "cpu"
+
+
+def cmd_models(args) -> int:
+    from lookalike.core.encoders import DEFAULT_ENCODER, available_encoders
+
+    for e in available_encoders():
+        mark = "offline" if e.offline else "needs a download"
+        text = "text+image" if e.supports_text else "image only"
+        default = " (default)" if e.name == DEFAULT_ENCODER else ""
+        print(f"{e.name:<10} {text:<11} {mark:<17} {e.description}{default}")
+        if e.note:
+            print(f"{'':<10} {e.note}")
+    return 0
+
+
+def cmd_bench(args) -> int:
+    from lookalike.bench import run_bench
+
+    return run_bench(args)
+
+
+COMMANDS = {"index": cmd_index, "search": cmd_search, "status": cmd_status, "models": cmd_models,
+            "bench": cmd_bench}
+
+
+class _ProgressBar:
+    """A rich progress bar on stderr fed by core Progress events."""
+
+    def __init__(self, disabled: bool = False) -> None:
+        self.disabled = disabled or not sys.stderr.isatty()
+        self._progress = None
+        self._tasks: dict[str, int] = {}
+
+    def __enter__(self):
+        if not self.disabled:
+            from rich.console import Console
+            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                                       TimeRemainingColumn)
+
+            self._progress = Progress(TextColumn("{task.description:<9}"), BarColumn(), MofNCompleteColumn(),
+                                      TextColumn("{task.fields[rate]}"), TimeRemainingColumn(),
+                                      console=Console(stderr=True), transient=False)
+            self._progress.__enter__()
+        return self
+
+    def update(self, p) -> None:
+        if self._progress is None:
+            return
+        task = self._tasks.get(p.stage)
+        if task is None:
+            task = self._progress.add_task(p.stage, total=p.total, rate="")
+            self._tasks[p.stage] = task
+        self._progress.update(task, completed=p.done, total=p.total,
+                              rate=f"{p.rate:5.1f}/s" if p.rate else "")
+
+    def __exit__(self, *exc) -> None:
+        if self._progress is not None:
+            self._progress.__exit__(*exc)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,166 @@
+"""A library on disk: a private folder holding the catalog and the vector graph.
+
+One writer at a time, guarded by a lock file; readers are always welcome.
+The library records which encoder built it (id, weights checksum, dimension)
+and refuses vectors from any other.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from lookalike.core.catalog import Catalog
+from lookalike.core.errors import LibraryLockedError, LookalikeError, ModelMismatchError
+from lookalike.core.fsutil import atomic_write_text
+from lookalike.core.paths import app_paths, ensure_private_dir
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ModelRecord:
+    """What a library remembers about the encoder that built it."""
+
+    name: str  # registry name: offline, clip, resnet50
+    encoder_id: str
+    weights_checksum: str
+    dimension: int
+    model_file: str = ""
+
+
+class Library:
+    LOCK = "writer.lock"
+    HOLDER = "writer.json"
+
+    def __init__(self, path: Path | None = None, *, writer: bool = False, create: bool | None = None) -> None:
+        self.path = Path(path).expanduser().resolve() if path else app_paths().default_library
+        self.writer = writer
+        self._lock = None
+        create = writer if create is None else create
+        if not (self.path / Catalog.FILENAME).exists():
+            if not create:
+                raise LookalikeError(
+                    f"There is no library at {self.path} yet. Index a folder first: "
+                    f"lookalike index PATH" + ("" if path is None else f" --library {self.path}")
+                )
+        try:
+            ensure_private_dir(self.path)
+        except OSError as exc:
+            raise LookalikeError(f"Cannot create the library folder {self.path}: {exc.strerror or exc}") from None
+        if writer:
+            self._acquire()
+        try:
+            self.catalog = Catalog(self.path / Catalog.FILENAME, readonly=not writer)
+        except BaseException:
+            self.release()
+            raise
+
+    # -- the writer lock ----------------------------------------------------
+
+    def _acquire(self) -> None:
+        from filelock import FileLock, Timeout
+
+        lock = FileLock(os.fspath(self.path / self.LOCK), timeout=0)
+        try:
+            lock.acquire()
+        except Timeout:
+            raise LibraryLockedError(self._holder_message()) from None
+        self._lock = lock
+        try:
+            atomic_write_text(self.path / self.HOLDER, json.dumps({
+                "pid": os.getpid(),
+                "host": socket.gethostname(),
+                "since": time.time(),
+                "command": " ".join([Path(sys.argv[0]).name] + sys.argv[1:])[:200],
+            }))
+        except OSError:
+            pass
+
+    def _holder_message(self) -> str:
+        who = "another Lookalike"
+        try:
+            info = json.loads((self.path / self.HOLDER).read_text())
+            since = time.strftime("%H:%M", time.localtime(info.get("since", 0)))
+            who = f"another Lookalike (pid {info.get('pid')} on {info.get('host')}, " \
+                  f"'{info.get('command')}', since {since})"
+        except (OSError, ValueError):
+            pass
+        return (f"The library {self.path} is being updated by {who}. "
+                "Searching still works; to index, wait for it to finish or close it.")
+
+    def holder(self) -> str | None:
+        """Who holds the writer lock now, or None."""
+        if self._lock is not None:
+            return None
+        from filelock import FileLock, Timeout
+
+        probe = FileLock(os.fspath(self.path / self.LOCK), timeout=0)
+        try:
+            probe.acquire()
+        except Timeout:
+            return self._holder_message()
+        except OSError:
+            return None
+        probe.release()
+        return None
+
+    def release(self) -> None:
+        if self._lock is not None:
+            try:
+                (self.path / self.HOLDER).unlink()
+            except OSError:
+                pass
+            self._lock.release()
+            self._lock = None
+
+    def close(self) -> None:
+        try:
+            self.catalog.close()
+        except AttributeError:
+            pass
+        self.release()
+
+    # -- the model ----------------------------------------------------------
+
+    def model_record(self) -> ModelRecord | None:
+        m = self.catalog.meta()
+        if "encoder_id" not in m:
+            return None
+        return ModelRecord(m.get("encoder_name", ""), m["encoder_id"], m.get("weights_checksum", ""),
+                           int(m.get("dimension", "0")), m.get("model_file", ""))
+
+    def bind_model(self, record: ModelRecord) -> None:
+        """Record the encoder on first use; refuse any other afterwards."""
+        current = self.model_record()
+        if current is None:
+            if not self.writer:
+                return
+            self.catalog.set_meta({
+                "encoder_name": record.name,
+                "encoder_id": record.encoder_id,
+                "weights_checksum": record.weights_checksum,
+                "dimension": record.dimension,
+                "model_file": record.model_file,
+            })
+            return
+        self.check_model(record)
+
+    def check_model(self, record: ModelRecord) -> None:
+        current = self.model_record()
+        if current is None:
+            return
+        if (current.encoder_id, current.weights_checksum, current.dimension) != (
+            record.encoder_id, record.weights_checksum, record.dimension
+        ):
+            raise ModelMismatchError(
+                f"This library was built with '{current.encoder_id}' and cannot take vectors from "
+                f"'{record.encoder_id}' (vectors of two models never mix). Use the same model, or "
+                f"index into a new library: lookalike index PATH --library NEW_DIR --model {record.name}"
+            )

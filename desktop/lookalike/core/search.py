@@ -1,0 +1,356 @@
+"""The facade the command line and the window both call.
+
+``SearchEngine`` owns one library (catalog + graph) and one encoder, loaded
+lazily: opening a library and listing its folders never imports torch.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from lookalike.core.catalog import FailureRow, FolderRow
+from lookalike.core.errors import LookalikeError, QueryError, UsageError
+from lookalike.core.library import Library, ModelRecord
+from lookalike.core.progress import CancelToken, ProgressCallback, no_progress
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    rank: int
+    path: Path
+    score: float
+    photo_id: int
+    width: int | None
+    height: int | None
+    taken: float | None
+    size: int
+
+
+@dataclass(frozen=True)
+class FolderInfo:
+    path: Path
+    photos: int
+    failures: int
+    online: bool
+    last_scan: float | None = None
+
+
+@dataclass(frozen=True)
+class LibraryStatus:
+    path: Path
+    photos: int
+    folders: int
+    failures: int
+    model: str  # the encoder id ("" while nothing is indexed)
+    model_name: str
+    dimension: int
+    device: str  # "" until the model is loaded
+    writer: bool
+    holder: str | None  # who else holds the writer lock, if anyone
+    note: str = ""  # what the model knows, in a sentence
+
+
+@dataclass(frozen=True)
+class Failure:
+    path: Path
+    reason: str
+
+
+class SearchEngine:
+    def __init__(self, library: Library, *, model: str | None = None, model_file: Path | None = None,
+                 device: str | None = None) -> None:
+        self.library = library
+        record = library.model_record()
+        if model is None and model_file is None and record is not None:
+            model = record.name or None
+            model_file = Path(record.model_file) if record.model_file else None
+        if model_file is not None and model is None:
+            model = "clip"
+        from lookalike.core.encoders import DEFAULT_ENCODER
+
+        self.model_name = model or DEFAULT_ENCODER
+        self.model_file = Path(model_file).expanduser().resolve() if model_file else None
+        self.device_request = device
+        self._encoder = None
+        self._encoder_lock = threading.Lock()
+        self._vectors = None
+        self._vectors_lock = threading.Lock()
+        self._index_lock = threading.Lock()
+
+    @classmethod
+    def open(cls, library: Path | None = None, *, model: str | None = None, model_file: Path | None = None,
+             device: str | None = None, writer: bool = False, create: bool | None = None) -> "SearchEngine":
+        lib = Library(library, writer=writer, create=create)
+        try:
+            return cls(lib, model=model, model_file=model_file, device=device)
+        except BaseException:
+            lib.close()
+            raise
+
+    def __enter__(self) -> "SearchEngine":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    @property
+    def catalog(self):
+        return self.library.catalog
+
+    # -- the model ----------------------------------------------------------
+
+    @property
+    def encoder_loaded(self) -> bool:
+        return self._encoder is not None
+
+    def encoder(self, progress: ProgressCallback | None = None, cancel: CancelToken | None = None):
+        """The encoder, loaded on first use; checked against the library's record."""
+        with self._encoder_lock:
+            if self._encoder is None:
+                from lookalike.core.encoders import load_encoder
+
+                enc = load_encoder(self.model_name, model_file=self.model_file, device=self.device_request,
+                                   progress=progress, cancel=cancel)
+                self.library.bind_model(self._record(enc))
+                self._encoder = enc
+            return self._encoder
+
+    def _record(self, enc) -> ModelRecord:
+        return ModelRecord(self.model_name, enc.id, enc.weights_checksum, int(enc.dimension),
+                           os.fspath(self.model_file) if self.model_file else "")
+
+    def vectors(self):
+        """The vector index, opened (and repaired if needed) on first use."""
+        with self._vectors_lock:
+            if self._vectors is None:
+                from lookalike.core.vectors import VectorIndex
+
+                record = self.library.model_record()
+                dim = record.dimension if record else int(self.encoder().dimension)
+                self._vectors = VectorIndex.open(self.library.path, self.catalog, dim)
+                if self.library.writer and self._vectors.generation != self._saved_generation():
+                    self._save_graph()
+            else:
+                self._vectors.refresh(self.catalog)
+            return self._vectors
+
+    def _saved_generation(self) -> int:
+        import json
+
+        try:
+            return int(json.loads((self.library.path / "vectors.json").read_text())["generation"])
+        except (OSError, ValueError, KeyError):
+            return -1
+
+    def _save_graph(self) -> None:
+        if self._vectors is not None and self.library.writer:
+            self._vectors.save(self.library.path, self.catalog.generation())
+
+    # -- queries ------------------------------------------------------------
+
+    def parse(self, text: str):
+        from lookalike.core.query import parse
+
+        return parse(text)
+
+    def embed(self, query) -> np.ndarray:
+        from lookalike.core.query import Query, embed, parse
+
+        q: Query = parse(query) if isinstance(query, str) else query
+        if q.is_empty:
+            raise QueryError("the query is empty: type words, or add a photo", getattr(q, "source", ""), 0)
+        enc = self.encoder()
+        if not enc.supports_text:
+            for t in q.terms:
+                if t.kind == "text":
+                    raise QueryError(
+                        f"the model '{self.model_name}' is image-only and cannot read text; "
+                        "search with photos, or use the offline model or CLIP", q.source, t.column)
+        return embed(q, lambda texts: enc.encode_texts(texts), lambda p: self._image_vector(Path(p), q))
+
+    def _image_vector(self, path: Path, q) -> np.ndarray:
+        row = self.catalog.photo_by_path(path)
+        if row is not None:
+            try:
+                st = path.stat()
+                if st.st_size == row.size and st.st_mtime_ns == row.mtime_ns:
+                    vec = self.catalog.vector(row.id)
+                    if vec is not None:
+                        return vec
+            except OSError:
+                pass
+        from lookalike.core.imaging import ImageDecodeError, decode_file
+
+        enc = self.encoder()
+        try:
+            decoded = decode_file(path, target=int(getattr(enc, "image_size", 224) or 224))
+        except ImageDecodeError as exc:
+            col = next((t.column for t in q.terms if t.kind == "image" and Path(t.value) == path), 0)
+            raise QueryError(f"cannot use {path.name} as a query photo: {exc}", q.source, col) from None
+        return enc.encode_images([decoded.image])[0]
+
+    def search(self, query, *, k: int = 50, min_score: float | None = None,
+               folder: Path | str | None = None) -> list[SearchResult]:
+        if k <= 0:
+            raise UsageError("the number of results (-k) must be at least 1")
+        if self.catalog.photo_count() == 0 and self.library.model_record() is None:
+            raise LookalikeError("The library is empty: add a folder of photos first.")
+        vec = self.embed(query)
+        vectors = self.vectors()
+        allowed = None
+        if folder is not None:
+            folder = Path(folder).expanduser().resolve()
+            allowed = self.catalog.ids_in_folder(folder)
+            if allowed.size == 0:
+                return []
+        want = k
+        results: list[SearchResult] = []
+        # Over-fetch a little: rows may have vanished since the graph was saved.
+        hits = vectors.search(vec, min(len(vectors), want + 16), allowed=allowed)
+        rows = self.catalog.photos_by_ids(hits.ids.tolist())
+        for pid, score in zip(hits.ids.tolist(), hits.scores.tolist()):
+            row = rows.get(pid)
+            if row is None:
+                continue
+            if min_score is not None and score < min_score:
+                break
+            results.append(SearchResult(len(results) + 1, row.path, float(score), pid,
+                                        row.width, row.height, row.taken, row.size))
+            if len(results) >= k:
+                break
+        return results
+
+    # -- folders and indexing ------------------------------------------------
+
+    def add_folder(self, path: Path | str) -> FolderInfo:
+        self._need_writer("add a folder")
+        p = Path(path).expanduser()
+        try:
+            p = p.resolve(strict=True)
+        except (FileNotFoundError, RuntimeError):
+            raise LookalikeError(f"There is no folder at {p}") from None
+        except OSError as exc:
+            raise LookalikeError(f"Cannot reach {p}: {exc.strerror or exc}") from None
+        if not p.is_dir():
+            raise LookalikeError(f"{p} is a file, not a folder")
+        if not os.access(p, os.R_OK | os.X_OK):
+            raise LookalikeError(f"Cannot open the folder {p}: permission denied")
+        for f in self.catalog.folders():
+            if p.is_relative_to(f.path) and p != f.path:
+                return self._folder_info(f)  # already covered by a parent folder
+        row = self.catalog.add_folder(p)
+        # A parent added after its children absorbs them.
+        for f in self.catalog.folders():
+            if f.id != row.id and f.path.is_relative_to(p):
+                self._absorb(f, row)
+        return self._folder_info(row)
+
+    def _absorb(self, child: FolderRow, parent: FolderRow) -> None:
+        with self.catalog.transaction() as conn:
+            conn.execute("UPDATE photos SET folder_id = ? WHERE folder_id = ?", (parent.id, child.id))
+            conn.execute("UPDATE failures SET folder_id = ? WHERE folder_id = ?", (parent.id, child.id))
+            conn.execute("DELETE FROM folders WHERE id = ?", (child.id,))
+
+    def remove_folder(self, path: Path | str) -> int:
+        self._need_writer("remove a folder")
+        row = self.catalog.folder_by_path(Path(path).expanduser().resolve())
+        if row is None:
+            row = self.catalog.folder_by_path(Path(path).expanduser())
+        if row is None:
+            raise LookalikeError(f"{path} is not one of the library's folders")
+        ids = self.catalog.ids_in_folder(row.path)
+        n = self.catalog.remove_folder(row.id)
+        if self._vectors is not None:
+            self._vectors.delete(ids)
+            self._vectors.generation = self.catalog.generation()
+        self._save_graph()
+        return n
+
+    def _folder_info(self, f: FolderRow, counts: dict | None = None) -> FolderInfo:
+        counts = counts if counts is not None else self.catalog.folder_counts()
+        photos, failures = counts.get(f.id, (0, 0))
+        return FolderInfo(f.path, photos, failures, f.online, f.last_scan)
+
+    def folders(self) -> list[FolderInfo]:
+        counts = self.catalog.folder_counts()
+        return [self._folder_info(f, counts) for f in self.catalog.folders()]
+
+    def index(self, roots: Sequence[Path | str] | None = None, *, excludes: Sequence[str] = (),
+              progress: ProgressCallback = no_progress, cancel: CancelToken | None = None,
+              batch_size: int | None = None, workers: int | None = None):
+        """Add ``roots`` (if any) and bring those folders (or all) up to date."""
+        self._need_writer("index")
+        from lookalike.core.indexer import Indexer, IndexReport
+
+        with self._index_lock:
+            targets: list[FolderRow] = []
+            if roots:
+                for r in roots:
+                    info = self.add_folder(r)
+                    row = self.catalog.folder_by_path(info.path)
+                    if row is not None and row not in targets:
+                        targets.append(row)
+            else:
+                targets = self.catalog.folders()
+            if not targets:
+                return IndexReport()
+            enc = self.encoder(progress=progress, cancel=cancel)
+            vectors = self.vectors()
+            indexer = Indexer(self.catalog, vectors, enc, batch_size=batch_size, workers=workers)
+            try:
+                report = indexer.run(targets, excludes=excludes, progress=progress, cancel=cancel)
+            finally:
+                vectors.generation = self.catalog.generation()
+                self._save_graph()
+            if len(vectors) > 20_000:
+                ef, recall = vectors.tune_ef(k=50)
+                self.catalog.set_meta({"hnsw_ef": ef, "hnsw_recall_at_50": f"{recall:.4f}"})
+                self._save_graph()
+            return report
+
+    def _need_writer(self, what: str) -> None:
+        if not self.library.writer:
+            raise LookalikeError(self.library.holder() or
+                                 f"This library is open for searching only; cannot {what}.")
+
+    # -- status -------------------------------------------------------------
+
+    def status(self) -> LibraryStatus:
+        record = self.library.model_record()
+        from lookalike.core.encoders import available_encoders
+
+        note = next((e.note for e in available_encoders() if e.name == self.model_name), "")
+        return LibraryStatus(
+            path=self.library.path,
+            photos=self.catalog.photo_count(),
+            folders=len(self.catalog.folders()),
+            failures=self.catalog.failure_count(),
+            model=record.encoder_id if record else "",
+            model_name=self.model_name,
+            dimension=record.dimension if record else 0,
+            device=str(self._encoder.device) if self._encoder is not None else "",
+            writer=self.library.writer,
+            holder=self.library.holder(),
+            note=note,
+        )
+
+    def failures(self) -> list[Failure]:
+        return [Failure(f.path, f.reason) for f in self.catalog.failures()]
+
+    def close(self) -> None:
+        try:
+            if self.library.writer and self._vectors is not None \
+                    and self._vectors.generation != self._saved_generation():
+                self._save_graph()
+        finally:
+            self.library.close()
