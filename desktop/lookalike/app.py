@@ -1,0 +1,125 @@
+"""The composition root of the window: builds the services and hands them to the widgets.
+
+``main()`` shows the window first and opens the library after the first
+paint; the engine (and torch with it) loads on a pool thread, so the window
+appears at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+from PySide6.QtCore import QObject, QEvent, QtMsgType, QTimer, qInstallMessageHandler
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import QApplication
+
+from lookalike import APP_ID, APP_NAME, __version__
+from lookalike.core.paths import AppPaths, app_paths
+
+log = logging.getLogger("lookalike.app")
+
+
+@dataclass
+class Services:
+    """What the window is built from (tests build their own)."""
+
+    paths: AppPaths
+    settings: Any  # gui.settings.Settings
+    engine: Any  # gui.engine.EngineService
+    thumbnails: Any  # gui.thumbnails.ThumbnailLoader
+
+
+def _route_qt_messages() -> None:
+    qt_log = logging.getLogger("lookalike.qt")
+    levels = {QtMsgType.QtDebugMsg: logging.DEBUG, QtMsgType.QtInfoMsg: logging.INFO,
+              QtMsgType.QtWarningMsg: logging.WARNING, QtMsgType.QtCriticalMsg: logging.ERROR,
+              QtMsgType.QtFatalMsg: logging.CRITICAL}
+
+    def handler(mode, context, message) -> None:
+        qt_log.log(levels.get(mode, logging.WARNING), "%s", message)
+
+    qInstallMessageHandler(handler)
+
+
+def ensure_application(argv: Sequence[str] | None = None) -> QApplication:
+    app = QApplication.instance()
+    if app is None:
+        QGuiApplication.setDesktopFileName(APP_ID)
+        app = QApplication(list(argv) if argv is not None else [sys.argv[0]])
+    app.setApplicationName(APP_NAME)
+    app.setApplicationDisplayName(APP_NAME)
+    app.setApplicationVersion(__version__)
+    app.setOrganizationName(APP_NAME)
+    app.setOrganizationDomain("lookalike.github.io")
+    from lookalike.gui import icons
+
+    app.setWindowIcon(icons.app_icon())
+    return app
+
+
+def build_services(paths: AppPaths | None = None, *, open_engine: Callable | None = None,
+                   config: Any = None) -> Services:
+    from lookalike.gui.engine import EngineConfig, EngineService, default_open
+    from lookalike.gui.mainwindow import library_for_model
+    from lookalike.gui.settings import Settings
+    from lookalike.gui.thumbnails import ThumbnailLoader
+
+    paths = paths or app_paths()
+    settings = Settings(paths)
+    if config is None:
+        name, model_file = settings.model()
+        if name in ("", "offline") and not model_file:
+            config = EngineConfig()  # the default library, with the model it was built with
+        else:
+            config = EngineConfig(library=library_for_model(paths.data, name, model_file), model=name,
+                                  model_file=model_file or None)
+    engine = EngineService(paths, config, open_engine=open_engine or default_open)
+    screen = QGuiApplication.primaryScreen()
+    dpr = screen.devicePixelRatio() if screen is not None else 1.0
+    thumbnails = ThumbnailLoader(pixels=int(round(168 * max(1.0, dpr))))
+    return Services(paths, settings, engine, thumbnails)
+
+
+def build_window(services: Services):
+    from lookalike.gui.mainwindow import MainWindow
+
+    window = MainWindow(services.engine, services.settings, services.thumbnails)
+    services.engine.setParent(window)
+    services.thumbnails.setParent(window)
+    return window
+
+
+class _FirstPaint(QObject):
+    """Calls ``then`` once, after the window has painted for the first time."""
+
+    def __init__(self, window, then: Callable[[], None]) -> None:
+        super().__init__(window)
+        self.then = then
+        self.done = False
+        window.installEventFilter(self)
+
+    def eventFilter(self, obj, event) -> bool:
+        if not self.done and event.type() in (QEvent.Type.Paint, QEvent.Type.UpdateRequest, QEvent.Type.Expose):
+            self.done = True
+            obj.removeEventFilter(self)
+            QTimer.singleShot(0, self.then)
+        return False
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Open the window on the library under AppPaths (the embedded offline model by default)."""
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.DEBUG if os.environ.get("LOOKALIKE_DEBUG") else logging.WARNING,
+                            format="%(levelname)s %(name)s: %(message)s")
+    _route_qt_messages()
+    app = ensure_application(argv)
+    services = build_services()
+    window = build_window(services)
+    window.show()
+    _FirstPaint(window, window.start)
+    QTimer.singleShot(1000, window.start)  # in case no paint event arrives (e.g. minimised)
+    return app.exec()

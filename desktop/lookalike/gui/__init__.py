@@ -1,0 +1,5 @@
+"""The window: Qt widgets, models, delegates and background workers.
+
+Everything here is a client of :mod:`lookalike.core.search`; nothing in
+``core`` knows about Qt.
+"""

@@ -1,0 +1,533 @@
+"""The window's link to the engine: every call to core.search runs off the GUI thread.
+
+:class:`EngineService` owns one :class:`~lookalike.core.search.SearchEngine` and
+three serial queues of work:
+
+* control: open the library, load the model, add a folder, list folders, status;
+* queries: searches (a newer search replaces one still waiting);
+* writes: indexing runs and folder removals, in order.
+
+The engine is thread-safe (the catalog and the graph take their own locks), so
+a search runs while an indexing run goes on and sees what is indexed so far.
+Indexing progress is handed over through a one-slot mailbox: the worker keeps
+only the newest event and wakes the GUI at most once per delivery, and the GUI
+passes on about ten updates a second.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from PySide6.QtCore import QObject, Signal
+
+from lookalike.core.paths import AppPaths
+from lookalike.gui.panels import FolderRow
+from lookalike.gui.workers import JobFailure, JobRunner, Throttle
+
+log = logging.getLogger(__name__)
+
+# How many results a search asks for; the grid shows them all (virtualised).
+DEFAULT_K = 2000
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """Which library and model to open."""
+
+    library: Path | None = None  # None: the default library under AppPaths.data
+    model: str | None = None  # None: what the library was built with (else the offline model)
+    model_file: Path | None = None
+    device: str | None = None
+
+
+@dataclass(frozen=True)
+class OpenOutcome:
+    status: Any  # core.search.LibraryStatus
+    folders: tuple[FolderRow, ...]
+    read_only: bool
+    message: str = ""  # why it is read-only, if it is
+
+
+@dataclass(frozen=True)
+class SearchRequest:
+    id: int
+    query: Any  # core.query.Query
+    text: str
+    k: int
+    started: float
+
+
+@dataclass(frozen=True)
+class SearchOutcome:
+    request: SearchRequest
+    results: tuple[Any, ...]  # core.search.SearchResult
+    seconds: float
+
+
+@dataclass(frozen=True)
+class SearchFailure:
+    request: SearchRequest
+    failure: JobFailure
+
+
+@dataclass(frozen=True)
+class IndexOutcome:
+    roots: tuple[str, ...]
+    report: Any
+    cancelled: bool
+    seconds: float
+
+
+@dataclass(frozen=True)
+class OperationFailure:
+    what: str  # "add", "remove", "index", "folders", "status", "model"
+    subject: str  # the folder or model it was about
+    failure: JobFailure
+
+
+@dataclass
+class _Mailbox:
+    """The newest progress event from a worker; the GUI takes it when woken."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    value: Any = None
+    waiting: bool = False
+
+
+def default_open(config: EngineConfig, writer: bool):
+    from lookalike.core.search import SearchEngine
+
+    return SearchEngine.open(config.library, model=config.model, model_file=config.model_file,
+                             device=config.device, writer=writer, create=True if writer else None)
+
+
+def _folder_rows(engine) -> tuple[FolderRow, ...]:
+    return tuple(FolderRow.from_info(f) for f in engine.folders())
+
+
+class EngineService(QObject):
+    """Runs the engine's work on pool threads and reports through signals."""
+
+    opened = Signal(object)  # OpenOutcome
+    open_failed = Signal(object)  # JobFailure
+    model_loading = Signal()
+    model_loaded = Signal(object)  # LibraryStatus
+    model_failed = Signal(object)  # JobFailure
+    status_changed = Signal(object)  # LibraryStatus
+    folders_changed = Signal(object)  # tuple[FolderRow, ...]
+    search_started = Signal(object)  # SearchRequest
+    search_finished = Signal(object)  # SearchOutcome
+    search_failed = Signal(object)  # SearchFailure
+    indexing_started = Signal(object)  # tuple of roots ("" = every folder)
+    indexing_progressed = Signal(object)  # core.progress.Progress, about 10 a second
+    indexing_paused = Signal(bool)
+    indexing_finished = Signal(object)  # IndexOutcome
+    operation_failed = Signal(object)  # OperationFailure
+    model_switched = Signal(object)  # LibraryStatus of the library built with the new model
+    _progress_ready = Signal()
+
+    def __init__(self, paths: AppPaths, config: EngineConfig | None = None, *,
+                 open_engine: Callable[[EngineConfig, bool], Any] = default_open,
+                 parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.paths = paths
+        self.config = config or EngineConfig()
+        self._open_engine = open_engine
+        self.engine = None
+        self.read_only = False
+        self.closing = False
+        self._control = JobRunner(1, "lookalike-control", self)
+        self._queries = JobRunner(1, "lookalike-queries", self)
+        self._writes = JobRunner(1, "lookalike-writes", self)
+        self._search_seq = 0
+        self._search_running: SearchRequest | None = None
+        self._search_waiting: SearchRequest | None = None
+        self.latest_search_id = 0
+        self._token = None  # CancelToken of the running index job
+        self._index_roots: tuple[str, ...] | None = None
+        self._queued_roots: list[str | None] = []  # None: every folder
+        self._mailbox = _Mailbox()
+        self._throttle = Throttle(100, self)
+        self._throttle.fired.connect(self.indexing_progressed.emit)
+        self._progress_ready.connect(self._on_progress_ready)
+        self.model_ready = False
+        self.last_status = None
+        self._after_index: list[Callable[[], None]] = []
+
+    # -- opening --------------------------------------------------------------------------
+    def open(self) -> None:
+        """Open the library (as its writer; read-only if another process holds it)."""
+        config = self.config
+
+        def work():
+            from lookalike.core.errors import LibraryLockedError
+
+            try:
+                engine = self._open_engine(config, True)
+                read_only, message = False, ""
+            except LibraryLockedError as exc:
+                engine = self._open_engine(config, False)
+                read_only, message = True, str(exc)
+            try:
+                return engine, OpenOutcome(engine.status(), _folder_rows(engine), read_only, message)
+            except BaseException:
+                engine.close()
+                raise
+
+        self._control.submit(work, name="open", on_success=self._on_opened, on_failure=self.open_failed.emit)
+
+    def _on_opened(self, value) -> None:
+        engine, outcome = value
+        if self.closing:
+            engine.close()
+            return
+        self.engine = engine
+        self.read_only = outcome.read_only
+        self.last_status = outcome.status
+        self.opened.emit(outcome)
+        self.folders_changed.emit(outcome.folders)
+        self.load_model()
+
+    def load_model(self) -> None:
+        """Load the encoder in the background (imports torch: after the first paint)."""
+        engine = self.engine
+        if engine is None:
+            return
+        self.model_loading.emit()
+
+        def work():
+            engine.encoder()
+            return engine.status()
+
+        def done(status):
+            self.model_ready = True
+            self.last_status = status
+            self.model_loaded.emit(status)
+            self.status_changed.emit(status)
+
+        # On the query queue: a search issued meanwhile simply waits for the model.
+        self._queries.submit(work, name="load-model", on_success=done, on_failure=self.model_failed.emit)
+
+    @property
+    def is_open(self) -> bool:
+        return self.engine is not None
+
+    # -- searching ------------------------------------------------------------------------
+    def search(self, query, text: str = "", k: int = DEFAULT_K) -> SearchRequest:
+        """Queue a search; a search still waiting for its turn is replaced."""
+        self._search_seq += 1
+        req = SearchRequest(self._search_seq, query, text, k, time.monotonic())
+        self.latest_search_id = req.id
+        self.search_started.emit(req)
+        if self._search_running is None:
+            self._start_search(req)
+        else:
+            self._search_waiting = req
+        return req
+
+    def _start_search(self, req: SearchRequest) -> None:
+        engine = self.engine
+        self._search_running = req
+
+        def work():
+            if engine is None:
+                from lookalike.core.errors import LookalikeError
+
+                raise LookalikeError("The library is still opening; try again in a moment.")
+            t0 = time.perf_counter()
+            results = engine.search(req.query, k=req.k)
+            return SearchOutcome(req, tuple(results), time.perf_counter() - t0)
+
+        def finished():
+            self._search_running = None
+            nxt, self._search_waiting = self._search_waiting, None
+            if nxt is not None and not self.closing:
+                self._start_search(nxt)
+
+        self._queries.submit(work, name="search", on_success=self.search_finished.emit,
+                             on_failure=lambda f: self.search_failed.emit(SearchFailure(req, f)),
+                             on_finished=finished)
+
+    @property
+    def searching(self) -> bool:
+        return self._search_running is not None
+
+    # -- folders --------------------------------------------------------------------------
+    def add_folders(self, paths: list[str]) -> None:
+        """Add folders to the library, then index them in the background."""
+        for path in paths:
+            self._add_one(path)
+
+    def _add_one(self, path: str) -> None:
+        engine = self.engine
+        if engine is None:
+            return
+
+        def work():
+            info = engine.add_folder(path)
+            return info, _folder_rows(engine)
+
+        def done(value):
+            info, rows = value
+            self.folders_changed.emit(rows)
+            self.index([os.fspath(info.path)])
+
+        self._control.submit(work, name="add-folder", on_success=done,
+                             on_failure=lambda f: self.operation_failed.emit(OperationFailure("add", path, f)))
+
+    def remove_folder(self, path: str) -> None:
+        """Remove a folder (after the running index job, which is cancelled if it is that folder's)."""
+        engine = self.engine
+        if engine is None:
+            return
+        self._queued_roots = [r for r in self._queued_roots if r != path]
+        if self._index_roots is not None and (path in self._index_roots or "" in self._index_roots):
+            # Stop indexing what is being removed; re-queue the other roots of that run.
+            others = [r for r in self._index_roots if r not in (path, "")]
+            if "" in self._index_roots:
+                self._queued_roots.append(None)
+            self._queued_roots.extend(others)
+            self.cancel_indexing(clear_queue=False)
+
+        def work():
+            engine.remove_folder(path)
+            return _folder_rows(engine)
+
+        def done(rows):
+            self.folders_changed.emit(rows)
+            self.refresh_status()
+
+        self._writes.submit(work, name="remove-folder", on_success=done,
+                            on_failure=lambda f: self.operation_failed.emit(OperationFailure("remove", path, f)))
+
+    def refresh_folders(self) -> None:
+        engine = self.engine
+        if engine is None:
+            return
+        self._control.submit(lambda: _folder_rows(engine), name="folders", on_success=self.folders_changed.emit,
+                             on_failure=lambda f: self.operation_failed.emit(OperationFailure("folders", "", f)))
+
+    def refresh_status(self) -> None:
+        engine = self.engine
+        if engine is None:
+            return
+
+        def done(status):
+            self.last_status = status
+            self.status_changed.emit(status)
+
+        self._control.submit(engine.status, name="status", on_success=done,
+                             on_failure=lambda f: self.operation_failed.emit(OperationFailure("status", "", f)))
+
+    def failures(self, callback: Callable[[list], None], folder: str | None = None) -> None:
+        engine = self.engine
+        if engine is None:
+            return
+
+        def work():
+            rows = engine.failures()
+            if folder:
+                base = Path(folder)
+                rows = [r for r in rows if Path(r.path).is_relative_to(base)]
+            return rows
+
+        self._control.submit(work, name="failures", on_success=callback,
+                             on_failure=lambda f: self.operation_failed.emit(OperationFailure("failures", folder or "", f)))
+
+    # -- indexing -------------------------------------------------------------------------
+    @property
+    def indexing(self) -> bool:
+        return self._index_roots is not None
+
+    @property
+    def indexing_roots(self) -> tuple[str, ...]:
+        return self._index_roots or ()
+
+    def index(self, roots: list[str] | None = None) -> None:
+        """Index ``roots`` (None: every folder), now or after the run in progress."""
+        if self.engine is None or self.read_only:
+            return
+        if self.indexing:
+            items: list[str | None] = [None] if roots is None else list(roots)
+            for r in items:
+                if r not in self._queued_roots and not (r is not None and r in self._index_roots):
+                    self._queued_roots.append(r)
+            return
+        self._start_index(None if roots is None else list(roots))
+
+    def _start_index(self, roots: list[str] | None) -> None:
+        engine = self.engine
+
+        def job(report, token):
+            return engine.index([Path(r) for r in roots] if roots else None, progress=report, cancel=token)
+
+        self._start_write_job(("",) if roots is None else tuple(roots), job, "index")
+
+    def _start_write_job(self, label: tuple[str, ...], job: Callable[[Any, Any], Any], what: str,
+                         on_done: Callable[[IndexOutcome], None] | None = None) -> None:
+        """Run ``job(report, token)`` on the write queue with progress, pause and cancel."""
+        from lookalike.core.progress import CancelToken
+
+        token = CancelToken()
+        self._token = token
+        self._index_roots = label
+        mailbox = self._mailbox
+        ready = self._progress_ready
+
+        def report(p) -> None:  # on indexer threads, maybe thousands of times a second
+            with mailbox.lock:
+                mailbox.value = p
+                wake = not mailbox.waiting
+                mailbox.waiting = True
+            if wake:
+                try:
+                    ready.emit()
+                except RuntimeError:
+                    pass
+
+        def work():
+            from lookalike.core.progress import Cancelled
+
+            t0 = time.perf_counter()
+            cancelled = False
+            result = None
+            try:
+                result = job(report, token)
+            except Cancelled:
+                cancelled = True
+            cancelled = cancelled or token.cancelled or bool(getattr(result, "cancelled", False))
+            return IndexOutcome(label, result, cancelled, time.perf_counter() - t0)
+
+        def done(outcome: IndexOutcome):
+            self._throttle.flush()
+            if on_done is not None:
+                on_done(outcome)
+            self.indexing_finished.emit(outcome)
+
+        def failed(f: JobFailure):
+            self._throttle.flush()
+            self.operation_failed.emit(OperationFailure(what, ", ".join(label), f))
+            self.indexing_finished.emit(IndexOutcome(label, None, True, 0.0))
+
+        def finished():
+            self._token = None
+            self._index_roots = None
+            with mailbox.lock:
+                mailbox.value = None
+            self.refresh_folders()
+            self.refresh_status()
+            hooks, self._after_index = self._after_index, []
+            for fn in hooks:
+                fn()
+            if self._queued_roots and not self.closing and not self.indexing:
+                queued, self._queued_roots = self._queued_roots, []
+                if None in queued:
+                    self._start_index(None)
+                else:
+                    self._start_index([r for r in queued if r is not None])
+
+        self.indexing_started.emit(label)
+        self._writes.submit(work, name=what, on_success=done, on_failure=failed, on_finished=finished)
+
+    def _on_progress_ready(self) -> None:
+        with self._mailbox.lock:
+            value = self._mailbox.value
+            self._mailbox.waiting = False
+        if value is not None:
+            self._throttle.push(value)
+
+    def pause_indexing(self) -> None:
+        if self._token is not None:
+            self._token.pause()
+            self.indexing_paused.emit(True)
+
+    def resume_indexing(self) -> None:
+        if self._token is not None:
+            self._token.resume()
+            self.indexing_paused.emit(False)
+
+    @property
+    def paused(self) -> bool:
+        return bool(self._token is not None and self._token.paused)
+
+    def cancel_indexing(self, clear_queue: bool = True) -> None:
+        if clear_queue:
+            self._queued_roots.clear()
+        if self._token is not None:
+            self._token.cancel()
+
+    # -- switching model ------------------------------------------------------------------
+    def switch_model(self, config: EngineConfig, folders: list[str]) -> None:
+        """Build a library for another model in the background, then swap it in.
+
+        The current engine keeps answering searches until the new library has
+        indexed every folder; a cancelled switch leaves everything as it was.
+        """
+        if self.read_only:
+            return
+        if self.indexing:
+            self.cancel_indexing()
+            self._after_index.append(lambda: self.switch_model(config, folders))
+            return
+        holder: dict[str, Any] = {}
+
+        def job(report, token):
+            new = self._open_engine(config, True)
+            holder["engine"] = new
+            for f in folders:
+                try:
+                    new.add_folder(f)
+                except Exception as exc:  # an unplugged folder: index the others
+                    log.warning("cannot add %s to the new library: %s", f, exc)
+            return new.index(None, progress=report, cancel=token)
+
+        def on_done(outcome: IndexOutcome) -> None:
+            new = holder.get("engine")
+            if new is None:
+                return
+            if outcome.cancelled:
+                return  # closed by the clean-up below
+            self.replace_engine(new, config)
+            self._queries.submit(new.status, name="status", on_success=self.model_switched.emit)
+
+        def on_failed_cleanup() -> None:
+            new = holder.get("engine")
+            if new is not None and new is not self.engine:
+                self._queries.submit(new.close, name="close-new")
+
+        self._after_index.append(on_failed_cleanup)
+        self._start_write_job(("model:" + (config.model or ""),), job, "model", on_done)
+
+    def replace_engine(self, engine, config: EngineConfig) -> None:
+        """Swap in another engine (a library re-indexed with a new model); close the old one."""
+        old = self.engine
+        self.engine = engine
+        self.config = config
+        self.model_ready = bool(getattr(engine, "encoder_loaded", True))
+        if old is not None and old is not engine:
+            self._queries.submit(old.close, name="close-old")
+        self.refresh_folders()
+        self.refresh_status()
+
+    # -- shutting down --------------------------------------------------------------------
+    def shutdown(self, wait_ms: int = 10_000) -> None:
+        """Cancel indexing, let running work end, close the library."""
+        self.closing = True
+        self._queued_roots.clear()
+        self._search_waiting = None
+        if self._token is not None:
+            self._token.cancel()
+        for runner in (self._writes, self._queries, self._control):
+            runner.wait(wait_ms)
+        if self.engine is not None:
+            try:
+                self.engine.close()
+            except Exception:
+                log.exception("closing the library")
+            self.engine = None

@@ -1,0 +1,212 @@
+"""The preview: one result large, with its path, size, date and score; next/previous."""
+
+from __future__ import annotations
+
+import os
+from typing import Callable
+
+from PySide6.QtCore import QRectF, QSize, Qt, Signal
+from PySide6.QtGui import QImage, QKeySequence, QPainter, QPalette, QShortcut
+from PySide6.QtWidgets import (QDialog, QFrame, QGridLayout, QHBoxLayout, QLabel, QSizePolicy, QToolButton,
+                               QVBoxLayout, QWidget)
+
+from lookalike.gui import icons
+from lookalike.gui.results import ResultItem, ResultsModel, format_bytes, format_taken
+from lookalike.gui.workers import JobFailure, JobRunner
+
+PREVIEW_PIXELS = 1600
+
+
+def load_preview_image(path: str, pixels: int = PREVIEW_PIXELS) -> QImage:
+    """Decode a photo for the preview (on a pool thread): oriented, at most ``pixels`` wide."""
+    from PIL import Image
+
+    from lookalike.core.imaging import decode_file
+    from lookalike.gui.thumbnails import pil_to_qimage
+
+    decoded = decode_file(path, target=pixels // 2)
+    img = decoded.image
+    if max(img.size) > pixels:
+        img = img.copy()
+        img.thumbnail((pixels, pixels), Image.Resampling.LANCZOS)
+    return pil_to_qimage(img)
+
+
+class ImageCanvas(QWidget):
+    """Paints an image fitted into the widget, centred, never upscaled beyond 2x."""
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self._image: QImage | None = None
+        self._message = ""
+        self.setMinimumSize(QSize(320, 240))
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+
+    def set_image(self, img: QImage | None, message: str = "") -> None:
+        self._image = img
+        self._message = message
+        self.update()
+
+    def image(self) -> QImage | None:
+        return self._image
+
+    def paintEvent(self, _event) -> None:
+        p = QPainter(self)
+        p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
+        p.fillRect(self.rect(), self.palette().color(QPalette.ColorRole.Base))
+        if self._image is not None and not self._image.isNull():
+            iw, ih = self._image.width(), self._image.height()
+            dpr = self.devicePixelRatioF()
+            s = min(self.width() / (iw / dpr), self.height() / (ih / dpr), 2.0 * dpr)
+            w, h = iw / dpr * s, ih / dpr * s
+            target = QRectF((self.width() - w) / 2, (self.height() - h) / 2, w, h)
+            p.drawImage(target, self._image)
+        elif self._message:
+            p.setPen(self.palette().color(QPalette.ColorRole.PlaceholderText))
+            p.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, self._message)
+        p.end()
+
+
+class PreviewDialog(QDialog):
+    """A large view of the current result. Left/Right (or the buttons) move through results."""
+
+    row_changed = Signal(int)
+    open_requested = Signal(str)
+    show_in_folder_requested = Signal(str)
+    copy_path_requested = Signal(str)
+    more_like_requested = Signal(str)
+    less_like_requested = Signal(str)
+
+    def __init__(self, model: ResultsModel, runner: JobRunner, parent=None) -> None:
+        super().__init__(parent)
+        self.setObjectName("PreviewDialog")
+        self.setWindowTitle("Preview")
+        self.model = model
+        self.runner = runner
+        self.row = -1
+        self._loading = ""
+        self.resize(QSize(1000, 720))
+
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(8, 8, 8, 8)
+        lay.setSpacing(6)
+        self.canvas = ImageCanvas(self)
+        lay.addWidget(self.canvas, 1)
+
+        info = QFrame(self)
+        grid = QGridLayout(info)
+        grid.setContentsMargins(4, 0, 4, 0)
+        grid.setHorizontalSpacing(12)
+        grid.setVerticalSpacing(2)
+        self.name_label = QLabel(info)
+        f = self.name_label.font()
+        f.setPointSizeF(f.pointSizeF() * 1.2)
+        f.setBold(True)
+        self.name_label.setFont(f)
+        self.path_label = QLabel(info)
+        self.path_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.path_label.setWordWrap(True)
+        self.details_label = QLabel(info)
+        self.details_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.position_label = QLabel(info)
+        self.position_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        grid.addWidget(self.name_label, 0, 0)
+        grid.addWidget(self.position_label, 0, 1)
+        grid.addWidget(self.path_label, 1, 0, 1, 2)
+        grid.addWidget(self.details_label, 2, 0, 1, 2)
+        grid.setColumnStretch(0, 1)
+        lay.addWidget(info)
+
+        bar = QHBoxLayout()
+        bar.setSpacing(4)
+
+        def button(icon_name: str, text: str, tip: str, slot: Callable[[], None]) -> QToolButton:
+            b = QToolButton(self)
+            icons.apply(b, icon_name)
+            b.setText(text)
+            b.setToolTip(tip)
+            b.setAccessibleName(text)
+            b.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+            b.setAutoRaise(True)
+            b.clicked.connect(slot)
+            bar.addWidget(b)
+            return b
+
+        self.prev_button = button("previous", "Previous", "Previous result (Left)", self.previous)
+        self.next_button = button("next", "Next", "Next result (Right)", self.next)
+        bar.addStretch(1)
+        button("more-like", "More like this", "Add as a + image to the query", lambda: self._emit(self.more_like_requested))
+        button("less-like", "Less like this", "Add as a − image to the query", lambda: self._emit(self.less_like_requested))
+        button("copy", "Copy path", "Copy the file's path", lambda: self._emit(self.copy_path_requested))
+        button("folder-open", "Show in folder", "Show the file in the file manager", lambda: self._emit(self.show_in_folder_requested))
+        button("open-external", "Open", "Open with the default application", lambda: self._emit(self.open_requested))
+        lay.addLayout(bar)
+
+        for key, slot in ((Qt.Key.Key_Left, self.previous), (Qt.Key.Key_Right, self.next),
+                          (Qt.Key.Key_PageUp, self.previous), (Qt.Key.Key_PageDown, self.next),
+                          (Qt.Key.Key_Space, self.next), (Qt.Key.Key_Backspace, self.previous)):
+            sc = QShortcut(QKeySequence(key), self)
+            sc.activated.connect(slot)
+        model.modelReset.connect(self._on_model_reset)
+
+    def _emit(self, signal) -> None:
+        item = self.current_item()
+        if item is not None:
+            signal.emit(item.path)
+
+    def current_item(self) -> ResultItem | None:
+        return self.model.item(self.row)
+
+    def show_row(self, row: int) -> None:
+        item = self.model.item(row)
+        if item is None:
+            return
+        self.row = row
+        self.setWindowTitle(f"{item.name} — Preview")
+        self.name_label.setText(item.name)
+        self.path_label.setText(item.path)
+        dims = f"{item.width:,} × {item.height:,} px" if item.width and item.height else "size unknown"
+        self.details_label.setText(
+            f"{dims}  ·  {format_bytes(item.size)}  ·  taken {format_taken(item.taken)}  ·  score {item.score:.3f}"
+        )
+        n = self.model.rowCount()
+        self.position_label.setText(f"{row + 1} of {n:,}")
+        self.prev_button.setEnabled(row > 0)
+        self.next_button.setEnabled(row + 1 < n)
+        # Show the thumbnail at once (if any), then the full image when it is decoded.
+        thumb = self.model.loader.peek(item.path) if self.model.loader is not None else None
+        self.canvas.set_image(thumb, "" if thumb is not None else "Loading…")
+        self._loading = item.path
+        path = item.path
+        self.runner.submit(load_preview_image, path, name="preview",
+                           on_success=lambda img, p=path: self._on_loaded(p, img),
+                           on_failure=lambda f, p=path: self._on_failed(p, f))
+        self.row_changed.emit(row)
+
+    def _on_loaded(self, path: str, img: QImage) -> None:
+        if path == self._loading:
+            self.canvas.set_image(img)
+
+    def _on_failed(self, path: str, failure: JobFailure) -> None:
+        if path == self._loading:
+            self.canvas.set_image(None, f"Cannot show this photo: {failure.message}")
+
+    def next(self) -> None:
+        if self.row + 1 < self.model.rowCount():
+            self.show_row(self.row + 1)
+
+    def previous(self) -> None:
+        if self.row > 0:
+            self.show_row(self.row - 1)
+
+    def _on_model_reset(self) -> None:
+        if self._loading:
+            row = self.model.row_of(self._loading)
+            if row >= 0:
+                self.row = row
+                n = self.model.rowCount()
+                self.position_label.setText(f"{row + 1} of {n:,}")
+                self.prev_button.setEnabled(row > 0)
+                self.next_button.setEnabled(row + 1 < n)
+            elif self.isVisible():
+                self.close()

@@ -1,0 +1,366 @@
+"""The result grid: a list model over search results, its tile delegate, and the view.
+
+The model keeps every result of the last search and shows the ones at or
+above the minimum score, sorted by score (best first) or by date taken
+(newest first, undated last). The view is a virtualised QListView in icon
+mode with uniform item sizes, so 10,000 results scroll as smoothly as ten:
+only the tiles on screen are painted, and only they ask for thumbnails.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum
+from pathlib import Path
+from typing import Any, Sequence
+
+from PySide6.QtCore import (QAbstractListModel, QMimeData, QModelIndex, QPersistentModelIndex,
+                            QRect, QRectF, QSize, Qt, QUrl, Signal)
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPainterPath, QPalette, QPen
+from PySide6.QtWidgets import QAbstractItemView, QListView, QStyle, QStyledItemDelegate, QStyleOptionViewItem
+
+from lookalike.gui.thumbnails import ThumbnailLoader
+
+
+@dataclass(frozen=True)
+class ResultItem:
+    """One tile: what the grid needs of a core.search.SearchResult (frozen, GUI-side)."""
+
+    rank: int
+    path: str
+    score: float
+    photo_id: int = 0
+    width: int = 0
+    height: int = 0
+    taken: float | None = None
+    size: int = 0
+
+    @classmethod
+    def from_result(cls, r: Any) -> "ResultItem":
+        return cls(rank=int(r.rank), path=os.fspath(r.path), score=float(r.score),
+                   photo_id=int(getattr(r, "photo_id", 0) or 0),
+                   width=int(getattr(r, "width", 0) or 0), height=int(getattr(r, "height", 0) or 0),
+                   taken=getattr(r, "taken", None), size=int(getattr(r, "size", 0) or 0))
+
+    @property
+    def name(self) -> str:
+        return os.path.basename(self.path)
+
+
+class SortOrder(str, Enum):
+    SCORE = "score"
+    DATE = "date"
+
+
+PathRole = Qt.ItemDataRole.UserRole + 1
+ScoreRole = Qt.ItemDataRole.UserRole + 2
+ItemRole = Qt.ItemDataRole.UserRole + 3
+
+
+def format_taken(taken: float | None) -> str:
+    if taken is None:
+        return "date unknown"
+    try:
+        return datetime.fromtimestamp(taken).strftime("%Y-%m-%d %H:%M")
+    except (OverflowError, OSError, ValueError):
+        return "date unknown"
+
+
+def format_bytes(n: int) -> str:
+    if n <= 0:
+        return "size unknown"
+    size = float(n)
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if size < 1000 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{n} bytes"
+
+
+class ResultsModel(QAbstractListModel):
+    """Search results: filtered by a minimum score and sorted; thumbnails from a loader."""
+
+    counts_changed = Signal(int, int)  # shown, total
+
+    def __init__(self, loader: ThumbnailLoader | None = None, parent=None) -> None:
+        super().__init__(parent)
+        self._all: list[ResultItem] = []
+        self._shown: list[ResultItem] = []
+        self._row_of: dict[str, int] = {}
+        self._min_score: float | None = None
+        self._order = SortOrder.SCORE
+        self.loader = loader
+        if loader is not None:
+            loader.loaded.connect(self._on_thumbnail)
+            loader.failed.connect(self._on_thumbnail)
+
+    # -- content -----------------------------------------------------------------------
+    def set_results(self, results: Sequence[Any]) -> None:
+        items = [r if isinstance(r, ResultItem) else ResultItem.from_result(r) for r in results]
+        if self.loader is not None:
+            self.loader.forget()
+        self._all = items
+        self._refresh()
+
+    def clear(self) -> None:
+        self.set_results([])
+
+    def set_min_score(self, value: float | None) -> None:
+        if value == self._min_score:
+            return
+        self._min_score = value
+        self._refresh()
+
+    def min_score(self) -> float | None:
+        return self._min_score
+
+    def set_order(self, order: SortOrder) -> None:
+        order = SortOrder(order)
+        if order == self._order:
+            return
+        self._order = order
+        self._refresh()
+
+    def order(self) -> SortOrder:
+        return self._order
+
+    def total(self) -> int:
+        return len(self._all)
+
+    def items(self) -> list[ResultItem]:
+        return list(self._shown)
+
+    def item(self, row: int) -> ResultItem | None:
+        if 0 <= row < len(self._shown):
+            return self._shown[row]
+        return None
+
+    def row_of(self, path: str) -> int:
+        return self._row_of.get(path, -1)
+
+    def score_range(self) -> tuple[float, float] | None:
+        if not self._all:
+            return None
+        scores = [i.score for i in self._all]
+        return min(scores), max(scores)
+
+    def _refresh(self) -> None:
+        items = self._all
+        if self._min_score is not None:
+            items = [i for i in items if i.score >= self._min_score]
+        if self._order == SortOrder.DATE:
+            dated = sorted((i for i in items if i.taken is not None), key=lambda i: (-i.taken, i.rank))
+            items = dated + [i for i in items if i.taken is None]
+        else:
+            items = sorted(items, key=lambda i: (-i.score, i.rank))
+        self.beginResetModel()
+        self._shown = items
+        self._row_of = {i.path: n for n, i in enumerate(items)}
+        self.endResetModel()
+        self.counts_changed.emit(len(self._shown), len(self._all))
+
+    # -- Qt model ----------------------------------------------------------------------
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self._shown)
+
+    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or not (0 <= index.row() < len(self._shown)):
+            return None
+        item = self._shown[index.row()]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return item.name
+        if role == Qt.ItemDataRole.ToolTipRole:
+            dims = f"{item.width}×{item.height}" if item.width else ""
+            parts = [item.path, f"score {item.score:.3f}", format_taken(item.taken)]
+            if dims:
+                parts.append(dims)
+            return "\n".join(parts)
+        if role == PathRole:
+            return item.path
+        if role == ScoreRole:
+            return item.score
+        if role == ItemRole:
+            return item
+        if role == Qt.ItemDataRole.AccessibleTextRole:
+            return f"{item.name}, score {item.score:.2f}"
+        return None
+
+    def flags(self, index: QModelIndex | QPersistentModelIndex) -> Qt.ItemFlag:
+        base = super().flags(index)
+        if index.isValid():
+            return base | Qt.ItemFlag.ItemIsDragEnabled
+        return base
+
+    def mimeTypes(self) -> list[str]:
+        return ["text/uri-list"]
+
+    def mimeData(self, indexes: Sequence[QModelIndex]) -> QMimeData:
+        mime = QMimeData()
+        urls = []
+        for idx in indexes:
+            item = self.item(idx.row())
+            if item is not None:
+                urls.append(QUrl.fromLocalFile(item.path))
+        mime.setUrls(urls)
+        mime.setText("\n".join(u.toLocalFile() for u in urls))
+        return mime
+
+    def supportedDragActions(self) -> Qt.DropAction:
+        return Qt.DropAction.CopyAction | Qt.DropAction.LinkAction
+
+    def _on_thumbnail(self, path: str) -> None:
+        row = self._row_of.get(path)
+        if row is not None:
+            idx = self.index(row)
+            self.dataChanged.emit(idx, idx, [Qt.ItemDataRole.DecorationRole])
+
+
+class TileDelegate(QStyledItemDelegate):
+    """Paints a tile: the thumbnail fitted in a square, its score, its name."""
+
+    def __init__(self, loader: ThumbnailLoader, tile: int = 168, parent=None) -> None:
+        super().__init__(parent)
+        self.loader = loader
+        self.tile = tile
+        self.margin = 6
+
+    def sizeHint(self, option: QStyleOptionViewItem, index) -> QSize:
+        fm = option.fontMetrics
+        return QSize(self.tile + 2 * self.margin, self.tile + 2 * self.margin + fm.height() + 4)
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index) -> None:
+        item: ResultItem | None = index.data(ItemRole)
+        if item is None:
+            return
+        painter.save()
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
+        pal: QPalette = option.palette
+        r: QRect = option.rect
+        selected = bool(option.state & QStyle.StateFlag.State_Selected)
+        hovered = bool(option.state & QStyle.StateFlag.State_MouseOver)
+        focused = bool(option.state & QStyle.StateFlag.State_HasFocus)
+
+        cell = QRectF(r.adjusted(2, 2, -2, -2))
+        if selected:
+            hl = QColor(pal.color(QPalette.ColorRole.Highlight))
+            bg = QColor(hl)
+            bg.setAlpha(70)
+            painter.setPen(QPen(hl, 2))
+            painter.setBrush(bg)
+            painter.drawRoundedRect(cell, 8, 8)
+        elif hovered:
+            bg = QColor(pal.color(QPalette.ColorRole.Text))
+            bg.setAlpha(18)
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(bg)
+            painter.drawRoundedRect(cell, 8, 8)
+
+        thumb_rect = QRect(r.x() + self.margin, r.y() + self.margin, self.tile, self.tile)
+        img = self.loader.get(item.path)
+        if img is not None:
+            iw, ih = img.width(), img.height()
+            s = min(self.tile / iw, self.tile / ih)
+            w, h = max(1, round(iw * s)), max(1, round(ih * s))
+            target = QRectF(thumb_rect.x() + (self.tile - w) / 2, thumb_rect.y() + (self.tile - h) / 2, w, h)
+            clip = QPainterPath()
+            clip.addRoundedRect(target, 4, 4)
+            painter.setClipPath(clip)
+            painter.drawImage(target, img)
+            painter.setClipping(False)
+        else:
+            ph = QColor(pal.color(QPalette.ColorRole.Text))
+            ph.setAlpha(22)
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(ph)
+            painter.drawRoundedRect(QRectF(thumb_rect).adjusted(8, 8, -8, -8), 6, 6)
+            if self.loader.is_bad(item.path):
+                painter.setPen(pal.color(QPalette.ColorRole.PlaceholderText))
+                painter.drawText(thumb_rect, Qt.AlignmentFlag.AlignCenter, "cannot show\nthis photo")
+
+        # The score badge, top-left over the thumbnail.
+        badge_font = QFont(option.font)
+        badge_font.setPointSizeF(max(7.0, option.font.pointSizeF() * 0.85))
+        badge_font.setBold(True)
+        painter.setFont(badge_font)
+        text = f"{item.score:.2f}"
+        bfm = QFontMetrics(badge_font)
+        bw, bh = bfm.horizontalAdvance(text) + 10, bfm.height() + 2
+        badge = QRectF(thumb_rect.x() + 4, thumb_rect.y() + 4, bw, bh)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(QColor(0, 0, 0, 150))
+        painter.drawRoundedRect(badge, bh / 2, bh / 2)
+        painter.setPen(QColor(255, 255, 255))
+        painter.drawText(badge, Qt.AlignmentFlag.AlignCenter, text)
+
+        # The file name under the thumbnail.
+        painter.setFont(option.font)
+        fm = option.fontMetrics
+        name_rect = QRect(r.x() + self.margin, thumb_rect.bottom() + 3, self.tile, fm.height())
+        painter.setPen(pal.color(QPalette.ColorRole.Text))
+        painter.drawText(name_rect, Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignVCenter,
+                         fm.elidedText(item.name, Qt.TextElideMode.ElideMiddle, self.tile))
+        if focused and not selected:
+            pen = QPen(pal.color(QPalette.ColorRole.Highlight), 1, Qt.PenStyle.DashLine)
+            painter.setPen(pen)
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            painter.drawRoundedRect(cell, 8, 8)
+        painter.restore()
+
+
+class ResultsView(QListView):
+    """A virtualised grid of tiles. Enter opens the current photo (``open_requested``)."""
+
+    open_requested = Signal(int)  # row
+    more_like_requested = Signal(int)
+    less_like_requested = Signal(int)
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.setViewMode(QListView.ViewMode.IconMode)
+        self.setFlow(QListView.Flow.LeftToRight)
+        self.setWrapping(True)
+        self.setResizeMode(QListView.ResizeMode.Adjust)
+        self.setMovement(QListView.Movement.Static)
+        self.setUniformItemSizes(True)
+        self.setLayoutMode(QListView.LayoutMode.SinglePass)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectItems)
+        self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        self.verticalScrollBar().setSingleStep(24)
+        self.setMouseTracking(True)
+        self.setSpacing(2)
+        self.setDragEnabled(True)
+        self.setDragDropMode(QAbstractItemView.DragDropMode.DragOnly)
+        self.setDefaultDropAction(Qt.DropAction.CopyAction)
+        self.setAcceptDrops(False)  # drops go to the window: they become image queries
+        self.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.doubleClicked.connect(self._on_double_clicked)
+
+    def _on_double_clicked(self, index: QModelIndex) -> None:
+        if index.isValid():
+            self.open_requested.emit(index.row())
+
+    def keyPressEvent(self, event) -> None:
+        key = event.key()
+        if key in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and not event.modifiers():
+            idx = self.currentIndex()
+            if idx.isValid():
+                self.open_requested.emit(idx.row())
+                event.accept()
+                return
+        super().keyPressEvent(event)
+
+    def current_row(self) -> int:
+        idx = self.currentIndex()
+        return idx.row() if idx.isValid() else -1
+
+    def selected_rows(self) -> list[int]:
+        rows = sorted({i.row() for i in self.selectionModel().selectedIndexes()}) if self.selectionModel() else []
+        if not rows and self.current_row() >= 0:
+            rows = [self.current_row()]
+        return rows
