@@ -3,3 +3,7 @@
 Everything here is a client of :mod:`lookalike.core.search`; nothing in
 ``core`` knows about Qt.
 """
+
+from lookalike.gui import qtcompat as _qtcompat
+
+_qtcompat.apply()

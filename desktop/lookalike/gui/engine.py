@@ -154,7 +154,7 @@ class EngineService(QObject):
         self._queued_roots: list[str | None] = []  # None: every folder
         self._mailbox = _Mailbox()
         self._throttle = Throttle(100, self)
-        self._throttle.fired.connect(self.indexing_progressed.emit)
+        self._throttle.fired.connect(self.indexing_progressed)
         self._progress_ready.connect(self._on_progress_ready)
         self.model_ready = False
         self.last_status = None
@@ -180,7 +180,7 @@ class EngineService(QObject):
                 engine.close()
                 raise
 
-        self._control.submit(work, name="open", on_success=self._on_opened, on_failure=self.open_failed.emit)
+        self._control.submit(work, name="open", on_success=self._on_opened, on_failure=self.open_failed)
 
     def _on_opened(self, value) -> None:
         engine, outcome = value
@@ -212,7 +212,7 @@ class EngineService(QObject):
             self.status_changed.emit(status)
 
         # On the query queue: a search issued meanwhile simply waits for the model.
-        self._queries.submit(work, name="load-model", on_success=done, on_failure=self.model_failed.emit)
+        self._queries.submit(work, name="load-model", on_success=done, on_failure=self.model_failed)
 
     @property
     def is_open(self) -> bool:
@@ -250,7 +250,7 @@ class EngineService(QObject):
             if nxt is not None and not self.closing:
                 self._start_search(nxt)
 
-        self._queries.submit(work, name="search", on_success=self.search_finished.emit,
+        self._queries.submit(work, name="search", on_success=self.search_finished,
                              on_failure=lambda f: self.search_failed.emit(SearchFailure(req, f)),
                              on_finished=finished)
 
@@ -310,7 +310,7 @@ class EngineService(QObject):
         engine = self.engine
         if engine is None:
             return
-        self._control.submit(lambda: _folder_rows(engine), name="folders", on_success=self.folders_changed.emit,
+        self._control.submit(lambda: _folder_rows(engine), name="folders", on_success=self.folders_changed,
                              on_failure=lambda f: self.operation_failed.emit(OperationFailure("folders", "", f)))
 
     def refresh_status(self) -> None:
@@ -494,7 +494,7 @@ class EngineService(QObject):
             if outcome.cancelled:
                 return  # closed by the clean-up below
             self.replace_engine(new, config)
-            self._queries.submit(new.status, name="status", on_success=self.model_switched.emit)
+            self._queries.submit(new.status, name="status", on_success=self.model_switched)
 
         def on_failed_cleanup() -> None:
             new = holder.get("engine")

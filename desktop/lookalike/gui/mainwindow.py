@@ -86,7 +86,7 @@ class WelcomePage(QWidget):
         self.add_button.setDefault(True)
         self.add_button.setMinimumHeight(36)
         self.add_button.setIconSize(QSize(20, 20))
-        self.add_button.clicked.connect(self.add_folder_requested.emit)
+        self.add_button.clicked.connect(self.add_folder_requested)
         box.addWidget(self.add_button, 0, Qt.AlignmentFlag.AlignHCenter)
         hint = QLabel("or drop a folder onto this window  ·  Ctrl+O", self)
         hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -111,10 +111,10 @@ class WelcomePage(QWidget):
         nb.addStretch(1)
         self.clip_button = QPushButton("Get CLIP…", self.notice)
         icons.apply(self.clip_button, "download")
-        self.clip_button.clicked.connect(self.model_requested.emit)
+        self.clip_button.clicked.connect(self.model_requested)
         self.ckpt_button = QPushButton("Use a CLIP checkpoint…", self.notice)
         icons.apply(self.ckpt_button, "folder-open")
-        self.ckpt_button.clicked.connect(self.checkpoint_requested.emit)
+        self.ckpt_button.clicked.connect(self.checkpoint_requested)
         nb.addWidget(self.clip_button)
         nb.addWidget(self.ckpt_button)
         nl.addLayout(nb)
@@ -231,7 +231,9 @@ class MainWindow(QMainWindow):
         rl = QVBoxLayout(right)
         rl.setContentsMargins(0, 0, 0, 0)
         rl.setSpacing(4)
-        header = QHBoxLayout()
+        self.results_header = QWidget(right)
+        header = QHBoxLayout(self.results_header)
+        header.setContentsMargins(0, 0, 0, 0)
         header.setSpacing(8)
         self.count_label = QLabel("", right)
         self.count_label.setObjectName("ResultCount")
@@ -255,7 +257,7 @@ class MainWindow(QMainWindow):
         self.sort_combo.addItem("Date taken", SortOrder.DATE.value)
         self.sort_combo.setAccessibleName("Sort results by")
         header.addWidget(self.sort_combo)
-        rl.addLayout(header)
+        rl.addWidget(self.results_header)
 
         self.stack = QStackedWidget(right)
         self.welcome = WelcomePage(self.stack)
@@ -433,6 +435,8 @@ class MainWindow(QMainWindow):
     def _show_page(self, name: str) -> None:
         page = {"welcome": self.welcome, "message": self.message_page, "results": self.results_view}[name]
         self.stack.setCurrentWidget(page)
+        # The count, min-score and sort controls matter once a search has results.
+        self.results_header.setVisible(name == "results" or self.results_model.total() > 0)
 
     def current_page(self) -> str:
         w = self.stack.currentWidget()

@@ -224,7 +224,7 @@ def pil_to_qimage(img) -> QImage:
 
 
 class _LoaderSignals(QObject):
-    loaded = Signal(str, object)  # path, QImage (null QImage: cannot be thumbnailed)
+    loaded = Signal(str, QImage)  # path, thumbnail (a null QImage: cannot be thumbnailed)
 
 
 class _Drain(QRunnable):
@@ -338,10 +338,10 @@ class ThumbnailLoader(QObject):
                 self._workers += 1
                 start_worker = True
         if start_worker:
-            self._pool.start(_Drain(self))
+            self._pool.start(_Drain(self).run)
 
-    def _on_loaded(self, path: str, img) -> None:
-        if img is None or img.isNull():
+    def _on_loaded(self, path: str, img: QImage) -> None:
+        if img.isNull():
             self._bad.add(path)
             self.failed.emit(path)
             return
@@ -369,6 +369,6 @@ class ThumbnailLoader(QObject):
             stopped = self._stopped
         if not stopped:
             try:
-                self._signals.loaded.emit(path, img)
+                self._signals.loaded.emit(path, img if img is not None else QImage())
             except RuntimeError:
                 pass
