@@ -315,7 +315,7 @@ class FoldersPanel(QFrame):
             if not row.online or row.failures:
                 it.setIcon(icons.icon("warning", "#d99a00" if row.online else "#d33a3a"))
             else:
-                icons.apply(it, "folder-open")
+                it.setIcon(icons.icon("folder-open"))
             self.list.addItem(it)
             if row.path == current:
                 it.setSelected(True)

@@ -261,11 +261,13 @@ class TileDelegate(QStyledItemDelegate):
 
         thumb_rect = QRect(r.x() + self.margin, r.y() + self.margin, self.tile, self.tile)
         img = self.loader.get(item.path)
+        image_rect = QRectF(thumb_rect).adjusted(8, 8, -8, -8)
         if img is not None:
             iw, ih = img.width(), img.height()
             s = min(self.tile / iw, self.tile / ih)
             w, h = max(1, round(iw * s)), max(1, round(ih * s))
             target = QRectF(thumb_rect.x() + (self.tile - w) / 2, thumb_rect.y() + (self.tile - h) / 2, w, h)
+            image_rect = target
             clip = QPainterPath()
             clip.addRoundedRect(target, 4, 4)
             painter.setClipPath(clip)
@@ -289,7 +291,7 @@ class TileDelegate(QStyledItemDelegate):
         text = f"{item.score:.2f}"
         bfm = QFontMetrics(badge_font)
         bw, bh = bfm.horizontalAdvance(text) + 10, bfm.height() + 2
-        badge = QRectF(thumb_rect.x() + 4, thumb_rect.y() + 4, bw, bh)
+        badge = QRectF(image_rect.x() + 4, image_rect.y() + 4, bw, bh)
         painter.setPen(Qt.PenStyle.NoPen)
         painter.setBrush(QColor(0, 0, 0, 150))
         painter.drawRoundedRect(badge, bh / 2, bh / 2)
