@@ -76,6 +76,19 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--device", metavar="DEV", help="cpu or cuda")
     sp.add_argument("--sizes", metavar="N,N,...", help="vector counts for the scale benchmark")
     sp.add_argument("--photos", type=int, metavar="N", help="photos for the indexing benchmark")
+    sp.add_argument("--only", metavar="SECTION,...",
+                    help="run only these sections (decode, encode, indexing, memory, scale, grid, query, "
+                         "startup); the others are kept from the report folder's results.json")
+    sp.add_argument("--libraries", metavar="NAME,...",
+                    help="for the scale benchmark: flat, hnswlib, faiss-flat, faiss-hnsw, faiss-ivf, usearch")
+    sp.add_argument("--encoders", metavar="NAME,...", help="encoders to time: offline, clip (random ViT-B-32), ...")
+    sp.add_argument("--batch-sizes", metavar="N,N,...", help="batch sizes for the encode benchmark")
+    sp.add_argument("--dim", type=int, metavar="D", help="vector dimension (default: the offline model's)")
+    sp.add_argument("--query-size", metavar="N", help="photos in the library for the end-to-end query timing")
+    sp.add_argument("--memory-photos", metavar="N", help="photos for the memory (streaming) benchmark")
+    sp.add_argument("--grid-size", metavar="N", help="vectors for the M / ef_construction grid (0: skip)")
+    sp.add_argument("--repeats", type=int, metavar="N", help="repeat each timed run N times")
+    sp.add_argument("--work", type=Path, metavar="DIR", help="keep generated photos and libraries here")
     return p
 
 
