@@ -98,37 +98,34 @@ def fetch(
     done = 0
     h = hashlib.sha256()
     last_report = 0.0
-    try:
-        with resp, atomic_path(dest) as tmp, open(tmp, "wb") as out:
-            while True:
-                _common.check(cancel)
-                try:
-                    chunk = resp.read(CHUNK)
-                except (OSError, ValueError) as exc:
-                    raise ModelUnavailableError(
-                        _offline_message(what, url, f"the download stopped: {_reason(exc)}", hint)
-                    ) from None
-                if not chunk:
-                    break
-                out.write(chunk)
-                h.update(chunk)
-                done += len(chunk)
-                now = time.monotonic()
-                if now - last_report > 0.1:
-                    last_report = now
-                    rate = meter.update(done)
-                    mb = f"{done / 1e6:.0f}" + (f" of {total_bytes / 1e6:.0f}" if total_bytes else "")
-                    _common.report(progress, done, total_bytes, f"downloading {what}: {mb} MB", rate)
-            if total_bytes is not None and done != total_bytes:
+    with resp, atomic_path(dest) as tmp, open(tmp, "wb") as out:
+        while True:
+            _common.check(cancel)
+            try:
+                chunk = resp.read(CHUNK)
+            except (OSError, ValueError) as exc:
                 raise ModelUnavailableError(
-                    _offline_message(what, url, f"the download ended early ({done} of {total_bytes} bytes)", hint)
-                )
-            if sha256_prefix and not h.hexdigest().startswith(sha256_prefix):
-                raise ModelUnavailableError(
-                    f"The downloaded {what} is damaged (its checksum does not match); try again."
-                )
-    except ModelUnavailableError:
-        raise
+                    _offline_message(what, url, f"the download stopped: {_reason(exc)}", hint)
+                ) from None
+            if not chunk:
+                break
+            out.write(chunk)
+            h.update(chunk)
+            done += len(chunk)
+            now = time.monotonic()
+            if now - last_report > 0.1:
+                last_report = now
+                rate = meter.update(done)
+                mb = f"{done / 1e6:.0f}" + (f" of {total_bytes / 1e6:.0f}" if total_bytes else "")
+                _common.report(progress, done, total_bytes, f"downloading {what}: {mb} MB", rate)
+        if total_bytes is not None and done != total_bytes:
+            raise ModelUnavailableError(
+                _offline_message(what, url, f"the download ended early ({done} of {total_bytes} bytes)", hint)
+            )
+        if sha256_prefix and not h.hexdigest().startswith(sha256_prefix):
+            raise ModelUnavailableError(
+                f"The downloaded {what} is damaged (its checksum does not match); try again."
+            )
     _common.report(progress, done, total_bytes or done, f"downloaded {what}")
     log.info("downloaded %s (%d bytes) to %s", url, done, dest)
     return dest

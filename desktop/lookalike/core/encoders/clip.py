@@ -307,6 +307,32 @@ def _shape_signature(state: dict) -> dict[str, tuple]:
     return {k: tuple(v.shape) for k, v in state.items() if hasattr(v, "shape")}
 
 
+def _count_blocks(shapes: dict[str, tuple], prefix: str) -> int:
+    found = {k[len(prefix):].split(".", 1)[0] for k in shapes if k.startswith(prefix)}
+    return len({f for f in found if f.isdigit()})
+
+
+def _towers_fit(cfg: dict, shapes: dict[str, tuple]) -> bool:
+    """Whether a config's towers can have these shapes, judged from the config alone."""
+    vcfg, tcfg = cfg.get("vision_cfg", {}), cfg.get("text_cfg", {})
+    timm_vision = any(k.startswith("visual.trunk.") for k in shapes)
+    if timm_vision != ("timm_model_name" in vcfg):
+        return False
+    conv1 = shapes.get("visual.conv1.weight")
+    if "timm_model_name" not in vcfg and isinstance(vcfg.get("layers"), int):
+        if conv1 is None or len(conv1) != 4:
+            return False
+        if (vcfg.get("width", 768), vcfg.get("patch_size", 16)) != (conv1[0], conv1[2]):
+            return False
+        if _count_blocks(shapes, "visual.transformer.resblocks.") != vcfg["layers"]:
+            return False
+    text_blocks = _count_blocks(shapes, "transformer.resblocks.") or _count_blocks(
+        shapes, "text.transformer.resblocks.")
+    if text_blocks and isinstance(tcfg.get("layers"), int) and text_blocks != tcfg["layers"]:
+        return False
+    return True
+
+
 def infer_architecture(state: dict) -> str:
     """The open_clip architecture whose parameters have exactly the checkpoint's shapes."""
     import open_clip
@@ -316,6 +342,11 @@ def infer_architecture(state: dict) -> str:
     ignore = {"logit_bias", "text.transformer.embeddings.position_ids", "position_ids"}
     text_proj = ours.get("text_projection") or ours.get("text.text_projection")
     token = ours.get("token_embedding.weight") or ours.get("text.token_embedding.weight")
+    context = ours.get("positional_embedding") or ours.get("text.positional_embedding")
+    if "logit_scale" not in ours or text_proj is None or token is None:
+        raise ModelUnavailableError(
+            "This file is not an open_clip CLIP checkpoint (it has no text tower or logit scale)"
+        )
     names = sorted(open_clip.list_models(), key=lambda n: ("quickgelu" in n, len(n), n))
     matches: list[str] = []
     for name in names:
@@ -323,9 +354,14 @@ def infer_architecture(state: dict) -> str:
         tcfg = cfg.get("text_cfg", {})
         if "hf_model_name" in tcfg or "hf_tokenizer_name" in tcfg:
             continue  # would need files from a model hub
-        if text_proj is not None and cfg.get("embed_dim") not in text_proj:
+        # Cheap checks first; only the survivors are built (on the meta device, no memory).
+        if cfg.get("embed_dim") not in text_proj:
             continue
-        if token is not None and tcfg.get("vocab_size", 49408) != token[0]:
+        if (tcfg.get("vocab_size", 49408), tcfg.get("width", 512)) != tuple(token):
+            continue
+        if context is not None and tcfg.get("context_length", 77) != context[0]:
+            continue
+        if not _towers_fit(cfg, ours):
             continue
         try:
             with torch.device("meta"):
@@ -442,7 +478,7 @@ class ClipEncoder:
         _common.check(cancel)
         _common.report(progress, 0, None, "checking the CLIP weights")
         self.weights_checksum = _common.file_sha256(weights)
-        self.dimension = int(self.encode_texts(["a photo"]).shape[1])
+        self.dimension = int(open_clip.get_model_config(arch)["embed_dim"])
         _common.report(progress, 1, 1, f"CLIP {label} ready")
 
     def _resolve_file(self, path: Path, spec: ClipSpec):
