@@ -10,8 +10,11 @@ import errno
 import io
 import logging
 import os
+import re
 import stat
+import struct
 import warnings
+import zlib
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -34,6 +37,11 @@ MAX_FILE_BYTES = 512 * 1024 * 1024
 
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 ImageFile.LOAD_TRUNCATED_IMAGES = False
+# Pillow warns about what it tolerates (corrupt EXIF, odd chunks); a photo it can
+# decode is fine by us, and the warnings would only clutter the terminal.
+# (catch_warnings() is not thread-safe, so the decode workers cannot use it.)
+warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 
 _heif_registered: bool | None = None
 
@@ -153,50 +161,57 @@ def decode_bytes(data: bytes, target: int | None = 256, name: str = "") -> Decod
     """
     register_heif()
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(io.BytesIO(data))
-            w0, h0 = img.size
-            if w0 * h0 > MAX_PIXELS:
-                raise ImageDecodeError(
-                    f"the image claims {w0}×{h0} pixels, more than the "
-                    f"{MAX_PIXELS // 1_000_000} megapixels we accept (a decompression bomb?)"
-                )
-            if w0 <= 0 or h0 <= 0:
-                raise ImageDecodeError("the image has no pixels")
-            width, height = _oriented_size(img)
-            taken = _exif_taken(img)
-            if target and img.format == "JPEG":
-                # Ask for at least target on the short side; the codec picks the scale.
-                scale = max(1, min(w0, h0) // target)
-                if scale > 1:
-                    img.draft("RGB", (max(1, w0 // scale), max(1, h0 // scale)))
-            if getattr(img, "is_animated", False):
-                img.seek(0)
-            img.load()
-            try:
-                img = ImageOps.exif_transpose(img)
-            except Exception:  # a bogus orientation tag is not worth a failure
-                pass
-            img = _to_rgb(img)
-            if target and min(img.size) > 2 * target:
-                img.thumbnail(_fit_short_side(img.size, target), Image.Resampling.BILINEAR,
-                              reducing_gap=2.0)
-            return DecodedPhoto(img, width, height, taken)
+        img = Image.open(io.BytesIO(data))
+        w0, h0 = img.size
+        if w0 * h0 > MAX_PIXELS:
+            raise ImageDecodeError(_too_many_pixels(f"{w0}×{h0} pixels", w0 * h0))
+        if w0 <= 0 or h0 <= 0:
+            raise ImageDecodeError("the image has no pixels")
+        width, height = _oriented_size(img)
+        taken = _exif_taken(img)
+        if target and img.format == "JPEG":
+            # Ask for at least target on the short side; the codec picks the scale.
+            scale = max(1, min(w0, h0) // target)
+            if scale > 1:
+                img.draft("RGB", (max(1, w0 // scale), max(1, h0 // scale)))
+        if getattr(img, "is_animated", False):
+            img.seek(0)
+        img.load()
+        try:
+            img = ImageOps.exif_transpose(img)
+        except Exception:  # a bogus orientation tag is not worth a failure
+            pass
+        img = _to_rgb(img)
+        if target and min(img.size) > 2 * target:
+            img.thumbnail(_fit_short_side(img.size, target), Image.Resampling.BILINEAR,
+                          reducing_gap=2.0)
+        return DecodedPhoto(img, width, height, taken)
     except ImageDecodeError:
         raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageDecodeError("the image is too large to decode safely (a decompression bomb?)") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        m = re.search(r"\((\d+) pixels\)", str(exc))
+        claimed = int(m.group(1)) if m else 0
+        raise ImageDecodeError(_too_many_pixels(f"{claimed / 1e6:,.0f} megapixels", claimed)
+                               if claimed else "the image is too large to decode safely (a decompression bomb?)"
+                               ) from None
     except UnidentifiedImageError:
         kind = _sniff_kind(data)
         raise ImageDecodeError(f"not an image Lookalike can read ({kind})") from None
     except MemoryError:
         raise ImageDecodeError("not enough memory to decode this image") from None
-    except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, KeyError) as exc:
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, KeyError,
+            struct.error, zlib.error) as exc:
         msg = str(exc) or exc.__class__.__name__
+        log.debug("Cannot decode %s: %r", name or "an image", exc)
         if "truncated" in msg or "broken data stream" in msg or isinstance(exc, EOFError):
             raise ImageDecodeError("the file is truncated or damaged (incomplete image data)") from None
-        raise ImageDecodeError(f"the image data is damaged: {msg}") from None
+        raise ImageDecodeError("the image data is damaged and cannot be decoded "
+                               "(a corrupt file, or not what its name says)") from None
+
+
+def _too_many_pixels(claim: str, pixels: int) -> str:
+    return (f"the image claims {claim}, more than the {MAX_PIXELS // 1_000_000} megapixels "
+            "Lookalike accepts (too large to decode safely: a decompression bomb?)")
 
 
 def _fit_short_side(size: tuple[int, int], target: int) -> tuple[int, int]:
@@ -236,11 +251,27 @@ def _sniff_kind(data: bytes) -> str:
         return "it is a PDF document"
     if head.startswith(b"pk\x03\x04"):
         return "it is a ZIP archive"
+    if data[4:8] == b"ftyp":
+        brand = data[8:12]
+        if brand in (b"heic", b"heix", b"hevc", b"heim", b"heis", b"mif1", b"msf1", b"avif", b"avis"):
+            return "a HEIC/AVIF image this installation cannot decode"
+        return "it is a video, MP4 or MOV"
+    if data[:4] == b"RIFF" and data[8:12] in (b"AVI ", b"WAVE"):
+        return "it is a video or sound file"
+    if data[:3] == b"ID3" or data[:4] == b"OggS" or data[:4] == b"fLaC":
+        return "it is a sound file"
+    if data[:2] == b"\x1f\x8b" or data[:6] == b"7z\xbc\xaf\x27\x1c" or data[:4] == b"Rar!":
+        return "it is a compressed archive"
+    if data[:4] == b"\x7fELF" or data[:2] == b"MZ":
+        return "it is a program"
+    sample = data[:512]
     try:
-        data[:256].decode("utf-8")
+        text = sample.decode("utf-8")
+    except UnicodeDecodeError as exc:  # a sample cut inside a character is still text
+        text = sample[:exc.start].decode("utf-8") if exc.start >= len(sample) - 3 else None
+    if text and all(c.isprintable() or c in "\t\r\n\f" for c in text):
         return "it is a text file"
-    except UnicodeDecodeError:
-        return "unknown file format"
+    return "unknown file format"
 
 
 def decode_file(path: Path | str, target: int | None = 256) -> DecodedPhoto:
