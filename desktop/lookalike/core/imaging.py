@@ -13,8 +13,10 @@ import os
 import re
 import stat
 import struct
+import threading
 import warnings
 import zlib
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -42,6 +44,12 @@ ImageFile.LOAD_TRUNCATED_IMAGES = False
 # (catch_warnings() is not thread-safe, so the decode workers cannot use it.)
 warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
 warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+
+# Images this large (after JPEG draft scaling) cost hundreds of MB while they
+# decode, so only one decodes at a time however many decode workers run: memory
+# stays bounded by the workers' small photos plus one large one.
+LARGE_DECODE_PIXELS = 40_000_000
+_large_decode = threading.Lock()
 
 _heif_registered: bool | None = None
 
@@ -142,8 +150,8 @@ def _exif_taken(img: Image.Image) -> float | None:
         return None
 
 
-def _oriented_size(img: Image.Image) -> tuple[int, int]:
-    w, h = img.size
+def _oriented_size(img: Image.Image, size: tuple[int, int] | None = None) -> tuple[int, int]:
+    w, h = size or img.size
     try:
         orientation = img.getexif().get(0x0112)
     except Exception:
@@ -167,8 +175,6 @@ def decode_bytes(data: bytes, target: int | None = 256, name: str = "") -> Decod
             raise ImageDecodeError(_too_many_pixels(f"{w0}×{h0} pixels", w0 * h0))
         if w0 <= 0 or h0 <= 0:
             raise ImageDecodeError("the image has no pixels")
-        width, height = _oriented_size(img)
-        taken = _exif_taken(img)
         if target and img.format == "JPEG":
             # Ask for at least target on the short side; the codec picks the scale.
             scale = max(1, min(w0, h0) // target)
@@ -176,15 +182,28 @@ def decode_bytes(data: bytes, target: int | None = 256, name: str = "") -> Decod
                 img.draft("RGB", (max(1, w0 // scale), max(1, h0 // scale)))
         if getattr(img, "is_animated", False):
             img.seek(0)
-        img.load()
-        try:
-            img = ImageOps.exif_transpose(img)
-        except Exception:  # a bogus orientation tag is not worth a failure
-            pass
-        img = _to_rgb(img)
-        if target and min(img.size) > 2 * target:
-            img.thumbnail(_fit_short_side(img.size, target), Image.Resampling.BILINEAR,
-                          reducing_gap=2.0)
+        large = img.size[0] * img.size[1] > LARGE_DECODE_PIXELS
+        with _large_decode if large else nullcontext():
+            img.load()
+            # EXIF only after load(): PNG's getexif() loads the pixels itself and a
+            # failure there must not be swallowed (it left a damaged image "loaded").
+            width, height = _oriented_size(img, (w0, h0))
+            taken = _exif_taken(img)
+            if large and target and min(img.size) > 2 * target:
+                # Shrink before any copy (orientation, RGB) of the full-size pixels.
+                try:
+                    img.thumbnail(_fit_short_side(img.size, target), Image.Resampling.BILINEAR,
+                                  reducing_gap=2.0)
+                except (ValueError, OSError):  # a mode resize cannot handle: shrink after RGB
+                    pass
+            try:
+                img = ImageOps.exif_transpose(img)
+            except Exception:  # a bogus orientation tag is not worth a failure
+                pass
+            img = _to_rgb(img)
+            if target and min(img.size) > 2 * target:
+                img.thumbnail(_fit_short_side(img.size, target), Image.Resampling.BILINEAR,
+                              reducing_gap=2.0)
         return DecodedPhoto(img, width, height, taken)
     except ImageDecodeError:
         raise
