@@ -276,6 +276,33 @@ class Catalog:
             self._bump(conn)
         return n
 
+    def move_folder(self, folder_id: int, new_path: Path) -> int:
+        """A folder renamed or moved on disk: give it and everything under it the new path.
+
+        Photos keep their ids and vectors. Returns the photos moved.
+        """
+        rows = self._q("SELECT path FROM folders WHERE id = ?", (folder_id,))
+        if not rows:
+            raise LookalikeError("That folder is not in the library")
+        old, new = bytes(rows[0][0]).rstrip(b"/"), pkey(new_path).rstrip(b"/")
+        lo, hi = prefix_range(unkey(old))
+        nlo, nhi = prefix_range(new_path)
+        with self.transaction() as conn:
+            if conn.execute("SELECT 1 FROM folders WHERE path = ? AND id != ?", (new, folder_id)).fetchone() \
+                    or conn.execute("SELECT 1 FROM photos WHERE path >= ? AND path < ? LIMIT 1", (nlo, nhi)).fetchone():
+                raise LookalikeError(f"{new_path} is already in the library")
+            conn.execute("UPDATE folders SET path = ?, online = 1 WHERE id = ?", (new, folder_id))
+            moved = 0
+            for table in ("photos", "failures"):
+                paths = [bytes(r[0]) for r in conn.execute(
+                    f"SELECT path FROM {table} WHERE path >= ? AND path < ?", (lo, hi))]
+                conn.executemany(f"UPDATE {table} SET path = ? WHERE path = ?",
+                                 [(new + p[len(old):], p) for p in paths])
+                if table == "photos":
+                    moved = len(paths)
+            self._bump(conn)
+        return moved
+
     def folders(self) -> list[FolderRow]:
         return [
             FolderRow(r[0], unkey(r[1]), r[2], r[3], bool(r[4]))

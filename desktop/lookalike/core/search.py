@@ -276,6 +276,30 @@ class SearchEngine:
         self._save_graph()
         return n
 
+    def move_folder(self, old: Path | str, new: Path | str) -> FolderInfo:
+        """Follow a library folder renamed or moved on disk: its photos keep their vectors."""
+        self._need_writer("follow a renamed folder")
+        with self._index_lock:
+            row = self.catalog.folder_by_path(Path(old))
+            if row is None:
+                raise LookalikeError(f"{old} is not one of the library's folders")
+            try:
+                newp = Path(new).expanduser().resolve(strict=True)
+            except (OSError, RuntimeError):
+                raise LookalikeError(f"There is no folder at {new}") from None
+            self.catalog.move_folder(row.id, newp)
+            moved = self.catalog.folder_by_path(newp)
+            assert moved is not None
+            parent = next((f for f in self.catalog.folders()
+                           if f.id != moved.id and newp.is_relative_to(f.path)), None)
+            if parent is not None:  # moved into another library folder: it joins it
+                self._absorb(moved, parent)
+                moved = parent
+            if self._vectors is not None:  # same ids, same vectors: the graph is still current
+                self._vectors.generation = self.catalog.generation()
+            self._save_graph()
+            return self._folder_info(moved)
+
     def _folder_info(self, f: FolderRow, counts: dict | None = None) -> FolderInfo:
         counts = counts if counts is not None else self.catalog.folder_counts()
         photos, failures = counts.get(f.id, (0, 0))
@@ -296,8 +320,12 @@ class SearchEngine:
             targets: list[FolderRow] = []
             if roots:
                 for r in roots:
-                    info = self.add_folder(r)
-                    row = self.catalog.folder_by_path(info.path)
+                    # A library folder that is not there now (a drive unplugged) is still
+                    # reconciled: the indexer marks it offline and keeps its photos.
+                    row = self.catalog.folder_by_path(Path(r).expanduser().absolute())
+                    if row is None:
+                        info = self.add_folder(r)
+                        row = self.catalog.folder_by_path(info.path)
                     if row is not None and row not in targets:
                         targets.append(row)
             else:
