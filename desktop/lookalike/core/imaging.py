@@ -77,6 +77,10 @@ class ImageDecodeError(Exception):
     """A photo that cannot be read; ``str()`` is the reason for the user."""
 
 
+class FileVanishedError(ImageDecodeError):
+    """The file was there a moment ago and is gone now (deleted or renamed meanwhile)."""
+
+
 @dataclass(frozen=True)
 class DecodedPhoto:
     image: Image.Image  # RGB, oriented, shrunk to about the requested size
@@ -95,7 +99,7 @@ def read_file_bytes(path: Path | str) -> bytes:
     try:
         fd = os.open(p, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
-        raise ImageDecodeError("the file disappeared before it could be read") from None
+        raise FileVanishedError("the file disappeared before it could be read") from None
     except PermissionError:
         raise ImageDecodeError("permission denied: the file is not readable by you") from None
     except OSError as exc:

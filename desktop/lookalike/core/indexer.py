@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 import numpy as np
 
 from lookalike.core.catalog import Catalog, FailureRow, FolderRow, NewPhoto, pkey
-from lookalike.core.imaging import DecodedPhoto, ImageDecodeError, decode_bytes, is_photo_name, read_file_bytes
+from lookalike.core.imaging import (DecodedPhoto, FileVanishedError, ImageDecodeError, decode_bytes,
+                                     is_photo_name, read_file_bytes)
 from lookalike.core.progress import CancelToken, Cancelled, Progress, ProgressCallback, RateMeter, no_progress
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -44,6 +45,19 @@ def is_junk(name: str) -> bool:
 
 def content_hash(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+# A test hook: with LOOKALIKE_ENCODE_LOG=FILE in the environment, each batch appends
+# "start|done|commit <TAB> pid <TAB> path" lines to FILE before it is encoded, after
+# it is encoded and after it is committed, so a crash test can count how often each
+# photo was encoded across killed runs. Unset (the normal case) it costs one getenv a batch.
+def _trace_encodes(event: str, paths: Sequence[Path]) -> None:
+    target = os.environ.get("LOOKALIKE_ENCODE_LOG")
+    if target:
+        lines = b"".join(b"%s\t%d\t%s\n" % (event.encode(), os.getpid(),
+                                               os.fsencode(p).replace(b"\n", b"\\n")) for p in paths)
+        with open(target, "ab") as fh:
+            fh.write(lines)
 
 
 @dataclass(frozen=True)
@@ -194,6 +208,7 @@ class _Outcome:
     reuse_id: int | None = None  # the content is a known photo whose file is gone: a move
     same_content: bool = False  # changed stat, same bytes
     error: str | None = None
+    vanished: bool = False  # deleted (or renamed) between the scan and the read
 
 
 class Indexer:
@@ -294,6 +309,7 @@ class Indexer:
 
         pending_images: list[tuple[_Outcome, DecodedPhoto]] = []
         claimed: set[int] = set()
+        vanished_count = 0
         cancelled = False
 
         def flush() -> None:
@@ -301,7 +317,9 @@ class Indexer:
             if not pending_images:
                 return
             batch, pending_images = pending_images, []
+            _trace_encodes("start", [o.job.file.path for o, _ in batch])
             vecs = self.encoder.encode_images([d.image for _, d in batch])
+            _trace_encodes("done", [o.job.file.path for o, _ in batch])
             added: list[NewPhoto] = []
             removed: list[int] = []
             for (o, d), v in zip(batch, vecs):
@@ -311,6 +329,7 @@ class Indexer:
                 if o.job.old_id is not None:
                     removed.append(o.job.old_id)
             new_ids = self.catalog.commit_batch(added=added, removed_ids=removed)
+            _trace_encodes("commit", [o.job.file.path for o, _ in batch])
             self.vectors.delete(removed)
             self.vectors.add(np.asarray(new_ids), np.asarray(vecs))
             stats["encoded"] += len(batch)
@@ -319,15 +338,18 @@ class Indexer:
             if self.on_commit:
                 self.on_commit()
 
-        small_commits: dict[str, list] = dict(moved=[], touched=[], failures=[], dropped=[])
+        small_commits: dict[str, list] = dict(moved=[], touched=[], failures=[], dropped=[], vanished=[],
+                                              vanished_paths=[])
 
         def flush_small() -> None:
             if not any(small_commits.values()):
                 return
             self.catalog.commit_batch(moved=small_commits["moved"], touched=small_commits["touched"],
-                                      failures=small_commits["failures"])
-            self.vectors.delete(small_commits["dropped"])  # changed files that no longer decode
-            for k in ("moved", "touched", "failures", "dropped"):
+                                      failures=small_commits["failures"], removed_ids=small_commits["vanished"],
+                                      cleared_failures=small_commits["vanished_paths"])
+            # changed files that no longer decode, and files gone since the scan
+            self.vectors.delete(small_commits["dropped"] + small_commits["vanished"])
+            for k in small_commits:
                 small_commits[k] = []
 
         target = int(getattr(self.encoder, "image_size", 224) or 224)
@@ -349,7 +371,13 @@ class Indexer:
                 outcome: _Outcome = inflight.popleft().result()
                 done += 1
                 f = outcome.job.file
-                if outcome.error is not None:
+                if outcome.vanished:
+                    # Gone since the scan: not a failure, just no longer there.
+                    small_commits["vanished_paths"].append(f.path)
+                    if outcome.job.old_id is not None:
+                        small_commits["vanished"].append(outcome.job.old_id)
+                        vanished_count += 1
+                elif outcome.error is not None:
                     small_commits["failures"].append(FailureRow(f.path, f.folder_id, outcome.error,
                                                                 f.size, f.mtime_ns))
                     stats["failed"] += 1
@@ -393,13 +421,13 @@ class Indexer:
         flush_small()
         flush()
 
-        removed_count = 0
+        removed_count = vanished_count
         if not cancelled:
             unclaimed = [pid for pid in gone if pid not in claimed]
             if unclaimed:
                 self.catalog.commit_batch(removed_ids=unclaimed)
                 self.vectors.delete(unclaimed)
-                removed_count = len(unclaimed)
+                removed_count += len(unclaimed)
             for folder in found.scanned:
                 self.catalog.set_folder_state(folder.id, online=True, scanned=True)
         progress(Progress("indexing", done, total, meter.update(done)))
@@ -421,6 +449,8 @@ def _decode_job(job: _Job, target: int, gone_hashes: frozenset[str]) -> _Outcome
         if job.old_id is None and h in gone_hashes:
             return _Outcome(job, h)  # a moved or renamed photo: its vector is kept
         return _Outcome(job, h, decoded=decode_bytes(data, target, name=job.file.path.name))
+    except FileVanishedError:
+        return _Outcome(job, vanished=True)
     except ImageDecodeError as exc:
         return _Outcome(job, error=str(exc))
     except Exception as exc:  # a decoder bug must not abort the run
