@@ -148,9 +148,9 @@ def painted():
     print(f"FIRST_PAINT {time.time() - t0:.4f}", flush=True)
     os._exit(0)
 orig_exec = QApplication.exec
-def exec_(*a, **k):
+def exec_(*_a, **_k):
     QTimer.singleShot(0, painted)
-    return orig_exec(*a, **k)
+    return orig_exec()
 QApplication.exec = exec_
 QApplication.exec_ = exec_
 sys.exit(appmod.main())
