@@ -45,6 +45,15 @@ def _route_qt_messages() -> None:
     qInstallMessageHandler(handler)
 
 
+def tune_runtime() -> None:
+    """Settings of the interpreter that keep the window responsive while workers run."""
+    # Hand the GIL to the GUI thread sooner when workers run Python code (default 5 ms).
+    sys.setswitchinterval(0.001)
+    # OpenMP threads (torch's) sleep when idle instead of spinning on cores the GUI needs.
+    # Must be set before torch is imported (it is imported later, on a worker thread).
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
 def ensure_application(argv: Sequence[str] | None = None) -> QApplication:
     app = QApplication.instance()
     if app is None:
@@ -116,6 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.basicConfig(level=logging.DEBUG if os.environ.get("LOOKALIKE_DEBUG") else logging.WARNING,
                             format="%(levelname)s %(name)s: %(message)s")
     _route_qt_messages()
+    tune_runtime()
     app = ensure_application(argv)
     services = build_services()
     window = build_window(services)

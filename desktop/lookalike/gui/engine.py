@@ -144,7 +144,7 @@ class EngineService(QObject):
         self.closing = False
         self._control = JobRunner(1, "lookalike-control", self)
         self._queries = JobRunner(1, "lookalike-queries", self)
-        self._writes = JobRunner(1, "lookalike-writes", self)
+        self._writes = JobRunner(1, "lookalike-writes", self, background=True)
         self._search_seq = 0
         self._search_running: SearchRequest | None = None
         self._search_waiting: SearchRequest | None = None

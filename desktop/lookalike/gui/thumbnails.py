@@ -233,6 +233,9 @@ class _Drain(QRunnable):
         self.loader = loader
 
     def run(self) -> None:
+        from lookalike.gui.workers import lower_thread_priority
+
+        lower_thread_priority(5)
         loader = self.loader
         while True:
             path = loader._pop()

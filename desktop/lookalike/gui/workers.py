@@ -9,6 +9,9 @@ Payloads are frozen dataclasses or plain immutable values.
 from __future__ import annotations
 
 import logging
+import os
+import sys
+import threading
 import time
 import traceback
 from dataclasses import dataclass
@@ -57,7 +60,7 @@ class Job(QRunnable):
     """
 
     def __init__(self, fn: Callable[..., Any], *args: Any, with_progress: bool = False,
-                 name: str = "", **kwargs: Any) -> None:
+                 name: str = "", background: bool = False, **kwargs: Any) -> None:
         super().__init__()
         self.setAutoDelete(True)
         self.fn = fn
@@ -65,11 +68,14 @@ class Job(QRunnable):
         self.kwargs = kwargs
         self.name = name or getattr(fn, "__name__", "job")
         self.signals = JobSignals()
+        self.background = background
         if with_progress:
             self.kwargs["progress"] = self.signals.progressed.emit
 
     def run(self) -> None:  # on a pool thread
         t0 = time.perf_counter()
+        if self.background:
+            lower_thread_priority()
         try:
             result = self.fn(*self.args, **self.kwargs)
         except BaseException as exc:  # noqa: BLE001 - reported, never swallowed
@@ -92,6 +98,24 @@ class Job(QRunnable):
                 self.signals.finished.emit()
             except RuntimeError:
                 pass
+
+
+def lower_thread_priority(nice: int = 10) -> None:
+    """Make the calling thread (and the threads it starts) yield the CPU to the GUI thread.
+
+    Linux keeps a nice value per thread and new threads inherit it, so the
+    indexer's decode pool and the encoder's threads started from a niced job
+    thread all run below the window. Elsewhere this does nothing.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        tid = threading.get_native_id()
+        current = os.getpriority(os.PRIO_PROCESS, tid)
+        if current < nice:
+            os.setpriority(os.PRIO_PROCESS, tid, nice)
+    except (OSError, AttributeError):
+        pass
 
 
 def make_pool(threads: int, name: str) -> QThreadPool:
@@ -155,9 +179,11 @@ class JobRunner(QObject):
     Hold one per kind of work (``threads=1`` makes a serial queue).
     """
 
-    def __init__(self, threads: int, name: str, parent: QObject | None = None) -> None:
+    def __init__(self, threads: int, name: str, parent: QObject | None = None, *,
+                 background: bool = False) -> None:
         super().__init__(parent)
         self.pool = make_pool(threads, name)
+        self.background = background  # jobs run below the GUI thread's CPU priority
         self._live: set[JobSignals] = set()
 
     def start(self, job: Job, priority: int = 0) -> JobSignals:
@@ -173,7 +199,8 @@ class JobRunner(QObject):
                on_progress: Callable[[Any], None] | None = None,
                on_finished: Callable[[], None] | None = None,
                name: str = "", priority: int = 0, **kwargs: Any) -> JobSignals:
-        job = Job(fn, *args, with_progress=on_progress is not None, name=name, **kwargs)
+        job = Job(fn, *args, with_progress=on_progress is not None, name=name, background=self.background,
+                  **kwargs)
         if on_success is not None:
             job.signals.succeeded.connect(on_success)
         if on_failure is not None:
