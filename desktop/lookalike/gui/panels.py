@@ -283,6 +283,8 @@ class FoldersPanel(QFrame):
         self.list.setWordWrap(True)
         self.list.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.list.setUniformItemSizes(False)
+        self.list.setSpacing(2)
+        self.list.setIconSize(QSize(22, 22))
         self.list.itemSelectionChanged.connect(self._update_buttons)
         self.list.itemDoubleClicked.connect(self._on_double_clicked)
         lay.addWidget(self.list, 1)
@@ -333,7 +335,6 @@ class FoldersPanel(QFrame):
 
     def _label(self, row: FolderRow) -> str:
         name = os.path.basename(row.path.rstrip(os.sep)) or row.path
-        parent = os.path.dirname(row.path.rstrip(os.sep))
         counts = f"{row.photos:,} photo{'s' if row.photos != 1 else ''}"
         if row.failures:
             counts += f" · {row.failures:,} unreadable"
@@ -341,7 +342,7 @@ class FoldersPanel(QFrame):
             counts += " · offline"
         if row.path in self._busy:
             counts += " · indexing…"
-        return f"{name}\n{counts}" + (f"\n{parent}" if parent else "")
+        return f"{name}\n{counts}"
 
     def rows(self) -> list[FolderRow]:
         return list(self._rows)

@@ -6,7 +6,7 @@ import os
 from typing import Callable
 
 from PySide6.QtCore import QRectF, QSize, Qt, Signal
-from PySide6.QtGui import QImage, QKeySequence, QPainter, QPalette, QShortcut
+from PySide6.QtGui import QColor, QImage, QKeySequence, QPainter, QPalette, QShortcut
 from PySide6.QtWidgets import (QDialog, QFrame, QGridLayout, QHBoxLayout, QLabel, QSizePolicy, QToolButton,
                                QVBoxLayout, QWidget)
 
@@ -53,16 +53,16 @@ class ImageCanvas(QWidget):
     def paintEvent(self, _event) -> None:
         p = QPainter(self)
         p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
-        p.fillRect(self.rect(), self.palette().color(QPalette.ColorRole.Base))
+        p.fillRect(self.rect(), QColor(28, 28, 30))  # a neutral dark ground, as photo viewers use
         if self._image is not None and not self._image.isNull():
             iw, ih = self._image.width(), self._image.height()
             dpr = self.devicePixelRatioF()
-            s = min(self.width() / (iw / dpr), self.height() / (ih / dpr), 2.0 * dpr)
+            s = min(self.width() / (iw / dpr), self.height() / (ih / dpr), 1.0)  # fit, never enlarge
             w, h = iw / dpr * s, ih / dpr * s
             target = QRectF((self.width() - w) / 2, (self.height() - h) / 2, w, h)
             p.drawImage(target, self._image)
         elif self._message:
-            p.setPen(self.palette().color(QPalette.ColorRole.PlaceholderText))
+            p.setPen(QColor(170, 170, 170))
             p.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, self._message)
         p.end()
 

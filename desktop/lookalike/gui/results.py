@@ -343,6 +343,24 @@ class ResultsView(QListView):
         self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.doubleClicked.connect(self._on_double_clicked)
 
+    def resizeEvent(self, event) -> None:
+        self._spread_columns()
+        super().resizeEvent(event)
+
+    def _spread_columns(self) -> None:
+        """Share the row's width among the columns, so the grid has no ragged right edge."""
+        delegate = self.itemDelegate()
+        if not isinstance(delegate, TileDelegate):
+            return
+        option = QStyleOptionViewItem()
+        option.initFrom(self)
+        hint = delegate.sizeHint(option, QModelIndex())
+        width = self.viewport().width() - 2 * self.spacing()
+        cols = max(1, width // (hint.width() + 2 * self.spacing()))
+        cell = QSize(max(hint.width(), width // cols), hint.height() + 2 * self.spacing())
+        if self.gridSize() != cell:
+            self.setGridSize(cell)
+
     def _on_double_clicked(self, index: QModelIndex) -> None:
         if index.isValid():
             self.open_requested.emit(index.row())

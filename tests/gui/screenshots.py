@@ -1,0 +1,207 @@
+"""Take screenshots of the window's main states (for looking at it, and for the README).
+
+    Xvfb :99 -screen 0 1400x900x24 &
+    DISPLAY=:99 .venv/bin/python -m tests.gui.screenshots OUT_DIR [--dark]
+
+Runs the real app on a private LOOKALIKE_HOME with the sample photos and saves
+PNGs: welcome (first run), indexing, text results, image query with chips,
+preview, parse error, error banner. With ImageMagick's ``import`` on PATH the
+whole X screen is captured (what a person sees); otherwise the window grabs
+itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("out", type=Path)
+    ap.add_argument("--dark", action="store_true", help="use a dark palette (as a dark desktop would)")
+    ap.add_argument("--photos", type=int, default=60, help="extra photos, so indexing takes a moment")
+    ap.add_argument("--readme", type=Path, help="only take the README picture (real photos), save it here")
+    args = ap.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+
+    home = Path(tempfile.mkdtemp(prefix="lookalike-shots-"))
+    os.environ["LOOKALIKE_HOME"] = str(home)
+    os.environ["XDG_CACHE_HOME"] = str(home / "xdg-cache")
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+    from tests.gui.measure_stall import make_photos
+    from tests.photos import write_samples
+
+    photos = home / "Pictures"
+    if args.readme:
+        write_real_photos(photos / "Camera")
+    else:
+        write_samples(photos / "Samples")
+        make_photos(photos / "Holidays", args.photos, None)
+
+    from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
+    from PySide6.QtGui import QDragEnterEvent, QDropEvent
+    from PySide6.QtWidgets import QApplication
+
+    from lookalike import app as appmod
+
+    appmod.tune_runtime()
+    qapp = appmod.ensure_application()
+    qapp.setStyle("Fusion")
+    if args.dark:
+        qapp.setPalette(dark_palette())
+    services = appmod.build_services()
+    window = appmod.build_window(services)
+    window.resize(1280, 800)
+    window.move(40, 30)
+    window.show()
+    window.start()
+
+    def pump(seconds: float, until=None) -> bool:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            qapp.processEvents()
+            time.sleep(0.01)
+            if until is not None and until():
+                return True
+        return False
+
+    suffix = "-dark" if args.dark else ""
+
+    def shot(name: str, widget=None) -> None:
+        pump(0.4)
+        path = args.out / f"{name}{suffix}.png"
+        if shutil.which("import") and os.environ.get("DISPLAY") and widget is None:
+            subprocess.run(["import", "-window", "root", "-crop", "1360x860+0+0", str(path)], check=True)
+        else:
+            (widget or window).grab().save(str(path))
+        print("saved", path)
+
+    pump(30, lambda: window.service.is_open)
+    pump(1)
+    if args.readme:
+        return readme_picture(window, photos / "Camera", args.readme, pump)
+    shot("1-welcome")
+
+    window.add_folders([str(photos / "Samples"), str(photos / "Holidays")])
+    pump(120, lambda: window.indexing_bar.isVisible() and window.indexing_bar.bar.maximum() >= 20
+         and window.indexing_bar.bar.value() > 5)
+    shot("2-indexing")
+    pump(300, lambda: not window.service.indexing and window.service.model_ready)
+    pump(1)
+
+    window.query_bar.set_text("a cat")
+    window.run_search()
+    pump(20, lambda: window.results_model.rowCount() > 0)
+    pump(1.5)
+    shot("3-text-results")
+
+    # An image query: drop the motorcycle, mark the coffee "less like this".
+    window.query_bar.set_text("")
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(photos / "Samples" / "motorcycle.jpg"))])
+    for event in (QDragEnterEvent(QPoint(600, 400), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                                  Qt.KeyboardModifier.NoModifier),
+                  QDropEvent(QPointF(600, 400), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                             Qt.KeyboardModifier.NoModifier)):
+        QApplication.sendEvent(window, event)
+    pump(10, lambda: window.results_model.rowCount() > 0 and not window.service.searching)
+    window.query_bar.set_text("a red car")
+    window.query_bar.add_image(str(photos / "Samples" / "coffee.jpg"), -1.0)
+    pump(10, lambda: not window.service.searching)
+    pump(1.5)
+    shot("4-image-query-chips")
+
+    window.results_view.setCurrentIndex(window.results_model.index(0))
+    window.open_preview(0)
+    preview = window.preview
+    preview.resize(1000, 720)
+    preview.move(180, 60)
+    pump(5, lambda: preview.canvas.image() is not None and preview.canvas.image().width() > 400)
+    shot("5-preview", preview)
+    preview.close()
+
+    window.query_bar.clear_images()
+    window.query_bar.set_text("dog + + cat")
+    window.run_search()
+    window.add_folders([str(home / "not-there")])
+    pump(5, window.banner.isVisible)
+    shot("6-errors")
+
+    window.close()
+    shutil.rmtree(home, ignore_errors=True)
+    return 0
+
+
+def write_real_photos(folder: Path) -> None:
+    """Real photographs (scikit-image's samples) and a few edits of them, as a camera folder."""
+    import numpy as np
+    import skimage.data as data
+    from PIL import Image, ImageEnhance, ImageOps
+
+    folder.mkdir(parents=True, exist_ok=True)
+    names = {"chelsea": "IMG_0412", "coffee": "IMG_0418", "rocket": "IMG_0533", "astronaut": "IMG_0207",
+             "stereo_motorcycle": "IMG_0730", "clock": "IMG_0311", "coins": "IMG_0102", "hubble_deep_field": "IMG_0871",
+             "camera": "IMG_0015", "moon": "IMG_0660", "brick": "IMG_0901", "grass": "IMG_0902",
+             "gravel": "IMG_0903", "immunohistochemistry": "IMG_0954", "retina": "IMG_0977"}
+    for loader, stem in names.items():
+        arr = getattr(data, loader)()
+        if isinstance(arr, tuple):
+            arr = arr[0]
+        img = Image.fromarray(np.asarray(arr)).convert("RGB")
+        img.save(folder / f"{stem}.jpg", quality=92)
+        if loader in ("chelsea", "coffee", "stereo_motorcycle", "rocket"):
+            w, h = img.size
+            ImageOps.mirror(img.crop((w // 8, h // 10, w - w // 10, h - h // 12))).save(
+                folder / f"{stem}-2.jpg", quality=90)
+            ImageEnhance.Color(ImageEnhance.Brightness(img).enhance(1.15)).enhance(1.3).save(
+                folder / f"{stem}-3.jpg", quality=90)
+
+
+def readme_picture(window, folder: Path, out: Path, pump) -> int:
+    """The picture at the top of the README: a text query mixed with a + photo."""
+    window.add_folders([str(folder)])
+    pump(300, lambda: not window.service.indexing and window.service.model_ready
+         and (window.service.last_status is not None and window.service.last_status.photos > 0))
+    pump(1)
+    window.query_bar.set_text("a cat")
+    window.query_bar.add_image(str(folder / "IMG_0412-2.jpg"), 1.0, submit=False)
+    window.query_bar.add_image(str(folder / "IMG_0418.jpg"), -1.0)
+    pump(20, lambda: window.results_model.rowCount() > 0 and not window.service.searching)
+    window.results_view.setCurrentIndex(window.results_model.index(0))
+    pump(2.5)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    window.grab().save(str(out))
+    print("saved", out)
+    window.close()
+    return 0
+
+
+def dark_palette():
+    from PySide6.QtGui import QColor, QPalette
+
+    p = QPalette()
+    base, window, text = QColor(37, 37, 40), QColor(48, 48, 52), QColor(230, 230, 230)
+    for role, colour in ((QPalette.ColorRole.Window, window), (QPalette.ColorRole.WindowText, text),
+                         (QPalette.ColorRole.Base, base), (QPalette.ColorRole.AlternateBase, window),
+                         (QPalette.ColorRole.Text, text), (QPalette.ColorRole.Button, window),
+                         (QPalette.ColorRole.ButtonText, text), (QPalette.ColorRole.ToolTipBase, base),
+                         (QPalette.ColorRole.ToolTipText, text),
+                         (QPalette.ColorRole.PlaceholderText, QColor(150, 150, 150)),
+                         (QPalette.ColorRole.Highlight, QColor(61, 123, 224)),
+                         (QPalette.ColorRole.HighlightedText, QColor(255, 255, 255))):
+        p.setColor(role, colour)
+    p.setColor(QPalette.ColorGroup.Disabled, QPalette.ColorRole.WindowText, QColor(120, 120, 120))
+    p.setColor(QPalette.ColorGroup.Disabled, QPalette.ColorRole.Text, QColor(120, 120, 120))
+    p.setColor(QPalette.ColorGroup.Disabled, QPalette.ColorRole.ButtonText, QColor(120, 120, 120))
+    return p
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
