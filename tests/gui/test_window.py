@@ -413,3 +413,30 @@ def test_model_dialog_fetch_failure_is_clear(qtbot, make_window, monkeypatch):
     qtbot.waitUntil(dlg.error_label.isVisible, timeout=10_000)
     assert "offline" in dlg.error_label.text()
     dlg.close()
+
+
+def test_switching_model_reindexes_in_the_background(qtbot, make_window, library_copy, tiny_clip_checkpoint):
+    from lookalike.gui.modeldialog import ModelChoice
+
+    window = make_window()
+    wait_idle(qtbot, window)
+    switched = []
+    window.service.model_switched.connect(switched.append)
+    window.switch_model(ModelChoice("clip", str(tiny_clip_checkpoint)))
+    qtbot.waitUntil(lambda: window.service.indexing, timeout=10_000)
+    window.service.pause_indexing()
+    # The old index keeps answering while the new one is built.
+    assert search(qtbot, window, "a cat")[0] == "cat.jpg"
+    assert window.banner.isVisible() and "clip" in window.banner.text().lower()
+    window.service.resume_indexing()
+    qtbot.waitUntil(lambda: bool(switched), timeout=120_000)
+    assert switched[0].model_name == "clip" and switched[0].photos == 8
+    qtbot.waitUntil(lambda: "clip" in window.model_button.text(), timeout=10_000)
+    assert window.settings.model() == ("clip", str(tiny_clip_checkpoint))
+    qtbot.waitUntil(lambda: not window.service.searching and window.results_model.rowCount() == 8, timeout=30_000)
+    window.close()
+    # The next start opens the library built with the new model.
+    again = make_window()
+    wait_idle(qtbot, again)
+    assert "clip" in again.model_button.text()
+    assert len(search(qtbot, again, "a cat")) == 8
