@@ -77,6 +77,17 @@ def test_drop_a_photo_runs_an_image_query(qtbot, make_window, library_copy, gui_
     assert window.results_model.item(0).score > 0.95  # the same photo
 
 
+def test_drag_from_the_grid_onto_the_window(qtbot, make_window, library_copy):
+    window = make_window()
+    wait_idle(qtbot, window)
+    ranked = search(qtbot, window, "a cat")
+    coins = ranked.index("coins.jpg")
+    mime = window.results_model.mimeData([window.results_model.index(coins)])  # what a drag carries
+    _drop(window, mime)
+    assert [Path(c.path).name for c in window.query_bar.images()] == ["coins.jpg"]
+    qtbot.waitUntil(lambda: not window.service.searching and names(window)[:1] == ["coins.jpg"], timeout=30_000)
+
+
 def test_drop_a_folder_adds_it(qtbot, make_window, gui_photos, tmp_path):
     import shutil
 
