@@ -138,7 +138,10 @@ class SearchEngine:
                 record = self.library.model_record()
                 dim = record.dimension if record else int(self.encoder().dimension)
                 self._vectors = VectorIndex.open(self.library.path, self.catalog, dim)
-                if self.library.writer and self._vectors.generation != self._saved_generation():
+                # A graph rebuilt from the catalog is saved at once, so that the next
+                # open does not rebuild it again (its sidecar may still look current).
+                if self.library.writer and (self._vectors.repaired
+                                            or self._vectors.generation != self._saved_generation()):
                     self._save_graph()
             else:
                 self._vectors.refresh(self.catalog)

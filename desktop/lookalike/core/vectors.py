@@ -85,6 +85,7 @@ class VectorIndex:
         self._dense: tuple[np.ndarray, np.ndarray] | None = None  # (ids, vecs) cache for exact search
         self.generation = -1  # catalog generation this index reflects
         self.max_id = 0
+        self.repaired = False  # open() rebuilt or caught up the graph: the file on disk is not it
 
     # -- content ------------------------------------------------------------
 
@@ -237,6 +238,7 @@ class VectorIndex:
             index._alive = set()
         index._reconcile(catalog, set(catalog.all_ids().tolist()))
         index.generation = gen
+        index.repaired = True
         return index
 
     def _reconcile(self, catalog: "Catalog", live: set[int]) -> tuple[int, int]:
