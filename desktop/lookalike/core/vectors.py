@@ -10,10 +10,12 @@ that recall@k against exact search is at least 0.99.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import logging
 import os
+import struct
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,6 +64,42 @@ def _file_digest(path: Path, limit: int = 256 * 2**20) -> str:
             fh.seek(max(0, size - 2**20))
             h.update(fh.read())
     return h.hexdigest()
+
+
+_HNSW_HEADER = 96  # hnswlib's saveIndex header: 6 size_t, int, uint, 3 size_t, double, size_t
+
+
+def _graph_file_is_whole(path: Path, elements: int) -> bool:
+    """Walk hnswlib's file layout: header, level-0 block, then one length-prefixed
+    list of upper-level links per element, ending exactly at the end of the file."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(_HNSW_HEADER)
+            if len(head) < _HNSW_HEADER:
+                return False
+            count, size_data = struct.unpack_from("<QQ", head, 16)
+            if count != elements:
+                return False
+            fh.seek(_HNSW_HEADER + count * size_data)
+            tail = fh.read()
+    except OSError:
+        return False
+    off, end = 0, len(tail)
+    if end < 4 * count:
+        return False
+    for _ in range(count):
+        if off + 4 > end:
+            return False
+        off += 4 + int.from_bytes(tail[off:off + 4], "little")
+    return off == end
+
+
+def _nearly_full(folder: Path) -> bool:
+    try:
+        st = os.statvfs(folder)
+    except OSError:
+        return False
+    return st.f_bavail * st.f_frsize < 1024 * 1024
 
 
 class VectorIndex:
@@ -185,6 +223,11 @@ class VectorIndex:
             graph_path = folder / self.GRAPH
             with atomic_path(graph_path) as tmp:
                 self._graph.save_index(os.fspath(tmp))
+                if not _graph_file_is_whole(tmp, int(self._graph.element_count)):
+                    # hnswlib writes through an unchecked C++ stream: a full disk leaves the
+                    # file short without any error. Never rename a short file over a good one.
+                    raise OSError(errno.ENOSPC if _nearly_full(folder) else errno.EIO,
+                                  "the vector graph could not be written completely")
             sidecar = {
                 "format": 1,
                 "dim": self.dim,
