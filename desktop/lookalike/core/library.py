@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lookalike.core.catalog import Catalog
-from lookalike.core.errors import LibraryLockedError, LookalikeError, ModelMismatchError
+from lookalike.core.errors import LibraryCorruptError, LibraryLockedError, LookalikeError, ModelMismatchError
 from lookalike.core.fsutil import atomic_write_text
 from lookalike.core.paths import app_paths, ensure_private_dir
 
@@ -57,10 +57,33 @@ class Library:
         if writer:
             self._acquire()
         try:
+            self._check_not_emptied()
             self.catalog = Catalog(self.path / Catalog.FILENAME, readonly=not writer)
         except BaseException:
             self.release()
             raise
+
+    def _check_not_emptied(self) -> None:
+        """A catalog emptied to 0 bytes (a damaged disk or a bad copy) is not a new library.
+
+        SQLite would happily start a fresh one in it, and the vector graph would then be
+        reconciled to nothing: every photo silently gone. While the graph's sidecar says
+        the library held photos, that is refused. (A new WAL-mode catalog can be 0 bytes
+        with its content still in the -wal file; that is fine.)
+        """
+        cat = self.path / Catalog.FILENAME
+        wal = cat.with_name(cat.name + "-wal")
+        try:
+            if cat.stat().st_size != 0 or (wal.exists() and wal.stat().st_size > 0):
+                return
+            held = int(json.loads((self.path / "vectors.json").read_text()).get("count", 0))
+        except (OSError, ValueError, TypeError, AttributeError):
+            return
+        if held > 0:
+            raise LibraryCorruptError(
+                f"The catalog {cat} is empty (0 bytes), but this library held {held} photos. "
+                "It was damaged; move the library folder aside and index your folders again."
+            )
 
     # -- the writer lock ----------------------------------------------------
 
