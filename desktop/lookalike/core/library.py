@@ -96,6 +96,7 @@ class Library:
         except Timeout:
             raise LibraryLockedError(self._holder_message()) from None
         self._lock = lock
+        self._remove_stale_temporaries()
         try:
             atomic_write_text(self.path / self.HOLDER, json.dumps({
                 "pid": os.getpid(),
@@ -105,6 +106,19 @@ class Library:
             }))
         except OSError:
             pass
+
+    def _remove_stale_temporaries(self) -> None:
+        """Temporary copies a killed writer left behind (write-temp-then-rename, rule 4).
+
+        Only a writer saves here, and we are it now, so none is in use. Without
+        this, every crash during a save would leave a copy of the graph behind.
+        """
+        for tmp in self.path.glob(".*.tmp"):
+            try:
+                tmp.unlink()
+                log.info("Removed %s, left by an interrupted save", tmp.name)
+            except OSError:
+                pass
 
     def _holder_message(self) -> str:
         who = "another Lookalike"
