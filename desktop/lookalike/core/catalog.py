@@ -21,7 +21,6 @@ from typing import Iterable, Iterator, Sequence
 import numpy as np
 
 from lookalike.core.errors import DiskFullError, LibraryCorruptError, LookalikeError
-from lookalike.core.fsutil import is_disk_full
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +65,23 @@ CREATE INDEX IF NOT EXISTS failures_folder ON failures(folder_id);
 """
 
 MIGRATIONS = {1: _SCHEMA_V1}
+
+_SQLITE_FULL, _SQLITE_IOERR, _SQLITE_CANTOPEN = 13, 10, 14
+
+
+def _sqlite_disk_full(exc: sqlite3.Error, path: Path) -> bool:
+    """Did this SQLite error come from a full disk? SQLITE_FULL says so; an I/O error
+    (the WAL index cannot grow, say) counts when the file system has no room left."""
+    code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+    if code == _SQLITE_FULL or "full" in str(exc).lower():
+        return True
+    if code in (_SQLITE_IOERR, _SQLITE_CANTOPEN) or "i/o error" in str(exc).lower():
+        try:
+            st = os.statvfs(path.parent)
+            return st.f_bavail * st.f_frsize < 1024 * 1024
+        except OSError:
+            return False
+    return False
 
 
 def pkey(path: Path | str) -> bytes:
@@ -158,11 +174,28 @@ class Catalog:
             self._db.execute("PRAGMA foreign_keys = ON")
             self._migrate()
             self._check()
+        except sqlite3.OperationalError as exc:
+            # Not damage: the disk, a lock or permissions. Telling the user to move a
+            # sound catalog aside would be the worst advice.
+            self._close_quietly()
+            if _sqlite_disk_full(exc, self.path):
+                raise DiskFullError(
+                    f"The disk holding the library {self.path.parent} is full, so its catalog cannot be "
+                    "opened. Nothing was changed; free some space and try again."
+                ) from None
+            raise LookalikeError(f"Cannot open the catalog {self.path}: {exc}") from None
         except sqlite3.DatabaseError as exc:
+            self._close_quietly()
             raise LibraryCorruptError(
                 f"The catalog {self.path} is damaged and cannot be opened ({exc}). "
                 "Move it aside and index your folders again."
             ) from None
+
+    def _close_quietly(self) -> None:
+        try:
+            self._db.close()
+        except (AttributeError, sqlite3.Error):
+            pass
 
     # -- set-up -------------------------------------------------------------
 
@@ -205,13 +238,18 @@ class Catalog:
                 self._db.execute("BEGIN IMMEDIATE")
                 try:
                     yield self._db
-                except BaseException:
-                    self._db.execute("ROLLBACK")
-                    raise
-                else:
                     self._db.execute("COMMIT")
+                except BaseException:
+                    # Also when COMMIT itself failed (a full disk): never leave the
+                    # connection inside a transaction that every later write would hit.
+                    if self._db.in_transaction:
+                        try:
+                            self._db.execute("ROLLBACK")
+                        except sqlite3.Error:
+                            pass
+                    raise
             except sqlite3.OperationalError as exc:
-                if "full" in str(exc).lower() or is_disk_full(exc):
+                if _sqlite_disk_full(exc, self.path):
                     raise DiskFullError(
                         "The disk is full: the last changes were not saved, the library "
                         "is as it was before them. Free some space and index again."
