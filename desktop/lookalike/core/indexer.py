@@ -222,6 +222,11 @@ class Indexer:
         self.encoder = encoder
         on_gpu = str(getattr(encoder, "device", "cpu")).startswith("cuda")
         self.batch_size = batch_size or (128 if on_gpu else 16)
+        # Photos per encoder call. On CPU small calls win: measured with one torch
+        # thread, the offline model costs ~25 ms a photo one at a time against
+        # ~37 ms in fours and ~50 ms in sixteens (activations stay in cache).
+        # Commits still happen per batch_size photos.
+        self.encode_chunk = self.batch_size if on_gpu else int(os.environ.get("LOOKALIKE_ENCODE_CHUNK", "1"))
         cpus = os.cpu_count() or 2
         # On CPU, decode and encode share the cores: the encoder gets half of them
         # for torch's intra-op threads and the decode pool one more than the rest.
@@ -318,7 +323,10 @@ class Indexer:
                 return
             batch, pending_images = pending_images, []
             _trace_encodes("start", [o.job.file.path for o, _ in batch])
-            vecs = self.encoder.encode_images([d.image for _, d in batch])
+            images = [d.image for _, d in batch]
+            step = max(1, self.encode_chunk)
+            vecs = np.concatenate([self.encoder.encode_images(images[i:i + step])
+                                   for i in range(0, len(images), step)])
             _trace_encodes("done", [o.job.file.path for o, _ in batch])
             added: list[NewPhoto] = []
             removed: list[int] = []
