@@ -38,7 +38,7 @@ def test_add_folder_index_and_search_by_text(qtbot, make_window, gui_photos, tmp
     qtbot.waitUntil(lambda: bool(window.folders_panel.rows()) and window.folders_panel.rows()[0].photos == 8,
                     timeout=10_000)
     assert not window.indexing_bar.isVisible()
-    assert "8 photos in 1 folder" in window.library_label.text()
+    qtbot.waitUntil(lambda: "8 photos in 1 folder" in window.library_label.text(), timeout=10_000)
     assert "offline" in window.model_button.text() and "cpu" in window.model_button.text()
 
     result = search(qtbot, window, "a cat")

@@ -17,9 +17,9 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, Sequence
 
-from PySide6.QtCore import (QAbstractListModel, QMimeData, QModelIndex, QPersistentModelIndex,
+from PySide6.QtCore import (QAbstractListModel, QMimeData, QModelIndex, QPersistentModelIndex, QPointF,
                             QRect, QRectF, QSize, Qt, QUrl, Signal)
-from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPainterPath, QPalette, QPen
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPalette, QPen, QPixmap
 from PySide6.QtWidgets import QAbstractItemView, QListView, QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
 from lookalike.gui.thumbnails import ThumbnailLoader
@@ -226,6 +226,46 @@ class TileDelegate(QStyledItemDelegate):
         self.loader = loader
         self.tile = tile
         self.margin = 6
+        self._badges: dict[tuple, QPixmap] = {}
+        self._names: dict[tuple, str] = {}
+
+    def _badge(self, option: QStyleOptionViewItem, text: str) -> QPixmap:
+        """A rounded dark label with ``text``, cached (a tile's paint stays a few calls)."""
+        dpr = option.widget.devicePixelRatioF() if option.widget is not None else 1.0
+        key = (text, option.font.key(), dpr)
+        pm = self._badges.get(key)
+        if pm is None:
+            font = QFont(option.font)
+            font.setPointSizeF(max(7.0, option.font.pointSizeF() * 0.85))
+            font.setBold(True)
+            fm = QFontMetrics(font)
+            w, h = fm.horizontalAdvance(text) + 10, fm.height() + 2
+            pm = QPixmap(round(w * dpr), round(h * dpr))
+            pm.setDevicePixelRatio(dpr)
+            pm.fill(Qt.GlobalColor.transparent)
+            p = QPainter(pm)
+            p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+            p.setPen(Qt.PenStyle.NoPen)
+            p.setBrush(QColor(0, 0, 0, 150))
+            p.drawRoundedRect(QRectF(0, 0, w, h), h / 2, h / 2)
+            p.setFont(font)
+            p.setPen(QColor(255, 255, 255))
+            p.drawText(QRectF(0, 0, w, h), Qt.AlignmentFlag.AlignCenter, text)
+            p.end()
+            if len(self._badges) > 4000:
+                self._badges.clear()
+            self._badges[key] = pm
+        return pm
+
+    def _elided(self, option: QStyleOptionViewItem, name: str) -> str:
+        key = (name, option.font.key())
+        text = self._names.get(key)
+        if text is None:
+            text = option.fontMetrics.elidedText(name, Qt.TextElideMode.ElideMiddle, self.tile)
+            if len(self._names) > 20000:
+                self._names.clear()
+            self._names[key] = text
+        return text
 
     def sizeHint(self, option: QStyleOptionViewItem, index) -> QSize:
         fm = option.fontMetrics
@@ -268,11 +308,7 @@ class TileDelegate(QStyledItemDelegate):
             w, h = max(1, round(iw * s)), max(1, round(ih * s))
             target = QRectF(thumb_rect.x() + (self.tile - w) / 2, thumb_rect.y() + (self.tile - h) / 2, w, h)
             image_rect = target
-            clip = QPainterPath()
-            clip.addRoundedRect(target, 4, 4)
-            painter.setClipPath(clip)
-            painter.drawImage(target, img)
-            painter.setClipping(False)
+            painter.drawImage(target, img)  # corners were rounded by the loader
         else:
             ph = QColor(pal.color(QPalette.ColorRole.Text))
             ph.setAlpha(22)
@@ -283,28 +319,15 @@ class TileDelegate(QStyledItemDelegate):
                 painter.setPen(pal.color(QPalette.ColorRole.PlaceholderText))
                 painter.drawText(thumb_rect, Qt.AlignmentFlag.AlignCenter, "cannot show\nthis photo")
 
-        # The score badge, top-left over the thumbnail.
-        badge_font = QFont(option.font)
-        badge_font.setPointSizeF(max(7.0, option.font.pointSizeF() * 0.85))
-        badge_font.setBold(True)
-        painter.setFont(badge_font)
-        text = f"{item.score:.2f}"
-        bfm = QFontMetrics(badge_font)
-        bw, bh = bfm.horizontalAdvance(text) + 10, bfm.height() + 2
-        badge = QRectF(image_rect.x() + 4, image_rect.y() + 4, bw, bh)
-        painter.setPen(Qt.PenStyle.NoPen)
-        painter.setBrush(QColor(0, 0, 0, 150))
-        painter.drawRoundedRect(badge, bh / 2, bh / 2)
-        painter.setPen(QColor(255, 255, 255))
-        painter.drawText(badge, Qt.AlignmentFlag.AlignCenter, text)
+        # The score badge, top-left over the image (rendered once per score text).
+        badge = self._badge(option, f"{item.score:.2f}")
+        painter.drawPixmap(QPointF(image_rect.x() + 4, image_rect.y() + 4), badge)
 
         # The file name under the thumbnail.
-        painter.setFont(option.font)
-        fm = option.fontMetrics
-        name_rect = QRect(r.x() + self.margin, thumb_rect.bottom() + 3, self.tile, fm.height())
+        name_rect = QRect(r.x() + self.margin, thumb_rect.bottom() + 3, self.tile, option.fontMetrics.height())
         painter.setPen(pal.color(QPalette.ColorRole.Text))
         painter.drawText(name_rect, Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignVCenter,
-                         fm.elidedText(item.name, Qt.TextElideMode.ElideMiddle, self.tile))
+                         self._elided(option, item.name))
         if focused and not selected:
             pen = QPen(pal.color(QPalette.ColorRole.Highlight), 1, Qt.PenStyle.DashLine)
             painter.setPen(pen)

@@ -223,6 +223,23 @@ def pil_to_qimage(img) -> QImage:
     return q.copy()
 
 
+def rounded(img: QImage, radius: float) -> QImage:
+    """``img`` with rounded corners, premultiplied ARGB (ready to draw; made off the GUI thread)."""
+    from PySide6.QtCore import QRectF, Qt
+    from PySide6.QtGui import QPainter, QPainterPath
+
+    out = QImage(img.size(), QImage.Format.Format_ARGB32_Premultiplied)
+    out.fill(Qt.GlobalColor.transparent)
+    p = QPainter(out)
+    p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+    path = QPainterPath()
+    path.addRoundedRect(QRectF(0, 0, img.width(), img.height()), radius, radius)
+    p.setClipPath(path)
+    p.drawImage(0, 0, img)
+    p.end()
+    return out
+
+
 class _LoaderSignals(QObject):
     loaded = Signal(str, QImage)  # path, thumbnail (a null QImage: cannot be thumbnailed)
 
@@ -253,8 +270,8 @@ class _Drain(QRunnable):
 
                 img = img.scaled(loader.pixels, loader.pixels, Qt.AspectRatioMode.KeepAspectRatio,
                                  Qt.TransformationMode.SmoothTransformation)
-            if img is not None and img.format() != QImage.Format.Format_ARGB32_Premultiplied:
-                img = img.convertToFormat(QImage.Format.Format_ARGB32_Premultiplied)
+            if img is not None and not img.isNull():
+                img = rounded(img, max(2.0, 4.0 * loader.pixels / 168))
             loader._done(path, img)
 
 
