@@ -451,3 +451,30 @@ def test_switching_model_reindexes_in_the_background(qtbot, make_window, library
     wait_idle(qtbot, again)
     assert "clip" in again.model_button.text()
     assert len(search(qtbot, again, "a cat")) == 8
+
+
+def test_remove_and_rescan_a_folder(qtbot, make_window, gui_photos, tmp_path):
+    import shutil
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    shutil.copytree(gui_photos, a)
+    b.mkdir()
+    shutil.copy(gui_photos / "cat.jpg", b / "kitty.jpg")
+    window = make_window()
+    window.add_folders([str(a), str(b)])
+    wait_idle(qtbot, window)
+    qtbot.waitUntil(lambda: sorted(r.photos for r in window.folders_panel.rows()) == [1, 8], timeout=20_000)
+    assert set(search(qtbot, window, "a cat")[:2]) == {"cat.jpg", "kitty.jpg"}
+    window.remove_folder(str(b))
+    qtbot.waitUntil(lambda: [r.path for r in window.folders_panel.rows()] == [str(a)], timeout=10_000)
+    assert "kitty.jpg" not in names(window)
+    assert "kitty.jpg" not in search(qtbot, window, "a cat")
+    # A new photo appears in a; re-scanning that folder finds it.
+    shutil.copy(gui_photos / "rocket.jpg", a / "rocket-2.jpg")
+    window.folders_panel.select(str(a))
+    window.folders_panel.rescan_button.click()
+    assert window.service.indexing  # started at once, in the background
+    wait_idle(qtbot, window)
+    qtbot.waitUntil(lambda: bool(window.folders_panel.rows()) and window.folders_panel.rows()[0].photos == 9,
+                    timeout=10_000)
+    assert set(search(qtbot, window, "a rocket on the launch pad")[:2]) == {"rocket.jpg", "rocket-2.jpg"}

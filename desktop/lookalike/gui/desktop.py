@@ -26,11 +26,20 @@ def open_with_default_app(path: str) -> bool:
     return QDesktopServices.openUrl(QUrl.fromLocalFile(path))
 
 
+_pending_calls: set = set()
+
+
 def show_in_folder(path: str) -> bool:
-    """Show ``path`` selected in the file manager (or at least open its folder)."""
+    """Show ``path`` selected in the file manager (or at least open its folder).
+
+    On Linux the file manager is asked over D-Bus without waiting for it (it
+    may take seconds to start); if it answers with an error, the folder is
+    opened instead.
+    """
+    folder_url = QUrl.fromLocalFile(os.path.dirname(path))
     if sys.platform.startswith("linux") or "bsd" in sys.platform:
         try:
-            from PySide6.QtDBus import QDBusConnection, QDBusMessage
+            from PySide6.QtDBus import QDBusConnection, QDBusMessage, QDBusPendingCallWatcher
 
             bus = QDBusConnection.sessionBus()
             if bus.isConnected():
@@ -38,9 +47,18 @@ def show_in_folder(path: str) -> bool:
                     "org.freedesktop.FileManager1", "/org/freedesktop/FileManager1",
                     "org.freedesktop.FileManager1", "ShowItems")
                 msg.setArguments([[QUrl.fromLocalFile(path).toString()], ""])
-                reply = bus.call(msg)
-                if reply.type() != QDBusMessage.MessageType.ErrorMessage:
-                    return True
+                watcher = QDBusPendingCallWatcher(bus.asyncCall(msg, 10_000))
+                _pending_calls.add(watcher)
+
+                def finished(w=watcher) -> None:
+                    _pending_calls.discard(w)
+                    if w.isError():
+                        log.debug("FileManager1.ShowItems failed: %s", w.error().message())
+                        QDesktopServices.openUrl(folder_url)
+                    w.deleteLater()
+
+                watcher.finished.connect(finished)
+                return True
         except Exception:  # no D-Bus here: fall back
             log.debug("FileManager1 unavailable", exc_info=True)
     elif sys.platform == "darwin":
@@ -53,7 +71,7 @@ def show_in_folder(path: str) -> bool:
 
         if QProcess.startDetached("explorer.exe", ["/select,", os.path.normpath(path)]):
             return True
-    return QDesktopServices.openUrl(QUrl.fromLocalFile(os.path.dirname(path)))
+    return QDesktopServices.openUrl(folder_url)
 
 
 def copy_paths(paths: list[str]) -> None:

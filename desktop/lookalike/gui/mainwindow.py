@@ -378,7 +378,7 @@ class MainWindow(QMainWindow):
         qb.image_picker_requested.connect(self.choose_images)
         qb.cleared.connect(self._on_query_cleared)
         self.folders_panel.add_requested.connect(self.choose_folder)
-        self.folders_panel.remove_requested.connect(self.remove_folder)
+        self.folders_panel.remove_requested.connect(self.confirm_remove_folder)
         self.folders_panel.rescan_requested.connect(lambda p: self.service.index([p]))
         self.folders_panel.failures_requested.connect(self.show_failures)
         self.welcome.add_folder_requested.connect(self.choose_folder)
@@ -570,14 +570,33 @@ class MainWindow(QMainWindow):
         self.settings.set_first_run_seen()
         self.service.add_folders([os.path.abspath(p) for p in paths])
 
+    def confirm_remove_folder(self, path: str) -> None:
+        from PySide6.QtWidgets import QMessageBox
+
+        row = next((r for r in self._folders if r.path == path), None)
+        n = f"{row.photos:,} photos" if row is not None else "its photos"
+        answer = QMessageBox.question(
+            self, "Remove folder",
+            f"Stop searching {path}?\n\nLookalike forgets its index ({n}); the photos themselves stay "
+            "where they are. Adding the folder again re-indexes it.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+            QMessageBox.StandardButton.Cancel)
+        if answer == QMessageBox.StandardButton.Yes:
+            self.remove_folder(path)
+
     def remove_folder(self, path: str) -> None:
         self.service.remove_folder(path)
-        self.statusBar().showMessage(f"Removed {path} from the library", 5000)
+        self.statusBar().showMessage(f"Removed {path} from the library (the photos are untouched)", 5000)
+        if self.results_model.total():
+            # Drop its photos from the grid now; the next search agrees.
+            prefix = path.rstrip(os.sep) + os.sep
+            self.results_model.set_results([i for i in self.results_model.all_items()
+                                            if not i.path.startswith(prefix)])
 
     def _remove_selected_folder(self) -> None:
         p = self.folders_panel.selected()
         if p:
-            self.remove_folder(p)
+            self.confirm_remove_folder(p)
 
     def _rescan_selected_folder(self) -> None:
         p = self.folders_panel.selected()

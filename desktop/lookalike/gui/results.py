@@ -133,6 +133,10 @@ class ResultsModel(QAbstractListModel):
     def items(self) -> list[ResultItem]:
         return list(self._shown)
 
+    def all_items(self) -> list[ResultItem]:
+        """Every result of the search, the filtered-out ones too."""
+        return list(self._all)
+
     def item(self, row: int) -> ResultItem | None:
         if 0 <= row < len(self._shown):
             return self._shown[row]
