@@ -172,14 +172,29 @@ class SearchEngine:
         q: Query = parse(query) if isinstance(query, str) else query
         if q.is_empty:
             raise QueryError("the query is empty: type words, or add a photo", getattr(q, "source", ""), 0)
-        enc = self.encoder()
-        if not enc.supports_text:
+        enc = self._text_encoder() if q.has_text else None
+        if enc is not None and not enc.supports_text:
             for t in q.terms:
                 if t.kind == "text":
                     raise QueryError(
                         f"the model '{self.model_name}' is image-only and cannot read text; "
                         "search with photos, or use the offline model or CLIP", q.source, t.column)
         return embed(q, lambda texts: enc.encode_texts(texts), lambda p: self._image_vector(Path(p), q))
+
+    def _text_encoder(self):
+        """What encodes the query's text: the loaded encoder, or for the offline
+        model its torch-free text tower (same vectors, milliseconds instead of the
+        seconds torch takes to import), which is checked against the library too."""
+        if self._encoder is not None:
+            return self._encoder
+        if self.model_name == "offline" and self.model_file is None:
+            from lookalike.core.encoders.offline_text import load_offline_text_encoder
+
+            tower = load_offline_text_encoder()
+            if tower is not None:
+                self.library.check_model(self._record(tower))
+                return tower
+        return self.encoder()
 
     def _image_vector(self, path: Path, q) -> np.ndarray:
         row = self.catalog.photo_by_path(path)
