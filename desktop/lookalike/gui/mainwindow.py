@@ -489,8 +489,14 @@ class MainWindow(QMainWindow):
                 a.setEnabled(False)
             self.folders_panel.add_button.setEnabled(False)
             self.welcome.add_button.setEnabled(False)
-        if not self.settings.first_run_seen() and outcome.folders:
+        if not self.settings.first_run_seen() and outcome.folders and not outcome.read_only:
+            # A library made elsewhere (the command line): say once what the model knows.
             self.settings.set_first_run_seen()
+            if (getattr(outcome.status, "model_name", "") or "offline") == "offline":
+                self.banner.show_message(
+                    "Lookalike is using its built-in offline model, which knows about 1,000 everyday "
+                    "concepts. CLIP understands far more.", Level.INFO, key="first-run",
+                    actions=[("Get CLIP…", self.show_model_dialog)])
         if self.query_bar.text().strip() or self.query_bar.images():
             self.run_search()
         elif self._pending_search:
