@@ -119,8 +119,28 @@ class _FirstPaint(QObject):
         return False
 
 
+def photos_from_arguments(args: Sequence[str]) -> list[str]:
+    """Photo paths (or file:// URLs) given on the command line, as a file manager passes them."""
+    from urllib.parse import unquote, urlparse
+
+    from lookalike.core.imaging import is_photo_name
+
+    out = []
+    for a in args:
+        if a.startswith("file://"):
+            a = unquote(urlparse(a).path)
+        if os.path.isfile(a) and is_photo_name(a):
+            out.append(os.path.abspath(a))
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Open the window on the library under AppPaths (the embedded offline model by default)."""
+    """Open the window on the library under AppPaths (the embedded offline model by default).
+
+    Photos named on the command line (``lookalike-desktop IMG.jpg``, or "Open
+    with Lookalike" in a file manager) start an image search.
+    """
+    args = list(sys.argv[1:] if argv is None else argv)
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.DEBUG if os.environ.get("LOOKALIKE_DEBUG") else logging.WARNING,
                             format="%(levelname)s %(name)s: %(message)s")
@@ -130,6 +150,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     services = build_services()
     window = build_window(services)
     window.show()
+    photos = photos_from_arguments(args)
+    if photos:
+        window.add_query_images(photos)  # searched as soon as the library is open
     _FirstPaint(window, window.start)
     QTimer.singleShot(1000, window.start)  # in case no paint event arrives (e.g. minimised)
     return app.exec()

@@ -487,3 +487,14 @@ def test_remove_and_rescan_a_folder(qtbot, make_window, gui_photos, tmp_path):
     qtbot.waitUntil(lambda: bool(window.folders_panel.rows()) and window.folders_panel.rows()[0].photos == 9,
                     timeout=10_000)
     assert set(search(qtbot, window, "a rocket on the launch pad")[:2]) == {"rocket.jpg", "rocket-2.jpg"}
+
+
+def test_photos_given_at_start_are_searched(qtbot, make_window, library_copy, gui_photos):
+    from lookalike.app import photos_from_arguments
+
+    args = [QUrl.fromLocalFile(str(gui_photos / "clock.jpg")).toString(), str(gui_photos / "nope.jpg"), "--x"]
+    photos = photos_from_arguments(args)
+    assert photos == [str(gui_photos / "clock.jpg")]
+    window = make_window(wait_open=False)
+    window.add_query_images(photos)  # before the library is open, as main() does
+    assert wait_results(qtbot, window)[0] == "clock.jpg"
