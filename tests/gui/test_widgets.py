@@ -207,3 +207,52 @@ def test_throttle_passes_about_ten_a_second(qtbot):
     assert i > 50
     assert 3 <= len(seen) <= 9
     assert seen[-1] == i - 1  # the newest value always arrives
+
+
+# -- resources ---------------------------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_packaged_icons_render_crisp(qapp):
+    from PySide6.QtCore import QSize
+
+    from lookalike.gui import icons
+
+    folder = ROOT / "desktop" / "lookalike" / "resources" / "icons"
+    names = sorted(p.stem for p in folder.glob("*.svg"))
+    assert "app" in names and len(names) > 20
+    for name in names:
+        ic = icons.icon(name)
+        assert not ic.isNull(), name
+        pm = ic.pixmap(QSize(24, 24), 2.0)  # a HiDPI screen gets twice the pixels, not a blow-up
+        assert pm.width() == 48, name
+
+
+def test_every_icon_the_code_names_exists():
+    import re
+
+    folder = ROOT / "desktop" / "lookalike" / "resources" / "icons"
+    have = {p.stem for p in folder.glob("*.svg")}
+    code = "\n".join(p.read_text() for p in (ROOT / "desktop" / "lookalike" / "gui").glob("*.py"))
+    used = set(re.findall(r'icons\.(?:apply\([^,]+,|icon\(|pixmap\()\s*"([\w-]+)"', code))
+    assert used and used <= have, used - have
+
+
+def test_app_icon_desktop_file_and_metainfo_agree():
+    import configparser
+    import xml.etree.ElementTree as ET
+
+    from lookalike import APP_ID
+
+    packaged = ROOT / "desktop" / "lookalike" / "resources" / "icons" / "app.svg"
+    installed = ROOT / "resources" / "icons" / f"{APP_ID}.svg"
+    assert packaged.read_bytes() == installed.read_bytes()
+    desktop = configparser.ConfigParser(interpolation=None)
+    desktop.optionxform = str
+    desktop.read(ROOT / "resources" / f"{APP_ID}.desktop")
+    entry = desktop["Desktop Entry"]
+    assert entry["Icon"] == APP_ID and entry["Exec"].startswith("lookalike-desktop")
+    meta = ET.parse(ROOT / "resources" / f"{APP_ID}.metainfo.xml").getroot()
+    assert meta.findtext("id") == APP_ID
+    assert meta.find("launchable").text == f"{APP_ID}.desktop"
