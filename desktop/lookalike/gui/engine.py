@@ -66,7 +66,7 @@ class SearchRequest:
 @dataclass(frozen=True)
 class SearchOutcome:
     request: SearchRequest
-    results: tuple[Any, ...]  # core.search.SearchResult
+    results: tuple[Any, ...]  # gui.results.ResultItem, best first
     seconds: float
 
 
@@ -240,9 +240,13 @@ class EngineService(QObject):
                 from lookalike.core.errors import LookalikeError
 
                 raise LookalikeError("The library is still opening; try again in a moment.")
+            from lookalike.gui.results import ResultItem
+
             t0 = time.perf_counter()
             results = engine.search(req.query, k=req.k)
-            return SearchOutcome(req, tuple(results), time.perf_counter() - t0)
+            seconds = time.perf_counter() - t0
+            # Converted here, so the GUI thread only swaps the list in.
+            return SearchOutcome(req, tuple(ResultItem.from_result(r) for r in results), seconds)
 
         def finished():
             self._search_running = None
