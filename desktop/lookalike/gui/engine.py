@@ -145,6 +145,7 @@ class EngineService(QObject):
         self._control = JobRunner(1, "lookalike-control", self)
         self._queries = JobRunner(1, "lookalike-queries", self)
         self._writes = JobRunner(1, "lookalike-writes", self, background=True)
+        self._model = JobRunner(1, "lookalike-model", self, background=True)
         self._search_seq = 0
         self._search_running: SearchRequest | None = None
         self._search_waiting: SearchRequest | None = None
@@ -211,8 +212,10 @@ class EngineService(QObject):
             self.model_loaded.emit(status)
             self.status_changed.emit(status)
 
-        # On the query queue: a search issued meanwhile simply waits for the model.
-        self._queries.submit(work, name="load-model", on_success=done, on_failure=self.model_failed)
+        # On a queue of its own, below the GUI's priority: text searches do not need the
+        # full model (the engine answers them without torch) and go on meanwhile; a
+        # search that does need it waits inside the engine until it is loaded.
+        self._model.submit(work, name="load-model", on_success=done, on_failure=self.model_failed)
 
     @property
     def is_open(self) -> bool:
@@ -527,7 +530,7 @@ class EngineService(QObject):
         self._search_waiting = None
         if self._token is not None:
             self._token.cancel()
-        for runner in (self._writes, self._queries, self._control):
+        for runner in (self._writes, self._model, self._queries, self._control):
             runner.wait(wait_ms)
         if self.engine is not None:
             try:
