@@ -498,3 +498,20 @@ def test_photos_given_at_start_are_searched(qtbot, make_window, library_copy, gu
     window = make_window(wait_open=False)
     window.add_query_images(photos)  # before the library is open, as main() does
     assert wait_results(qtbot, window)[0] == "clock.jpg"
+
+
+def test_photos_added_on_disk_appear_without_a_rescan(qtbot, make_window, gui_photos, tmp_path):
+    import shutil
+
+    folder = tmp_path / "live"
+    folder.mkdir()
+    shutil.copy(gui_photos / "coffee.jpg", folder / "coffee.jpg")
+    window = make_window()
+    window.add_folders([str(folder)])
+    wait_idle(qtbot, window)
+    qtbot.waitUntil(lambda: window.service._watcher is not None, timeout=10_000)
+    search(qtbot, window, "a cat")
+    assert names(window) == ["coffee.jpg"]
+    shutil.copy(gui_photos / "cat.jpg", folder / "new cat.jpg")  # e.g. a camera import
+    qtbot.waitUntil(lambda: names(window)[:1] == ["new cat.jpg"], timeout=30_000)
+    assert window.folders_panel.rows()[0].photos == 2

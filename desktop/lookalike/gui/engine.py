@@ -130,6 +130,7 @@ class EngineService(QObject):
     indexing_finished = Signal(object)  # IndexOutcome
     operation_failed = Signal(object)  # OperationFailure
     model_switched = Signal(object)  # LibraryStatus of the library built with the new model
+    library_changed = Signal(object)  # core.watch.WatchUpdate: the folder watcher indexed changes
     _progress_ready = Signal()
 
     def __init__(self, paths: AppPaths, config: EngineConfig | None = None, *,
@@ -159,6 +160,9 @@ class EngineService(QObject):
         self._progress_ready.connect(self._on_progress_ready)
         self.model_ready = False
         self.last_status = None
+        self.watch = True  # follow the folders live (core.watch.FolderWatcher) while open
+        self._watcher = None
+        self.library_changed.connect(self._on_library_changed)
         self._after_index: list[Callable[[], None]] = []
 
     # -- opening --------------------------------------------------------------------------
@@ -194,6 +198,57 @@ class EngineService(QObject):
         self.opened.emit(outcome)
         self.folders_changed.emit(outcome.folders)
         self.load_model()
+        if not outcome.read_only and outcome.folders:
+            # Catch up with what changed while the window was closed (visible, cancellable).
+            self.index(None)
+        if not outcome.read_only and self.watch:
+            self._start_watcher(engine)
+
+    # -- following the folders live -------------------------------------------------------
+    def _start_watcher(self, engine) -> None:
+        """Watch the library's folders; changes are indexed in small batches as they happen."""
+        emit = self.library_changed.emit
+
+        def on_change(update) -> None:  # on the watcher's thread
+            try:
+                emit(update)
+            except RuntimeError:
+                pass
+
+        def work():
+            from lookalike.core.watch import FolderWatcher
+
+            watcher = FolderWatcher(engine, on_change)
+            watcher.start()  # from this (low-priority) thread: its threads inherit that
+            return watcher
+
+        def started(watcher) -> None:
+            if self.closing or engine is not self.engine:
+                self._control.submit(lambda: watcher.stop(5.0), name="stop-watcher")
+                return
+            self._watcher = watcher
+
+        # On the write queue: it starts after the catch-up run queued just before it.
+        self._writes.submit(work, name="start-watcher", on_success=started,
+                            on_failure=lambda f: log.warning("not watching the folders: %s", f.message))
+
+    def _on_library_changed(self, update) -> None:
+        self.refresh_folders()
+        self.refresh_status()
+
+    def _sync_watcher(self) -> None:
+        watcher = self._watcher
+        if watcher is not None:
+            self._control.submit(watcher.sync, name="watcher-sync")
+
+    def _stop_watcher(self, wait: bool = True) -> None:
+        watcher, self._watcher = self._watcher, None
+        if watcher is None:
+            return
+        if wait:
+            watcher.stop(5.0)
+        else:
+            self._control.submit(lambda: watcher.stop(5.0), name="stop-watcher")
 
     def load_model(self) -> None:
         """Load the encoder in the background (imports torch: after the first paint)."""
@@ -284,6 +339,7 @@ class EngineService(QObject):
             info, rows = value
             self.folders_changed.emit(rows)
             self.index([os.fspath(info.path)])
+            self._sync_watcher()
 
         self._control.submit(work, name="add-folder", on_success=done,
                              on_failure=lambda f: self.operation_failed.emit(OperationFailure("add", path, f)))
@@ -309,6 +365,7 @@ class EngineService(QObject):
         def done(rows):
             self.folders_changed.emit(rows)
             self.refresh_status()
+            self._sync_watcher()
 
         self._writes.submit(work, name="remove-folder", on_success=done,
                             on_failure=lambda f: self.operation_failed.emit(OperationFailure("remove", path, f)))
@@ -514,11 +571,14 @@ class EngineService(QObject):
     def replace_engine(self, engine, config: EngineConfig) -> None:
         """Swap in another engine (a library re-indexed with a new model); close the old one."""
         old = self.engine
+        self._stop_watcher(wait=False)
         self.engine = engine
         self.config = config
         self.model_ready = bool(getattr(engine, "encoder_loaded", True))
         if old is not None and old is not engine:
             self._queries.submit(old.close, name="close-old")
+        if self.watch and not self.read_only:
+            self._start_watcher(engine)
         self.refresh_folders()
         self.refresh_status()
 
@@ -530,6 +590,7 @@ class EngineService(QObject):
         self._search_waiting = None
         if self._token is not None:
             self._token.cancel()
+        self._stop_watcher()
         for runner in (self._writes, self._model, self._queries, self._control):
             runner.wait(wait_ms)
         if self.engine is not None:

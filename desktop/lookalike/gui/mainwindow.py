@@ -411,6 +411,7 @@ class MainWindow(QMainWindow):
         s.indexing_finished.connect(self._on_indexing_finished)
         s.operation_failed.connect(self._on_operation_failed)
         s.model_switched.connect(self._on_model_switched)
+        s.library_changed.connect(self._on_library_changed)
 
     def _restore(self) -> None:
         geo = self.settings.geometry()
@@ -686,6 +687,21 @@ class MainWindow(QMainWindow):
         # Fresh results for the query on screen.
         if self.query_bar.text().strip() or self.query_bar.images():
             self.run_search(remember=False)
+
+    def _on_library_changed(self, update) -> None:
+        """The folder watcher indexed changes made on disk: keep the results current."""
+        report = getattr(update, "report", None)
+        changed = sum(int(getattr(report, a, 0) or 0) for a in ("added", "updated", "moved", "removed")) \
+            if report is not None else 0
+        if getattr(update, "error", None):
+            self.statusBar().showMessage(f"Could not follow a change on disk: {update.error}", 8000)
+        for old, new in getattr(update, "renamed", ()) or ():
+            self.statusBar().showMessage(f"Folder moved: {old} → {new}", 8000)
+        if changed:
+            self.statusBar().showMessage(f"Updated {changed:,} photo{'s' if changed != 1 else ''} changed on disk",
+                                         6000)
+            if (self.query_bar.text().strip() or self.query_bar.images()) and not self.service.searching:
+                self.run_search(remember=False)
 
     def toggle_pause(self) -> None:
         if not self.service.indexing:
