@@ -35,6 +35,24 @@ class ModelRecord:
     model_file: str = ""
 
 
+def _command_line() -> str:
+    """This process's command as a person typed it ('python -m lookalike' reads 'lookalike')."""
+    prog = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "lookalike"
+    if prog in ("__main__.py", "-c", "-m", ""):
+        prog = "lookalike"
+    return " ".join([prog] + sys.argv[1:])[:200]
+
+
+def _pid_alive(pid) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError, TypeError, ValueError):
+        return True
+    return True
+
+
 class Library:
     LOCK = "writer.lock"
     HOLDER = "writer.json"
@@ -96,16 +114,16 @@ class Library:
         except Timeout:
             raise LibraryLockedError(self._holder_message()) from None
         self._lock = lock
-        self._remove_stale_temporaries()
         try:
             atomic_write_text(self.path / self.HOLDER, json.dumps({
                 "pid": os.getpid(),
                 "host": socket.gethostname(),
                 "since": time.time(),
-                "command": " ".join([Path(sys.argv[0]).name] + sys.argv[1:])[:200],
+                "command": _command_line(),
             }))
         except OSError:
             pass
+        self._remove_stale_temporaries()
 
     def _remove_stale_temporaries(self) -> None:
         """Temporary copies a killed writer left behind (write-temp-then-rename, rule 4).
@@ -120,15 +138,32 @@ class Library:
             except OSError:
                 pass
 
+    def _holder_info(self) -> dict | None:
+        """What the lock holder wrote about itself. It writes that just after taking the
+        lock, and a crashed holder's note stays behind, so a missing note or one naming a
+        dead process on this host is given a moment to appear or be replaced."""
+        deadline = time.monotonic() + 0.5
+        while True:
+            info = None
+            try:
+                info = json.loads((self.path / self.HOLDER).read_text())
+                if not isinstance(info, dict):
+                    info = None
+                elif info.get("host") != socket.gethostname() or _pid_alive(info.get("pid")):
+                    return info
+            except (OSError, ValueError):
+                pass
+            if time.monotonic() > deadline:
+                return info
+            time.sleep(0.02)
+
     def _holder_message(self) -> str:
         who = "another Lookalike"
-        try:
-            info = json.loads((self.path / self.HOLDER).read_text())
+        info = self._holder_info()
+        if info is not None:
             since = time.strftime("%H:%M", time.localtime(info.get("since", 0)))
             who = f"another Lookalike (pid {info.get('pid')} on {info.get('host')}, " \
                   f"'{info.get('command')}', since {since})"
-        except (OSError, ValueError):
-            pass
         return (f"The library {self.path} is being updated by {who}. "
                 "Searching still works; to index, wait for it to finish or close it.")
 
