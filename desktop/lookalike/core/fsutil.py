@@ -56,6 +56,40 @@ def atomic_path(target: Path) -> Iterator[Path]:
         raise
 
 
+@contextmanager
+def atomic_paths(*targets: Path) -> Iterator[list[Path]]:
+    """Like :func:`atomic_path` for files that belong together: every temporary is written
+    and fsynced first, then all are renamed back to back, so a reader sees the old set or
+    the new one except for the instant between the renames (not the seconds of an fsync)."""
+    targets = [Path(t) for t in targets]
+    tmps: list[Path] = []
+    try:
+        for t in targets:
+            fd, tmp = tempfile.mkstemp(prefix=f".{t.name}.", suffix=".tmp", dir=t.parent)
+            os.close(fd)
+            tmps.append(Path(tmp))
+        yield tmps
+        for tmp in tmps:
+            with open(tmp, "rb+") as fh:
+                os.fsync(fh.fileno())
+        for tmp, t in zip(tmps, targets):
+            os.replace(tmp, t)
+        for d in {t.parent for t in targets}:
+            fsync_dir(d)
+    except BaseException as exc:
+        for tmp in tmps:
+            try:
+                tmp.unlink()
+            except OSError:
+                pass
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise DiskFullError(
+                f"The disk is full: could not save {targets[0].name}. The previous copy is intact; "
+                "free some space and try again."
+            ) from None
+        raise
+
+
 def atomic_write_bytes(target: Path, data: bytes) -> None:
     with atomic_path(target) as tmp:
         with open(tmp, "wb") as fh:

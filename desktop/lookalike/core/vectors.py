@@ -17,13 +17,14 @@ import logging
 import os
 import struct
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
-from lookalike.core.fsutil import atomic_path, atomic_write_text
+from lookalike.core.fsutil import atomic_paths
 
 if TYPE_CHECKING:  # pragma: no cover
     from lookalike.core.catalog import Catalog
@@ -102,6 +103,10 @@ def _nearly_full(folder: Path) -> bool:
     return st.f_bavail * st.f_frsize < 1024 * 1024
 
 
+class _SavedMeanwhile(ValueError):
+    """The graph and its sidecar disagree: damaged, or a writer replaced them mid-read."""
+
+
 class VectorIndex:
     GRAPH = "vectors.hnsw"
     SIDECAR = "vectors.json"
@@ -124,6 +129,7 @@ class VectorIndex:
         self.generation = -1  # catalog generation this index reflects
         self.max_id = 0
         self.repaired = False  # open() rebuilt or caught up the graph: the file on disk is not it
+        self._saved_count: int | None = None  # live photos the sidecar recorded
 
     # -- content ------------------------------------------------------------
 
@@ -217,30 +223,30 @@ class VectorIndex:
     # -- persistence --------------------------------------------------------
 
     def save(self, folder: Path, generation: int) -> None:
-        """Write the graph and its sidecar atomically (temp, fsync, rename)."""
+        """Write the graph and its sidecar atomically (temp, fsync, rename), as a pair:
+        both are complete on disk before either is renamed into place."""
         folder = Path(folder)
         with self._lock:
-            graph_path = folder / self.GRAPH
-            with atomic_path(graph_path) as tmp:
+            with atomic_paths(folder / self.GRAPH, folder / self.SIDECAR) as (tmp, side_tmp):
                 self._graph.save_index(os.fspath(tmp))
                 if not _graph_file_is_whole(tmp, int(self._graph.element_count)):
                     # hnswlib writes through an unchecked C++ stream: a full disk leaves the
                     # file short without any error. Never rename a short file over a good one.
                     raise OSError(errno.ENOSPC if _nearly_full(folder) else errno.EIO,
                                   "the vector graph could not be written completely")
-            sidecar = {
-                "format": 1,
-                "dim": self.dim,
-                "M": self.M,
-                "ef_construction": self.ef_construction,
-                "ef": self.ef,
-                "generation": generation,
-                "count": len(self._alive),
-                "max_id": self.max_id,
-                "elements": int(self._graph.element_count),
-                "digest": _file_digest(graph_path),
-            }
-            atomic_write_text(folder / self.SIDECAR, json.dumps(sidecar, indent=1))
+                sidecar = {
+                    "format": 1,
+                    "dim": self.dim,
+                    "M": self.M,
+                    "ef_construction": self.ef_construction,
+                    "ef": self.ef,
+                    "generation": generation,
+                    "count": len(self._alive),
+                    "max_id": self.max_id,
+                    "elements": int(self._graph.element_count),
+                    "digest": _file_digest(tmp),
+                }
+                side_tmp.write_text(json.dumps(sidecar, indent=1))
             self.generation = generation
 
     @classmethod
@@ -250,38 +256,58 @@ class VectorIndex:
         graph_path, sidecar_path = folder / cls.GRAPH, folder / cls.SIDECAR
         gen = catalog.generation()
         index: VectorIndex | None = None
-        try:
-            if graph_path.exists() and sidecar_path.exists():
-                meta = json.loads(sidecar_path.read_text())
-                if meta.get("dim") != dim:
-                    raise ValueError(f"graph dimension {meta.get('dim')} != {dim}")
-                if _file_digest(graph_path) != meta.get("digest"):
-                    raise ValueError("graph file does not match its checksum (truncated or damaged)")
-                index = cls(dim, M=int(meta["M"]), ef_construction=int(meta["ef_construction"]),
-                            ef=int(ef or meta.get("ef", DEFAULT_EF)), init=False)
-                index._graph.load_index(os.fspath(graph_path), max_elements=int(meta["elements"]) + 1024)
-                index._graph.set_ef(index.ef)
-                labels = np.asarray(index._graph.get_ids_list(), dtype=np.int64)
-                index.generation = int(meta["generation"])
-                index.max_id = int(meta.get("max_id", 0))
-                index._alive = set(labels.tolist())
-                if index.generation == gen:
-                    # Deleted labels stay in the graph's label list; the catalog says which live.
-                    live = set(catalog.all_ids().tolist()) if len(labels) != meta.get("count") else None
-                    if live is not None:
-                        index._reconcile(catalog, live)
-                    return index
-            elif graph_path.exists() or sidecar_path.exists():
-                raise ValueError("graph file or its sidecar is missing")
-        except Exception as exc:  # a damaged cache is rebuilt, never trusted
-            log.warning("Rebuilding the vector graph from the catalog: %s", exc)
-            index = None
+        for attempt in range(4):
+            try:
+                index = cls._load(graph_path, sidecar_path, dim, ef)
+                break
+            except _SavedMeanwhile as exc:
+                # A writer renamed a new graph or sidecar in while we read the pair: read again.
+                if attempt < 3:
+                    time.sleep(0.05 * (attempt + 1))
+                    continue
+                log.warning("Rebuilding the vector graph from the catalog: %s", exc)
+            except Exception as exc:  # a damaged cache is rebuilt, never trusted
+                log.warning("Rebuilding the vector graph from the catalog: %s", exc)
+                break
+        if index is not None and index.generation == gen:
+            if len(index._alive) != index._saved_count:
+                # Deleted labels stay in the graph's label list; the catalog says which live.
+                index._reconcile(catalog, set(catalog.all_ids().tolist()))
+            return index
         if index is None:
             index = cls(dim, ef=ef or DEFAULT_EF, capacity=max(1024, catalog.photo_count() + 1024))
             index._alive = set()
         index._reconcile(catalog, set(catalog.all_ids().tolist()))
         index.generation = gen
         index.repaired = True
+        return index
+
+    @classmethod
+    def _load(cls, graph_path: Path, sidecar_path: Path, dim: int, ef: int | None) -> "VectorIndex | None":
+        """The graph on disk if it matches its sidecar; None if there is none yet."""
+        if not graph_path.exists() and not sidecar_path.exists():
+            return None
+        try:
+            side_bytes = sidecar_path.read_bytes()
+            digest = _file_digest(graph_path)
+        except FileNotFoundError:
+            raise _SavedMeanwhile("graph file or its sidecar is missing") from None
+        meta = json.loads(side_bytes)
+        if meta.get("dim") != dim:
+            raise ValueError(f"graph dimension {meta.get('dim')} != {dim}")
+        if digest != meta.get("digest"):
+            raise _SavedMeanwhile("graph file does not match its checksum (truncated or damaged)")
+        index = cls(dim, M=int(meta["M"]), ef_construction=int(meta["ef_construction"]),
+                    ef=int(ef or meta.get("ef", DEFAULT_EF)), init=False)
+        index._graph.load_index(os.fspath(graph_path), max_elements=int(meta["elements"]) + 1024)
+        if sidecar_path.read_bytes() != side_bytes:
+            raise _SavedMeanwhile("the graph was saved again while it was being read")
+        index._graph.set_ef(index.ef)
+        labels = np.asarray(index._graph.get_ids_list(), dtype=np.int64)
+        index.generation = int(meta["generation"])
+        index.max_id = int(meta.get("max_id", 0))
+        index._alive = set(labels.tolist())
+        index._saved_count = meta.get("count")
         return index
 
     def _reconcile(self, catalog: "Catalog", live: set[int]) -> tuple[int, int]:
