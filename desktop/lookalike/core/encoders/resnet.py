@@ -109,10 +109,7 @@ class ResNetEncoder:
             _common.check(cancel)
             self.weights_checksum = _common.file_sha256(self.weights_file)
         _common.report(progress, 0, 1, "loading ResNet-50")
-        import torch
-
         self._net = build_backbone(self.weights_file).to(self.device)
-        self._net = self._net.to(memory_format=torch.channels_last)
         self._half = self.device.startswith("cuda")
         if self._half:
             self._net = self._net.half()
@@ -130,7 +127,7 @@ class ResNetEncoder:
                 x = _common.images_to_tensor(images[i:i + batch_size], IMAGE_SIZE, _common.IMAGENET_MEAN,
                                              _common.IMAGENET_STD, resize_size=RESIZE_SIZE,
                                              interpolation="bilinear")
-                x = x.to(self.device).contiguous(memory_format=torch.channels_last)
+                x = x.to(self.device)
                 if self._half:
                     x = x.half()
                 out.append(self._net(x).float().cpu())
