@@ -53,10 +53,15 @@ def test_importing_the_registry_loads_no_torch():
         "heavy = [m for m in ('torch', 'open_clip', 'torchvision', 'sentence_transformers', 'transformers')"
         " if m in sys.modules]\n"
         "assert not heavy, heavy\n"
+        "import os\n"
+        "assert os.environ['OMP_WAIT_POLICY'] == 'PASSIVE'\n"
         "print(','.join(i.name for i in infos))\n"
     )
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                         cwd=ROOT)
+                         cwd=ROOT, env=env)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "offline,clip,resnet50"
 
@@ -108,6 +113,8 @@ def test_default_clip_weights_are_where_open_clip_says():
     assert clip._sources_for_tag(clip.DEFAULT_ARCH, clip.DEFAULT_TAG)[0] == [
         (clip.DEFAULT_HF_REPO, name) for name in clip.HF_WEIGHT_NAMES
     ]
+    hub, _ = clip._sources_for_tag("ViT-B-32", "openai")
+    assert hub and all(repo and "/" in repo and name in clip.HF_WEIGHT_NAMES for repo, name in hub)
 
 
 def test_resnet_weights_are_torchvisions():

@@ -154,9 +154,8 @@ def _sources_for_tag(arch: str, tag: str) -> tuple[list[tuple[str, str]], str]:
         raise UsageError(f"open_clip has no weights '{tag}' for {arch}; known: {', '.join(known)}")
     hub = cfg.get("hf_hub") or ""
     if hub:
-        repo, filename = os.path.split(hub.rstrip("/") if hub.endswith("/") else hub)
-        if hub.endswith("/"):
-            repo, filename = hub.rstrip("/"), ""
+        # open_clip writes "org/repo/" for the default file name, "org/repo/file" otherwise.
+        repo, filename = (hub.rstrip("/"), "") if hub.endswith("/") else os.path.split(hub)
         names: list[str] = []
         if not filename or filename == HF_WEIGHT_NAMES[1]:
             names = list(HF_WEIGHT_NAMES)
@@ -459,7 +458,12 @@ class ClipEncoder:
         _common.report(progress, 0, None, f"loading CLIP {label}")
         self.architecture = arch
         self.weights_file = weights
-        self._model = self._build(arch, weights)
+        quick_gelu = False
+        if tag is not None:
+            import open_clip
+
+            quick_gelu = bool((open_clip.get_pretrained_cfg(arch, tag) or {}).get("quick_gelu"))
+        self._model = self._build(arch, weights, quick_gelu=quick_gelu)
         pre = _preprocess_for(arch, tag, cfg_pre)
         size = getattr(self._model.visual, "image_size", pre.get("size", 224))
         if isinstance(size, (tuple, list)):
@@ -516,12 +520,15 @@ class ClipEncoder:
         log.info("%s looks like open_clip's %s", path.name, arch)
         return path, arch, _safe_label(arch), None
 
-    def _build(self, arch: str, weights: Path):
+    def _build(self, arch: str, weights: Path, *, quick_gelu: bool = False):
         import open_clip
 
         try:
+            # Weights trained with QuickGELU (OpenAI's, some LAION-400M) say so in their
+            # published config; building the plain architecture would change their output.
             model = open_clip.create_model(arch, pretrained=None, load_weights=False, device="cpu",
-                                           pretrained_text=False, pretrained_image=False)
+                                           pretrained_text=False, pretrained_image=False,
+                                           force_quick_gelu=quick_gelu)
         except Exception as exc:
             raise ModelUnavailableError(f"Cannot build the open_clip architecture {arch}: {exc}") from None
         try:
