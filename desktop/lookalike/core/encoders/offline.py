@@ -82,6 +82,23 @@ def is_available() -> bool:
         return False
 
 
+def recipe_checksum() -> str:
+    """The offline model's weights checksum: sha256 over its weight files and the recipe.
+
+    The one definition; anything that must agree with OfflineEncoder's vectors
+    (a torch-free text tower, a library check) should call this.
+    """
+    return _common.combined_sha256(
+        [RECIPE, ALPHA.hex(), BETA.hex(), TEMPERATURE.hex(), str(TOP_K), TEMPLATE]
+        + [_common.file_sha256(p) for p in weight_files()]
+    )
+
+
+def concept_cache_path(checksum: str | None = None) -> Path:
+    """Where the 1000 class-name vectors (float32, 1000x384, not centred) are kept."""
+    return _common.models_dir() / "offline" / f"concepts-{(checksum or recipe_checksum())[:20]}.npy"
+
+
 def imagenet_class_names() -> list[str]:
     """The 1000 ImageNet-1k class names in the classifier's index order."""
     from torchvision.models import ResNet50_Weights
@@ -127,10 +144,7 @@ class OfflineEncoder:
         self._net = _build_efficientnet(efficientnet_weights_file()).to(self.device)
         _common.check(cancel)
         _common.report(progress, 1, 3, "checking the offline model's weights")
-        self.weights_checksum = _common.combined_sha256(
-            [RECIPE, ALPHA.hex(), BETA.hex(), TEMPERATURE.hex(), str(TOP_K), TEMPLATE]
-            + [_common.file_sha256(p) for p in weight_files()]
-        )
+        self.weights_checksum = recipe_checksum()
         _common.check(cancel)
         self._text_model = None
         self._text_lock = threading.Lock()
@@ -155,7 +169,7 @@ class OfflineEncoder:
             return self._text_model
 
     def _concept_cache_path(self) -> Path:
-        return _common.models_dir() / "offline" / f"concepts-{self.weights_checksum[:20]}.npy"
+        return concept_cache_path(self.weights_checksum)
 
     def _concept_texts(self, progress, cancel) -> np.ndarray:
         """MiniLM vectors of the 1000 class names (1000, 384), from the disk cache when present."""
