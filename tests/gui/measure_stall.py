@@ -73,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     t_start = time.perf_counter()
     services = appmod.build_services()
     window = appmod.build_window(services)
+    if os.environ.get("STALL_NOWATCH"):
+        window.service.watch = False
     window.show()
     QApplication.processEvents()
     t_shown = time.perf_counter() - t_start
@@ -122,7 +124,9 @@ def main(argv: list[str] | None = None) -> int:
             state["after"] = k + 1
             if k > len(queries) + 4:
                 driver.stop()
-                qapp.quit()
+                w = window.service._watcher
+                state["watcher"] = str(w.stats) if w is not None else "off"
+                qapp.quit()  # (this closes the window too)
 
     driver.timeout.connect(step)
     driver.start()
@@ -141,6 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         f"while the model loaded: {state.get('startup')}",
         f"while indexing and searching: {report}",
     ]
+    lines.append(f"folder watcher: {state.get('watcher')}")
     text = "\n".join(lines)
     print(text)
     if args.out:
