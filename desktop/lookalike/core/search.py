@@ -286,12 +286,15 @@ class SearchEngine:
             row = self.catalog.folder_by_path(Path(path).expanduser())
         if row is None:
             raise LookalikeError(f"{path} is not one of the library's folders")
-        ids = self.catalog.ids_in_folder(row.path)
-        n = self.catalog.remove_folder(row.id)
-        if self._vectors is not None:
-            self._vectors.delete(ids)
-            self._vectors.generation = self.catalog.generation()
-        self._save_graph()
+        # Not in the middle of an indexing run (the window's, or the folder watcher's):
+        # its next commit would insert photos of a folder that no longer exists.
+        with self._index_lock:
+            ids = self.catalog.ids_in_folder(row.path)
+            n = self.catalog.remove_folder(row.id)
+            if self._vectors is not None:
+                self._vectors.delete(ids)
+                self._vectors.generation = self.catalog.generation()
+            self._save_graph()
         return n
 
     def move_folder(self, old: Path | str, new: Path | str) -> FolderInfo:
