@@ -23,10 +23,18 @@ sys.path.insert(0, str(ROOT))  # tests.photos etc.
 pytest_plugins = ["tests.fixtures_models"]
 
 
+@pytest.fixture(scope="session")
+def _shared_models(tmp_path_factory) -> Path:
+    """One model cache for the session (derived files such as the offline model's
+    concept vectors), so each test's fresh home does not recompute them."""
+    return tmp_path_factory.mktemp("models")
+
+
 @pytest.fixture(autouse=True)
-def _private_home(tmp_path_factory, monkeypatch):
+def _private_home(tmp_path_factory, monkeypatch, _shared_models):
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("LOOKALIKE_HOME", str(home))
+    monkeypatch.setenv("LOOKALIKE_MODELS", str(_shared_models))
     monkeypatch.setenv("XDG_CACHE_HOME", str(home / "xdg-cache"))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "xdg-config"))
     monkeypatch.setenv("XDG_DATA_HOME", str(home / "xdg-data"))
@@ -51,3 +59,19 @@ def photo_dir(tmp_path, sample_dir) -> Path:
     dst = tmp_path / "photos"
     shutil.copytree(sample_dir, dst)
     return dst
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Leave Qt nothing that points back into Python when the process exits.
+
+    The clipboard keeps the QMimeData a test put there; Qt's own static
+    destructors delete it after the interpreter is gone, and the binding then
+    calls into a finalised Python (a segfault after every test passed).
+    """
+    widgets = sys.modules.get("PySide6.QtWidgets")
+    if widgets is None:
+        return
+    app = widgets.QApplication.instance()
+    if app is not None:
+        app.clipboard().clear()
+        app.processEvents()

@@ -27,6 +27,12 @@ from tests.photos import sample_image
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.fixture(autouse=True)
+def _own_model_cache(monkeypatch):
+    """These tests check where model files land: each gets the cache inside its own home."""
+    monkeypatch.delenv("LOOKALIKE_MODELS", raising=False)
+
+
 @pytest.fixture
 def no_model_caches(monkeypatch, _private_home):
     """Empty HF / torch caches inside the private home (the developer's are never consulted)."""

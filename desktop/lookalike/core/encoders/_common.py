@@ -33,8 +33,13 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def models_dir() -> Path:
-    """Where downloaded weights and derived model caches live (AppPaths.cache/models)."""
-    return app_paths().models
+    """Where downloaded weights and derived model caches live (AppPaths.cache/models).
+
+    LOOKALIKE_MODELS overrides it, so several homes (or the tests' many
+    temporary homes) can share one set of model files.
+    """
+    override = os.environ.get("LOOKALIKE_MODELS", "").strip()
+    return Path(override).expanduser() if override else app_paths().models
 
 
 def report(progress: ProgressCallback | None, done: int, total: int | None, note: str,

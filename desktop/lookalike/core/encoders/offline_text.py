@@ -18,7 +18,7 @@ from typing import Sequence
 
 import numpy as np
 
-from lookalike.core.encoders import _common, offline
+from lookalike.core.encoders import offline
 from lookalike.core.encoders._minilm import MAX_TOKENS, bundled_model_dir
 from lookalike.core.encoders.base import l2_normalize
 
@@ -148,11 +148,8 @@ def load_offline_text_encoder() -> OfflineTextEncoder | None:
         return _cached
     if not offline.is_available():
         return None
-    checksum = _common.combined_sha256(
-        [offline.RECIPE, offline.ALPHA.hex(), offline.BETA.hex(), offline.TEMPERATURE.hex(),
-         str(offline.TOP_K), offline.TEMPLATE] + [_common.file_sha256(p) for p in offline.weight_files()]
-    )
-    path = _common.models_dir() / "offline" / f"concepts-{checksum[:20]}.npy"
+    checksum = offline.recipe_checksum()
+    path = offline.concept_cache_path(checksum)
     try:
         arr = np.load(path, allow_pickle=False)
     except (OSError, ValueError):
