@@ -25,6 +25,7 @@ there after each batch with a :class:`WatchUpdate`.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import threading
@@ -114,6 +115,8 @@ class FolderWatcher:
         self._pending = _Pending()
         self._roots: dict[Path, _Root] = {}
         self._parents: dict[Path, object] = {}  # parent folder -> watch (catches renames of a root)
+        self._sync_lock = threading.Lock()
+        self._watch_errors: dict[Path, str] = {}
         self._running_batch = False
         self._stopping = False
         self._cancel = CancelToken()
@@ -211,49 +214,67 @@ class FolderWatcher:
     # -- roots and their watches ----------------------------------------------
 
     def _sync_roots(self) -> None:
-        try:
-            infos = self.engine.folders()
-        except Exception as exc:
-            log.warning("Cannot list the library's folders: %s", exc)
-            return
-        wanted = {Path(f.path): f for f in infos}
-        # Look at the disk outside the lock: a dead network share can make stat() hang.
-        with self._cond:
-            unwatched = [p for p in wanted if (r := self._roots.get(p)) is None or r.watch is None]
-        here = {p: self._available(_Root(p, known_photos=wanted[p].photos)) for p in unwatched}
-        with self._cond:
-            for path in list(self._roots):
-                if path not in wanted:
-                    self._unwatch(self._roots.pop(path))
-            for path, info in wanted.items():
-                root = self._roots.get(path)
-                if root is None:
-                    root = self._roots[path] = _Root(path, online=info.online)
-                root.known_photos = info.photos
-                if not info.online:
-                    root.online = False
-                if root.watch is None and here.get(path):
-                    if not root.online:
-                        # Offline in the library but reachable now: bring it back.
-                        self._mark(path, count=0, quiet=False)
-                    root.online = True
-                    self._watch(root)
-            self._refresh_parent_watches()
+        with self._sync_lock:
+            try:
+                infos = self.engine.folders()
+            except Exception as exc:
+                log.warning("Cannot list the library's folders: %s", exc)
+                return
+            wanted = {Path(f.path): f for f in infos}
+            # Look at the disk outside the lock: a dead network share can make stat() hang.
+            with self._cond:
+                unwatched = [p for p in wanted if (r := self._roots.get(p)) is None or r.watch is None]
+            here = {p: self._available(_Root(p, known_photos=wanted[p].photos)) for p in unwatched}
+            to_watch: list[_Root] = []
+            with self._cond:
+                for path in list(self._roots):
+                    if path not in wanted:
+                        self._unwatch(self._roots.pop(path))
+                for path, info in wanted.items():
+                    root = self._roots.get(path)
+                    if root is None:
+                        root = self._roots[path] = _Root(path, online=info.online)
+                    root.known_photos = info.photos
+                    if not info.online:
+                        root.online = False
+                    if root.watch is None and here.get(path):
+                        if not root.online:
+                            # Offline in the library but reachable now: bring it back.
+                            self._mark(path, count=0, quiet=False)
+                        root.online = True
+                        to_watch.append(root)
+                self._refresh_parent_watches()
+            # Scheduling a recursive watch walks the whole tree: not while holding the lock
+            # that the event handler needs.
+            for root in to_watch:
+                watch = self._watch(root)
+                with self._cond:
+                    if self._roots.get(root.path) is root and root.watch is None:
+                        root.watch = watch
+                    elif watch is not None:
+                        self._unwatch(_Root(root.path, watch=watch))
 
-    def _watch(self, root: _Root) -> None:
+    def _watch(self, root: _Root) -> object | None:
         if self._observer is None:
-            return
+            return None
         from watchdog.events import (DirCreatedEvent, DirDeletedEvent, DirMovedEvent, FileClosedEvent,
                                      FileCreatedEvent, FileDeletedEvent, FileModifiedEvent, FileMovedEvent)
 
         kinds = [FileCreatedEvent, FileDeletedEvent, FileModifiedEvent, FileMovedEvent, FileClosedEvent,
                  DirCreatedEvent, DirDeletedEvent, DirMovedEvent]
         try:
-            root.watch = self._observer.schedule(self._handler, os.fspath(root.path), recursive=True,
-                                                 event_filter=kinds)
+            watch = self._observer.schedule(self._handler, os.fspath(root.path), recursive=True,
+                                            event_filter=kinds)
         except OSError as exc:
-            log.warning("Cannot watch %s: %s", root.path, exc.strerror or exc)
-            root.watch = None
+            why = exc.strerror or str(exc)
+            if getattr(exc, "errno", None) == errno.ENOSPC:
+                why = "the system's limit of watched folders is reached (fs.inotify.max_user_watches)"
+            if self._watch_errors.get(root.path) != why:  # said once, retried at each check
+                log.warning("Cannot watch %s live: %s; it is rescanned when the app starts", root.path, why)
+                self._watch_errors[root.path] = why
+            return None
+        self._watch_errors.pop(root.path, None)
+        return watch
 
     def _unwatch(self, root: _Root) -> None:
         if root.watch is not None and self._observer is not None:
@@ -449,20 +470,14 @@ class FolderWatcher:
             log.exception("Watching: indexing failed")
         seconds = time.monotonic() - t0
         offline = tuple(report.offline_folders) if report is not None else ()
-        self._sync_roots()
         with self._cond:
             for p in offline:
                 root = self._roots.get(Path(p))
                 if root is not None:
                     root.online = False
                     self._unwatch(root)
-            for p in targets if report is not None else ():
-                root = self._roots.get(p)
-                if root is not None and p not in offline:
-                    root.online = True
-                    if root.watch is None:
-                        self._watch(root)
-            self._refresh_parent_watches()
+        self._sync_roots()  # watches the folders that are (back) online
+        with self._cond:
             self.stats.batches += 1
             self.stats.events += batch.events
             self.stats.max_waited = max(self.stats.max_waited, waited)
