@@ -89,7 +89,7 @@ def make_window(qtbot):
 
 def wait_idle(qtbot, window, timeout: int = 120_000) -> None:
     """Until the model is loaded, nothing is indexing and no search is running."""
-    qtbot.waitUntil(lambda: window.service.model_ready and not window.service.indexing
+    qtbot.waitUntil(lambda: window.service.model_ready and not window.service.busy
                     and not window.service.searching, timeout=timeout)
 
 

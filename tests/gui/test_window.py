@@ -509,7 +509,8 @@ def test_photos_added_on_disk_appear_without_a_rescan(qtbot, make_window, gui_ph
     window = make_window()
     window.add_folders([str(folder)])
     wait_idle(qtbot, window)
-    qtbot.waitUntil(lambda: window.service._watcher is not None, timeout=10_000)
+    qtbot.waitUntil(lambda: window.service._watcher is not None
+                    and window.service._watcher.watched().get(folder) is True, timeout=20_000)
     search(qtbot, window, "a cat")
     assert names(window) == ["coffee.jpg"]
     shutil.copy(gui_photos / "cat.jpg", folder / "new cat.jpg")  # e.g. a camera import

@@ -148,6 +148,7 @@ class EngineService(QObject):
         self._writes = JobRunner(1, "lookalike-writes", self, background=True)
         self._model = JobRunner(1, "lookalike-model", self, background=True)
         self._search_seq = 0
+        self._adding = 0
         self._search_running: SearchRequest | None = None
         self._search_waiting: SearchRequest | None = None
         self.latest_search_id = 0
@@ -227,6 +228,7 @@ class EngineService(QObject):
                 self._control.submit(lambda: watcher.stop(5.0), name="stop-watcher")
                 return
             self._watcher = watcher
+            self._sync_watcher()  # folders added while it was starting
 
         # On the write queue: it starts after the catch-up run queued just before it.
         self._writes.submit(work, name="start-watcher", on_success=started,
@@ -326,10 +328,19 @@ class EngineService(QObject):
         for path in paths:
             self._add_one(path)
 
+    @property
+    def busy(self) -> bool:
+        """Adding a folder or indexing (an add becomes an indexing run when it is done)."""
+        return self._adding > 0 or self.indexing
+
     def _add_one(self, path: str) -> None:
         engine = self.engine
         if engine is None:
             return
+        self._adding += 1
+
+        def settled() -> None:
+            self._adding -= 1
 
         def work():
             info = engine.add_folder(path)
@@ -342,7 +353,8 @@ class EngineService(QObject):
             self._sync_watcher()
 
         self._control.submit(work, name="add-folder", on_success=done,
-                             on_failure=lambda f: self.operation_failed.emit(OperationFailure("add", path, f)))
+                             on_failure=lambda f: self.operation_failed.emit(OperationFailure("add", path, f)),
+                             on_finished=settled)
 
     def remove_folder(self, path: str) -> None:
         """Remove a folder (after the running index job, which is cancelled if it is that folder's)."""
