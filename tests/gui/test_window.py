@@ -108,6 +108,7 @@ def test_paste_an_image_from_the_clipboard(qtbot, make_window, library_copy, gui
     QGuiApplication.clipboard().setImage(img)
     window.query_bar.focus_field()
     qtbot.keyClick(window.query_bar.field, Qt.Key.Key_V, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: len(window.query_bar.images()) == 1, timeout=10_000)
     chips = window.query_bar.images()
     assert len(chips) == 1 and Path(chips[0].path).name.startswith("pasted-")
     assert window.query_bar.text() == ""  # the image went into the query, not text into the field

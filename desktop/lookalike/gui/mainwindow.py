@@ -887,10 +887,16 @@ class MainWindow(QMainWindow):
         if content.folders:
             self.add_folders(list(content.folders))
         images = list(content.images)
-        if content.image_data is not None:
-            images.append(desktop.save_query_image(content.image_data, self.paths.cache / "query-images"))
         if images:
             self.add_query_images(images)
+        if content.image_data is not None:
+            # Pixels (a screenshot, a copied image): stored as a PNG the query can name,
+            # encoded on a pool thread.
+            self.statusBar().showMessage("Adding the pasted image…", 3000)
+            self.runner.submit(desktop.save_query_image, content.image_data, self.paths.cache / "query-images",
+                               name="save-pasted", on_success=lambda path: self.add_query_images([path]),
+                               on_failure=lambda f: self.banner.show_message(
+                                   f"Cannot use the pasted image: {f.message}", Level.WARNING, key="paste"))
         if content.ignored and not images and not content.folders:
             self.statusBar().showMessage("Those files are not photos Lookalike can read", 4000)
         return True
