@@ -49,6 +49,8 @@ warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 # decode, so only one decodes at a time however many decode workers run: memory
 # stays bounded by the workers' small photos plus one large one.
 LARGE_DECODE_PIXELS = 40_000_000
+# The thinnest image handed to an encoder, long side over short side (see _limit_aspect).
+MAX_ASPECT = 20
 _large_decode = threading.Lock()
 
 _heif_registered: bool | None = None
@@ -208,6 +210,7 @@ def decode_bytes(data: bytes, target: int | None = 256, name: str = "") -> Decod
             if target and min(img.size) > 2 * target:
                 img.thumbnail(_fit_short_side(img.size, target), Image.Resampling.BILINEAR,
                               reducing_gap=2.0)
+            img = _limit_aspect(img)
         return DecodedPhoto(img, width, height, taken)
     except ImageDecodeError:
         raise
@@ -235,6 +238,23 @@ def decode_bytes(data: bytes, target: int | None = 256, name: str = "") -> Decod
 def _too_many_pixels(claim: str, pixels: int) -> str:
     return (f"the image claims {claim}, more than the {MAX_PIXELS // 1_000_000} megapixels "
             "Lookalike accepts (too large to decode safely: a decompression bomb?)")
+
+
+def _limit_aspect(img: Image.Image) -> Image.Image:
+    """Keep the middle of an image thinner than MAX_ASPECT: the encoders scale the short
+    side up to their input size, so a 60000×3 strip (a few hundred bytes on disk) would
+    become 4.5 million pixels wide there - gigabytes. No photo is that thin, and the
+    encoders look at the middle anyway."""
+    w, h = img.size
+    if w > MAX_ASPECT * h:
+        keep = MAX_ASPECT * h
+        left = (w - keep) // 2
+        return img.crop((left, 0, left + keep, h))
+    if h > MAX_ASPECT * w:
+        keep = MAX_ASPECT * w
+        top = (h - keep) // 2
+        return img.crop((0, top, w, top + keep))
+    return img
 
 
 def _fit_short_side(size: tuple[int, int], target: int) -> tuple[int, int]:
