@@ -246,6 +246,8 @@ def build_corpus(root: Path, n_good: int = 12) -> list[Case]:
     buf = io.BytesIO()
     Image.fromarray(np.tile(np.asarray(good_image(121).resize((64, 8))), (1, 200, 1))).save(buf, "PNG")
     add("panorama 12800x8", "panorama.png", buf.getvalue(), "photo", note="extreme aspect ratio")
+    add("60000x2 strip (aspect-ratio bomb)", "strip.png", png_zeros(60000, 2), "photo",
+        note="a few hundred bytes; scaled up to a model's input it would take gigabytes")
     add("big PNG of zeros (12000x12000)", "huge_zeros.png", png_zeros(12000, 12000), "photo",
         note="144 megapixels, a few hundred KB on disk")
     add("PNG with corrupt data (bad CRC)", "bad_crc.png", _break_png_crc(good_image(122)), "failure", "damaged")

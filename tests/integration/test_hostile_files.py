@@ -78,6 +78,7 @@ def _index(prefix: list[str], folder: Path, lib: Path, ckpt: Path, out: Path) ->
                                    "--model-file", str(ckpt), "-q"], out=out)
 
 
+@pytest.mark.filterwarnings("ignore:Corrupt EXIF data:UserWarning")
 def test_hostile_corpus_is_indexed_and_every_bad_file_is_explained(tmp_path, tiny_clip_checkpoint, capsys):
     shared = tmp_path
     corpus = shared / "corpus"
@@ -136,6 +137,15 @@ def test_hostile_corpus_is_indexed_and_every_bad_file_is_explained(tmp_path, tin
     listing = capsys.readouterr().out
     for path, reason in failures.items():
         assert f"{path}: {reason}" in listing
+
+    # What the decoder hands an encoder stays small whatever the file claims: an encoder scales
+    # the short side up to its input size (224 for the real models), so check at that size.
+    from lookalike.core.imaging import MAX_ASPECT, decode_file
+
+    for c in cases:
+        if c.expect == "photo" and c.kind != "no read permission":
+            w, h = decode_file(c.path, 224).image.size
+            assert max(w, h) <= MAX_ASPECT * min(w, h) and max(w, h) * 224 / min(w, h) * 224 < 20e6, c.kind
 
     n_kinds = len(kinds(cases))
     print(f"\nFIGURE hostile corpus: {n_kinds} kinds of bad or odd input, "
