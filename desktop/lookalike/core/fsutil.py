@@ -32,28 +32,8 @@ def atomic_path(target: Path) -> Iterator[Path]:
     On any failure the temporary file is removed and ``target`` is untouched.
     A full disk becomes :class:`DiskFullError`.
     """
-    target = Path(target)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
-    try:
-        yield tmp_path
-        with open(tmp_path, "rb+") as fh:
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp_path, target)
-        fsync_dir(target.parent)
-    except BaseException as exc:
-        try:
-            tmp_path.unlink()
-        except OSError:
-            pass
-        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise DiskFullError(
-                f"The disk is full: could not save {target.name}. The previous copy is intact; "
-                "free some space and try again."
-            ) from None
-        raise
+    with atomic_paths(target) as tmps:
+        yield tmps[0]
 
 
 @contextmanager
