@@ -120,6 +120,9 @@ class VectorIndex:
         self.ef_construction = ef_construction
         self.ef = ef
         self._lock = threading.RLock()
+        # Held by whatever changes the graph, and by save(): a save must not see the graph
+        # change under it, but searches (read-only, like the save) go on while it writes.
+        self._mutating = threading.RLock()
         self._graph = hnswlib.Index(space="ip", dim=self.dim)
         if init:
             self._graph.init_index(max_elements=max(16, capacity), ef_construction=ef_construction, M=M)
@@ -148,7 +151,7 @@ class VectorIndex:
         if ids.size == 0:
             return
         vectors = np.ascontiguousarray(vectors, dtype=np.float32).reshape(len(ids), self.dim)
-        with self._lock:
+        with self._mutating, self._lock:
             need = self._graph.element_count + len(ids)
             if need > self._graph.max_elements:
                 self._graph.resize_index(max(need, int(self._graph.max_elements * 1.5) + 1024))
@@ -165,7 +168,7 @@ class VectorIndex:
             self._dense = None
 
     def delete(self, ids) -> None:
-        with self._lock:
+        with self._mutating, self._lock:
             for pid in np.asarray(ids, dtype=np.int64).tolist():
                 if pid in self._alive:
                     self._alive.discard(pid)
@@ -226,7 +229,7 @@ class VectorIndex:
         """Write the graph and its sidecar atomically (temp, fsync, rename), as a pair:
         both are complete on disk before either is renamed into place."""
         folder = Path(folder)
-        with self._lock:
+        with self._mutating:  # not self._lock: searches are not held up by a save
             with atomic_paths(folder / self.GRAPH, folder / self.SIDECAR) as (tmp, side_tmp):
                 self._graph.save_index(os.fspath(tmp))
                 if not _graph_file_is_whole(tmp, int(self._graph.element_count)):
@@ -312,7 +315,7 @@ class VectorIndex:
 
     def _reconcile(self, catalog: "Catalog", live: set[int]) -> tuple[int, int]:
         """Make the graph hold exactly the catalog's photos. Returns (added, removed)."""
-        with self._lock:
+        with self._mutating, self._lock:
             labels = set(np.asarray(self._graph.get_ids_list(), dtype=np.int64).tolist()) if self._graph.element_count else set()
             extra = (self._alive | labels) - live
             for pid in extra:
