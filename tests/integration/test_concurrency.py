@@ -321,3 +321,45 @@ def test_removing_a_folder_while_it_is_being_indexed(base_library, tiny_clip_che
         t.join(60)
         eng.close()
     print(f"\nFIGURE removing a folder during its indexing run waited {waited * 1000:.0f} ms for the run")
+
+
+def test_searches_go_on_while_the_graph_is_saved(tmp_path):
+    """In one process (the window): a save, however long, does not hold up searches,
+    while a change to the graph waits for the save so the file stays whole."""
+    from lookalike.core.vectors import VectorIndex, _graph_file_is_whole
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(3000, 64)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    v = VectorIndex(64, capacity=4000)
+    v.add(np.arange(1, 2001), x[:2000])
+
+    class SlowDisk:  # the graph's own save, made as slow as a large library's on a slow disk
+        def __init__(self, graph):
+            self.__dict__["_graph"] = graph
+
+        def __getattr__(self, name):
+            return getattr(self._graph, name)
+
+        def save_index(self, path):
+            time.sleep(1.5)
+            self._graph.save_index(path)
+
+    v._graph = SlowDisk(v._graph)
+    saver = threading.Thread(target=v.save, args=(tmp_path, 1))
+    saver.start()
+    time.sleep(0.2)
+    added = threading.Thread(target=v.add, args=(np.arange(2001, 3001), x[2000:]))
+    added.start()  # must wait for the save
+    lat = []
+    while saver.is_alive():
+        t0 = time.perf_counter()
+        hits = v.search(x[7], 5, exact=False)
+        lat.append(time.perf_counter() - t0)
+        assert hits.ids[0] == 8
+        time.sleep(0.01)
+    added.join(30)
+    assert _graph_file_is_whole(tmp_path / "vectors.hnsw", 2000)
+    assert len(v) == 3000
+    print(f"\nFIGURE searches during a 1.5 s graph save: {summary(lat)}")
+    assert len(lat) > 20 and max(lat) < 0.5
