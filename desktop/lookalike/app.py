@@ -155,4 +155,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         window.add_query_images(photos)  # searched as soon as the library is open
     _FirstPaint(window, window.start)
     QTimer.singleShot(1000, window.start)  # in case no paint event arrives (e.g. minimised)
-    return app.exec()
+    rc = app.exec()
+    # Let Qt tear down while Python is still alive: the clipboard may hold data we put there
+    # (a copied path or image), and deleting it from Qt's static destructors after the
+    # interpreter is gone crashes the binding. On X11 the clipboard manager takes it over here.
+    if QGuiApplication.platformName() in ("offscreen", "minimal"):
+        app.clipboard().clear()  # no desktop to hand it to; Qt would free it too late
+    window.deleteLater()
+    QApplication.sendPostedEvents()
+    if hasattr(app, "shutdown"):
+        app.shutdown()
+    return rc
