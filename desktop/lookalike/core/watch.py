@@ -350,16 +350,12 @@ class FolderWatcher:
                     self._pending.renamed.append((root, Path(dest)))
                     self._mark(root, quiet=True)
                     return
-                if kind == "deleted":
-                    self._mark(root, quiet=True)
-                    return
-                if kind == "created":
+                if kind in ("deleted", "created"):  # gone (the indexer marks it offline), or back
                     self._mark(root, quiet=True)
                     return
             if event.is_directory and kind == "moved" and dest in roots:
                 self._mark(roots[dest], quiet=True)  # a folder moved into a root's place
                 return
-            hit = False
             for p in (src, dest):
                 if not p:
                     continue
@@ -368,9 +364,6 @@ class FolderWatcher:
                     continue
                 if self._relevant(p, root, event.is_directory):
                     self._mark(root, quiet=True)
-                    hit = True
-            if not hit:
-                return
 
     def _mark(self, root: Path, *, count: int = 1, quiet: bool = True) -> None:
         """Note a change under ``root`` (call with the condition held)."""
