@@ -346,3 +346,24 @@ def test_a_read_only_engine_reports_why_it_cannot_follow_changes(tmp_path, tiny_
             reader.close()
     err = updates.items[0].error
     assert err and "being updated by another Lookalike" in err and "Searching still works" in err
+
+
+def test_a_watcher_can_be_stopped_and_started_again(tmp_path, engine):
+    root = tmp_path / "photos"
+    write_photos(root, 2)
+    engine.index([root])
+    watcher, updates = start_watcher(engine)
+    watcher.stop()
+    assert not watcher.running
+    (root / "while_stopped.jpg").write_bytes(jpeg_bytes(good_image(40)))
+    time.sleep(1.0)
+    assert engine.catalog.photo_by_path(root / "while_stopped.jpg") is None  # not watching
+    watcher.start()
+    watcher.request()  # catch up with what changed while stopped
+    try:
+        wait_for(lambda: engine.catalog.photo_by_path(root / "while_stopped.jpg") is not None)
+        later = root / "after_restart.jpg"
+        later.write_bytes(jpeg_bytes(good_image(41)))
+        wait_for(lambda: engine.catalog.photo_by_path(later) is not None)
+    finally:
+        watcher.stop()

@@ -172,6 +172,10 @@ class FolderWatcher:
             except Exception:  # pragma: no cover - best effort at shutdown
                 log.debug("observer stop", exc_info=True)
             self._observer = None
+        with self._cond:  # a later start() schedules everything again on a new observer
+            for root in self._roots.values():
+                root.watch = None
+            self._parents.clear()
 
     def __enter__(self) -> "FolderWatcher":
         self.start()
