@@ -98,6 +98,8 @@ def main(argv: list[str] | None = None) -> int:
                 state["startup"] = startup_meter.stop()
                 meter.start()
                 window.add_folders([str(photos)])
+                window.service.indexing_finished.connect(
+                    lambda _o: state.setdefault("index_done_at", time.perf_counter() - state["t0"]))
                 state["phase"] = "indexing"
                 state["t0"] = time.perf_counter()
         elif phase == "indexing":
@@ -146,6 +148,9 @@ def main(argv: list[str] | None = None) -> int:
         f"while indexing and searching: {report}",
     ]
     lines.append(f"folder watcher: {state.get('watcher')}")
+    worst = ", ".join(f"{ms:.0f} ms at {t:.1f} s" for ms, t in meter.worst(5))
+    lines.append(f"longest stalls (seconds after the folder was added; indexing ended at "
+                 f"{state.get('index_done_at', 0):.1f} s): {worst}")
     text = "\n".join(lines)
     print(text)
     if args.out:

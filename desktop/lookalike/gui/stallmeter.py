@@ -38,9 +38,11 @@ class StallMeter(QObject):
         self._last = 0.0
         self._start = 0.0
         self._stalls: list[float] = []
+        self._worst: list[tuple[float, float]] = []  # (stall, seconds after start)
 
     def start(self) -> None:
         self._stalls.clear()
+        self._worst.clear()
         self._start = self._last = time.perf_counter()
         self._timer.start()
 
@@ -50,8 +52,15 @@ class StallMeter(QObject):
 
     def _tick(self) -> None:
         now = time.perf_counter()
-        self._stalls.append(max(0.0, now - self._last - self.interval))
+        stall = max(0.0, now - self._last - self.interval)
+        self._stalls.append(stall)
+        if stall > 0.03:
+            self._worst.append((stall, self._last - self._start))
         self._last = now
+
+    def worst(self, n: int = 5) -> list[tuple[float, float]]:
+        """The ``n`` longest stalls as (milliseconds, seconds after start when it began)."""
+        return [(s * 1000, t) for s, t in sorted(self._worst, reverse=True)[:n]]
 
     def report(self) -> StallReport:
         stalls = sorted(self._stalls)
