@@ -47,3 +47,23 @@ print(json.dumps({{"rc": rc, "out": buf.getvalue(), "torch": "torch" in sys.modu
     assert result["rc"] == 0
     assert json.loads(result["out"])[0]["path"].endswith("cat.jpg")
     assert result["torch"] is False
+
+
+def test_rescan_with_nothing_new_loads_no_model(tmp_path, sample_dir):
+    import shutil
+
+    photos = tmp_path / "photos"
+    shutil.copytree(sample_dir, photos)
+    lib = tmp_path / "lib"
+    subprocess.run([sys.executable, "-m", "lookalike", "index", str(photos), "--library", str(lib), "-q"],
+                   check=True, capture_output=True, timeout=600)
+    probe = f"""
+import sys, json
+from lookalike.core.search import SearchEngine
+with SearchEngine.open({str(lib)!r}, writer=True) as engine:
+    report = engine.index()
+print(json.dumps({{"unchanged": report.unchanged, "encoded": report.encoded, "torch": "torch" in sys.modules}}))
+"""
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300)
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result == {"unchanged": 8, "encoded": 0, "torch": False}

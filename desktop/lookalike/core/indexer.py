@@ -214,14 +214,36 @@ class _Outcome:
 class Indexer:
     """Brings a library's catalog and graph in line with its folders."""
 
-    def __init__(self, catalog: Catalog, vectors: "VectorIndex", encoder: "Encoder", *,
+    def __init__(self, catalog: Catalog, vectors: "VectorIndex",
+                 encoder: "Encoder | Callable[[], Encoder]", *,
                  batch_size: int | None = None, workers: int | None = None,
                  on_commit: Callable[[], None] | None = None) -> None:
+        """``encoder`` may be a loaded encoder or a function that loads one: then the
+        model (and torch) is loaded only when a photo actually needs encoding, so a
+        re-scan that finds nothing new costs no model load."""
         self.catalog = catalog
         self.vectors = vectors
-        self.encoder = encoder
+        self._encoder: "Encoder | None" = None
+        self._factory: "Callable[[], Encoder] | None" = None
+        if callable(encoder) and not hasattr(encoder, "encode_images"):
+            self._factory = encoder
+        else:
+            self._encoder = encoder
+        self._batch_request = batch_size
+        self._workers_request = workers
+        self._threads_before: int | None = None
+        self.on_commit = on_commit
+        # Until a model is loaded (a factory), a CPU set-up; _configure settles it.
+        self.batch_size = batch_size or 16
+        self.encode_chunk = 1
+        self.encode_threads: int | None = None
+        self.workers = workers or (os.cpu_count() or 2)
+        if self._encoder is not None:
+            self._configure(self._encoder)
+
+    def _configure(self, encoder: "Encoder") -> None:
         on_gpu = str(getattr(encoder, "device", "cpu")).startswith("cuda")
-        self.batch_size = batch_size or (128 if on_gpu else 16)
+        self.batch_size = self._batch_request or (128 if on_gpu else 16)
         # Photos per encoder call. On CPU small calls win: measured with one torch
         # thread, the offline model costs ~25 ms a photo one at a time against
         # ~37 ms in fours and ~50 ms in sixteens (activations stay in cache).
@@ -233,24 +255,37 @@ class Indexer:
         # With torch on every core while the decoders run too, its threads spin
         # waiting for each other and a photo costs ~1.7x the CPU time (`lookalike bench`).
         self.encode_threads = None if on_gpu else max(1, cpus // 2)
-        self.workers = workers or (max(2, cpus - 1) if on_gpu else max(1, cpus - self.encode_threads + 1))
-        self.on_commit = on_commit
+        self.workers = self._workers_request or (
+            max(2, cpus - 1) if on_gpu else max(1, cpus - self.encode_threads + 1))
+
+    @property
+    def encoder(self) -> "Encoder":
+        """The encoder, loaded (and the torch thread share set) on first use."""
+        if self._encoder is None:
+            assert self._factory is not None
+            self._encoder = self._factory()
+            self._configure(self._encoder)
+        if self._threads_before is None and self.encode_threads \
+                and not os.environ.get("LOOKALIKE_THREADS", "").strip():
+            try:
+                import torch
+            except ImportError:  # pragma: no cover - every real encoder has torch
+                self._threads_before = 0
+            else:
+                self._threads_before = torch.get_num_threads()
+                torch.set_num_threads(min(self.encode_threads, self._threads_before))
+        return self._encoder
 
     def run(self, folders: Sequence[FolderRow], *, excludes: Sequence[str] = (),
             progress: ProgressCallback = no_progress, cancel: CancelToken | None = None) -> IndexReport:
-        threads = self.encode_threads
-        if not threads or os.environ.get("LOOKALIKE_THREADS", "").strip():
-            return self._run(folders, excludes=excludes, progress=progress, cancel=cancel)
-        try:
-            import torch
-        except ImportError:  # pragma: no cover - every real encoder has torch
-            return self._run(folders, excludes=excludes, progress=progress, cancel=cancel)
-        before = torch.get_num_threads()
-        torch.set_num_threads(min(threads, before))
         try:
             return self._run(folders, excludes=excludes, progress=progress, cancel=cancel)
         finally:
-            torch.set_num_threads(before)
+            if self._threads_before:
+                import torch
+
+                torch.set_num_threads(self._threads_before)
+            self._threads_before = None
 
     def _run(self, folders: Sequence[FolderRow], *, excludes: Sequence[str] = (),
              progress: ProgressCallback = no_progress, cancel: CancelToken | None = None) -> IndexReport:
@@ -303,6 +338,8 @@ class Indexer:
 
         stats = dict(added=0, updated=0, moved=0, failed=0, encoded=0)
         total = len(jobs)
+        if jobs:
+            self.encoder  # noqa: B018 - load the model now that there is work for it
         progress(Progress("indexing", 0, total))
         meter = RateMeter()
         done = 0
@@ -360,7 +397,7 @@ class Indexer:
             for k in small_commits:
                 small_commits[k] = []
 
-        target = int(getattr(self.encoder, "image_size", 224) or 224)
+        target = int(getattr(self._encoder, "image_size", 224) or 224)
         window = max(4 * self.batch_size, 2 * self.workers)
         pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="decode")
         inflight: deque[Future] = deque()

@@ -71,6 +71,9 @@ class SearchEngine:
                  device: str | None = None) -> None:
         self.library = library
         record = library.model_record()
+        # A model named by the caller is checked against the library before any work;
+        # otherwise the library's own model is loaded only when something needs it.
+        self._explicit_model = model is not None or model_file is not None
         if model is None and model_file is None and record is not None:
             model = record.name or None
             model_file = Path(record.model_file) if record.model_file else None
@@ -353,9 +356,11 @@ class SearchEngine:
                 targets = self.catalog.folders()
             if not targets:
                 return IndexReport()
-            enc = self.encoder(progress=progress, cancel=cancel)
-            vectors = self.vectors()
-            indexer = Indexer(self.catalog, vectors, enc, batch_size=batch_size, workers=workers)
+            if self._explicit_model:
+                self.encoder(progress=progress, cancel=cancel)  # refuses a model the library was not built with
+            vectors = self.vectors()  # the library's recorded dimension; a new one loads the model
+            indexer = Indexer(self.catalog, vectors, lambda: self.encoder(progress=progress, cancel=cancel),
+                              batch_size=batch_size, workers=workers)
             try:
                 report = indexer.run(targets, excludes=excludes, progress=progress, cancel=cancel)
             finally:
