@@ -151,9 +151,6 @@ def cmd_index(args) -> int:
 
     old = signal.signal(signal.SIGINT, on_sigint)
     try:
-        for p in args.paths:
-            if not p.expanduser().exists():
-                raise LookalikeError(f"There is no folder at {p}")
         engine = _open_engine(args, writer=True, create=True)
         with engine:
             if not args.paths and not engine.catalog.folders():

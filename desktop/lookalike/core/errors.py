@@ -32,9 +32,14 @@ class QueryError(UsageError):
     def _render(self) -> str:
         return f"{self.reason} (at column {self.column + 1})"
 
-    def caret(self) -> str:
-        """The query with a caret line under the offending column."""
-        return f"{self.query}\n{' ' * self.column}^"
+    def caret(self, width: int = 72) -> str:
+        """The query with a caret line under the offending column; a long query is
+        shown as a window of about ``width`` characters around that column."""
+        start = max(0, min(self.column - width // 2, len(self.query) - width))
+        text = self.query[start:start + width]
+        pre = "…" if start > 0 else ""
+        post = "…" if start + width < len(self.query) else ""
+        return f"{pre}{text}{post}\n{' ' * (len(pre) + self.column - start)}^"
 
 
 class LibraryLockedError(LookalikeError):
