@@ -203,3 +203,18 @@ def unit_rows(x: "torch.Tensor | np.ndarray") -> np.ndarray:
     n = np.linalg.norm(x, axis=-1, keepdims=True)
     n[n == 0] = 1.0
     return np.ascontiguousarray(x / n, dtype=np.float32)
+
+
+def encode_image_batches(images, batch_size: int, dimension: int, to_tensor, forward) -> np.ndarray:
+    """Encode ``images`` in batches: ``to_tensor(batch)`` makes the model's input,
+    ``forward(x)`` returns its features; the rows come back L2-normalised."""
+    images = list(images)
+    if not images:
+        return empty_rows(dimension)
+    import torch
+
+    out = []
+    with torch.inference_mode():
+        for i in range(0, len(images), batch_size):
+            out.append(forward(to_tensor(images[i:i + batch_size])).float().cpu())
+    return unit_rows(torch.cat(out))

@@ -550,18 +550,11 @@ class ClipEncoder:
         return model
 
     def encode_images(self, images: Sequence["Image.Image"], batch_size: int = 32) -> np.ndarray:
-        images = list(images)
-        if not images:
-            return _common.empty_rows(self.dimension)
-        import torch
-
-        out = []
-        with torch.inference_mode():
-            for i in range(0, len(images), batch_size):
-                x = _common.images_to_tensor(images[i:i + batch_size], self.image_size, self._mean, self._std,
-                                             resize_mode=self._resize_mode, interpolation=self._interp)
-                out.append(self._model.encode_image(x.to(self.device, self._dtype)).float().cpu())
-        return _common.unit_rows(torch.cat(out))
+        return _common.encode_image_batches(
+            images, batch_size, self.dimension,
+            lambda batch: _common.images_to_tensor(batch, self.image_size, self._mean, self._std,
+                                                   resize_mode=self._resize_mode, interpolation=self._interp),
+            lambda x: self._model.encode_image(x.to(self.device, self._dtype)))
 
     def encode_texts(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
         texts = [str(t) for t in texts]

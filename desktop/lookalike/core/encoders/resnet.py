@@ -116,22 +116,15 @@ class ResNetEncoder:
         _common.report(progress, 1, 1, "ResNet-50 ready")
 
     def encode_images(self, images: Sequence["Image.Image"], batch_size: int = 32) -> np.ndarray:
-        images = list(images)
-        if not images:
-            return _common.empty_rows(self.dimension)
-        import torch
+        def forward(x):
+            x = x.to(self.device)
+            return self._net(x.half() if self._half else x)
 
-        out = []
-        with torch.inference_mode():
-            for i in range(0, len(images), batch_size):
-                x = _common.images_to_tensor(images[i:i + batch_size], IMAGE_SIZE, _common.IMAGENET_MEAN,
-                                             _common.IMAGENET_STD, resize_size=RESIZE_SIZE,
-                                             interpolation="bilinear")
-                x = x.to(self.device)
-                if self._half:
-                    x = x.half()
-                out.append(self._net(x).float().cpu())
-        return _common.unit_rows(torch.cat(out))
+        return _common.encode_image_batches(
+            images, batch_size, self.dimension,
+            lambda batch: _common.images_to_tensor(batch, IMAGE_SIZE, _common.IMAGENET_MEAN, _common.IMAGENET_STD,
+                                                   resize_size=RESIZE_SIZE, interpolation="bilinear"),
+            forward)
 
     def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
         raise UsageError(
