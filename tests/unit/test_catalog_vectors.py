@@ -97,6 +97,19 @@ def test_tune_ef_reaches_target_recall():
     assert ef == index.ef
 
 
+def test_exact_topk_in_small_chunks_matches_one_pass():
+    rng = np.random.default_rng(6)
+    vecs = _unit(rng, 3000, 32)
+    index = VectorIndex(32)
+    index.add(np.arange(1, 3001), vecs)
+    q = _unit(rng, 20, 32)
+    want = np.argsort(-(q @ vecs.T), axis=1)[:, :25] + 1
+    # 256-row chunks (the smallest): twelve of them, the last one short.
+    got = index.exact_topk(q, 25, chunk_bytes=1)
+    assert [sorted(r) for r in got.tolist()] == [sorted(r) for r in want.tolist()]
+    assert got.shape == (20, 25)
+
+
 def test_graph_is_rebuilt_when_missing_stale_or_damaged(catalog, tmp_path):
     rng = np.random.default_rng(5)
     vecs = _unit(rng, 50, 16)
