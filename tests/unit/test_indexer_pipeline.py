@@ -1,0 +1,66 @@
+"""The indexing pipeline on its own: the last photos of a run are encoded side by side
+on the cores the decoders have left, and every vector still lands on its own photo."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from lookalike.core.catalog import Catalog
+from lookalike.core.indexer import Indexer
+from lookalike.core.vectors import VectorIndex
+
+
+class ColourEncoder:
+    """A vector from each photo's mean colour, recording the threads it ran on."""
+
+    supports_text = False
+    device = "cpu"
+    image_size = 64
+    dimension = 4
+
+    def __init__(self) -> None:
+        self.threads: list[str] = []
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def vector(rgb) -> np.ndarray:
+        v = np.array([*rgb, 40.0], np.float32)
+        return v / np.linalg.norm(v)
+
+    def encode_images(self, images) -> np.ndarray:
+        with self._lock:
+            self.threads.append(threading.current_thread().name)
+        return np.stack([self.vector(np.asarray(im.convert("RGB"), np.float32).mean((0, 1))) for im in images])
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs two cores to encode side by side")
+def test_the_last_photos_are_encoded_in_parallel_and_keep_their_own_vectors(tmp_path, monkeypatch):
+    monkeypatch.setenv("LOOKALIKE_THREADS", "1")  # leave torch's thread count alone
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    colours = {}
+    for i in range(40):
+        rgb = (i * 6 % 256, 255 - i * 5, (i * 37) % 256)
+        path = photos / f"p{i:02d}.png"
+        Image.new("RGB", (80, 60), rgb).save(path)
+        colours[path] = rgb
+    catalog = Catalog(tmp_path / "catalog.sqlite3")
+    try:
+        folder = catalog.add_folder(photos)
+        encoder = ColourEncoder()
+        indexer = Indexer(catalog, VectorIndex(4), encoder, batch_size=16)
+        report = indexer.run([folder])
+        assert report.added == 40 and report.failed == 0
+        # The run ends on 8 photos with nothing left to decode: encoded on the encode threads.
+        assert any(name.startswith("encode") for name in encoder.threads)
+        for path, rgb in colours.items():
+            row = catalog.photo_by_path(path)
+            np.testing.assert_allclose(catalog.vector(row.id), ColourEncoder.vector(rgb), atol=1e-3)
+        assert indexer._encoders is None  # the encode threads are gone with the run
+    finally:
+        catalog.close()
