@@ -184,6 +184,32 @@ def test_offline_encoder_is_deterministic_and_batch_independent(offline_encoder)
     np.testing.assert_allclose(offline_encoder.encode_texts(["a dog"]), offline_encoder.encode_texts(["a dog"]))
 
 
+def test_offline_network_folded_for_inference_computes_the_same_function(offline_encoder):
+    """Batch norms folded into the convolutions, padding moved into them, channels-last:
+    the features and class scores are those of the network as published."""
+    import torch
+    from efficientnet_lite_pytorch import EfficientNet
+    from torch import nn
+
+    from lookalike.core.encoders import _common, offline as off
+
+    plain = EfficientNet.from_name("efficientnet-lite0")
+    plain.load_state_dict(torch.load(str(off.efficientnet_weights_file()), map_location="cpu",
+                                     weights_only=True))
+    plain.eval()
+    fast = offline_encoder._net
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in fast.modules())
+    imgs = [sample_image("cat"), sample_image("rocket"), sample_image("coffee")]
+    x = _common.images_to_tensor(imgs, off.IMAGE_SIZE, off.MEAN, off.STD)
+    with torch.inference_mode():
+        want = plain.extract_features(x).mean((2, 3))
+        want_logits = plain._fc(want)
+    got, got_logits = offline_encoder.image_parts(imgs)
+    np.testing.assert_allclose(got, want.numpy(), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(got_logits, want_logits.numpy(), rtol=1e-4, atol=1e-3)
+    assert (got_logits.argmax(1) == want_logits.numpy().argmax(1)).all()
+
+
 def test_loading_twice_gives_the_same_object(offline_encoder):
     assert load_encoder("offline") is offline_encoder
     assert load_encoder() is offline_encoder
@@ -424,3 +450,35 @@ def test_fetch_can_be_cancelled_and_leaves_nothing(local_server, tmp_path):
         _download.fetch(f"{base}/w.bin", tmp_path / "w.bin", what="test weights", progress=cancel_on_first,
                         cancel=token)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_resnet_encoder_folded_for_inference_computes_the_same_function(tmp_path):
+    """ResNet-50 loaded from a weights file (random, with batch-norm statistics that make
+    the folding matter) gives the pooled features of torchvision's network as is."""
+    import torch
+    import torchvision
+
+    from lookalike.core.encoders import _common, resnet
+
+    torch.manual_seed(0)
+    plain = torchvision.models.resnet50(weights=None)
+    for m in plain.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.2, 0.2)
+            m.running_var.uniform_(0.5, 2.0)
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.uniform_(-0.2, 0.2)
+    weights = tmp_path / "resnet50.pth"
+    torch.save(plain.state_dict(), weights)
+    enc = resnet.ResNetEncoder("cpu", weights=weights)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in enc._net.modules())
+    imgs = [sample_image("cat"), sample_image("rocket")]
+    plain.fc = torch.nn.Identity()
+    plain.eval()
+    x = _common.images_to_tensor(imgs, resnet.IMAGE_SIZE, _common.IMAGENET_MEAN, _common.IMAGENET_STD,
+                                 resize_size=resnet.RESIZE_SIZE, interpolation="bilinear")
+    with torch.inference_mode():
+        want = torch.nn.functional.normalize(plain(x), dim=-1).numpy()
+    got = enc.encode_images(imgs)
+    assert got.shape == (2, resnet.DIMENSION)
+    np.testing.assert_allclose(got, want, atol=1e-4)

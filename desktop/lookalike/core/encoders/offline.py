@@ -116,7 +116,42 @@ def _build_efficientnet(path: Path):
     net = EfficientNet.from_name("efficientnet-lite0")
     state = torch.load(str(path), map_location="cpu", weights_only=True)
     net.load_state_dict(state, strict=True)
-    return net.eval()
+    return _for_inference(net.eval())
+
+
+def _for_inference(net):
+    """The same function, cheaper to run: each batch norm folded into the convolution
+    before it, symmetric "same" padding done by the convolution instead of a separate
+    pad, and channels-last memory. Measured on one CPU thread (`lookalike bench`
+    encode section): ~28 ms a photo down to ~16, and batches of 16 no longer cost
+    3x more a photo than single photos; outputs move by under 1e-5."""
+    import torch
+    from torch import nn
+
+    def fold(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> None:
+        scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+        bias = conv.bias if conv.bias is not None else torch.zeros_like(bn.running_mean)
+        conv.weight = nn.Parameter(conv.weight * scale.reshape(-1, 1, 1, 1))
+        conv.bias = nn.Parameter((bias - bn.running_mean) * scale + bn.bias)
+
+    with torch.no_grad():
+        owners = [(net, [("_conv_stem", "_bn0"), ("_conv_head", "_bn1")])] + [
+            (block, [("_expand_conv", "_bn0"), ("_depthwise_conv", "_bn1"), ("_project_conv", "_bn2")])
+            for block in net._blocks]
+        for owner, pairs in owners:
+            for conv_name, bn_name in pairs:
+                conv, bn = getattr(owner, conv_name, None), getattr(owner, bn_name, None)
+                if isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d):
+                    fold(conv, bn)
+                    setattr(owner, bn_name, nn.Identity())
+        for m in net.modules():
+            pad = getattr(m, "static_padding", None)
+            if isinstance(pad, nn.ZeroPad2d) and isinstance(m, nn.Conv2d):
+                left, right, top, bottom = pad.padding
+                if left == right and top == bottom:
+                    m.padding = (top, left)
+                    m.static_padding = nn.Identity()
+    return net.to(memory_format=torch.channels_last)
 
 
 class OfflineEncoder:
@@ -218,11 +253,17 @@ class OfflineEncoder:
 
     # -- image side --------------------------------------------------------------
 
+    def _input(self, images: Sequence["Image.Image"]):
+        import torch
+
+        x = _common.images_to_tensor(images, IMAGE_SIZE, MEAN, STD).to(self.device)
+        return x.contiguous(memory_format=torch.channels_last)
+
     def image_parts(self, images: Sequence["Image.Image"]) -> tuple[np.ndarray, np.ndarray]:
         """(pooled visual features, class logits) before any weighting; for tuning and tests."""
         import torch
 
-        x = _common.images_to_tensor(images, IMAGE_SIZE, MEAN, STD).to(self.device)
+        x = self._input(images)
         with torch.inference_mode():
             f = self._net.extract_features(x).mean((2, 3))
             logits = self._net._fc(f)
@@ -235,7 +276,7 @@ class OfflineEncoder:
         import torch
         from torch.nn import functional as F
 
-        x = _common.images_to_tensor(images, IMAGE_SIZE, MEAN, STD).to(self.device)
+        x = self._input(images)
         with torch.inference_mode():
             pooled = self._net.extract_features(x).mean((2, 3))
             logits = self._net._fc(pooled)
