@@ -91,7 +91,8 @@ def targets(results: dict) -> list[tuple[str, str, str, bool | None]]:
             continue
         d = _scale_default(ours)
         n = run["n"]
-        tag = f"at {n:,}" + (" (target is at 1M)" if n < 1_000_000 else "")
+        tag = f"at {n:,}" + (f", {d['knob']}" + (" tuned" if ours.get("tuned_ef") else "")) \
+            + (" (target is at 1M)" if n < 1_000_000 else "")
         rows.append((f"recall@10, ours, {tag}", f"≥ {T_RECALL10}", f"{d['recall10']:.3f}", d["recall10"] >= T_RECALL10))
         rows.append((f"p50 top-50 latency, ours, {tag}", f"< {T_P50_MS} ms", f"{d['p50_ms']:.2f} ms", d["p50_ms"] < T_P50_MS))
         ratio = ours["disk_bytes"] / run["raw_bytes"]
@@ -235,7 +236,8 @@ def render(results: dict, plots: list[str]) -> str:
             L.append("|---|---|---|---|---|---|---|---|---|---|---|---|")
             for lib in run["libraries"]:
                 d = _scale_default(lib)
-                L.append(f"| {lib['label']} | {lib['params']} | {d['knob']} | {lib['build_s']:.1f} | "
+                knob = d["knob"] + (" (tuned by the engine)" if lib.get("tuned_ef") else "")
+                L.append(f"| {lib['label']} | {lib['params']} | {knob} | {lib['build_s']:.1f} | "
                          f"{lib['disk_bytes'] / n:,.0f} | {lib['disk_bytes'] / run['raw_bytes']:.3f} | "
                          f"{max(0, lib['mem_bytes']) / n:,.0f} | {d['recall10']:.3f} | {d['recall50']:.3f} | "
                          f"{d['p50_ms']:.3f} | {d['p95_ms']:.3f} | {d['qps']:,.0f} |")
@@ -246,7 +248,8 @@ def render(results: dict, plots: list[str]) -> str:
                 L.append("| ef | recall@10 | recall@50 | p50 ms | p95 ms |")
                 L.append("|---|---|---|---|---|")
                 for s in ours["sweep"]:
-                    L.append(f"| {s['knob'].split('=')[1]} | {s['recall10']:.3f} | {s['recall50']:.3f} | "
+                    mark = " (tuned)" if ours.get("tuned_ef") and s["knob"] == ours["default"] else ""
+                    L.append(f"| {s['knob'].split('=')[1]}{mark} | {s['recall10']:.3f} | {s['recall50']:.3f} | "
                              f"{s['p50_ms']:.3f} | {s['p95_ms']:.3f} |")
                 L.append("")
 
