@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -108,6 +109,40 @@ def test_exact_topk_in_small_chunks_matches_one_pass():
     got = index.exact_topk(q, 25, chunk_bytes=1)
     assert [sorted(r) for r in got.tolist()] == [sorted(r) for r in want.tolist()]
     assert got.shape == (20, 25)
+
+
+def test_photos_the_graph_cannot_reach_are_still_found(tmp_path):
+    """hnswlib's link pruning can leave elements that no link leads to; the saved graph is
+    walked for them, and every search scores them exactly, so no photo is unfindable."""
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(40, 32)).astype(np.float32)
+    vecs = centres[rng.integers(0, 40, 3000)] + rng.normal(0, 0.05, size=(3000, 32)).astype(np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    index = VectorIndex(32, M=4, ef_construction=40)  # sparse links: a few elements end up unlinked
+    index.add(np.arange(1, 3001), vecs, num_threads=1)
+    index.save(tmp_path, 1)
+    lost = index._unreachable.tolist()
+    assert lost, "this graph was expected to leave some elements unlinked"
+    # The graph alone never returns them, from any query, however wide the search.
+    index._graph.set_ef(3000)
+    for q in vecs[::100]:
+        for k in range(3000, 0, -1):
+            try:
+                labels, _ = index._graph.knn_query(q, k=k)
+                break
+            except RuntimeError:  # fewer than k reachable
+                continue
+        assert not set(labels[0].tolist()) & set(lost)
+    # Our search finds each one for its own vector, first; also when restricted, and after reopening.
+    for pid in lost:
+        assert index.search(vecs[pid - 1], 5, exact=False).ids[0] == pid
+        assert index.search(vecs[pid - 1], 5, exact=False, allowed=np.array([pid, 1, 2])).ids[0] == pid
+    meta = json.loads((tmp_path / VectorIndex.SIDECAR).read_text())
+    assert sorted(meta["unreachable"]) == sorted(lost)
+    again = VectorIndex._load(tmp_path / VectorIndex.GRAPH, tmp_path / VectorIndex.SIDECAR, 32, None)
+    assert sorted(again._unreachable.tolist()) == sorted(lost)
+    index.delete([lost[0]])
+    assert lost[0] not in index.search(vecs[lost[0] - 1], 5, exact=False).ids
 
 
 def test_graph_is_rebuilt_when_missing_stale_or_damaged(catalog, tmp_path):
