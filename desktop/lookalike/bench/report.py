@@ -172,8 +172,8 @@ def render(results: dict, plots: list[str]) -> str:
                  "(encode at its cheapest batch size, one torch thread): every core busy all the time, nothing "
                  "serialised. The real rate is `SearchEngine.index` from a folder of files to a saved library "
                  "(scan + read + hash + decode + encode + commit + graph save), model load excluded.\n")
-        L.append("The machine this ran on is shared with other work (see the load averages below), which takes "
-                 "CPU from the run; so the table also gives the load-independent figure: CPU time the real run "
+        L.append("Other work on the machine (see the load averages below) takes CPU from the run and lowers "
+                 "the rate; so the table also gives the load-independent figure: CPU time the real run "
                  "spent per photo against the ideal (read+hash + decode + encode on one core each).\n")
         L.append("| encoder | read+hash ms | decode ms | encode ms (batch) | limit photos/s | real photos/s | "
                  "real / limit | CPU utilisation | real CPU ms / photo | ideal / real CPU | peak RSS |")
