@@ -25,6 +25,7 @@ class ColourEncoder:
 
     def __init__(self) -> None:
         self.threads: list[str] = []
+        self.sizes: list[int] = []
         self._lock = threading.Lock()
 
     @staticmethod
@@ -35,20 +36,26 @@ class ColourEncoder:
     def encode_images(self, images) -> np.ndarray:
         with self._lock:
             self.threads.append(threading.current_thread().name)
+            self.sizes.append(len(images))
         return np.stack([self.vector(np.asarray(im.convert("RGB"), np.float32).mean((0, 1))) for im in images])
+
+
+def _photos(folder, n):
+    folder.mkdir()
+    colours = {}
+    for i in range(n):
+        rgb = (i * 6 % 256, 255 - i * 5, (i * 37) % 256)
+        path = folder / f"p{i:02d}.png"
+        Image.new("RGB", (80, 60), rgb).save(path)
+        colours[path] = rgb
+    return colours
 
 
 @pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs two cores to encode side by side")
 def test_the_last_photos_are_encoded_in_parallel_and_keep_their_own_vectors(tmp_path, monkeypatch):
     monkeypatch.setenv("LOOKALIKE_THREADS", "1")  # leave torch's thread count alone
     photos = tmp_path / "photos"
-    photos.mkdir()
-    colours = {}
-    for i in range(40):
-        rgb = (i * 6 % 256, 255 - i * 5, (i * 37) % 256)
-        path = photos / f"p{i:02d}.png"
-        Image.new("RGB", (80, 60), rgb).save(path)
-        colours[path] = rgb
+    colours = _photos(photos, 40)
     catalog = Catalog(tmp_path / "catalog.sqlite3")
     try:
         folder = catalog.add_folder(photos)
@@ -62,5 +69,26 @@ def test_the_last_photos_are_encoded_in_parallel_and_keep_their_own_vectors(tmp_
             row = catalog.photo_by_path(path)
             np.testing.assert_allclose(catalog.vector(row.id), ColourEncoder.vector(rgb), atol=1e-3)
         assert indexer._encoders is None  # the encode threads are gone with the run
+    finally:
+        catalog.close()
+
+
+@pytest.mark.parametrize("cpu_batch", [1, 4])
+def test_photos_go_to_the_encoder_in_the_size_it_asks_for(tmp_path, monkeypatch, cpu_batch):
+    monkeypatch.setenv("LOOKALIKE_THREADS", "1")
+    monkeypatch.delenv("LOOKALIKE_ENCODE_CHUNK", raising=False)
+    photos = tmp_path / "photos"
+    colours = _photos(photos, 20)
+    catalog = Catalog(tmp_path / "catalog.sqlite3")
+    try:
+        folder = catalog.add_folder(photos)
+        encoder = ColourEncoder()
+        encoder.cpu_batch = cpu_batch
+        report = Indexer(catalog, VectorIndex(4), encoder, batch_size=16).run([folder])
+        assert report.added == 20
+        assert max(encoder.sizes) == cpu_batch and sum(encoder.sizes) == 20
+        for path, rgb in colours.items():
+            np.testing.assert_allclose(catalog.vector(catalog.photo_by_path(path).id),
+                                       ColourEncoder.vector(rgb), atol=1e-3)
     finally:
         catalog.close()

@@ -245,11 +245,12 @@ class Indexer:
     def _configure(self, encoder: "Encoder") -> None:
         on_gpu = str(getattr(encoder, "device", "cpu")).startswith("cuda")
         self.batch_size = self._batch_request or (128 if on_gpu else 16)
-        # Photos per encoder call. On CPU small calls win: measured with one torch
-        # thread, the offline model costs ~25 ms a photo one at a time against
-        # ~37 ms in fours and ~50 ms in sixteens (activations stay in cache).
-        # Commits still happen per batch_size photos.
-        self.encode_chunk = self.batch_size if on_gpu else int(os.environ.get("LOOKALIKE_ENCODE_CHUNK", "1"))
+        # Photos per encoder call: on CPU what the encoder says is cheapest a photo
+        # (the offline CNN one at a time, CLIP's transformer in sixteens); commits
+        # still happen per batch_size photos.
+        chunk = os.environ.get("LOOKALIKE_ENCODE_CHUNK", "").strip()
+        self.encode_chunk = self.batch_size if on_gpu else max(1, int(chunk) if chunk.isdigit()
+                                                                else int(getattr(encoder, "cpu_batch", 1)))
         cpus = os.cpu_count() or 2
         # On CPU, decode and encode share the cores: the encoder gets half of them
         # for torch's intra-op threads and the decode pool one more than the rest.

@@ -418,6 +418,9 @@ class ClipEncoder:
     """An open_clip model: image and text towers into one space."""
 
     supports_text = True
+    # Photos per call when indexing on CPU: a vision transformer gets cheaper a photo
+    # with batch (ViT-B-32, one thread: 105 ms alone, 68 ms in sixteens; `lookalike bench`).
+    cpu_batch = 16
 
     def __init__(self, spec: ClipSpec | None = None, *, model_file: Path | str | None = None,
                  device: str | None = None, progress: ProgressCallback | None = None,
