@@ -219,15 +219,34 @@ class _Counter:
             self.done = p.done
 
 
+def random_clip_checkpoint(path: Path, arch: str = "ViT-B-32") -> Path:
+    """A CLIP checkpoint file of the real architecture with random weights, in the format
+    a user's checkpoint takes (``--model-file``): indexing speed does not depend on the
+    weight values, so this times CLIP end to end without downloading them."""
+    if path.exists():
+        return path
+    import open_clip
+    import torch
+
+    from lookalike.core.encoders.clip import save_checkpoint
+
+    torch.manual_seed(0)
+    model = open_clip.create_model(arch, pretrained=None)
+    return save_checkpoint(path, model.state_dict(), open_clip.get_model_config(arch),
+                           architecture=f"{arch}-random-bench")
+
+
 def measure_indexing(folder: Path, library: Path, model: str, device: str | None,
-                     say: Callable[[str], None], *, encoder=None, record=None) -> dict:
+                     say: Callable[[str], None], *, encoder=None, record=None,
+                     model_file: Path | None = None) -> dict:
     """Index ``folder`` into a new library: the real path, from files to a saved library."""
     import shutil
 
     from lookalike.core.search import SearchEngine
 
     shutil.rmtree(library, ignore_errors=True)
-    engine = SearchEngine.open(library, model=model, device=device, writer=True, create=True)
+    engine = SearchEngine.open(library, model="clip" if model_file else model, model_file=model_file,
+                               device=device, writer=True, create=True)
     with engine:
         t0 = time.perf_counter()
         if encoder is not None:

@@ -92,48 +92,58 @@ def _graph_file_is_whole(path: Path, elements: int) -> bool:
     return _upper_list_sizes(path, count, size_data) is not None
 
 
-def _unreachable_labels(path: Path, chunk: int = 65_536) -> np.ndarray:
+def _unreachable_labels(path: Path, chunk_bytes: int = 32 * 2**20) -> np.ndarray:
     """Labels of the elements in a saved hnswlib graph that no search can reach.
 
     A search descends the upper layers greedily and then walks the bottom layer
     from where it landed: an element with a level above 0, or the entry point. An
     element that no bottom-layer link leads to from those is never visited, for
     any query and any ef. hnswlib prunes links by a heuristic, and on clustered
-    photo vectors it leaves a few such elements (16 in 100,000 at M=32). Walked
-    on the file with memory mapping, a chunk of the frontier at a time."""
+    photo vectors it leaves a few such elements (16 in 100,000 at M=32).
+
+    The bottom layer's links are read from the file in one sequential pass into a
+    compact array (about 4% of the graph at 1664-d); the vectors are not kept, so a
+    save does not double the memory the graph takes."""
     with open(path, "rb") as fh:
         head = fh.read(_HNSW_HEADER)
-    count, size, label_off = struct.unpack_from("<QQQ", head, 16)
-    entry = struct.unpack_from("<I", head, 52)[0]
-    max_m0 = struct.unpack_from("<Q", head, 64)[0]
-    if count == 0:
-        return np.zeros(0, np.int64)
+        count, size, label_off = struct.unpack_from("<QQQ", head, 16)
+        entry = struct.unpack_from("<I", head, 52)[0]
+        max_m0 = int(struct.unpack_from("<Q", head, 64)[0])
+        if count == 0:
+            return np.zeros(0, np.int64)
+        width = 1 + max_m0  # uint32 words: the count (low 16 bits), then the links
+        links = np.empty((count, width), np.uint32)
+        rows = max(1, chunk_bytes // size)
+        for start in range(0, count, rows):
+            m = min(rows, count - start)
+            buf = fh.read(m * size)
+            if len(buf) != m * size:
+                raise ValueError("the graph file is shorter than its header says")
+            links[start:start + m] = np.frombuffer(buf, np.uint8).reshape(m, size)[:, :4 * width] \
+                .copy().view(np.uint32)
     levels = _upper_list_sizes(path, count, size)
     if levels is None:
         raise ValueError("the graph file's upper layers do not add up")
-    raw = np.memmap(path, dtype=np.uint8, mode="r", offset=_HNSW_HEADER, shape=(count, size))
-    width = 4 + 4 * int(max_m0)
+    degree = (links[:, 0] & 0xFFFF).astype(np.int64)
+    cols = np.arange(max_m0)
     seen = np.zeros(count, dtype=bool)
     front = np.union1d(np.flatnonzero(levels > 0), [entry]).astype(np.int64)
     seen[front] = True
-    cols = np.arange(max_m0)
     while front.size:
-        found = []
-        for s in range(0, front.size, chunk):
-            block = np.ascontiguousarray(raw[front[s:s + chunk], :width]).view(np.uint32)
-            degree = block[:, 0] & 0xFFFF
-            found.append(block[:, 1:][cols[None, :] < degree[:, None]])
-        nxt = np.concatenate(found).astype(np.int64)
+        block = links[front, 1:]
+        nxt = block[cols[None, :] < degree[front, None]].astype(np.int64)
         nxt = np.unique(nxt[nxt < count])
         nxt = nxt[~seen[nxt]]
         seen[nxt] = True
         front = nxt
     lost = np.flatnonzero(~seen)
-    if lost.size == 0:
-        return np.zeros(0, np.int64)
-    labels = np.ascontiguousarray(raw[lost, label_off:label_off + 8]).view(np.uint64).ravel()
-    del raw
-    return labels.astype(np.int64)
+    del links
+    out = np.zeros(lost.size, np.int64)
+    with open(path, "rb") as fh:
+        for i, e in enumerate(lost.tolist()):
+            fh.seek(_HNSW_HEADER + e * size + label_off)
+            out[i] = int.from_bytes(fh.read(8), "little")
+    return out
 
 
 def _upper_list_sizes(path: Path, count: int, size: int) -> np.ndarray | None:
