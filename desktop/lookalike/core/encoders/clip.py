@@ -419,8 +419,9 @@ class ClipEncoder:
 
     supports_text = True
     # Photos per call when indexing on CPU: a vision transformer gets cheaper a photo
-    # with batch (ViT-B-32, one thread: 105 ms alone, 68 ms in sixteens; `lookalike bench`).
-    cpu_batch = 16
+    # with batch (ViT-B-32, one thread: 105 ms alone, 71 ms in eights, 68 in sixteens;
+    # `lookalike bench`); eights leave two calls per commit batch to run side by side.
+    cpu_batch = 8
 
     def __init__(self, spec: ClipSpec | None = None, *, model_file: Path | str | None = None,
                  device: str | None = None, progress: ProgressCallback | None = None,
