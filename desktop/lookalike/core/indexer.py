@@ -377,13 +377,14 @@ class Indexer:
             step = max(1, self.encode_chunk)
             chunks = [images[i:i + step] for i in range(0, len(images), step)]
             encode = self.encoder.encode_images
-            if len(chunks) > 1 and (decoders_idle() or encoder_behind()):
-                # The decoders have nothing left, or a whole batch of decoded photos is
-                # already waiting: cores the decoders leave would sit idle (a quarter of
-                # a 240-photo run on 2 cores; CLIP, dearer to run than decoding, kept
-                # CPU at 68%), so the batch's calls run side by side, each on the
-                # encoder's own thread share. Measured on 2 cores: offline 0.87 -> 0.93
-                # of the machine's limit, CLIP ViT-B-32 11.8 -> 16.5 photos/s.
+            if len(chunks) > 1 and decoders_idle():
+                # Some decoders have nothing to do: none left at the end of a run, or
+                # the window is full of decoded photos because the encoder is the
+                # bottleneck (CLIP costs more than decoding). Their cores would sit
+                # idle (a quarter of a 240-photo run on 2 cores; CLIP kept CPU at 68%),
+                # so the batch's calls run side by side, each on the encoder's thread
+                # share. Doing that while the decoders are busy too was measured
+                # slower for the offline model (four threads on two cores).
                 vecs = np.concatenate(list(self._encode_pool().map(encode, chunks)))
             else:
                 vecs = np.concatenate([encode(c) for c in chunks])
@@ -426,21 +427,16 @@ class Indexer:
         inflight: deque[Future] = deque()
         job_iter: Iterator[_Job] = iter(jobs)
         gone_hashes = frozenset(gone_by_hash)
-        submitted_all = False
-
-        def encoder_behind() -> bool:
-            return self.encode_threads is not None and sum(f.done() for f in inflight) >= self.batch_size
 
         def decoders_idle() -> bool:
-            return (submitted_all and self.encode_threads is not None
-                    and all(fut.done() for fut in inflight))
+            # Fewer photos left to decode in the window than there are decoders.
+            return self.encode_threads is not None and sum(not f.done() for f in inflight) < self.workers
 
         try:
             while True:
                 while len(inflight) < window:
                     job = next(job_iter, None)
                     if job is None:
-                        submitted_all = True
                         break
                     inflight.append(pool.submit(_decode_job, job, target, gone_hashes))
                 if not inflight:
