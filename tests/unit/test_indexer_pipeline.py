@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -23,9 +24,11 @@ class ColourEncoder:
     image_size = 64
     dimension = 4
 
-    def __init__(self) -> None:
+    def __init__(self, delay: float = 0.0) -> None:
         self.threads: list[str] = []
         self.sizes: list[int] = []
+        self.delay = delay
+        self.running = self.most_running = 0
         self._lock = threading.Lock()
 
     @staticmethod
@@ -37,7 +40,14 @@ class ColourEncoder:
         with self._lock:
             self.threads.append(threading.current_thread().name)
             self.sizes.append(len(images))
-        return np.stack([self.vector(np.asarray(im.convert("RGB"), np.float32).mean((0, 1))) for im in images])
+            self.running += 1
+            self.most_running = max(self.most_running, self.running)
+        try:
+            time.sleep(self.delay)
+            return np.stack([self.vector(np.asarray(im.convert("RGB"), np.float32).mean((0, 1))) for im in images])
+        finally:
+            with self._lock:
+                self.running -= 1
 
 
 def _photos(folder, n):
@@ -59,12 +69,14 @@ def test_the_last_photos_are_encoded_in_parallel_and_keep_their_own_vectors(tmp_
     catalog = Catalog(tmp_path / "catalog.sqlite3")
     try:
         folder = catalog.add_folder(photos)
-        encoder = ColourEncoder()
+        encoder = ColourEncoder(delay=0.03)
         indexer = Indexer(catalog, VectorIndex(4), encoder, batch_size=16)
         report = indexer.run([folder])
         assert report.added == 40 and report.failed == 0
-        # The run ends on 8 photos with nothing left to decode: encoded on the encode threads.
-        assert any(name.startswith("encode") for name in encoder.threads)
+        # The decoders (fast here) run out of photos while the encoder is still busy:
+        # its calls then run side by side on the encode threads.
+        assert encoder.most_running >= 2
+        assert all(name.startswith("encode") for name in encoder.threads)
         for path, rgb in colours.items():
             row = catalog.photo_by_path(path)
             np.testing.assert_allclose(catalog.vector(row.id), ColourEncoder.vector(rgb), atol=1e-3)
