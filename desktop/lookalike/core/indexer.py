@@ -446,6 +446,13 @@ class Indexer:
         job_iter: Iterator[_Job] = iter(jobs)
         gone_hashes = frozenset(gone_by_hash)
 
+        def encoder_behind() -> bool:
+            # On CPU, when the next photo is decoded already the encoder is the
+            # bottleneck (CLIP): gather up to four commit batches before encoding, so
+            # that more calls run side by side and fewer batch ends leave a core idle.
+            return (self.encode_threads is not None and len(pending_images) < 4 * self.batch_size
+                    and bool(inflight) and inflight[0].done())
+
         def idle_decoders() -> int:
             # Decoders with no photo left to decode in the window.
             return max(0, self.workers - sum(not f.done() for f in inflight))
@@ -494,7 +501,7 @@ class Indexer:
                         stats["failed"] += 1
                 else:
                     pending_images.append((outcome, outcome.decoded))
-                if len(pending_images) >= self.batch_size:
+                if len(pending_images) >= self.batch_size and not encoder_behind():
                     flush_small()
                     flush()
                 elif sum(len(v) for v in small_commits.values()) >= 256:
