@@ -76,7 +76,7 @@ def test_the_last_photos_are_encoded_in_parallel_and_keep_their_own_vectors(tmp_
         # The decoders (fast here) run out of photos while the encoder is still busy:
         # its calls then run side by side on the encode threads.
         assert encoder.most_running >= 2
-        assert all(name.startswith("encode") for name in encoder.threads)
+        assert any(name.startswith("encode") for name in encoder.threads)
         for path, rgb in colours.items():
             row = catalog.photo_by_path(path)
             np.testing.assert_allclose(catalog.vector(row.id), ColourEncoder.vector(rgb), atol=1e-3)
@@ -99,6 +99,41 @@ def test_photos_go_to_the_encoder_in_the_size_it_asks_for(tmp_path, monkeypatch,
         report = Indexer(catalog, VectorIndex(4), encoder, batch_size=16).run([folder])
         assert report.added == 20
         assert max(encoder.sizes) == cpu_batch and sum(encoder.sizes) == 20
+        for path, rgb in colours.items():
+            np.testing.assert_allclose(catalog.vector(catalog.photo_by_path(path).id),
+                                       ColourEncoder.vector(rgb), atol=1e-3)
+    finally:
+        catalog.close()
+
+
+def test_cancel_stops_between_encoder_calls_and_the_next_run_finishes(tmp_path, monkeypatch):
+    """A cancel during a batch stops after the calls already running; what they encoded
+    is committed, the rest is left for the next run, which then finishes the folder."""
+    from lookalike.core.progress import CancelToken
+
+    monkeypatch.setenv("LOOKALIKE_THREADS", "1")
+    photos = tmp_path / "photos"
+    colours = _photos(photos, 40)
+    catalog = Catalog(tmp_path / "catalog.sqlite3")
+    try:
+        folder = catalog.add_folder(photos)
+        cancel = CancelToken()
+
+        class Cancelling(ColourEncoder):
+            def encode_images(self, images):
+                out = super().encode_images(images)
+                if len(self.sizes) == 3:
+                    cancel.cancel()
+                return out
+
+        encoder = Cancelling()
+        encoder.cpu_batch = 2
+        vectors = VectorIndex(4)
+        first = Indexer(catalog, vectors, encoder, batch_size=16).run([folder], cancel=cancel)
+        assert first.cancelled and 0 < first.added < 40
+        assert catalog.photo_count() == first.added == len(vectors)
+        second = Indexer(catalog, vectors, ColourEncoder(), batch_size=16).run([folder])
+        assert second.added == 40 - first.added and not second.cancelled
         for path, rgb in colours.items():
             np.testing.assert_allclose(catalog.vector(catalog.photo_by_path(path).id),
                                        ColourEncoder.vector(rgb), atol=1e-3)

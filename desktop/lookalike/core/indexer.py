@@ -246,7 +246,7 @@ class Indexer:
         on_gpu = str(getattr(encoder, "device", "cpu")).startswith("cuda")
         self.batch_size = self._batch_request or (128 if on_gpu else 16)
         # Photos per encoder call: on CPU what the encoder says is cheapest a photo
-        # (the offline CNN one at a time, CLIP's transformer in sixteens); commits
+        # (the offline CNN one at a time, CLIP's transformer in eights); commits
         # still happen per batch_size photos.
         chunk = os.environ.get("LOOKALIKE_ENCODE_CHUNK", "").strip()
         self.encode_chunk = self.batch_size if on_gpu else max(1, int(chunk) if chunk.isdigit()
@@ -285,8 +285,11 @@ class Indexer:
             self._encoders = ThreadPoolExecutor(max_workers=slots, thread_name_prefix="encode")
         return self._encoders, slots
 
-    def _encode_chunks(self, chunks: list, idle_decoders: Callable[[], int]) -> np.ndarray:
-        """Encode ``chunks`` (lists of images), results in order.
+    def _encode_chunks(self, chunks: list, idle_decoders: Callable[[], int],
+                       stop: Callable[[], bool] = lambda: False) -> np.ndarray:
+        """Encode ``chunks`` (lists of images), results in order. Once ``stop()`` is
+        true no further chunk is started: the rows returned are for a prefix of the
+        chunks (at least the first), the calls already running are finished.
 
         On CPU the encoder runs on its thread share (half the cores) while the
         decoders use the rest. Whenever decoders have nothing to decode (the end of
@@ -299,21 +302,28 @@ class Indexer:
         slower for the offline model (four busy threads on two cores)."""
         encode = self.encoder.encode_images
         if len(chunks) == 1 or self.encode_threads is None:
-            return np.concatenate([encode(c) for c in chunks])
+            out = []
+            for c in chunks:
+                out.append(encode(c))
+                if stop():
+                    break
+            return np.concatenate(out)
         pool, slots = self._encode_pool()
         results: list = [None] * len(chunks)
         running: dict[Future, int] = {}
-        nxt = 0
-        while nxt < len(chunks) or running:
+        nxt, end = 0, len(chunks)
+        while nxt < end or running:
+            if nxt > 0 and stop():
+                end = nxt
             allowed = min(slots, 1 + idle_decoders())
-            while nxt < len(chunks) and len(running) < allowed:
+            while nxt < end and len(running) < allowed:
                 running[pool.submit(encode, chunks[nxt])] = nxt
                 nxt += 1
             # Look again every 20 ms while chunks wait: a decoder may have gone idle.
-            done, _ = wait(running, timeout=0.02 if nxt < len(chunks) else None, return_when=FIRST_COMPLETED)
+            done, _ = wait(running, timeout=0.02 if nxt < end else None, return_when=FIRST_COMPLETED)
             for fut in done:
                 results[running.pop(fut)] = fut.result()
-        return np.concatenate(results)
+        return np.concatenate(results[:end])
 
     def run(self, folders: Sequence[FolderRow], *, excludes: Sequence[str] = (),
             progress: ProgressCallback = no_progress, cancel: CancelToken | None = None) -> IndexReport:
@@ -405,7 +415,9 @@ class Indexer:
             images = [d.image for _, d in batch]
             step = max(1, self.encode_chunk)
             chunks = [images[i:i + step] for i in range(0, len(images), step)]
-            vecs = self._encode_chunks(chunks, idle_decoders)
+            vecs = self._encode_chunks(chunks, idle_decoders, lambda: cancel.cancelled)
+            # Cancelled mid-batch: the photos not encoded are left for the next run.
+            batch = batch[:len(vecs)]
             _trace_encodes("done", [o.job.file.path for o, _ in batch])
             added: list[NewPhoto] = []
             removed: list[int] = []
@@ -516,9 +528,11 @@ class Indexer:
             for fut in inflight:
                 fut.cancel()
             pool.shutdown(wait=True, cancel_futures=True)
-        # The batch in flight is finished and committed, cancelled or not.
+        # The batch in flight is finished and committed, cancelled or not (a cancel
+        # during it stops it between encoder calls).
         flush_small()
         flush()
+        cancelled = cancelled or cancel.cancelled
 
         removed_count = vanished_count
         if not cancelled:
