@@ -337,31 +337,32 @@ def write_plots(results: dict, out: Path) -> list[str]:
     idx = results.get("indexing", {}).get("runs", [])
     if idx:
         lim = limits(results)
-        fig, ax = plt.subplots(figsize=(7, 4))
-        ax2 = ax.twinx()
-        longest = 0.0
-        for r in idx:
-            s = r["samples"]
-            ts = [b[0] for b in s]
-            done = [b[3] for b in s]
-            utils = [100 * (b[1] - a[1]) / ((b[0] - a[0]) * r["cores"]) for a, b in zip(s, s[1:]) if b[0] > a[0]]
-            longest = max(longest, ts[-1] if ts else 0.0)
-            ax.plot(ts, done, label=f"{r['model']} run {r.get('run', 0) + 1}: {r['rate']:.1f} photos/s")
-            ax2.plot([b[0] for a, b in zip(s, s[1:]) if b[0] > a[0]], utils, ls=":", alpha=0.6,
-                     label=f"run {r.get('run', 0) + 1}: CPU %")
-        for name, l in lim.items():
-            if any(r["model"] == name for r in idx):
-                ax.plot([0, longest], [0, l["limit"] * longest], color="red", ls="--", lw=1,
-                        label=f"{name}: machine limit, {l['limit']:.1f} photos/s")
-        ax.set_xlabel("seconds")
-        ax.set_ylabel("photos indexed (committed to the library)")
-        ax2.set_ylabel("CPU utilisation, % of all cores (0.5 s windows)")
-        ax2.set_ylim(0, 110)
-        ax.set_ylim(bottom=0)
-        h1, l1 = ax.get_legend_handles_labels()
-        h2, l2 = ax2.get_legend_handles_labels()
-        ax.legend(h1 + h2, l1 + l2, fontsize=7, loc="lower right")
-        ax.set_title("Indexing 12-megapixel JPEGs, end to end")
+        models = sorted({r["model"] for r in idx})
+        fig, axes = plt.subplots(1, len(models), figsize=(6.5 * len(models), 4), squeeze=False)
+        for ax, model in zip(axes[0], models):
+            ax2 = ax.twinx()
+            longest = 0.0
+            for r in (r for r in idx if r["model"] == model):
+                s = r["samples"]
+                pairs = [(a, b) for a, b in zip(s, s[1:]) if b[0] > a[0]]
+                longest = max(longest, s[-1][0] if s else 0.0)
+                line, = ax.plot([b[0] for b in s], [b[3] for b in s],
+                                label=f"run {r.get('run', 0) + 1}: {r['rate']:.1f} photos/s")
+                ax2.plot([b[0] for _, b in pairs],
+                         [100 * (b[1] - a[1]) / ((b[0] - a[0]) * r["cores"]) for a, b in pairs],
+                         color=line.get_color(), lw=0.8, alpha=0.35)
+            if model in lim:
+                ax.plot([0, longest], [0, lim[model]["limit"] * longest], color="red", ls="--", lw=1,
+                        label=f"machine limit, {lim[model]['limit']:.1f} photos/s")
+            ax.set_xlabel("seconds")
+            ax.set_ylabel("photos indexed (committed to the library)")
+            ax2.set_ylabel("CPU utilisation, % of all cores (faint lines)")
+            ax2.set_ylim(0, 110)
+            ax.set_ylim(bottom=0)
+            ax.set_zorder(ax2.get_zorder() + 1)
+            ax.patch.set_visible(False)
+            ax.legend(fontsize=8, loc="upper left")
+            ax.set_title(f"Indexing 12-megapixel JPEGs end to end: {model}", fontsize=10)
         fig.tight_layout()
         fig.savefig(out / "indexing_rate.png", dpi=110)
         plt.close(fig)
