@@ -415,8 +415,13 @@ class VectorIndex:
         index._alive = set(labels.tolist())
         index._saved_count = meta.get("count")
         saved = meta.get("unreachable")
-        index._unreachable = (np.asarray(saved, np.int64) if saved is not None
-                              else _unreachable_labels(graph_path))  # saved before this was recorded
+        if saved is not None:
+            index._unreachable = np.asarray(saved, np.int64)
+        else:  # a graph saved before this was recorded: the walk is a refinement, never a reason to rebuild
+            try:
+                index._unreachable = _unreachable_labels(graph_path)
+            except (OSError, ValueError) as exc:
+                log.warning("Could not walk the vector graph for unreachable photos: %s", exc)
         return index
 
     def _reconcile(self, catalog: "Catalog", live: set[int]) -> tuple[int, int]:
