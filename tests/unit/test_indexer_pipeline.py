@@ -61,81 +61,75 @@ def _photos(folder, n):
     return colours
 
 
-@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs two cores to encode side by side")
-def test_the_last_photos_are_encoded_in_parallel_and_keep_their_own_vectors(tmp_path, monkeypatch):
+def _assert_own_vectors(catalog, colours) -> None:
+    for path, rgb in colours.items():
+        np.testing.assert_allclose(catalog.vector(catalog.photo_by_path(path).id),
+                                   ColourEncoder.vector(rgb), atol=1e-3)
+
+
+@pytest.fixture(autouse=True)
+def _torch_threads_left_alone(monkeypatch):
     monkeypatch.setenv("LOOKALIKE_THREADS", "1")  # leave torch's thread count alone
-    photos = tmp_path / "photos"
-    colours = _photos(photos, 40)
-    catalog = Catalog(tmp_path / "catalog.sqlite3")
-    try:
-        folder = catalog.add_folder(photos)
-        encoder = ColourEncoder(delay=0.03)
-        indexer = Indexer(catalog, VectorIndex(4), encoder, batch_size=16)
-        report = indexer.run([folder])
-        assert report.added == 40 and report.failed == 0
-        # The decoders (fast here) run out of photos while the encoder is still busy:
-        # its calls then run side by side on the encode threads.
-        assert encoder.most_running >= 2
-        assert any(name.startswith("encode") for name in encoder.threads)
-        for path, rgb in colours.items():
-            row = catalog.photo_by_path(path)
-            np.testing.assert_allclose(catalog.vector(row.id), ColourEncoder.vector(rgb), atol=1e-3)
-        assert indexer._encoders is None  # the encode threads are gone with the run
-    finally:
-        catalog.close()
+    monkeypatch.delenv("LOOKALIKE_ENCODE_CHUNK", raising=False)
+
+
+@pytest.fixture
+def catalog(tmp_path):
+    cat = Catalog(tmp_path / "catalog.sqlite3")
+    yield cat
+    cat.close()
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs two cores to encode side by side")
+def test_the_last_photos_are_encoded_in_parallel_and_keep_their_own_vectors(tmp_path, catalog):
+    colours = _photos(tmp_path / "photos", 40)
+    folder = catalog.add_folder(tmp_path / "photos")
+    encoder = ColourEncoder(delay=0.03)
+    indexer = Indexer(catalog, VectorIndex(4), encoder, batch_size=16)
+    report = indexer.run([folder])
+    assert report.added == 40 and report.failed == 0
+    # The decoders (fast here) run out of photos while the encoder is still busy:
+    # its calls then run side by side on the encode threads.
+    assert encoder.most_running >= 2
+    assert any(name.startswith("encode") for name in encoder.threads)
+    _assert_own_vectors(catalog, colours)
+    assert indexer._encoders is None  # the encode threads are gone with the run
 
 
 @pytest.mark.parametrize("cpu_batch", [1, 4])
-def test_photos_go_to_the_encoder_in_the_size_it_asks_for(tmp_path, monkeypatch, cpu_batch):
-    monkeypatch.setenv("LOOKALIKE_THREADS", "1")
-    monkeypatch.delenv("LOOKALIKE_ENCODE_CHUNK", raising=False)
-    photos = tmp_path / "photos"
-    colours = _photos(photos, 20)
-    catalog = Catalog(tmp_path / "catalog.sqlite3")
-    try:
-        folder = catalog.add_folder(photos)
-        encoder = ColourEncoder()
-        encoder.cpu_batch = cpu_batch
-        report = Indexer(catalog, VectorIndex(4), encoder, batch_size=16).run([folder])
-        assert report.added == 20
-        assert max(encoder.sizes) == cpu_batch and sum(encoder.sizes) == 20
-        for path, rgb in colours.items():
-            np.testing.assert_allclose(catalog.vector(catalog.photo_by_path(path).id),
-                                       ColourEncoder.vector(rgb), atol=1e-3)
-    finally:
-        catalog.close()
+def test_photos_go_to_the_encoder_in_the_size_it_asks_for(tmp_path, catalog, cpu_batch):
+    colours = _photos(tmp_path / "photos", 20)
+    folder = catalog.add_folder(tmp_path / "photos")
+    encoder = ColourEncoder()
+    encoder.cpu_batch = cpu_batch
+    report = Indexer(catalog, VectorIndex(4), encoder, batch_size=16).run([folder])
+    assert report.added == 20
+    assert max(encoder.sizes) == cpu_batch and sum(encoder.sizes) == 20
+    _assert_own_vectors(catalog, colours)
 
 
-def test_cancel_stops_between_encoder_calls_and_the_next_run_finishes(tmp_path, monkeypatch):
+def test_cancel_stops_between_encoder_calls_and_the_next_run_finishes(tmp_path, catalog):
     """A cancel during a batch stops after the calls already running; what they encoded
     is committed, the rest is left for the next run, which then finishes the folder."""
     from lookalike.core.progress import CancelToken
 
-    monkeypatch.setenv("LOOKALIKE_THREADS", "1")
-    photos = tmp_path / "photos"
-    colours = _photos(photos, 40)
-    catalog = Catalog(tmp_path / "catalog.sqlite3")
-    try:
-        folder = catalog.add_folder(photos)
-        cancel = CancelToken()
+    colours = _photos(tmp_path / "photos", 40)
+    folder = catalog.add_folder(tmp_path / "photos")
+    cancel = CancelToken()
 
-        class Cancelling(ColourEncoder):
-            def encode_images(self, images):
-                out = super().encode_images(images)
-                if len(self.sizes) >= 3:
-                    cancel.cancel()
-                return out
+    class Cancelling(ColourEncoder):
+        def encode_images(self, images):
+            out = super().encode_images(images)
+            if len(self.sizes) >= 3:
+                cancel.cancel()
+            return out
 
-        encoder = Cancelling()
-        encoder.cpu_batch = 2
-        vectors = VectorIndex(4)
-        first = Indexer(catalog, vectors, encoder, batch_size=16).run([folder], cancel=cancel)
-        assert first.cancelled and 0 < first.added < 40
-        assert catalog.photo_count() == first.added == len(vectors)
-        second = Indexer(catalog, vectors, ColourEncoder(), batch_size=16).run([folder])
-        assert second.added == 40 - first.added and not second.cancelled
-        for path, rgb in colours.items():
-            np.testing.assert_allclose(catalog.vector(catalog.photo_by_path(path).id),
-                                       ColourEncoder.vector(rgb), atol=1e-3)
-    finally:
-        catalog.close()
+    encoder = Cancelling()
+    encoder.cpu_batch = 2
+    vectors = VectorIndex(4)
+    first = Indexer(catalog, vectors, encoder, batch_size=16).run([folder], cancel=cancel)
+    assert first.cancelled and 0 < first.added < 40
+    assert catalog.photo_count() == first.added == len(vectors)
+    second = Indexer(catalog, vectors, ColourEncoder(), batch_size=16).run([folder])
+    assert second.added == 40 - first.added and not second.cancelled
+    _assert_own_vectors(catalog, colours)

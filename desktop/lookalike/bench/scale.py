@@ -79,17 +79,12 @@ class EmbeddingModel:
 
 
 def exact_topk(data: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
-    best_s = np.full((len(queries), 0), -np.inf, np.float32)
-    best_i = np.zeros((len(queries), 0), np.int64)
-    for s in range(0, len(data), 100_000):
-        sc = queries @ data[s:s + 100_000].T
-        ids = np.broadcast_to(np.arange(s, s + sc.shape[1]), sc.shape)
-        best_s = np.concatenate([best_s, sc], axis=1)
-        best_i = np.concatenate([best_i, ids], axis=1)
-        if best_s.shape[1] > k:
-            top = np.argpartition(-best_s, k - 1, axis=1)[:, :k]
-            best_s = np.take_along_axis(best_s, top, axis=1)
-            best_i = np.take_along_axis(best_i, top, axis=1)
+    """Row numbers of the exact top ``k`` for each query, best first."""
+    from lookalike.core.vectors import topk_of_chunks
+
+    chunks = ((np.arange(s, min(s + 100_000, len(data))), data[s:s + 100_000])
+              for s in range(0, len(data), 100_000))
+    best_i, best_s = topk_of_chunks(queries, chunks, k)
     order = np.argsort(-best_s, axis=1)
     return np.take_along_axis(best_i, order, axis=1)
 

@@ -20,7 +20,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, Iterable
 
 import numpy as np
 
@@ -77,22 +77,28 @@ _HNSW_HEADER = 96  # hnswlib's saveIndex header: 6 size_t, int, uint, 3 size_t, 
 
 
 def _graph_file_is_whole(path: Path, elements: int) -> bool:
+    return _whole_graph_levels(path, elements) is not None
+
+
+def _whole_graph_levels(path: Path, elements: int) -> np.ndarray | None:
     """Walk hnswlib's file layout: header, level-0 block, then one length-prefixed
-    list of upper-level links per element, ending exactly at the end of the file."""
+    list of upper-level links per element, ending exactly at the end of the file.
+    The upper lists' sizes when it does (0: bottom layer only), else None."""
     try:
         with open(path, "rb") as fh:
             head = fh.read(_HNSW_HEADER)
     except OSError:
-        return False
+        return None
     if len(head) < _HNSW_HEADER:
-        return False
+        return None
     count, size_data = struct.unpack_from("<QQ", head, 16)
     if count != elements:
-        return False
-    return _upper_list_sizes(path, count, size_data) is not None
+        return None
+    return _upper_list_sizes(path, count, size_data)
 
 
-def _unreachable_labels(path: Path, chunk_bytes: int = 32 * 2**20) -> np.ndarray:
+def _unreachable_labels(path: Path, levels: np.ndarray | None = None,
+                        chunk_bytes: int = 32 * 2**20) -> np.ndarray:
     """Labels of the elements in a saved hnswlib graph that no search can reach.
 
     A search descends the upper layers greedily and then walks the bottom layer
@@ -100,6 +106,7 @@ def _unreachable_labels(path: Path, chunk_bytes: int = 32 * 2**20) -> np.ndarray
     element that no bottom-layer link leads to from those is never visited, for
     any query and any ef. hnswlib prunes links by a heuristic, and on clustered
     photo vectors it leaves a few such elements (16 in 100,000 at M=32).
+    ``levels``: the file's upper-list sizes when the caller has walked them already.
 
     The bottom layer's links are read from the file in one sequential pass into a
     compact array (about 4% of the graph at 1664-d); the vectors are not kept, so a
@@ -121,8 +128,9 @@ def _unreachable_labels(path: Path, chunk_bytes: int = 32 * 2**20) -> np.ndarray
                 raise ValueError("the graph file is shorter than its header says")
             links[start:start + m] = np.frombuffer(buf, np.uint8).reshape(m, size)[:, :4 * width] \
                 .copy().view(np.uint32)
-    levels = _upper_list_sizes(path, count, size)
     if levels is None:
+        levels = _upper_list_sizes(path, count, size)
+    if levels is None or len(levels) != count:
         raise ValueError("the graph file's upper layers do not add up")
     degree = (links[:, 0] & 0xFFFF).astype(np.int64)
     cols = np.arange(max_m0)
@@ -330,12 +338,13 @@ class VectorIndex:
         with self._mutating:  # not self._lock: searches are not held up by a save
             with atomic_paths(folder / self.GRAPH, folder / self.SIDECAR) as (tmp, side_tmp):
                 self._graph.save_index(os.fspath(tmp))
-                if not _graph_file_is_whole(tmp, int(self._graph.element_count)):
+                levels = _whole_graph_levels(tmp, int(self._graph.element_count))
+                if levels is None:
                     # hnswlib writes through an unchecked C++ stream: a full disk leaves the
                     # file short without any error. Never rename a short file over a good one.
                     raise OSError(errno.ENOSPC if _nearly_full(folder) else errno.EIO,
                                   "the vector graph could not be written completely")
-                unreachable = _unreachable_labels(tmp)
+                unreachable = _unreachable_labels(tmp, levels)
                 sidecar = {
                     "format": 1,
                     "dim": self.dim,
@@ -482,18 +491,8 @@ class VectorIndex:
                 ids = np.fromiter(sorted(self._alive), dtype=np.int64, count=len(self._alive))
             q = np.asarray(queries, np.float32).reshape(-1, self.dim)
             step = max(256, chunk_bytes // (4 * self.dim))
-            best_s = np.full((len(q), 0), -np.inf, np.float32)
-            best_i = np.zeros((len(q), 0), np.int64)
-            for start in range(0, len(ids), step):
-                cid = ids[start:start + step]
-                s = q @ self.vectors(cid).T
-                best_s = np.concatenate([best_s, s], axis=1)
-                best_i = np.concatenate([best_i, np.broadcast_to(cid, s.shape)], axis=1)
-                if best_s.shape[1] > k:
-                    top = np.argpartition(-best_s, k - 1, axis=1)[:, :k]
-                    best_s = np.take_along_axis(best_s, top, axis=1)
-                    best_i = np.take_along_axis(best_i, top, axis=1)
-            return best_i
+            chunks = ((ids[s:s + step], self.vectors(ids[s:s + step])) for s in range(0, len(ids), step))
+            return topk_of_chunks(q, chunks, k)[0]
 
     def tune_ef(self, k: int = 50, target: float = 0.99, queries: int = 100, seed: int = 0) -> tuple[int, float]:
         """Pick the smallest ef whose recall@k against exact search reaches ``target``.
@@ -527,6 +526,23 @@ class VectorIndex:
             self.ef = chosen
             self._graph.set_ef(chosen)
             return chosen, recall
+
+
+def topk_of_chunks(queries: np.ndarray, chunks: Iterable[tuple[np.ndarray, np.ndarray]],
+                   k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Exact top ``k`` by inner product for each query over (ids, vectors) chunks, keeping
+    only k candidates a query between chunks: (ids, scores), each (queries, k), unordered."""
+    best_s = np.full((len(queries), 0), -np.inf, np.float32)
+    best_i = np.zeros((len(queries), 0), np.int64)
+    for cid, vecs in chunks:
+        sc = queries @ vecs.T
+        best_s = np.concatenate([best_s, sc], axis=1)
+        best_i = np.concatenate([best_i, np.broadcast_to(np.asarray(cid, np.int64), sc.shape)], axis=1)
+        if best_s.shape[1] > k:
+            top = np.argpartition(-best_s, k - 1, axis=1)[:, :k]
+            best_s = np.take_along_axis(best_s, top, axis=1)
+            best_i = np.take_along_axis(best_i, top, axis=1)
+    return best_i, best_s
 
 
 def _topk(ids: np.ndarray, scores: np.ndarray, k: int) -> Hits:

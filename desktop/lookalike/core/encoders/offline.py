@@ -128,12 +128,7 @@ def _for_inference(net):
     under 1e-5."""
     import torch
     from torch import nn
-
-    def fold(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> None:
-        scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
-        bias = conv.bias if conv.bias is not None else torch.zeros_like(bn.running_mean)
-        conv.weight = nn.Parameter(conv.weight * scale.reshape(-1, 1, 1, 1))
-        conv.bias = nn.Parameter((bias - bn.running_mean) * scale + bn.bias)
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
 
     with torch.no_grad():
         owners = [(net, [("_conv_stem", "_bn0"), ("_conv_head", "_bn1")])] + [
@@ -143,7 +138,7 @@ def _for_inference(net):
             for conv_name, bn_name in pairs:
                 conv, bn = getattr(owner, conv_name, None), getattr(owner, bn_name, None)
                 if isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d):
-                    fold(conv, bn)
+                    setattr(owner, conv_name, fuse_conv_bn_eval(conv, bn))
                     setattr(owner, bn_name, nn.Identity())
         for m in net.modules():
             pad = getattr(m, "static_padding", None)
