@@ -39,9 +39,27 @@ class Case:
 
 
 # Words that mean a reason was written for a programmer, not a person.
-JARGON = ("error:", "exception", "traceback", "errno", "oserror", "valueerror", "syntaxerror",
-          "keyerror", "indexerror", "struct.error", "cannot identify image file", "b'", "0x",
-          "none", "nonetype", "unpack", "decoder", "<", ">")
+JARGON = (
+    "error:",
+    "exception",
+    "traceback",
+    "errno",
+    "oserror",
+    "valueerror",
+    "syntaxerror",
+    "keyerror",
+    "indexerror",
+    "struct.error",
+    "cannot identify image file",
+    "b'",
+    "0x",
+    "none",
+    "nonetype",
+    "unpack",
+    "decoder",
+    "<",
+    ">",
+)
 
 
 def jargon_in(reason: str) -> list[str]:
@@ -50,6 +68,7 @@ def jargon_in(reason: str) -> list[str]:
 
 
 # -- building blocks ----------------------------------------------------------
+
 
 def good_image(i: int, size: int = 160) -> Image.Image:
     """A real photograph, cropped and tinted differently for every ``i``."""
@@ -80,10 +99,12 @@ def png_chunk(kind: bytes, data: bytes) -> bytes:
 def png_claiming(width: int, height: int, *, rows: int = 1) -> bytes:
     """A PNG whose header claims ``width``×``height`` (8-bit grey) with ``rows`` rows of data."""
     raw = (b"\x00" + b"\x00" * width) * rows
-    return (b"\x89PNG\r\n\x1a\n"
-            + png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
-            + png_chunk(b"IDAT", zlib.compress(raw, 9))
-            + png_chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+        + png_chunk(b"IDAT", zlib.compress(raw, 9))
+        + png_chunk(b"IEND", b"")
+    )
 
 
 def png_zeros(width: int, height: int) -> bytes:
@@ -92,10 +113,12 @@ def png_zeros(width: int, height: int) -> bytes:
     row = b"\x00" * (width + 1)
     parts = [comp.compress(row) for _ in range(height)]
     parts.append(comp.flush())
-    return (b"\x89PNG\r\n\x1a\n"
-            + png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
-            + png_chunk(b"IDAT", b"".join(parts))
-            + png_chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+        + png_chunk(b"IDAT", b"".join(parts))
+        + png_chunk(b"IEND", b"")
+    )
 
 
 def jpeg_with_exif(img: Image.Image, exif_payload: bytes) -> bytes:
@@ -108,8 +131,13 @@ def jpeg_with_exif(img: Image.Image, exif_payload: bytes) -> bytes:
 
 def tiff_orientation_exif(orientation: int) -> bytes:
     """A little-endian TIFF header with one IFD entry: Orientation = ``orientation``."""
-    return (b"II*\x00" + struct.pack("<I", 8) + struct.pack("<H", 1)
-            + struct.pack("<HHII", 0x0112, 3, 1, orientation) + struct.pack("<I", 0))
+    return (
+        b"II*\x00"
+        + struct.pack("<I", 8)
+        + struct.pack("<H", 1)
+        + struct.pack("<HHII", 0x0112, 3, 1, orientation)
+        + struct.pack("<I", 0)
+    )
 
 
 def write_partially(path: Path, data: bytes, fraction: float = 0.5) -> bytes:
@@ -131,6 +159,7 @@ def long_name_dir(root: Path, total: int = 250) -> Path:
 
 
 # -- the corpus -----------------------------------------------------------------
+
 
 def build_corpus(root: Path, n_good: int = 12) -> list[Case]:
     """Write the corpus under ``root`` (created) and return its cases.
@@ -159,17 +188,19 @@ def build_corpus(root: Path, n_good: int = 12) -> list[Case]:
     # 1-5: not images at all, or not whole ones.
     add("truncated JPEG", "truncated.jpg", gj[: len(gj) // 2], "failure", "truncated")
     add("zero bytes", "empty.jpg", b"", "failure", "empty")
-    add("random bytes named .jpg", "noise.jpg", np.random.default_rng(1).bytes(20_000), "failure",
-        "not an image")
-    add("HTML named .jpg", "page.jpg",
+    add("random bytes named .jpg", "noise.jpg", np.random.default_rng(1).bytes(20_000), "failure", "not an image")
+    add(
+        "HTML named .jpg",
+        "page.jpg",
         b"<!DOCTYPE html>\n<html><head><title>404 Not Found</title></head><body>Not found</body></html>\n",
-        "failure", "html")
-    add("PNG claiming 50000x50000", "bomb.png", png_claiming(50000, 50000), "failure",
-        "2,500 megapixels")
+        "failure",
+        "html",
+    )
+    add("PNG claiming 50000x50000", "bomb.png", png_claiming(50000, 50000), "failure", "2,500 megapixels")
     # 6-14: odd but real images.
     add("CMYK JPEG", "cmyk.jpg", jpeg_bytes(good_image(101).convert("CMYK")), "photo")
     buf = io.BytesIO()
-    arr16 = (np.asarray(good_image(102).convert("L"), dtype=np.uint16) * 257)
+    arr16 = np.asarray(good_image(102).convert("L"), dtype=np.uint16) * 257
     Image.fromarray(arr16).save(buf, "PNG")  # mode I;16
     add("16-bit PNG", "deep16.png", buf.getvalue(), "photo")
     buf = io.BytesIO()
@@ -193,10 +224,18 @@ def build_corpus(root: Path, n_good: int = 12) -> list[Case]:
     la.putalpha(Image.linear_gradient("L").resize(la.size))
     la.save(buf, "PNG")
     add("grey+alpha", "grey_alpha.png", buf.getvalue(), "photo")
-    add("bogus EXIF orientation", "bogus_orientation.jpg",
-        jpeg_with_exif(good_image(111), tiff_orientation_exif(77)), "photo")
-    add("corrupt EXIF", "corrupt_exif.jpg",
-        jpeg_with_exif(good_image(112), b"II*\x00" + struct.pack("<I", 0xFFFFFF00) + b"\xde\xad" * 40), "photo")
+    add(
+        "bogus EXIF orientation",
+        "bogus_orientation.jpg",
+        jpeg_with_exif(good_image(111), tiff_orientation_exif(77)),
+        "photo",
+    )
+    add(
+        "corrupt EXIF",
+        "corrupt_exif.jpg",
+        jpeg_with_exif(good_image(112), b"II*\x00" + struct.pack("<I", 0xFFFFFF00) + b"\xde\xad" * 40),
+        "photo",
+    )
     # 15: no read permission (made unreadable by the test when it can honour it).
     add("no read permission", "locked.jpg", jpeg_bytes(good_image(113)), "failure", "permission denied")
     # 16-19: things in the file system that are not files.
@@ -210,8 +249,13 @@ def build_corpus(root: Path, n_good: int = 12) -> list[Case]:
     cases.append(Case("symlink loop", loop_b, "failure", ("loop",)))
     d = root / "x.jpg"
     d.mkdir()
-    add("a directory named x.jpg", d / "inside_dir_named_jpg.jpg", jpeg_bytes(good_image(114)), "photo",
-        note="the folder is walked into, not read as a photo")
+    add(
+        "a directory named x.jpg",
+        d / "inside_dir_named_jpg.jpg",
+        jpeg_bytes(good_image(114)),
+        "photo",
+        note="the folder is walked into, not read as a photo",
+    )
     fifo = root / "y.jpg"
     os.mkfifo(fifo)
     add("FIFO named y.jpg", fifo, None, "failure", "named pipe")
@@ -225,34 +269,52 @@ def build_corpus(root: Path, n_good: int = 12) -> list[Case]:
     if stem_len < 8:  # the root itself is already long: make the name as long as the OS allows
         stem_len = 200
     longp = deep / ("L" * min(stem_len, 250) + ".jpg")
-    add("250-character path", longp, jpeg_bytes(good_image(116)), "photo",
-        note=f"{len(os.fspath(longp))} characters")
+    add("250-character path", longp, jpeg_bytes(good_image(116)), "photo", note=f"{len(os.fspath(longp))} characters")
     # More odd input a photo folder really holds.
     buf = io.BytesIO()
     good_image(117).save(buf, "PNG")
     add("PNG named .jpg", "really_png.jpg", buf.getvalue(), "photo")
-    add("JPEG header claiming 60000x60000", "huge_header.jpg", _jpeg_with_size(gj, 60000, 60000),
-        "failure", "3,600 megapixels")
-    add("text file named .png", "notes.png", "shopping list:\n- milk\n- eggs\n".encode() * 20, "failure",
-        "text file", "not an image")
+    add(
+        "JPEG header claiming 60000x60000",
+        "huge_header.jpg",
+        _jpeg_with_size(gj, 60000, 60000),
+        "failure",
+        "3,600 megapixels",
+    )
+    add(
+        "text file named .png",
+        "notes.png",
+        b"shopping list:\n- milk\n- eggs\n" * 20,
+        "failure",
+        "text file",
+        "not an image",
+    )
     sparse = root / "sparse_huge.jpg"
     with open(sparse, "wb") as fh:
         fh.truncate(600 * 2**20)  # 600 MiB of nothing, no disk used
     add("600 MiB sparse file named .jpg", sparse, None, "failure", "too large")
     add("grey JPEG", "grey.jpg", jpeg_bytes(good_image(118).convert("L")), "photo")
     add("progressive JPEG", "progressive.jpg", jpeg_bytes(good_image(119), progressive=True), "photo")
-    add("EXIF rotated JPEG", "rotated.jpg",
-        jpeg_with_exif(good_image(120), tiff_orientation_exif(6)), "photo")
+    add("EXIF rotated JPEG", "rotated.jpg", jpeg_with_exif(good_image(120), tiff_orientation_exif(6)), "photo")
     buf = io.BytesIO()
     Image.fromarray(np.tile(np.asarray(good_image(121).resize((64, 8))), (1, 200, 1))).save(buf, "PNG")
     add("panorama 12800x8", "panorama.png", buf.getvalue(), "photo", note="extreme aspect ratio")
-    add("60000x2 strip (aspect-ratio bomb)", "strip.png", png_zeros(60000, 2), "photo",
-        note="a few hundred bytes; scaled up to a model's input it would take gigabytes")
-    add("big PNG of zeros (12000x12000)", "huge_zeros.png", png_zeros(12000, 12000), "photo",
-        note="144 megapixels, a few hundred KB on disk")
+    add(
+        "60000x2 strip (aspect-ratio bomb)",
+        "strip.png",
+        png_zeros(60000, 2),
+        "photo",
+        note="a few hundred bytes; scaled up to a model's input it would take gigabytes",
+    )
+    add(
+        "big PNG of zeros (12000x12000)",
+        "huge_zeros.png",
+        png_zeros(12000, 12000),
+        "photo",
+        note="144 megapixels, a few hundred KB on disk",
+    )
     add("PNG with corrupt data (bad CRC)", "bad_crc.png", _break_png_crc(good_image(122)), "failure", "damaged")
-    add("shell metacharacters in the name", "$(touch PWNED); rm -rf ~ `id`.jpg",
-        jpeg_bytes(good_image(123)), "photo")
+    add("shell metacharacters in the name", "$(touch PWNED); rm -rf ~ `id`.jpg", jpeg_bytes(good_image(123)), "photo")
     add("newline in the name", "line\nbreak.jpg", jpeg_bytes(good_image(124)), "photo")
     add("upper-case suffix", "SHOUT.JPEG", jpeg_bytes(good_image(125)), "photo")
     add("duplicate content", "good_00_copy.jpg", (root / "good_00.jpg").read_bytes(), "photo")
@@ -261,11 +323,20 @@ def build_corpus(root: Path, n_good: int = 12) -> list[Case]:
     os.symlink(root, root / "link_to_self")  # a folder symlink loop: never followed
     add("symlink to its own folder", root / "link_to_self", None, "ignored", note="not followed")
     add("hidden file", ".hidden.jpg", jpeg_bytes(good_image(126)), "ignored", note="dot files are skipped")
-    add("MP4 named .jpg", "clip.jpg", b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom" + b"\x00" * 4000,
-        "failure", "video")
-    add("SVG named .png", "drawing.png",
+    add(
+        "MP4 named .jpg",
+        "clip.jpg",
+        b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom" + b"\x00" * 4000,
+        "failure",
+        "video",
+    )
+    add(
+        "SVG named .png",
+        "drawing.png",
         b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"/>',
-        "failure", "svg")
+        "failure",
+        "svg",
+    )
     add("TIFF", "scan.tif", _save(good_image(127), "TIFF"), "photo")
     add("BMP", "paint.bmp", _save(good_image(128), "BMP"), "photo")
     try:
@@ -293,9 +364,9 @@ def _jpeg_with_size(data: bytes, width: int, height: int) -> bytes:
             i += 1
             continue
         marker = out[i + 1]
-        length = struct.unpack(">H", out[i + 2:i + 4])[0]
+        length = struct.unpack(">H", out[i + 2 : i + 4])[0]
         if marker in (0xC0, 0xC1, 0xC2):
-            out[i + 5:i + 9] = struct.pack(">HH", height, width)
+            out[i + 5 : i + 9] = struct.pack(">HH", height, width)
             return bytes(out)
         i += 2 + length
     raise ValueError("no SOF marker")
@@ -304,9 +375,9 @@ def _jpeg_with_size(data: bytes, width: int, height: int) -> bytes:
 def _break_png_crc(img: Image.Image) -> bytes:
     data = bytearray(_save(img, "PNG"))
     idat = data.find(b"IDAT")
-    size = struct.unpack(">I", data[idat - 4:idat])[0]
+    size = struct.unpack(">I", data[idat - 4 : idat])[0]
     mid = idat + 4 + size // 2
-    data[mid:mid + 64] = b"\xa5" * 64  # garbage inside the compressed data; its CRC no longer matches
+    data[mid : mid + 64] = b"\xa5" * 64  # garbage inside the compressed data; its CRC no longer matches
     return bytes(data)
 
 

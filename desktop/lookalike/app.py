@@ -10,10 +10,11 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
-from PySide6.QtCore import QObject, QEvent, QtMsgType, QTimer, qInstallMessageHandler
+from PySide6.QtCore import QEvent, QObject, QTimer, QtMsgType, qInstallMessageHandler
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication
 
@@ -35,9 +36,13 @@ class Services:
 
 def _route_qt_messages() -> None:
     qt_log = logging.getLogger("lookalike.qt")
-    levels = {QtMsgType.QtDebugMsg: logging.DEBUG, QtMsgType.QtInfoMsg: logging.INFO,
-              QtMsgType.QtWarningMsg: logging.WARNING, QtMsgType.QtCriticalMsg: logging.ERROR,
-              QtMsgType.QtFatalMsg: logging.CRITICAL}
+    levels = {
+        QtMsgType.QtDebugMsg: logging.DEBUG,
+        QtMsgType.QtInfoMsg: logging.INFO,
+        QtMsgType.QtWarningMsg: logging.WARNING,
+        QtMsgType.QtCriticalMsg: logging.ERROR,
+        QtMsgType.QtFatalMsg: logging.CRITICAL,
+    }
 
     def handler(mode, context, message) -> None:
         qt_log.log(levels.get(mode, logging.WARNING), "%s", message)
@@ -70,8 +75,9 @@ def ensure_application(argv: Sequence[str] | None = None) -> QApplication:
     return app
 
 
-def build_services(paths: AppPaths | None = None, *, open_engine: Callable | None = None,
-                   config: Any = None) -> Services:
+def build_services(
+    paths: AppPaths | None = None, *, open_engine: Callable | None = None, config: Any = None
+) -> Services:
     from lookalike.gui.engine import EngineConfig, EngineService, default_open
     from lookalike.gui.mainwindow import library_for_model
     from lookalike.gui.settings import Settings
@@ -84,8 +90,9 @@ def build_services(paths: AppPaths | None = None, *, open_engine: Callable | Non
         if name in ("", "offline") and not model_file:
             config = EngineConfig()  # the default library, with the model it was built with
         else:
-            config = EngineConfig(library=library_for_model(paths.data, name, model_file), model=name,
-                                  model_file=model_file or None)
+            config = EngineConfig(
+                library=library_for_model(paths.data, name, model_file), model=name, model_file=model_file or None
+            )
     engine = EngineService(paths, config, open_engine=open_engine or default_open)
     screen = QGuiApplication.primaryScreen()
     dpr = screen.devicePixelRatio() if screen is not None else 1.0
@@ -142,8 +149,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     args = list(sys.argv[1:] if argv is None else argv)
     if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.DEBUG if os.environ.get("LOOKALIKE_DEBUG") else logging.WARNING,
-                            format="%(levelname)s %(name)s: %(message)s")
+        logging.basicConfig(
+            level=logging.DEBUG if os.environ.get("LOOKALIKE_DEBUG") else logging.WARNING,
+            format="%(levelname)s %(name)s: %(message)s",
+        )
     _route_qt_messages()
     tune_runtime()
     app = ensure_application(argv)

@@ -13,8 +13,8 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from lookalike import __version__
 from lookalike.core.errors import LookalikeError, QueryError, UsageError
@@ -34,8 +34,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     def library_opts(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("--library", type=Path, metavar="DIR",
-                        help="the library folder (default: under your data folder; LOOKALIKE_HOME overrides)")
+        sp.add_argument(
+            "--library",
+            type=Path,
+            metavar="DIR",
+            help="the library folder (default: under your data folder; LOOKALIKE_HOME overrides)",
+        )
 
     def model_opts(sp: argparse.ArgumentParser) -> None:
         g = sp.add_mutually_exclusive_group()
@@ -44,12 +48,22 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--device", metavar="DEV", help="cpu, cuda, cuda:N or mps (default: the best available)")
 
     sp = sub.add_parser("index", help="index photo folders (incremental: only new and changed photos)")
-    sp.add_argument("paths", nargs="*", type=Path, metavar="PATH",
-                    help="folders to add and index (none: update every folder of the library)")
+    sp.add_argument(
+        "paths",
+        nargs="*",
+        type=Path,
+        metavar="PATH",
+        help="folders to add and index (none: update every folder of the library)",
+    )
     library_opts(sp)
     model_opts(sp)
-    sp.add_argument("--exclude", action="append", default=[], metavar="GLOB",
-                    help="skip files and folders matching GLOB (repeatable)")
+    sp.add_argument(
+        "--exclude",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="skip files and folders matching GLOB (repeatable)",
+    )
     sp.add_argument("--batch-size", type=int, metavar="N", help=argparse.SUPPRESS)
     sp.add_argument("--workers", type=int, metavar="N", help=argparse.SUPPRESS)
     sp.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
@@ -76,11 +90,17 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--device", metavar="DEV", help="cpu or cuda")
     sp.add_argument("--sizes", metavar="N,N,...", help="vector counts for the scale benchmark")
     sp.add_argument("--photos", type=int, metavar="N", help="photos for the indexing benchmark")
-    sp.add_argument("--only", metavar="SECTION,...",
-                    help="run only these sections (decode, encode, indexing, memory, scale, grid, query, "
-                         "startup); the others are kept from the report folder's results.json")
-    sp.add_argument("--libraries", metavar="NAME,...",
-                    help="for the scale benchmark: flat, hnswlib, faiss-flat, faiss-hnsw, faiss-ivf, usearch")
+    sp.add_argument(
+        "--only",
+        metavar="SECTION,...",
+        help="run only these sections (decode, encode, indexing, memory, scale, grid, query, "
+        "startup); the others are kept from the report folder's results.json",
+    )
+    sp.add_argument(
+        "--libraries",
+        metavar="NAME,...",
+        help="for the scale benchmark: flat, hnswlib, faiss-flat, faiss-hnsw, faiss-ivf, usearch",
+    )
     sp.add_argument("--encoders", metavar="NAME,...", help="encoders to time: offline, clip (random ViT-B-32), ...")
     sp.add_argument("--batch-sizes", metavar="N,N,...", help="batch sizes for the encode benchmark")
     sp.add_argument("--dim", type=int, metavar="D", help="vector dimension (default: the offline model's)")
@@ -103,8 +123,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         print(str(exc), file=sys.stderr)
         return 2
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
     if args.command is None:
         from lookalike.app import main as gui_main
 
@@ -113,8 +134,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return COMMANDS[args.command](args)
     except QueryError as exc:
         if getattr(args, "json", False) is False:
-            print(f"lookalike: bad query: {exc.reason} (column {exc.column + 1})\n  {exc.caret().replace(chr(10), chr(10) + '  ')}",
-                  file=sys.stderr)
+            print(
+                f"lookalike: bad query: {exc.reason} (column {exc.column + 1})\n  {exc.caret().replace(chr(10), chr(10) + '  ')}",
+                file=sys.stderr,
+            )
         else:
             print(f"lookalike: bad query: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -131,9 +154,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _open_engine(args, *, writer: bool, create: bool = False):
     from lookalike.core.search import SearchEngine
 
-    return SearchEngine.open(args.library, model=getattr(args, "model", None),
-                             model_file=getattr(args, "model_file", None),
-                             device=getattr(args, "device", None), writer=writer, create=create)
+    return SearchEngine.open(
+        args.library,
+        model=getattr(args, "model", None),
+        model_file=getattr(args, "model_file", None),
+        device=getattr(args, "device", None),
+        writer=writer,
+        create=create,
+    )
 
 
 def cmd_index(args) -> int:
@@ -156,16 +184,32 @@ def cmd_index(args) -> int:
             if not args.paths and not engine.catalog.folders():
                 raise UsageError("Name at least one folder to index: lookalike index PATH")
             with _ProgressBar(disabled=args.quiet) as bar:
-                report = engine.index(args.paths or None, excludes=args.exclude, progress=bar.update,
-                                      cancel=cancel, batch_size=args.batch_size, workers=args.workers)
+                report = engine.index(
+                    args.paths or None,
+                    excludes=args.exclude,
+                    progress=bar.update,
+                    cancel=cancel,
+                    batch_size=args.batch_size,
+                    workers=args.workers,
+                )
             st = engine.status()
     finally:
         signal.signal(signal.SIGINT, old)
-    parts = [f"{report.added} added", f"{report.updated} updated", f"{report.moved} moved",
-             f"{report.removed} removed", f"{report.failed} unreadable", f"{report.unchanged} unchanged"]
-    print(f"{'Stopped' if report.cancelled else 'Indexed'}: " + ", ".join(parts)
-          + f" in {report.seconds:.1f} s ({report.rate:.1f} photos/s). "
-          f"The library holds {st.photos} photos.", file=sys.stderr)
+    parts = [
+        f"{report.added} added",
+        f"{report.updated} updated",
+        f"{report.moved} moved",
+        f"{report.removed} removed",
+        f"{report.failed} unreadable",
+        f"{report.unchanged} unchanged",
+    ]
+    print(
+        f"{'Stopped' if report.cancelled else 'Indexed'}: "
+        + ", ".join(parts)
+        + f" in {report.seconds:.1f} s ({report.rate:.1f} photos/s). "
+        f"The library holds {st.photos} photos.",
+        file=sys.stderr,
+    )
     for f in report.offline_folders:
         print(f"lookalike: {f} is offline; its photos are kept until it is back or removed", file=sys.stderr)
     if report.failed:
@@ -178,8 +222,14 @@ def cmd_search(args) -> int:
     with engine:
         results = engine.search(args.query, k=args.k, min_score=args.min_score, folder=args.folder)
     if args.json:
-        json.dump([{"rank": r.rank, "path": os.fsdecode(os.fspath(r.path.absolute())), "score": round(r.score, 6)}
-                   for r in results], sys.stdout, ensure_ascii=False)
+        json.dump(
+            [
+                {"rank": r.rank, "path": os.fsdecode(os.fspath(r.path.absolute())), "score": round(r.score, 6)}
+                for r in results
+            ],
+            sys.stdout,
+            ensure_ascii=False,
+        )
         sys.stdout.write("\n")
     else:
         if not results:
@@ -199,11 +249,16 @@ def cmd_status(args) -> int:
         failures = engine.failures() if args.errors else []
     if args.json:
         out = {
-            "library": str(st.path), "photos": st.photos, "folders": [
-                {"path": str(f.path), "photos": f.photos, "failures": f.failures, "online": f.online}
-                for f in folders],
-            "failures": st.failures, "model": st.model, "model_name": st.model_name,
-            "dimension": st.dimension, "device": _device_for(st.model_name),
+            "library": str(st.path),
+            "photos": st.photos,
+            "folders": [
+                {"path": str(f.path), "photos": f.photos, "failures": f.failures, "online": f.online} for f in folders
+            ],
+            "failures": st.failures,
+            "model": st.model,
+            "model_name": st.model_name,
+            "dimension": st.dimension,
+            "device": _device_for(st.model_name),
             "locked_by": st.holder,
         }
         if args.errors:
@@ -258,8 +313,7 @@ def cmd_bench(args) -> int:
     return run_bench(args)
 
 
-COMMANDS = {"index": cmd_index, "search": cmd_search, "status": cmd_status, "models": cmd_models,
-            "bench": cmd_bench}
+COMMANDS = {"index": cmd_index, "search": cmd_search, "status": cmd_status, "models": cmd_models, "bench": cmd_bench}
 
 
 class _ProgressBar:
@@ -273,12 +327,17 @@ class _ProgressBar:
     def __enter__(self):
         if not self.disabled:
             from rich.console import Console
-            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                                       TimeRemainingColumn)
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-            self._progress = Progress(TextColumn("{task.description:<9}"), BarColumn(), MofNCompleteColumn(),
-                                      TextColumn("{task.fields[rate]}"), TimeRemainingColumn(),
-                                      console=Console(stderr=True), transient=False)
+            self._progress = Progress(
+                TextColumn("{task.description:<9}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[rate]}"),
+                TimeRemainingColumn(),
+                console=Console(stderr=True),
+                transient=False,
+            )
             self._progress.__enter__()
         return self
 
@@ -289,8 +348,7 @@ class _ProgressBar:
         if task is None:
             task = self._progress.add_task(p.stage, total=p.total, rate="")
             self._tasks[p.stage] = task
-        self._progress.update(task, completed=p.done, total=p.total,
-                              rate=f"{p.rate:5.1f}/s" if p.rate else "")
+        self._progress.update(task, completed=p.done, total=p.total, rate=f"{p.rate:5.1f}/s" if p.rate else "")
 
     def __exit__(self, *exc) -> None:
         if self._progress is not None:

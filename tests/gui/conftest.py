@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import sys
 from datetime import datetime
 from pathlib import Path
 
@@ -89,8 +88,9 @@ def make_window(qtbot):
 
 def wait_idle(qtbot, window, timeout: int = 120_000) -> None:
     """Until the model is loaded, nothing is indexing and no search is running."""
-    qtbot.waitUntil(lambda: window.service.model_ready and not window.service.busy
-                    and not window.service.searching, timeout=timeout)
+    qtbot.waitUntil(
+        lambda: window.service.model_ready and not window.service.busy and not window.service.searching, timeout=timeout
+    )
 
 
 def search(qtbot, window, text: str, timeout: int = 60_000) -> list[str]:
@@ -102,8 +102,7 @@ def search(qtbot, window, text: str, timeout: int = 60_000) -> list[str]:
     qtbot.keyClicks(field, text)
     before = window.service.latest_search_id
     qtbot.keyClick(field, Qt.Key.Key_Return)
-    qtbot.waitUntil(lambda: window.service.latest_search_id > before and not window.service.searching,
-                    timeout=timeout)
+    qtbot.waitUntil(lambda: window.service.latest_search_id > before and not window.service.searching, timeout=timeout)
     qtbot.wait(20)
     return names(window)
 

@@ -85,8 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     meter = StallMeter(5)
     startup_meter = StallMeter(5)
     startup_meter.start()  # while torch and the model load in the background
-    state = {"searches": 0, "phase": "model", "t0": 0.0, "t_model": 0.0, "t_index": 0.0, "shot": False,
-             "after": 0}
+    state = {"searches": 0, "phase": "model", "t0": 0.0, "t_model": 0.0, "t_index": 0.0, "shot": False, "after": 0}
     driver = QTimer()
     driver.setInterval(250)
 
@@ -99,7 +98,8 @@ def main(argv: list[str] | None = None) -> int:
                 meter.start()
                 window.add_folders([str(photos)])
                 window.service.indexing_finished.connect(
-                    lambda _o: state.setdefault("index_done_at", time.perf_counter() - state["t0"]))
+                    lambda _o: state.setdefault("index_done_at", time.perf_counter() - state["t0"])
+                )
                 state["phase"] = "indexing"
                 state["t0"] = time.perf_counter()
         elif phase == "indexing":
@@ -149,8 +149,10 @@ def main(argv: list[str] | None = None) -> int:
     ]
     lines.append(f"folder watcher: {state.get('watcher')}")
     worst = ", ".join(f"{ms:.0f} ms at {t:.1f} s" for ms, t in meter.worst(5))
-    lines.append(f"longest stalls (seconds after the folder was added; indexing ended at "
-                 f"{state.get('index_done_at', 0):.1f} s): {worst}")
+    lines.append(
+        f"longest stalls (seconds after the folder was added; indexing ended at "
+        f"{state.get('index_done_at', 0):.1f} s): {worst}"
+    )
     text = "\n".join(lines)
     print(text)
     if args.out:

@@ -90,8 +90,14 @@ def main(argv: list[str] | None = None) -> int:
     shot("1-welcome")
 
     window.add_folders([str(photos / "Samples"), str(photos / "Holidays")])
-    pump(120, lambda: window.indexing_bar.isVisible() and window.indexing_bar.bar.maximum() >= 20
-         and window.indexing_bar.bar.value() > 5)
+    pump(
+        120,
+        lambda: (
+            window.indexing_bar.isVisible()
+            and window.indexing_bar.bar.maximum() >= 20
+            and window.indexing_bar.bar.value() > 5
+        ),
+    )
     shot("2-indexing")
     pump(300, lambda: not window.service.indexing and window.service.model_ready)
     pump(1)
@@ -106,10 +112,14 @@ def main(argv: list[str] | None = None) -> int:
     window.query_bar.set_text("")
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(photos / "Samples" / "motorcycle.jpg"))])
-    for event in (QDragEnterEvent(QPoint(600, 400), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-                                  Qt.KeyboardModifier.NoModifier),
-                  QDropEvent(QPointF(600, 400), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-                             Qt.KeyboardModifier.NoModifier)):
+    for event in (
+        QDragEnterEvent(
+            QPoint(600, 400), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
+        ),
+        QDropEvent(
+            QPointF(600, 400), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
+        ),
+    ):
         QApplication.sendEvent(window, event)
     pump(10, lambda: window.results_model.rowCount() > 0 and not window.service.searching)
     window.query_bar.set_text("a red car")
@@ -146,10 +156,23 @@ def write_real_photos(folder: Path) -> None:
     from PIL import Image, ImageEnhance, ImageOps
 
     folder.mkdir(parents=True, exist_ok=True)
-    names = {"chelsea": "IMG_0412", "coffee": "IMG_0418", "rocket": "IMG_0533", "astronaut": "IMG_0207",
-             "stereo_motorcycle": "IMG_0730", "clock": "IMG_0311", "coins": "IMG_0102", "hubble_deep_field": "IMG_0871",
-             "camera": "IMG_0015", "moon": "IMG_0660", "brick": "IMG_0901", "grass": "IMG_0902",
-             "gravel": "IMG_0903", "immunohistochemistry": "IMG_0954", "retina": "IMG_0977"}
+    names = {
+        "chelsea": "IMG_0412",
+        "coffee": "IMG_0418",
+        "rocket": "IMG_0533",
+        "astronaut": "IMG_0207",
+        "stereo_motorcycle": "IMG_0730",
+        "clock": "IMG_0311",
+        "coins": "IMG_0102",
+        "hubble_deep_field": "IMG_0871",
+        "camera": "IMG_0015",
+        "moon": "IMG_0660",
+        "brick": "IMG_0901",
+        "grass": "IMG_0902",
+        "gravel": "IMG_0903",
+        "immunohistochemistry": "IMG_0954",
+        "retina": "IMG_0977",
+    }
     for loader, stem in names.items():
         arr = getattr(data, loader)()
         if isinstance(arr, tuple):
@@ -159,16 +182,24 @@ def write_real_photos(folder: Path) -> None:
         if loader in ("chelsea", "coffee", "stereo_motorcycle", "rocket"):
             w, h = img.size
             ImageOps.mirror(img.crop((w // 8, h // 10, w - w // 10, h - h // 12))).save(
-                folder / f"{stem}-2.jpg", quality=90)
+                folder / f"{stem}-2.jpg", quality=90
+            )
             ImageEnhance.Color(ImageEnhance.Brightness(img).enhance(1.15)).enhance(1.3).save(
-                folder / f"{stem}-3.jpg", quality=90)
+                folder / f"{stem}-3.jpg", quality=90
+            )
 
 
 def readme_picture(window, folder: Path, out: Path, pump) -> int:
     """The picture at the top of the README: a text query mixed with a + photo."""
     window.add_folders([str(folder)])
-    pump(300, lambda: not window.service.indexing and window.service.model_ready
-         and (window.service.last_status is not None and window.service.last_status.photos > 0))
+    pump(
+        300,
+        lambda: (
+            not window.service.indexing
+            and window.service.model_ready
+            and (window.service.last_status is not None and window.service.last_status.photos > 0)
+        ),
+    )
     pump(1)
     window.query_bar.set_text("a cat")
     window.query_bar.add_image(str(folder / "IMG_0412-2.jpg"), 1.0, submit=False)
@@ -188,14 +219,20 @@ def dark_palette():
 
     p = QPalette()
     base, window, text = QColor(37, 37, 40), QColor(48, 48, 52), QColor(230, 230, 230)
-    for role, colour in ((QPalette.ColorRole.Window, window), (QPalette.ColorRole.WindowText, text),
-                         (QPalette.ColorRole.Base, base), (QPalette.ColorRole.AlternateBase, window),
-                         (QPalette.ColorRole.Text, text), (QPalette.ColorRole.Button, window),
-                         (QPalette.ColorRole.ButtonText, text), (QPalette.ColorRole.ToolTipBase, base),
-                         (QPalette.ColorRole.ToolTipText, text),
-                         (QPalette.ColorRole.PlaceholderText, QColor(150, 150, 150)),
-                         (QPalette.ColorRole.Highlight, QColor(61, 123, 224)),
-                         (QPalette.ColorRole.HighlightedText, QColor(255, 255, 255))):
+    for role, colour in (
+        (QPalette.ColorRole.Window, window),
+        (QPalette.ColorRole.WindowText, text),
+        (QPalette.ColorRole.Base, base),
+        (QPalette.ColorRole.AlternateBase, window),
+        (QPalette.ColorRole.Text, text),
+        (QPalette.ColorRole.Button, window),
+        (QPalette.ColorRole.ButtonText, text),
+        (QPalette.ColorRole.ToolTipBase, base),
+        (QPalette.ColorRole.ToolTipText, text),
+        (QPalette.ColorRole.PlaceholderText, QColor(150, 150, 150)),
+        (QPalette.ColorRole.Highlight, QColor(61, 123, 224)),
+        (QPalette.ColorRole.HighlightedText, QColor(255, 255, 255)),
+    ):
         p.setColor(role, colour)
     p.setColor(QPalette.ColorGroup.Disabled, QPalette.ColorRole.WindowText, QColor(120, 120, 120))
     p.setColor(QPalette.ColorGroup.Disabled, QPalette.ColorRole.Text, QColor(120, 120, 120))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import pytest
 from PIL import Image
 
 from lookalike.gui.results import ResultItem, ResultsModel, ResultsView, SortOrder, TileDelegate
@@ -18,6 +17,7 @@ def _photo(path: Path, size=(640, 480), colour=(200, 40, 40)) -> Path:
 
 
 # -- thumbnails: the freedesktop.org cache ------------------------------------------------
+
 
 def test_thumbnail_written_where_file_managers_look(qapp, tmp_path):
     photo = _photo(tmp_path / "my photo #1.jpg")
@@ -80,10 +80,19 @@ def test_loader_loads_in_the_background(qtbot, tmp_path):
 
 # -- the result model and grid --------------------------------------------------------------
 
+
 def _items(n: int) -> list[ResultItem]:
-    return [ResultItem(rank=i + 1, path=f"/photos/{i:05d}.jpg", score=1.0 - i / (n + 1),
-                       taken=(None if i % 7 == 0 else 1_600_000_000 + (i * 7919) % 100_000), width=640, height=480)
-            for i in range(n)]
+    return [
+        ResultItem(
+            rank=i + 1,
+            path=f"/photos/{i:05d}.jpg",
+            score=1.0 - i / (n + 1),
+            taken=(None if i % 7 == 0 else 1_600_000_000 + (i * 7919) % 100_000),
+            width=640,
+            height=480,
+        )
+        for i in range(n)
+    ]
 
 
 def test_model_sorts_and_filters(qapp):
@@ -138,6 +147,7 @@ def test_model_drags_file_urls(qapp):
 
 
 # -- the query bar ----------------------------------------------------------------------------
+
 
 def test_error_marks_the_offending_place(qtbot):
     from lookalike.gui.querybar import QueryBar

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -12,8 +11,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 
 from tests.gui.conftest import TAKEN, names, search, wait_idle, wait_results
 
-pytestmark = [pytest.mark.slow,
-              pytest.mark.filterwarnings("ignore:Function.*QDrag.*deprecated:DeprecationWarning")]
+pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore:Function.*QDrag.*deprecated:DeprecationWarning")]
 
 
 def _tile_center(window, row: int) -> QPoint:
@@ -35,8 +33,9 @@ def test_add_folder_index_and_search_by_text(qtbot, make_window, gui_photos, tmp
     window.add_folders([str(photos)])
     qtbot.waitUntil(lambda: window.indexing_bar.isVisible(), timeout=10_000)
     wait_idle(qtbot, window)
-    qtbot.waitUntil(lambda: bool(window.folders_panel.rows()) and window.folders_panel.rows()[0].photos == 8,
-                    timeout=10_000)
+    qtbot.waitUntil(
+        lambda: bool(window.folders_panel.rows()) and window.folders_panel.rows()[0].photos == 8, timeout=10_000
+    )
     assert not window.indexing_bar.isVisible()
     qtbot.waitUntil(lambda: "8 photos in 1 folder" in window.library_label.text(), timeout=10_000)
     assert "offline" in window.model_button.text() and "cpu" in window.model_button.text()
@@ -147,16 +146,18 @@ def test_more_and_less_like_this_change_the_ranking(qtbot, make_window, library_
     # "More like this" on the last photo: it becomes a + chip and climbs.
     _context_action(qtbot, window, low_rank, "More like this").trigger()
     assert [(Path(c.path).name, c.weight) for c in window.query_bar.images()] == [(low, 1.0)]
-    qtbot.waitUntil(lambda: not window.service.searching and names(window)
-                    and names(window).index(low) < low_rank, timeout=30_000)
+    qtbot.waitUntil(
+        lambda: not window.service.searching and names(window) and names(window).index(low) < low_rank, timeout=30_000
+    )
     assert names(window)[0] == low  # the photo itself is the best match for text + itself
     # "Less like this" on the cat: it becomes a - chip and falls.
     cat_row = names(window).index("cat.jpg")
     _context_action(qtbot, window, cat_row, "Less like this").trigger()
     chips = {Path(c.path).name: c.weight for c in window.query_bar.images()}
     assert chips == {low: 1.0, "cat.jpg": -1.0}
-    qtbot.waitUntil(lambda: not window.service.searching and names(window)
-                    and names(window)[-1] == "cat.jpg", timeout=30_000)
+    qtbot.waitUntil(
+        lambda: not window.service.searching and names(window) and names(window)[-1] == "cat.jpg", timeout=30_000
+    )
     # Removing the chips gives the text query back.
     for path in [c.path for c in window.query_bar.images()]:
         window.query_bar.chip(path).remove.click()
@@ -178,8 +179,7 @@ def test_preview_opens_on_double_click_and_moves(qtbot, make_window, library_cop
     assert "451 × 300" in details or "×" in details
     assert "2021-05-01" in details and "score 0." in details
     assert preview.position_label.text() == "1 of 8"
-    qtbot.waitUntil(lambda: preview.canvas.image() is not None and preview.canvas.image().width() > 300,
-                    timeout=10_000)
+    qtbot.waitUntil(lambda: preview.canvas.image() is not None and preview.canvas.image().width() > 300, timeout=10_000)
     qtbot.keyClick(preview, Qt.Key.Key_Right)
     assert preview.name_label.text() == ranked[1] and preview.position_label.text() == "2 of 8"
     assert view.currentIndex().row() == 1  # the grid follows
@@ -368,8 +368,9 @@ def test_unreadable_photos_are_counted_per_folder(qtbot, make_window, gui_photos
     window = make_window()
     window.add_folders([str(folder)])
     wait_idle(qtbot, window)
-    qtbot.waitUntil(lambda: bool(window.folders_panel.rows()) and window.folders_panel.rows()[0].failures == 1,
-                    timeout=10_000)
+    qtbot.waitUntil(
+        lambda: bool(window.folders_panel.rows()) and window.folders_panel.rows()[0].failures == 1, timeout=10_000
+    )
     assert "1 unreadable" in window.folders_panel.list.item(0).text()
     window.show_failures(str(folder))
     qtbot.waitUntil(lambda: getattr(window, "failures_dialog", None) is not None, timeout=10_000)
@@ -398,8 +399,9 @@ def test_second_instance_searches_read_only(qtbot, make_window, library_copy):
 def test_missing_model_is_a_banner(qtbot, make_window, tmp_path):
     from lookalike.gui.engine import EngineConfig
 
-    window = make_window(config=EngineConfig(library=tmp_path / "lib", model="clip",
-                                             model_file=tmp_path / "nowhere.pt"))
+    window = make_window(
+        config=EngineConfig(library=tmp_path / "lib", model="clip", model_file=tmp_path / "nowhere.pt")
+    )
     qtbot.waitUntil(window.banner.isVisible, timeout=30_000)
     assert "nowhere.pt" in window.banner.text() and "Traceback" not in window.banner.text()
     assert "unavailable" in window.model_button.text()
@@ -485,8 +487,9 @@ def test_remove_and_rescan_a_folder(qtbot, make_window, gui_photos, tmp_path):
     window.folders_panel.rescan_button.click()
     assert window.service.indexing  # started at once, in the background
     wait_idle(qtbot, window)
-    qtbot.waitUntil(lambda: bool(window.folders_panel.rows()) and window.folders_panel.rows()[0].photos == 9,
-                    timeout=10_000)
+    qtbot.waitUntil(
+        lambda: bool(window.folders_panel.rows()) and window.folders_panel.rows()[0].photos == 9, timeout=10_000
+    )
     assert set(search(qtbot, window, "a rocket on the launch pad")[:2]) == {"rocket.jpg", "rocket-2.jpg"}
 
 
@@ -510,8 +513,10 @@ def test_photos_added_on_disk_appear_without_a_rescan(qtbot, make_window, gui_ph
     window = make_window()
     window.add_folders([str(folder)])
     wait_idle(qtbot, window)
-    qtbot.waitUntil(lambda: window.service._watcher is not None
-                    and window.service._watcher.watched().get(folder) is True, timeout=20_000)
+    qtbot.waitUntil(
+        lambda: window.service._watcher is not None and window.service._watcher.watched().get(folder) is True,
+        timeout=20_000,
+    )
     search(qtbot, window, "a cat")
     assert names(window) == ["coffee.jpg"]
     shutil.copy(gui_photos / "cat.jpg", folder / "new cat.jpg")  # e.g. a camera import

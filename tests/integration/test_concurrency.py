@@ -39,8 +39,7 @@ def write_photos(folder: Path, n: int, start: int = 0) -> list[Path]:
 
 def summary(lat: list[float]) -> str:
     a = np.asarray(lat) * 1000
-    return (f"{len(a)} searches, median {np.median(a):.1f} ms, p95 {np.percentile(a, 95):.1f} ms, "
-            f"max {a.max():.1f} ms")
+    return f"{len(a)} searches, median {np.median(a):.1f} ms, p95 {np.percentile(a, 95):.1f} ms, max {a.max():.1f} ms"
 
 
 # A reader in a process of its own: opens the library afresh for every search (so it reads
@@ -77,8 +76,13 @@ print(json.dumps({"lat": lat, "errors": errors[:20], "n_errors": len(errors), "s
 
 
 def start_reader(lib: Path, anchor: Path, stop: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", _READER, str(lib), str(anchor), str(stop)], env=ENV,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-c", _READER, str(lib), str(anchor), str(stop)],
+        env=ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def reader_result(p: subprocess.Popen) -> dict:
@@ -105,9 +109,13 @@ def test_the_cli_indexes_while_the_window_and_another_reader_search(base_library
     window = SearchEngine.open(lib, writer=False)  # the window: one engine, kept open
     window.encoder()
     time.sleep(3)  # let the reader process load its model
-    cli = subprocess.Popen([sys.executable, "-m", "lookalike", "index", "--library", str(lib), "-q",
-                            "--batch-size", "16"], env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                           text=True)
+    cli = subprocess.Popen(
+        [sys.executable, "-m", "lookalike", "index", "--library", str(lib), "-q", "--batch-size", "16"],
+        env=ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     lat, sizes, refusals = [], [], []
     try:
         # While the CLI holds the writer lock, a second writer is told why, at once.
@@ -145,8 +153,10 @@ def test_the_cli_indexes_while_the_window_and_another_reader_search(base_library
     assert other["missing_paths"] == 0
     assert len(lat) >= 10 and len(other["lat"]) >= 3
     print(f"\nFIGURE window while the CLI indexed 400 photos: {summary(lat)}; saw {sizes[0]} -> {sizes[-1]} photos")
-    print(f"FIGURE second reader process (fresh open each time): {summary(other['lat'])}, "
-          f"{other['rebuilds']} graph rebuilds")
+    print(
+        f"FIGURE second reader process (fresh open each time): {summary(other['lat'])}, "
+        f"{other['rebuilds']} graph rebuilds"
+    )
     print(f"FIGURE second writer refused in {refusals[0] * 1000:.1f} ms: {msg}")
     assert max(lat) < STALL_LIMIT and max(other["lat"]) < STALL_LIMIT
 
@@ -182,8 +192,13 @@ def test_searches_during_graph_saves_never_see_a_torn_graph(base_library, tiny_c
     stop = tmp_path / "stop"
     readers = [start_reader(lib, anchor, stop) for _ in range(2)]
     time.sleep(3)
-    writer = subprocess.run([sys.executable, "-c", _WRITER, str(lib), str(photos), str(tiny_clip_checkpoint),
-                             str(REPO), "25"], env=ENV, capture_output=True, text=True, timeout=300)
+    writer = subprocess.run(
+        [sys.executable, "-c", _WRITER, str(lib), str(photos), str(tiny_clip_checkpoint), str(REPO), "25"],
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     stop.touch()
     results = [reader_result(r) for r in readers]
     assert writer.returncode == 0, writer.stderr[-3000:]
@@ -194,8 +209,10 @@ def test_searches_during_graph_saves_never_see_a_torn_graph(base_library, tiny_c
         assert max(r["lat"]) < STALL_LIMIT
     lat = [x for r in results for x in r["lat"]]
     rebuilds = sum(r["rebuilds"] for r in results)
-    print(f"\nFIGURE {w['runs']} index+save runs (slowest {w['max'] * 1000:.0f} ms) under 2 reader processes: "
-          f"{summary(lat)}, {rebuilds} graph rebuilds by readers")
+    print(
+        f"\nFIGURE {w['runs']} index+save runs (slowest {w['max'] * 1000:.0f} ms) under 2 reader processes: "
+        f"{summary(lat)}, {rebuilds} graph rebuilds by readers"
+    )
     with SearchEngine.open(lib, writer=False) as eng:
         assert eng.catalog._q("PRAGMA integrity_check")[0][0] == "ok"
         assert len(eng.search(str(anchor), k=100_000)) == 620 + 25
@@ -214,8 +231,13 @@ eng.close()
 
 def test_two_app_instances_one_writer_and_a_crashed_writer_frees_the_library(base_library, tiny_clip_checkpoint):
     lib, photos, anchor = base_library
-    first = subprocess.Popen([sys.executable, "-c", _HOLDER, str(lib), str(tiny_clip_checkpoint)], env=ENV,
-                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    first = subprocess.Popen(
+        [sys.executable, "-c", _HOLDER, str(lib), str(tiny_clip_checkpoint)],
+        env=ENV,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert first.stdout.readline().strip() == "ready"
         # The second instance: refused as writer at once, with who and since when; works as a reader.
@@ -247,8 +269,10 @@ def test_two_app_instances_one_writer_and_a_crashed_writer_frees_the_library(bas
     finally:
         if first.poll() is None:
             first.kill()
-    print(f"\nFIGURE second instance refused as writer in {refused * 1000:.1f} ms; "
-          f"library writable {freed * 1000:.1f} ms after the first was SIGKILLed")
+    print(
+        f"\nFIGURE second instance refused as writer in {refused * 1000:.1f} ms; "
+        f"library writable {freed * 1000:.1f} ms after the first was SIGKILLed"
+    )
 
 
 def test_a_window_indexing_while_it_searches_in_threads(base_library, tiny_clip_checkpoint):

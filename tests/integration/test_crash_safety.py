@@ -71,8 +71,9 @@ for line in sys.stdin:
 
 class ForkServer:
     def __init__(self, env: dict) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-c", _FORK_SERVER], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, text=True, env=env)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", _FORK_SERVER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env
+        )
         assert json.loads(self.proc.stdout.readline()).get("ready")
 
     def _ask(self, **req) -> dict:
@@ -154,8 +155,19 @@ def test_sigkill_at_random_moments_loses_nothing(tmp_path, tiny_clip_checkpoint)
     origin: dict[str, str] = {os.fspath(p): p.name for p in photos.rglob("*.jpg")}  # path -> content name
 
     env = dict(os.environ, PYTHONPATH=str(REPO / "desktop"))
-    argv = ["index", str(photos), "--library", str(lib), "--model-file", str(tiny_clip_checkpoint),
-            "-q", "--batch-size", str(BATCH), "--workers", "2"]
+    argv = [
+        "index",
+        str(photos),
+        "--library",
+        str(lib),
+        "--model-file",
+        str(tiny_clip_checkpoint),
+        "-q",
+        "--batch-size",
+        str(BATCH),
+        "--workers",
+        "2",
+    ]
     run_env = {"LOOKALIKE_ENCODE_LOG": str(log)}
     server = ForkServer(env)
     kills, completed, phases = 0, 0, Counter()
@@ -216,8 +228,13 @@ def test_sigkill_at_random_moments_loses_nothing(tmp_path, tiny_clip_checkpoint)
     assert kills >= KILLS
 
     # The last run: a plain `python -m lookalike index` in a fresh interpreter, uninterrupted.
-    r = subprocess.run([sys.executable, "-m", "lookalike", *argv], env=dict(env, **run_env),
-                       capture_output=True, text=True, timeout=300)
+    r = subprocess.run(
+        [sys.executable, "-m", "lookalike", *argv],
+        env=dict(env, **run_env),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr
     n = check_library_matches_disk(lib, photos, tiny_clip_checkpoint)
     leftovers = [p.name for p in lib.iterdir() if p.name.endswith(".tmp")]
@@ -227,9 +244,11 @@ def test_sigkill_at_random_moments_loses_nothing(tmp_path, tiny_clip_checkpoint)
     started = Counter(origin[p] for e, _, p in events if e == "start")
     done = Counter(origin[p] for e, _, p in events if e == "done")
     committed = Counter(origin[p] for e, _, p in events if e == "commit")
-    print(f"\nFIGURE kill test: {kills} SIGKILLs survived ({dict(phases)}), {completed} runs finished between "
-          f"them, {n} photos at the end; encodes per photo: max {max(done.values())} completed, "
-          f"max {max(started.values())} started; {sum(started.values()) - len(committed)} encodes lost to kills")
+    print(
+        f"\nFIGURE kill test: {kills} SIGKILLs survived ({dict(phases)}), {completed} runs finished between "
+        f"them, {n} photos at the end; encodes per photo: max {max(done.values())} completed, "
+        f"max {max(started.values())} started; {sum(started.values()) - len(committed)} encodes lost to kills"
+    )
     assert max(committed.values()) == 1, "a photo was encoded again after it was committed"
     assert max(done.values()) <= 2, done.most_common(3)
     # Each kill costs at most the batch in flight.
@@ -237,6 +256,7 @@ def test_sigkill_at_random_moments_loses_nothing(tmp_path, tiny_clip_checkpoint)
 
 
 # -- a damaged graph or catalog ------------------------------------------------------
+
 
 @pytest.fixture
 def built(tmp_path, tiny_clip_checkpoint):
@@ -260,7 +280,7 @@ def _damage_graph(lib: Path, how: str) -> None:
         graph.write_bytes(data[: len(data) // 3])
     elif how == "garbage inside":
         data = bytearray(graph.read_bytes())
-        data[len(data) // 2: len(data) // 2 + 512] = os.urandom(512)
+        data[len(data) // 2 : len(data) // 2 + 512] = os.urandom(512)
         graph.write_bytes(bytes(data))
     elif how == "empty file":
         graph.write_bytes(b"")
@@ -278,9 +298,18 @@ def _damage_graph(lib: Path, how: str) -> None:
         raise ValueError(how)
 
 
-@pytest.mark.parametrize("how", ["truncated", "garbage inside", "empty file",
-                                 "sidecar garbage", "sidecar missing", "graph missing",
-                                 "stale (older generation)"])
+@pytest.mark.parametrize(
+    "how",
+    [
+        "truncated",
+        "garbage inside",
+        "empty file",
+        "sidecar garbage",
+        "sidecar missing",
+        "graph missing",
+        "stale (older generation)",
+    ],
+)
 def test_a_damaged_graph_is_rebuilt_from_the_catalog(built, tiny_clip_checkpoint, how, caplog):
     lib, photos, before = built
     _damage_graph(lib, how)
@@ -312,7 +341,7 @@ def _damage_catalog(lib: Path, how: str) -> None:
     elif how == "pages overwritten":
         page = int.from_bytes(data[16:18], "big") or 65536
         for start in range(2 * page, len(data), 3 * page):
-            data[start:start + page] = os.urandom(page)
+            data[start : start + page] = os.urandom(page)
         cat.write_bytes(bytes(data))
     elif how == "zero bytes":
         cat.write_bytes(b"")
@@ -331,9 +360,13 @@ def test_a_damaged_catalog_is_reported_clearly_and_never_overwritten(built, tiny
         msg = str(err.value)
         assert "damaged" in msg and "catalog.sqlite3" in msg and "index your folders again" in msg
     # The command line says the same in one line, no traceback.
-    r = subprocess.run([sys.executable, "-m", "lookalike", "search", "a cat", "--library", str(lib)],
-                       capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(REPO / "desktop")),
-                       timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-m", "lookalike", "search", "a cat", "--library", str(lib)],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, PYTHONPATH=str(REPO / "desktop")),
+        timeout=120,
+    )
     assert r.returncode == 1 and "Traceback" not in r.stderr
     assert r.stderr.startswith("lookalike: The catalog") and "damaged" in r.stderr
     # Nothing wrote over the damaged file: what was left stays there for recovery tools.
@@ -362,6 +395,7 @@ def test_a_torn_write_ahead_log_is_ignored(built, tiny_clip_checkpoint):
 
 # -- a full disk ---------------------------------------------------------------------
 
+
 @pytest.fixture
 def tiny_disk(tmp_path):
     """A 16 MiB tmpfs mounted for the test (root only); skipped with the reason otherwise."""
@@ -369,8 +403,9 @@ def tiny_disk(tmp_path):
     mnt.mkdir()
     if os.geteuid() != 0:
         pytest.skip("mounting a tiny tmpfs needs root")
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m,mode=0755", "tmpfs", str(mnt)],
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=16m,mode=0755", "tmpfs", str(mnt)], capture_output=True, text=True
+    )
     if r.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {r.stderr.strip() or r.returncode}")
     try:
@@ -392,16 +427,27 @@ def _fill(mnt: Path, leave: int) -> Path:
     return filler
 
 
-def test_a_full_disk_during_indexing_keeps_the_previous_library_and_says_so(tmp_path, tiny_disk,
-                                                                             tiny_clip_checkpoint):
+def test_a_full_disk_during_indexing_keeps_the_previous_library_and_says_so(tmp_path, tiny_disk, tiny_clip_checkpoint):
     photos = tmp_path / "photos"
     photos.mkdir()
     for i in range(20):
         (photos / f"p{i:03d}.jpg").write_bytes(jpeg_bytes(good_image(i, 96)))
     lib = tiny_disk / "library"
     env = dict(os.environ, PYTHONPATH=str(REPO / "desktop"))
-    cmd = [sys.executable, "-m", "lookalike", "index", str(photos), "--library", str(lib),
-           "--model-file", str(tiny_clip_checkpoint), "-q", "--batch-size", "8"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "lookalike",
+        "index",
+        str(photos),
+        "--library",
+        str(lib),
+        "--model-file",
+        str(tiny_clip_checkpoint),
+        "-q",
+        "--batch-size",
+        "8",
+    ]
     assert subprocess.run(cmd, env=env, capture_output=True, timeout=300).returncode == 0
     with SearchEngine.open(lib, writer=False) as eng:
         first = {r.path for r in eng.search(str(photos / "p003.jpg"), k=100)}
@@ -436,8 +482,10 @@ def test_a_full_disk_during_indexing_keeps_the_previous_library_and_says_so(tmp_
     r2 = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert r2.returncode == 0, r2.stderr
     n = check_library_matches_disk(lib, photos, tiny_clip_checkpoint)
-    print(f"\nFIGURE full disk: failed cleanly after {took:.1f} s with {kept} photos kept: {line!r}; "
-          f"after freeing space {n} photos")
+    print(
+        f"\nFIGURE full disk: failed cleanly after {took:.1f} s with {kept} photos kept: {line!r}; "
+        f"after freeing space {n} photos"
+    )
 
 
 def test_a_full_disk_while_saving_the_graph_keeps_the_previous_graph(tmp_path, tiny_disk, tiny_clip_checkpoint):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -43,8 +42,9 @@ def test_image_query_and_arithmetic(engine, photo_dir, tmp_path):
     # An altered copy (crop, flip, recompress) outside the library finds its original.
     img = Image.open(photo_dir / "rocket.jpg")
     w, h = img.size
-    img.crop((w // 10, h // 10, w - w // 10, h - h // 10)).transpose(Image.Transpose.FLIP_LEFT_RIGHT) \
-        .save(tmp_path / "query.jpg", quality=60)
+    img.crop((w // 10, h // 10, w - w // 10, h - h // 10)).transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(
+        tmp_path / "query.jpg", quality=60
+    )
     assert names(engine.search(str(tmp_path / "query.jpg"), k=2))[0] == "rocket.jpg"
     # "more like this" on a photo already indexed reuses its stored vector.
     res = engine.search(str(photo_dir / "coffee.jpg"), k=1)

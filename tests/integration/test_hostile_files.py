@@ -21,8 +21,7 @@ import numpy as np
 import pytest
 
 from lookalike.core.search import SearchEngine
-from tests.hostile import Case, build_corpus, good_image, jargon_in, jpeg_bytes, kinds, make_unreadable, \
-    write_partially
+from tests.hostile import Case, build_corpus, good_image, jargon_in, jpeg_bytes, kinds, make_unreadable, write_partially
 
 REPO = Path(__file__).resolve().parents[2]
 # Peak memory of the hostile run may exceed the good-only run by at most this much: one
@@ -74,8 +73,10 @@ def _unreadable_honoured(path: Path) -> tuple[list[str], str]:
 
 
 def _index(prefix: list[str], folder: Path, lib: Path, ckpt: Path, out: Path) -> tuple[int, str, float]:
-    return _run_measured(prefix + ["-m", "lookalike", "index", str(folder), "--library", str(lib),
-                                   "--model-file", str(ckpt), "-q"], out=out)
+    return _run_measured(
+        prefix + ["-m", "lookalike", "index", str(folder), "--library", str(lib), "--model-file", str(ckpt), "-q"],
+        out=out,
+    )
 
 
 @pytest.mark.filterwarnings("ignore:Corrupt EXIF data:UserWarning")
@@ -148,9 +149,11 @@ def test_hostile_corpus_is_indexed_and_every_bad_file_is_explained(tmp_path, tin
             assert max(w, h) <= MAX_ASPECT * min(w, h) and max(w, h) * 224 / min(w, h) * 224 < 20e6, c.kind
 
     n_kinds = len(kinds(cases))
-    print(f"\nFIGURE hostile corpus: {n_kinds} kinds of bad or odd input, "
-          f"{sum(c.expect == 'photo' for c in cases)} photos indexed, {len(failures)} files listed with reasons, "
-          f"{seconds:.1f} s ({how}); peak memory {peak_mb:.0f} MB vs {base_mb:.0f} MB for the good photos alone")
+    print(
+        f"\nFIGURE hostile corpus: {n_kinds} kinds of bad or odd input, "
+        f"{sum(c.expect == 'photo' for c in cases)} photos indexed, {len(failures)} files listed with reasons, "
+        f"{seconds:.1f} s ({how}); peak memory {peak_mb:.0f} MB vs {base_mb:.0f} MB for the good photos alone"
+    )
     assert n_kinds >= 25
     assert peak_mb < base_mb + EXTRA_MEMORY_MB, (peak_mb, base_mb)
 
@@ -221,10 +224,11 @@ def test_a_file_written_slowly_while_watched_ends_up_indexed(tmp_path, engine):
     watcher = FolderWatcher(engine, quiet=0.2, max_delay=0.5, recheck=30)
     watcher.start()
     try:
+
         def trickle():
             with open(target, "wb") as fh:
                 for i in range(0, len(data), max(1, len(data) // 20)):
-                    fh.write(data[i:i + len(data) // 20])
+                    fh.write(data[i : i + len(data) // 20])
                     fh.flush()
                     time.sleep(0.1)  # 2 s of writing: several runs see it half-written
 

@@ -48,9 +48,15 @@ def test_text_query_ranks_the_right_photo_first(offline_encoder, library, name):
     assert ranking(vectors, query)[0] == name
 
 
-@pytest.mark.parametrize("name,words", [
-    ("cat", "kitten"), ("coffee", "espresso"), ("rocket", "a rocket"), ("motorcycle", "motorbike"),
-])
+@pytest.mark.parametrize(
+    "name,words",
+    [
+        ("cat", "kitten"),
+        ("coffee", "espresso"),
+        ("rocket", "a rocket"),
+        ("motorcycle", "motorbike"),
+    ],
+)
 def test_other_words_for_the_same_subject_also_work(offline_encoder, library, name, words):
     _, vectors, _ = library
     assert ranking(vectors, offline_encoder.encode_texts([words])[0])[0] == name

@@ -42,8 +42,13 @@ def test_the_library_folder_is_private(tmp_path, tiny_clip_checkpoint):
     os.umask(0o022)  # the usual umask: new folders would be world-readable
     # The default library (under LOOKALIKE_HOME), made by the command line ...
     env = dict(os.environ, PYTHONPATH=str(REPO / "desktop"))
-    r = subprocess.run([sys.executable, "-m", "lookalike", "index", str(photos), "--model-file",
-                        str(tiny_clip_checkpoint), "-q"], env=env, capture_output=True, text=True, timeout=300)
+    r = subprocess.run(
+        [sys.executable, "-m", "lookalike", "index", str(photos), "--model-file", str(tiny_clip_checkpoint), "-q"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr
     # ... and one named by the caller, parents included.
     named = tmp_path / "elsewhere" / "my library"
@@ -97,8 +102,9 @@ def _offline_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONPATH=str(REPO / "desktop"))
     for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):  # what a user has: no such switches set
         env.pop(k, None)
-    return subprocess.run([sys.executable, "-c", _NO_NETWORK, *args], env=env, cwd=cwd,
-                          capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-c", _NO_NETWORK, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=600
+    )
 
 
 @pytest.mark.slow
@@ -109,10 +115,32 @@ def test_index_and_search_with_the_network_blocked(tmp_path):
     photos = tmp_path / "photos"
     write_samples(photos, ["cat", "coffee", "rocket"])
     lib = tmp_path / "library"
-    r = _offline_cli("index", str(photos), "--library", str(lib), "-q",
-                     "::", "search", "a cup of coffee", "--library", str(lib), "-k", "1",
-                     "::", "search", str(photos / "cat.jpg") + " - a cat + a rocket", "--library", str(lib),
-                     "::", "status", "--library", str(lib), "::", "models", cwd=tmp_path)
+    r = _offline_cli(
+        "index",
+        str(photos),
+        "--library",
+        str(lib),
+        "-q",
+        "::",
+        "search",
+        "a cup of coffee",
+        "--library",
+        str(lib),
+        "-k",
+        "1",
+        "::",
+        "search",
+        str(photos / "cat.jpg") + " - a cat + a rocket",
+        "--library",
+        str(lib),
+        "::",
+        "status",
+        "--library",
+        str(lib),
+        "::",
+        "models",
+        cwd=tmp_path,
+    )
     assert r.returncode == 0 and "NETWORK ATTEMPT" not in r.stderr, r.stderr
     first_search = r.stdout.split("=== search")[1]
     assert "coffee.jpg" in first_search
@@ -122,13 +150,27 @@ def test_a_clip_checkpoint_file_is_used_with_the_network_blocked(tmp_path, tiny_
     photos = tmp_path / "photos"
     write_photos(photos, ["a.jpg", "b.jpg", "c.jpg"])
     lib = tmp_path / "library"
-    r = _offline_cli("index", str(photos), "--library", str(lib), "--model-file", str(tiny_clip_checkpoint), "-q",
-                     "::", "search", "a dog + " + str(photos / "a.jpg"), "--library", str(lib), cwd=tmp_path)
+    r = _offline_cli(
+        "index",
+        str(photos),
+        "--library",
+        str(lib),
+        "--model-file",
+        str(tiny_clip_checkpoint),
+        "-q",
+        "::",
+        "search",
+        "a dog + " + str(photos / "a.jpg"),
+        "--library",
+        str(lib),
+        cwd=tmp_path,
+    )
     assert r.returncode == 0 and "NETWORK ATTEMPT" not in r.stderr, r.stderr
     assert str(photos / "a.jpg") in r.stdout
 
 
 # -- no shell, no eval ---------------------------------------------------------------
+
 
 def _modules():
     for path in sorted(PACKAGE.rglob("*.py")):
@@ -150,17 +192,38 @@ def test_no_shell_and_no_code_evaluation_anywhere_in_the_app():
         for node in ast.walk(tree):
             if isinstance(node, ast.Call):
                 name = _dotted(node.func)
-                if name in ("eval", "exec", "compile", "os.system", "os.popen", "os.execvp", "os.spawnlp",
-                            "pty.spawn", "asyncio.create_subprocess_shell", "webbrowser.open",
-                            "QProcess.startCommand"):
+                if name in (
+                    "eval",
+                    "exec",
+                    "compile",
+                    "os.system",
+                    "os.popen",
+                    "os.execvp",
+                    "os.spawnlp",
+                    "pty.spawn",
+                    "asyncio.create_subprocess_shell",
+                    "webbrowser.open",
+                    "QProcess.startCommand",
+                ):
                     problems.append(f"{rel}:{node.lineno} calls {name}")
                 for kw in node.keywords:
                     if kw.arg == "shell" and not (isinstance(kw.value, ast.Constant) and kw.value.value is False):
                         problems.append(f"{rel}:{node.lineno} passes shell={ast.unparse(kw.value)}")
-                if name.endswith(("subprocess.run", "subprocess.Popen", "subprocess.call",
-                                  "subprocess.check_call", "subprocess.check_output", "startDetached")) \
-                        and node.args and isinstance(node.args[0], (ast.Constant, ast.JoinedStr)) \
-                        and not name.endswith("startDetached"):
+                if (
+                    name.endswith(
+                        (
+                            "subprocess.run",
+                            "subprocess.Popen",
+                            "subprocess.call",
+                            "subprocess.check_call",
+                            "subprocess.check_output",
+                            "startDetached",
+                        )
+                    )
+                    and node.args
+                    and isinstance(node.args[0], (ast.Constant, ast.JoinedStr))
+                    and not name.endswith("startDetached")
+                ):
                     problems.append(f"{rel}:{node.lineno} runs a command given as one string")
             if isinstance(node, (ast.Import, ast.ImportFrom)) and not rel.startswith("bench/"):
                 names = [a.name for a in node.names] + [getattr(node, "module", "") or ""]
@@ -181,21 +244,44 @@ def test_files_open_through_the_desktops_own_opener():
             continue
         for node in ast.walk(tree):
             if isinstance(node, ast.Call) and _dotted(node.func).endswith("startDetached"):
-                assert len(node.args) == 2 and isinstance(node.args[1], (ast.List, ast.Name)), \
+                assert len(node.args) == 2 and isinstance(node.args[1], (ast.List, ast.Name)), (
                     f"{path.name}:{node.lineno}"
+                )
 
 
 def test_hostile_file_names_never_reach_a_shell(tmp_path, tiny_clip_checkpoint, monkeypatch):
-    names = ["$(touch PWNED1).jpg", "`touch PWNED2`.jpg", "; touch PWNED3 #.jpg", "a' ; touch PWNED4 '.jpg",
-             "-rf.jpg", "|touch PWNED5.jpg"]
+    names = [
+        "$(touch PWNED1).jpg",
+        "`touch PWNED2`.jpg",
+        "; touch PWNED3 #.jpg",
+        "a' ; touch PWNED4 '.jpg",
+        "-rf.jpg",
+        "|touch PWNED5.jpg",
+    ]
     photos = tmp_path / "photos"
     paths = write_photos(photos, names)
     lib = tmp_path / "library"
     monkeypatch.chdir(tmp_path)
     env = dict(os.environ, PYTHONPATH=str(REPO / "desktop"))
-    r = subprocess.run([sys.executable, "-m", "lookalike", "index", str(photos), "--library", str(lib),
-                        "--model-file", str(tiny_clip_checkpoint), "-q",], cwd=tmp_path, env=env,
-                       capture_output=True, text=True, timeout=300)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "lookalike",
+            "index",
+            str(photos),
+            "--library",
+            str(lib),
+            "--model-file",
+            str(tiny_clip_checkpoint),
+            "-q",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr
     with SearchEngine.open(lib, writer=False) as eng:
         for p in paths:
@@ -207,14 +293,17 @@ def test_hostile_file_names_never_reach_a_shell(tmp_path, tiny_clip_checkpoint, 
     assert [p for p in tmp_path.rglob("PWNED*")] == []
 
 
-@pytest.mark.parametrize("query", [
-    "__import__('os').system('touch PWNED')",
-    "eval('1+1')",
-    "exec(\"open('PWNED','w')\")",
-    "{{7*7}} ${7*7} #{7*7}",
-    "lambda: 0",
-    "1e308*1e308*dog",
-])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "__import__('os').system('touch PWNED')",
+        "eval('1+1')",
+        "exec(\"open('PWNED','w')\")",
+        "{{7*7}} ${7*7} #{7*7}",
+        "lambda: 0",
+        "1e308*1e308*dog",
+    ],
+)
 def test_the_query_language_never_evaluates_code(tmp_path, monkeypatch, query):
     from lookalike.core.query import parse
 
@@ -233,6 +322,7 @@ def test_the_query_language_never_evaluates_code(tmp_path, monkeypatch, query):
 
 
 # -- absurd queries ------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def small_engine(tmp_path_factory, tiny_clip_checkpoint):
@@ -283,8 +373,12 @@ def test_absurd_query_photos_are_refused_fast(small_engine, tmp_path):
     sparse = tmp_path / "huge.jpg"
     with open(sparse, "wb") as fh:
         fh.truncate(2**30)
-    for target, words in ((fifo, "not a file"), ("/dev/zero", "not a file"), (sparse, "too large"),
-                          (tmp_path, "not a file")):
+    for target, words in (
+        (fifo, "not a file"),
+        ("/dev/zero", "not a file"),
+        (sparse, "too large"),
+        (tmp_path, "not a file"),
+    ):
         t0 = time.perf_counter()
         with pytest.raises(LookalikeError) as err:
             eng.search(f'"{target}"', k=5)
@@ -302,10 +396,17 @@ def test_the_cli_refuses_a_huge_query_fast(small_engine):
     env = dict(os.environ, PYTHONPATH=str(REPO / "desktop"))
     query = " + ".join(f"w{i}" for i in range(20_000))[:120_000]
     t0 = time.monotonic()
-    r = subprocess.run([sys.executable, "-m", "lookalike", "search", query, "--library", str(root / "library")],
-                       env=env, capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        [sys.executable, "-m", "lookalike", "search", query, "--library", str(root / "library")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     took = time.monotonic() - t0
     assert r.returncode == 2, r.stderr[-500:]
     assert r.stderr.startswith("lookalike: bad query: query is longer than") and "Traceback" not in r.stderr
-    print(f"\nFIGURE CLI refused a 120 KB query in {took:.2f} s (interpreter start included), "
-          f"{len(r.stderr)} bytes of message")
+    print(
+        f"\nFIGURE CLI refused a 120 KB query in {took:.2f} s (interpreter start included), "
+        f"{len(r.stderr)} bytes of message"
+    )

@@ -102,8 +102,9 @@ def test_new_changed_deleted_moved_renamed_photos_reach_search(tmp_path, engine)
         # Changed: new content under the same name gets a new vector.
         before = engine.catalog.photo_by_path(photos[1])
         photos[1].write_bytes(jpeg_bytes(good_image(51)))
-        figures["changed"] = wait_for(lambda: (r := engine.catalog.photo_by_path(photos[1])) is not None
-                                      and r.hash != before.hash)
+        figures["changed"] = wait_for(
+            lambda: (r := engine.catalog.photo_by_path(photos[1])) is not None and r.hash != before.hash
+        )
         after = engine.catalog.photo_by_path(photos[1])
         enc = engine.encoder()
         from lookalike.core.imaging import decode_file
@@ -157,7 +158,7 @@ def test_a_burst_of_5000_files_is_debounced_into_batches(tmp_path, engine):
         files = sorted(staging.iterdir())
         seen_during_copy = 0
         for k in range(0, len(files), 500):  # a copy from a card: a steady stream for a few seconds
-            for f in files[k:k + 500]:
+            for f in files[k : k + 500]:
                 shutil.copy2(f, dest / f.name)
             time.sleep(0.5)
             seen_during_copy = engine.catalog.photo_count() - 2
@@ -167,9 +168,11 @@ def test_a_burst_of_5000_files_is_debounced_into_batches(tmp_path, engine):
         watcher.stop()
     runs = [u for u in updates.items if u.report is not None]
     events = sum(u.events for u in updates.items)
-    print(f"\nFIGURE burst: 5000 files copied in {copied:.1f} s, {events} events -> {len(runs)} indexing runs "
-          f"({seen_during_copy} photos searchable before the copy ended), all searchable {total:.1f} s after "
-          f"the copy ended; longest wait before a run {watcher.stats.max_waited:.2f} s")
+    print(
+        f"\nFIGURE burst: 5000 files copied in {copied:.1f} s, {events} events -> {len(runs)} indexing runs "
+        f"({seen_during_copy} photos searchable before the copy ended), all searchable {total:.1f} s after "
+        f"the copy ended; longest wait before a run {watcher.stats.max_waited:.2f} s"
+    )
     assert all(u.error is None for u in updates.items)
     assert 2 <= len(runs) <= 40, "events were not batched (or a long burst was held back)"
     assert seen_during_copy > 0
@@ -183,8 +186,7 @@ def test_renamed_subfolder_and_renamed_library_folder_keep_their_vectors(tmp_pat
     write_photos(root / "day1", 4)
     write_photos(root / "day2", 3, start=10)
     engine.index([root])
-    ids_before = {p.relative_to(root): engine.catalog.photo_by_path(p).id
-                  for p in root.rglob("*.jpg")}
+    ids_before = {p.relative_to(root): engine.catalog.photo_by_path(p).id for p in root.rglob("*.jpg")}
     watcher, updates = start_watcher(engine)
     try:
         (root / "day1").rename(root / "Rome")
@@ -286,8 +288,13 @@ def test_cli_index_marks_a_missing_folder_offline_and_keeps_it(tmp_path, tiny_cl
     env = dict(os.environ, PYTHONPATH=str(REPO / "desktop"))
 
     def cli(*args):
-        return subprocess.run([sys.executable, "-m", "lookalike", *args, "--library", str(lib)],
-                              capture_output=True, text=True, env=env, timeout=300)
+        return subprocess.run(
+            [sys.executable, "-m", "lookalike", *args, "--library", str(lib)],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=300,
+        )
 
     r = cli("index", str(a), str(b), "--model-file", str(tiny_clip_checkpoint), "-q")
     assert r.returncode == 0, r.stderr

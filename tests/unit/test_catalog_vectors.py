@@ -28,8 +28,10 @@ def catalog(tmp_path):
 
 def _fill(catalog, tmp_path, vecs):
     folder = catalog.add_folder(tmp_path / "photos")
-    photos = [NewPhoto(tmp_path / "photos" / f"p{i}.jpg", folder.id, 100 + i, 1000 + i, f"h{i}", 10, 10,
-                       None, v) for i, v in enumerate(vecs)]
+    photos = [
+        NewPhoto(tmp_path / "photos" / f"p{i}.jpg", folder.id, 100 + i, 1000 + i, f"h{i}", 10, 10, None, v)
+        for i, v in enumerate(vecs)
+    ]
     return folder, catalog.commit_batch(added=photos)
 
 

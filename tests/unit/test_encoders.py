@@ -17,10 +17,14 @@ import pytest
 from PIL import Image
 
 from lookalike.core.encoders import (
-    DEFAULT_ENCODER, Encoder, available_encoders, clear_cache, load_encoder,
+    DEFAULT_ENCODER,
+    Encoder,
+    available_encoders,
+    clear_cache,
+    load_encoder,
 )
 from lookalike.core.errors import ModelUnavailableError, UsageError
-from lookalike.core.progress import CancelToken, Cancelled
+from lookalike.core.progress import Cancelled, CancelToken
 from tests.fixtures_models import TINY_CLIP_ARCH, TINY_CLIP_CONFIG, build_tiny_clip_state
 from tests.photos import sample_image
 
@@ -66,8 +70,7 @@ def test_importing_the_registry_loads_no_torch():
     import os
 
     env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                         cwd=ROOT, env=env)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT, env=env)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "offline,clip,resnet50"
 
@@ -134,10 +137,14 @@ def test_resnet_weights_are_torchvisions():
     assert list(t.crop_size) == [resnet.IMAGE_SIZE] and list(t.resize_size) == [resnet.RESIZE_SIZE]
 
 
-@pytest.mark.parametrize("spec,expected", [
-    ("clip", (None, None)), ("clip:ViT-B-32", ("ViT-B-32", None)),
-    ("CLIP:ViT-B-32:laion2b_s34b_b79k", ("ViT-B-32", "laion2b_s34b_b79k")),
-])
+@pytest.mark.parametrize(
+    "spec,expected",
+    [
+        ("clip", (None, None)),
+        ("clip:ViT-B-32", ("ViT-B-32", None)),
+        ("CLIP:ViT-B-32:laion2b_s34b_b79k", ("ViT-B-32", "laion2b_s34b_b79k")),
+    ],
+)
 def test_clip_names_pick_architecture_and_weights(spec, expected):
     from lookalike.core.encoders.clip import parse_spec
 
@@ -191,11 +198,11 @@ def test_offline_network_folded_for_inference_computes_the_same_function(offline
     from efficientnet_lite_pytorch import EfficientNet
     from torch import nn
 
-    from lookalike.core.encoders import _common, offline as off
+    from lookalike.core.encoders import _common
+    from lookalike.core.encoders import offline as off
 
     plain = EfficientNet.from_name("efficientnet-lite0")
-    plain.load_state_dict(torch.load(str(off.efficientnet_weights_file()), map_location="cpu",
-                                     weights_only=True))
+    plain.load_state_dict(torch.load(str(off.efficientnet_weights_file()), map_location="cpu", weights_only=True))
     plain.eval()
     fast = offline_encoder._net
     assert not any(isinstance(m, nn.BatchNorm2d) for m in fast.modules())
@@ -300,9 +307,9 @@ def test_hugging_face_layout_and_shape_inference_load_the_same_weights(tiny_clip
     name = register_config(TINY_CLIP_CONFIG, "tiny-test-registered")
     bare = tmp_path / "bare.pt"
     torch.save({"state_dict": {f"module.{k}": v for k, v in state.items()}}, bare)
-    from lookalike.core.encoders.clip import infer_architecture
-
     import open_clip
+
+    from lookalike.core.encoders.clip import infer_architecture
 
     assert open_clip.get_model_config(infer_architecture(state)) == TINY_CLIP_CONFIG
     for spec in (f"clip:{name}", "clip"):
@@ -357,6 +364,7 @@ def test_resnet_from_the_torch_cache_encodes_images_and_refuses_text(no_model_ca
 @pytest.fixture
 def blocked_network(monkeypatch):
     """Every outgoing connection fails at once (names resolve, connects do not)."""
+
     def fake_getaddrinfo(host, port, *a, **k):
         return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("203.0.113.7", port or 443))]
 
@@ -383,10 +391,11 @@ def test_download_stall_times_out(no_model_caches, monkeypatch):
     from lookalike.core.encoders import _download
 
     def stall(self, address):
-        raise socket.timeout("timed out")
+        raise TimeoutError("timed out")
 
-    monkeypatch.setattr(socket, "getaddrinfo",
-                        lambda h, p, *a, **k: [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("203.0.113.7", 443))])
+    monkeypatch.setattr(
+        socket, "getaddrinfo", lambda h, p, *a, **k: [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("203.0.113.7", 443))]
+    )
     monkeypatch.setattr(socket.socket, "connect", stall)
     with pytest.raises(ModelUnavailableError, match="timed out"):
         _download.fetch("https://example.invalid/w.bin", no_model_caches / "w.bin", what="test weights")
@@ -425,8 +434,9 @@ def test_fetch_downloads_with_progress_and_checksum(local_server, tmp_path):
     base, payload = local_server
     seen = []
     sha = hashlib.sha256(payload).hexdigest()
-    out = _download.fetch(f"{base}/w.bin", tmp_path / "d" / "w.bin", what="test weights",
-                          sha256_prefix=sha[:8], progress=seen.append)
+    out = _download.fetch(
+        f"{base}/w.bin", tmp_path / "d" / "w.bin", what="test weights", sha256_prefix=sha[:8], progress=seen.append
+    )
     assert out.read_bytes() == payload
     assert seen[-1].done == len(payload) == seen[-1].total
     with pytest.raises(_download.NotFoundOnServer):
@@ -447,8 +457,9 @@ def test_fetch_can_be_cancelled_and_leaves_nothing(local_server, tmp_path):
             token.cancel()
 
     with pytest.raises(Cancelled):
-        _download.fetch(f"{base}/w.bin", tmp_path / "w.bin", what="test weights", progress=cancel_on_first,
-                        cancel=token)
+        _download.fetch(
+            f"{base}/w.bin", tmp_path / "w.bin", what="test weights", progress=cancel_on_first, cancel=token
+        )
     assert list(tmp_path.iterdir()) == []
 
 
@@ -475,8 +486,14 @@ def test_resnet_encoder_folded_for_inference_computes_the_same_function(tmp_path
     imgs = [sample_image("cat"), sample_image("rocket")]
     plain.fc = torch.nn.Identity()
     plain.eval()
-    x = _common.images_to_tensor(imgs, resnet.IMAGE_SIZE, _common.IMAGENET_MEAN, _common.IMAGENET_STD,
-                                 resize_size=resnet.RESIZE_SIZE, interpolation="bilinear")
+    x = _common.images_to_tensor(
+        imgs,
+        resnet.IMAGE_SIZE,
+        _common.IMAGENET_MEAN,
+        _common.IMAGENET_STD,
+        resize_size=resnet.RESIZE_SIZE,
+        interpolation="bilinear",
+    )
     with torch.inference_mode():
         want = torch.nn.functional.normalize(plain(x), dim=-1).numpy()
     got = enc.encode_images(imgs)

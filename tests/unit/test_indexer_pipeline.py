@@ -63,8 +63,7 @@ def _photos(folder, n):
 
 def _assert_own_vectors(catalog, colours) -> None:
     for path, rgb in colours.items():
-        np.testing.assert_allclose(catalog.vector(catalog.photo_by_path(path).id),
-                                   ColourEncoder.vector(rgb), atol=1e-3)
+        np.testing.assert_allclose(catalog.vector(catalog.photo_by_path(path).id), ColourEncoder.vector(rgb), atol=1e-3)
 
 
 @pytest.fixture(autouse=True)

@@ -19,7 +19,10 @@ def test_text_tower_matches_the_torch_encoder(offline_encoder):
 
     tower = OfflineTextEncoder(offline_encoder._concept_mean.cpu().numpy(), offline_encoder.weights_checksum)
     assert (tower.id, tower.weights_checksum, tower.dimension) == (
-        offline_encoder.id, offline_encoder.weights_checksum, offline_encoder.dimension)
+        offline_encoder.id,
+        offline_encoder.weights_checksum,
+        offline_encoder.dimension,
+    )
     a = tower.encode_texts(TEXTS)
     b = offline_encoder.encode_texts(TEXTS)
     assert a.shape == b.shape and a.dtype == np.float32
@@ -55,8 +58,12 @@ def test_rescan_with_nothing_new_loads_no_model(tmp_path, sample_dir):
     photos = tmp_path / "photos"
     shutil.copytree(sample_dir, photos)
     lib = tmp_path / "lib"
-    subprocess.run([sys.executable, "-m", "lookalike", "index", str(photos), "--library", str(lib), "-q"],
-                   check=True, capture_output=True, timeout=600)
+    subprocess.run(
+        [sys.executable, "-m", "lookalike", "index", str(photos), "--library", str(lib), "-q"],
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
     probe = f"""
 import sys, json
 from lookalike.core.search import SearchEngine

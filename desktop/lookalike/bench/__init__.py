@@ -15,21 +15,46 @@ import platform
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 log = logging.getLogger(__name__)
 
 SECTIONS = ("decode", "encode", "indexing", "memory", "scale", "grid", "query", "startup")
 
 # Normal defaults (minutes on two cores) and --quick (seconds, for the smoke test).
-DEFAULTS = dict(photos=400, distinct=48, decode_photos=12, sizes=[10_000], dim=None, query_size=30_000,
-                memory_photos=20_000, queries=200, encoders=["offline", "clip-vit-b-32 (random weights)"],
-                batch_sizes=[1, 8, 16, 32], threads=None, repeats=2, grid_size=10_000,
-                libraries=["flat", "hnswlib", "faiss-flat", "faiss-hnsw", "faiss-ivf", "usearch"])
-QUICK = dict(photos=12, distinct=3, decode_photos=3, sizes=[2_000], dim=64, query_size=1_000,
-             memory_photos=200, queries=20, encoders=["stub"], batch_sizes=[2],
-             threads=[1], repeats=1, grid_size=0, libraries=["flat", "hnswlib"])
+DEFAULTS = dict(
+    photos=400,
+    distinct=48,
+    decode_photos=12,
+    sizes=[10_000],
+    dim=None,
+    query_size=30_000,
+    memory_photos=20_000,
+    queries=200,
+    encoders=["offline", "clip-vit-b-32 (random weights)"],
+    batch_sizes=[1, 8, 16, 32],
+    threads=None,
+    repeats=2,
+    grid_size=10_000,
+    libraries=["flat", "hnswlib", "faiss-flat", "faiss-hnsw", "faiss-ivf", "usearch"],
+)
+QUICK = dict(
+    photos=12,
+    distinct=3,
+    decode_photos=3,
+    sizes=[2_000],
+    dim=64,
+    query_size=1_000,
+    memory_photos=200,
+    queries=20,
+    encoders=["stub"],
+    batch_sizes=[2],
+    threads=[1],
+    repeats=1,
+    grid_size=0,
+    libraries=["flat", "hnswlib"],
+)
 
 
 def _ints(text: str | None) -> list[int] | None:
@@ -65,9 +90,16 @@ def machine() -> dict:
     import numpy
     import PIL
 
-    info = {"cpu": cpu, "cores": os.cpu_count(), "ram_gib": round(ram / 2**30, 1),
-            "os": f"{platform.system()} {platform.release()}", "python": platform.python_version(),
-            "numpy": numpy.__version__, "pillow": PIL.__version__, "when": time.strftime("%Y-%m-%d %H:%M %Z")}
+    info = {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "ram_gib": round(ram / 2**30, 1),
+        "os": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+        "numpy": numpy.__version__,
+        "pillow": PIL.__version__,
+        "when": time.strftime("%Y-%m-%d %H:%M %Z"),
+    }
     try:
         import torch
 
@@ -76,8 +108,9 @@ def machine() -> dict:
     except Exception:
         pass
     try:
-        import hnswlib  # noqa: F401
         from importlib.metadata import version
+
+        import hnswlib  # noqa: F401
 
         info["hnswlib"] = version("hnswlib")
         for pkg in ("faiss-cpu", "usearch", "simplejpeg", "pyvips"):
@@ -139,8 +172,10 @@ class Bench:
         size = (1008, 756) if self.quick else CAMERA_SIZE
         t0 = time.perf_counter()
         paths = make_camera_jpegs(self.work / "camera", self.cfg["distinct"], size=size)
-        self.say(f"camera files: {len(paths)} distinct {size[0]}x{size[1]} JPEGs with EXIF "
-                 f"({time.perf_counter() - t0:.0f} s)")
+        self.say(
+            f"camera files: {len(paths)} distinct {size[0]}x{size[1]} JPEGs with EXIF "
+            f"({time.perf_counter() - t0:.0f} s)"
+        )
         return paths
 
     def indexing_folder(self) -> Path:
@@ -165,7 +200,7 @@ class Bench:
             self._encoders = load_encoders(self.cfg["encoders"], self.device, self.say)
         return self._encoders
 
-    def anchors(self, encoder) -> "object":
+    def anchors(self, encoder) -> object:
         """Real photos' embeddings (crops and flips of the sample photos) as cluster anchors."""
         import numpy as np
         from PIL import Image
@@ -198,13 +233,12 @@ class Bench:
         encs = self.encoders()
         imgs = [decode_file(p, 224).image for p in self.camera_photos()[:8]]
         del Image
-        self.results["encode"] = measure_encode(encs, imgs, self.cfg["batch_sizes"], self.cfg["threads"],
-                                                16 if self.quick else 48, self.say)
+        self.results["encode"] = measure_encode(
+            encs, imgs, self.cfg["batch_sizes"], self.cfg["threads"], 16 if self.quick else 48, self.say
+        )
 
     def run_indexing(self) -> None:
-        from lookalike.bench.pipeline import measure_indexing
-
-        from lookalike.bench.pipeline import random_clip_checkpoint
+        from lookalike.bench.pipeline import measure_indexing, random_clip_checkpoint
 
         folder = self.indexing_folder()
         # Warm the page cache, as the decode costs that make the limit were measured:
@@ -220,13 +254,19 @@ class Bench:
         for model in models:
             # The timing-only CLIP indexes through the engine from a checkpoint file of
             # the same architecture with random weights.
-            model_file = random_clip_checkpoint(self.work / "clip-vit-b-32-random.pt") \
-                if model.startswith("clip-vit") else None
+            model_file = (
+                random_clip_checkpoint(self.work / "clip-vit-b-32-random.pt") if model.startswith("clip-vit") else None
+            )
             for r in range(max(1, self.cfg["repeats"])):
                 try:
-                    res = measure_indexing(folder, self.work / f"lib-index-{model.split()[0]}", model,
-                                           None if self.device == "cpu" else self.device, self.say,
-                                           model_file=model_file)
+                    res = measure_indexing(
+                        folder,
+                        self.work / f"lib-index-{model.split()[0]}",
+                        model,
+                        None if self.device == "cpu" else self.device,
+                        self.say,
+                        model_file=model_file,
+                    )
                 except Exception as exc:
                     self.say(f"  indexing with {model}: failed ({exc.__class__.__name__}: {exc})")
                     break
@@ -239,8 +279,7 @@ class Bench:
 
         n = self.cfg["memory_photos"]
         dim = self.cfg["dim"] or self._model_dim()
-        self.results["memory"] = measure_memory(self.work / f"small-{n}", self.work / "lib-memory", n, dim,
-                                                self.say)
+        self.results["memory"] = measure_memory(self.work / f"small-{n}", self.work / "lib-memory", n, dim, self.say)
 
     def _model_dim(self) -> int:
         encs = self.encoders()
@@ -262,9 +301,18 @@ class Bench:
         prev = {r["n"]: r for r in self.results.get("scale", {}).get("runs", [])}
         for n in self.cfg["sizes"]:
             self.say(f"scale: {n:,} vectors of {dim} dimensions")
-            prev[n] = run_scale(n, dim, libraries=libs, M=self._M(), efc=self._efc(), ef=self._ef(),
-                                threads=os.cpu_count() or 1, queries=self.cfg["queries"], anchors=anchors,
-                                say=self.say)
+            prev[n] = run_scale(
+                n,
+                dim,
+                libraries=libs,
+                M=self._M(),
+                efc=self._efc(),
+                ef=self._ef(),
+                threads=os.cpu_count() or 1,
+                queries=self.cfg["queries"],
+                anchors=anchors,
+                say=self.say,
+            )
             self.results["scale"] = {"runs": [prev[k] for k in sorted(prev)]}
             self.save()
 
@@ -276,8 +324,16 @@ class Bench:
             return
         dim = self.cfg["dim"] or self._model_dim()
         self.say(f"hnsw parameters: {n:,} vectors of {dim} dimensions")
-        rows = run_hnsw_grid(n, dim, Ms=[8, 16, 32], efcs=[100, 200], threads=os.cpu_count() or 1,
-                             queries=self.cfg["queries"], anchors=self._anchors_for_dim(dim), say=self.say)
+        rows = run_hnsw_grid(
+            n,
+            dim,
+            Ms=[8, 16, 32],
+            efcs=[100, 200],
+            threads=os.cpu_count() or 1,
+            queries=self.cfg["queries"],
+            anchors=self._anchors_for_dim(dim),
+            say=self.say,
+        )
         self.results["grid"] = {"n": n, "dim": dim, "rows": rows}
 
     def run_query(self) -> None:
@@ -290,8 +346,7 @@ class Bench:
             if not getattr(enc, "supports_text", False):
                 continue
             self.say(f"query: {name} at {n:,} photos")
-            rec = ModelRecord(name if name == "offline" else "bench", enc.id, enc.weights_checksum,
-                              int(enc.dimension))
+            rec = ModelRecord(name if name == "offline" else "bench", enc.id, enc.weights_checksum, int(enc.dimension))
             lib = self.work / f"lib-query-{enc.id}"
             built = build_synthetic_library(lib, enc, rec, n, self.anchors(enc), self.say)
             res = measure_query(lib, enc, rec, max(1, self.cfg["repeats"]), self.say)
@@ -362,10 +417,11 @@ class Bench:
         self.load_previous()
         m = machine()
         self.results["machine"] = m
-        self.results["config"] = {k: v for k, v in self.cfg.items()} | {"device": self.device,
-                                                                        "quick": self.quick}
-        self.say(f"lookalike bench on {m['cpu']} ({m['cores']} cores, {m['ram_gib']} GiB), device {self.device}; "
-                 f"report in {self.out}")
+        self.results["config"] = {k: v for k, v in self.cfg.items()} | {"device": self.device, "quick": self.quick}
+        self.say(
+            f"lookalike bench on {m['cpu']} ({m['cores']} cores, {m['ram_gib']} GiB), device {self.device}; "
+            f"report in {self.out}"
+        )
         errors = 0
         for section in self.sections:
             t0 = time.perf_counter()

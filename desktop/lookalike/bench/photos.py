@@ -16,8 +16,20 @@ import numpy as np
 from PIL import Image
 
 CAMERA_SIZE = (4032, 3024)  # 12.2 megapixels, a phone's main camera
-_SOURCES = ("chelsea", "coffee", "rocket", "astronaut", "stereo_motorcycle", "clock", "coins",
-            "hubble_deep_field", "immunohistochemistry", "retina", "cat", "colorwheel")
+_SOURCES = (
+    "chelsea",
+    "coffee",
+    "rocket",
+    "astronaut",
+    "stereo_motorcycle",
+    "clock",
+    "coins",
+    "hubble_deep_field",
+    "immunohistochemistry",
+    "retina",
+    "cat",
+    "colorwheel",
+)
 
 
 def _source_photos() -> list[np.ndarray]:
@@ -69,8 +81,9 @@ def _exif(i: int, rng: np.random.Generator) -> Image.Exif:
     return exif
 
 
-def make_camera_jpegs(folder: Path, count: int, *, seed: int = 0, quality: int = 90,
-                      size: tuple[int, int] = CAMERA_SIZE) -> list[Path]:
+def make_camera_jpegs(
+    folder: Path, count: int, *, seed: int = 0, quality: int = 90, size: tuple[int, int] = CAMERA_SIZE
+) -> list[Path]:
     """Write ``count`` camera-like JPEGs into ``folder`` (reused if already there)."""
     folder.mkdir(parents=True, exist_ok=True)
     sources = _source_photos()
@@ -88,7 +101,7 @@ def make_camera_jpegs(folder: Path, count: int, *, seed: int = 0, quality: int =
         sh, sw = src.shape[:2]
         ch, cw = int(sh * rng.uniform(0.7, 1.0)), int(sw * rng.uniform(0.7, 1.0))
         y, x = rng.integers(0, sh - ch + 1), rng.integers(0, sw - cw + 1)
-        crop = src[y:y + ch, x:x + cw]
+        crop = src[y : y + ch, x : x + cw]
         if rng.random() < 0.5:
             crop = crop[:, ::-1]
         img = Image.fromarray(np.ascontiguousarray(crop)).resize((w, h), Image.Resampling.BICUBIC)
@@ -97,7 +110,6 @@ def make_camera_jpegs(folder: Path, count: int, *, seed: int = 0, quality: int =
         arr += g[:, :, None]
         arr = np.clip(arr, 0, 255).astype(np.uint8)
         tmp = path.with_suffix(".tmp")
-        Image.fromarray(arr).save(tmp, "JPEG", quality=quality, exif=_exif(i, rng).tobytes(),
-                                  subsampling="4:2:0")
+        Image.fromarray(arr).save(tmp, "JPEG", quality=quality, exif=_exif(i, rng).tobytes(), subsampling="4:2:0")
         tmp.rename(path)
     return paths

@@ -13,9 +13,9 @@ import io
 import logging
 import os
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 
@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 
 # -- decode ---------------------------------------------------------------------
+
 
 def _decoders(target: int) -> dict[str, Callable[[bytes], object]]:
     from PIL import Image
@@ -99,11 +100,18 @@ def measure_decode(paths: Sequence[Path], target: int, repeats: int, say: Callab
 
     with Image.open(paths[0]) as im:
         w, h = im.size
-    return {"photos": len(paths), "file_mb_median": float(np.median(sizes) / 1e6), "width": w, "height": h,
-            "target": target, "rows": rows}
+    return {
+        "photos": len(paths),
+        "file_mb_median": float(np.median(sizes) / 1e6),
+        "width": w,
+        "height": h,
+        "target": target,
+        "rows": rows,
+    }
 
 
 # -- encode ---------------------------------------------------------------------
+
 
 class ClipTiming:
     """open_clip ViT-B-32 with random weights, for timing only (speed does not
@@ -167,8 +175,14 @@ def load_encoders(names: Sequence[str], device: str, say: Callable[[str], None])
     return out
 
 
-def measure_encode(encoders: dict[str, object], images: list, batch_sizes: Sequence[int],
-                   threads: Sequence[int], min_photos: int, say: Callable[[str], None]) -> dict:
+def measure_encode(
+    encoders: dict[str, object],
+    images: list,
+    batch_sizes: Sequence[int],
+    threads: Sequence[int],
+    min_photos: int,
+    say: Callable[[str], None],
+) -> dict:
     """Per-photo encode cost for every encoder, batch size and torch thread count."""
     import torch
 
@@ -177,7 +191,7 @@ def measure_encode(encoders: dict[str, object], images: list, batch_sizes: Seque
     try:
         for name, enc in encoders.items():
             on_gpu = str(getattr(enc, "device", "cpu")).startswith("cuda")
-            for t in ([old] if on_gpu else threads):
+            for t in [old] if on_gpu else threads:
                 torch.set_num_threads(t)
                 for bs in batch_sizes:
                     batch = [images[i % len(images)] for i in range(bs)]
@@ -193,11 +207,19 @@ def measure_encode(encoders: dict[str, object], images: list, batch_sizes: Seque
                             torch.cuda.synchronize()
                         walls.append((time.perf_counter() - t0) * 1000 / bs)
                         cpus.append((cpu_seconds() - c0) * 1000 / bs)
-                    row = {"encoder": name, "threads": t, "batch": bs, "wall_ms": summary(walls),
-                           "cpu_ms": summary(cpus), "device": str(getattr(enc, "device", "cpu"))}
+                    row = {
+                        "encoder": name,
+                        "threads": t,
+                        "batch": bs,
+                        "wall_ms": summary(walls),
+                        "cpu_ms": summary(cpus),
+                        "device": str(getattr(enc, "device", "cpu")),
+                    }
                     rows.append(row)
-                    say(f"  encode {name:<32} threads {t} batch {bs:>3}: {row['wall_ms']['median']:7.1f} ms/photo "
-                        f"wall, {row['cpu_ms']['median']:7.1f} ms/photo CPU")
+                    say(
+                        f"  encode {name:<32} threads {t} batch {bs:>3}: {row['wall_ms']['median']:7.1f} ms/photo "
+                        f"wall, {row['cpu_ms']['median']:7.1f} ms/photo CPU"
+                    )
     finally:
         torch.set_num_threads(old)
     return {"rows": rows}
@@ -209,6 +231,7 @@ def limit_rate(cores: int, read_ms: float, decode_ms: float, encode_ms: float) -
 
 
 # -- end to end -----------------------------------------------------------------
+
 
 @dataclass
 class _Counter:
@@ -232,21 +255,31 @@ def random_clip_checkpoint(path: Path, arch: str = "ViT-B-32") -> Path:
 
     torch.manual_seed(0)
     model = open_clip.create_model(arch, pretrained=None)
-    return save_checkpoint(path, model.state_dict(), open_clip.get_model_config(arch),
-                           architecture=f"{arch}-random-bench")
+    return save_checkpoint(
+        path, model.state_dict(), open_clip.get_model_config(arch), architecture=f"{arch}-random-bench"
+    )
 
 
-def measure_indexing(folder: Path, library: Path, model: str, device: str | None,
-                     say: Callable[[str], None], *, encoder=None, record=None,
-                     model_file: Path | None = None) -> dict:
+def measure_indexing(
+    folder: Path,
+    library: Path,
+    model: str,
+    device: str | None,
+    say: Callable[[str], None],
+    *,
+    encoder=None,
+    record=None,
+    model_file: Path | None = None,
+) -> dict:
     """Index ``folder`` into a new library: the real path, from files to a saved library."""
     import shutil
 
     from lookalike.core.search import SearchEngine
 
     shutil.rmtree(library, ignore_errors=True)
-    engine = SearchEngine.open(library, model="clip" if model_file else model, model_file=model_file,
-                               device=device, writer=True, create=True)
+    engine = SearchEngine.open(
+        library, model="clip" if model_file else model, model_file=model_file, device=device, writer=True, create=True
+    )
     with engine:
         t0 = time.perf_counter()
         if encoder is not None:
@@ -262,19 +295,29 @@ def measure_indexing(folder: Path, library: Path, model: str, device: str | None
     photos = report.encoded
     cores = os.cpu_count() or 1
     result = {
-        "model": model, "photos": photos, "library_photos": st.photos, "failed": report.failed,
-        "load_s": load_s, "wall_s": s.wall, "rate": photos / s.wall if s.wall else 0.0,
-        "cpu_util": s.cpu / (s.wall * cores) if s.wall else 0.0, "cores": cores,
-        "peak_rss": s.peak_rss, "peak_rss_process": peak_rss_bytes(),
+        "model": model,
+        "photos": photos,
+        "library_photos": st.photos,
+        "failed": report.failed,
+        "load_s": load_s,
+        "wall_s": s.wall,
+        "rate": photos / s.wall if s.wall else 0.0,
+        "cpu_util": s.cpu / (s.wall * cores) if s.wall else 0.0,
+        "cores": cores,
+        "peak_rss": s.peak_rss,
+        "peak_rss_process": peak_rss_bytes(),
         "library_bytes": sum(f.stat().st_size for f in library.rglob("*") if f.is_file()),
         "samples": [list(x) for x in s.samples],
     }
-    say(f"  indexed {photos} photos with {model} in {s.wall:.1f} s: {result['rate']:.2f} photos/s, "
-        f"CPU {100 * result['cpu_util']:.0f}% of {cores} cores, peak RSS {s.peak_rss / 2**20:.0f} MiB")
+    say(
+        f"  indexed {photos} photos with {model} in {s.wall:.1f} s: {result['rate']:.2f} photos/s, "
+        f"CPU {100 * result['cpu_util']:.0f}% of {cores} cores, peak RSS {s.peak_rss / 2**20:.0f} MiB"
+    )
     return result
 
 
 # -- memory at scale --------------------------------------------------------------
+
 
 class StubEncoder:
     """Returns embedding-like vectors without a network: isolates the pipeline's own memory."""
@@ -328,7 +371,14 @@ def measure_memory(folder: Path, library: Path, count: int, dim: int, say: Calla
     make_small_jpegs(folder, count)
     say(f"  {count:,} small JPEGs ready in {time.perf_counter() - t0:.0f} s")
     stub = StubEncoder(dim)
-    res = measure_indexing(folder, library, "offline", None, say, encoder=stub,
-                           record=ModelRecord("bench-stub", stub.id, stub.weights_checksum, dim))
+    res = measure_indexing(
+        folder,
+        library,
+        "offline",
+        None,
+        say,
+        encoder=stub,
+        record=ModelRecord("bench-stub", stub.id, stub.weights_checksum, dim),
+    )
     res["dim"] = dim
     return res

@@ -6,21 +6,40 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
 from lookalike.bench.util import summary
 
-TEXTS = ["a cat", "a dog on a beach", "a cup of coffee", "a red car in the city", "mountains at sunset",
-         "a bowl of fruit", "a rocket launch", "children playing football", "a wall clock", "old coins",
-         "a bicycle", "snow on trees", "a plate of pasta", "a sailing boat", "an astronaut",
-         "cat + snow", "beach - people", "2*sunset + city", "a motorcycle", "a birthday cake"]
+TEXTS = [
+    "a cat",
+    "a dog on a beach",
+    "a cup of coffee",
+    "a red car in the city",
+    "mountains at sunset",
+    "a bowl of fruit",
+    "a rocket launch",
+    "children playing football",
+    "a wall clock",
+    "old coins",
+    "a bicycle",
+    "snow on trees",
+    "a plate of pasta",
+    "a sailing boat",
+    "an astronaut",
+    "cat + snow",
+    "beach - people",
+    "2*sunset + city",
+    "a motorcycle",
+    "a birthday cake",
+]
 
 
-def build_synthetic_library(library: Path, encoder, record, n: int, anchors: np.ndarray | None,
-                            say: Callable[[str], None]) -> dict:
+def build_synthetic_library(
+    library: Path, encoder, record, n: int, anchors: np.ndarray | None, say: Callable[[str], None]
+) -> dict:
     """A library of ``n`` photos whose vectors are embedding-like, in the encoder's dimension.
 
     The rows go through the catalog's own commit path; the graph is then built
@@ -44,10 +63,22 @@ def build_synthetic_library(library: Path, encoder, record, n: int, anchors: np.
         for s in range(0, n, 5000):
             m = min(5000, n - s)
             vecs = model.sample(m, seed=1000 + s)
-            engine.catalog.commit_batch(added=[
-                NewPhoto(root / f"{(s + i) // 1000:04d}" / f"IMG_{s + i:07d}.jpg", folder.id, 3_000_000 + i,
-                         1_600_000_000_000_000_000 + i, f"{s + i:032x}", 4032, 3024, 1.6e9 + i, v)
-                for i, v in enumerate(vecs)])
+            engine.catalog.commit_batch(
+                added=[
+                    NewPhoto(
+                        root / f"{(s + i) // 1000:04d}" / f"IMG_{s + i:07d}.jpg",
+                        folder.id,
+                        3_000_000 + i,
+                        1_600_000_000_000_000_000 + i,
+                        f"{s + i:032x}",
+                        4032,
+                        3024,
+                        1.6e9 + i,
+                        v,
+                    )
+                    for i, v in enumerate(vecs)
+                ]
+            )
         commit_s = time.perf_counter() - t0
         engine._encoder = encoder
         t0 = time.perf_counter()
@@ -58,8 +89,10 @@ def build_synthetic_library(library: Path, encoder, record, n: int, anchors: np.
         engine.catalog.set_meta({"hnsw_ef": ef})
         engine._save_graph()
         tune_s = time.perf_counter() - t0
-    say(f"  library of {n:,} x {dim}: catalog {commit_s:.0f} s, graph {graph_s:.0f} s, ef tuned to {ef} "
-        f"(recall@50 {rec:.3f}) in {tune_s:.0f} s")
+    say(
+        f"  library of {n:,} x {dim}: catalog {commit_s:.0f} s, graph {graph_s:.0f} s, ef tuned to {ef} "
+        f"(recall@50 {rec:.3f}) in {tune_s:.0f} s"
+    )
     return {"n": n, "dim": dim, "commit_s": commit_s, "graph_s": graph_s, "ef": ef, "tuned_recall50": rec}
 
 
@@ -95,12 +128,20 @@ def measure_query(library: Path, encoder, record, repeats: int, say: Callable[[s
                 encode.append((t2 - t1) * 1000)
                 search.append((t3 - t2) * 1000)
                 lookup.append((t4 - t3) * 1000)
-    out = {"open_s": open_s, "total_ms": summary(total), "parse_ms": summary(parse),
-           "text_encode_ms": summary(encode), "search_ms": summary(search), "lookup_ms": summary(lookup),
-           "queries": len(total)}
-    say(f"  text -> ranked paths: p50 {out['total_ms']['median']:.1f} ms, p95 {out['total_ms']['p95']:.1f} ms "
+    out = {
+        "open_s": open_s,
+        "total_ms": summary(total),
+        "parse_ms": summary(parse),
+        "text_encode_ms": summary(encode),
+        "search_ms": summary(search),
+        "lookup_ms": summary(lookup),
+        "queries": len(total),
+    }
+    say(
+        f"  text -> ranked paths: p50 {out['total_ms']['median']:.1f} ms, p95 {out['total_ms']['p95']:.1f} ms "
         f"(parse {out['parse_ms']['median']:.2f}, text encode {out['text_encode_ms']['median']:.1f}, "
-        f"search {out['search_ms']['median']:.2f}, lookup {out['lookup_ms']['median']:.2f})")
+        f"search {out['search_ms']['median']:.2f}, lookup {out['lookup_ms']['median']:.2f})"
+    )
     return out
 
 
@@ -126,8 +167,12 @@ def measure_startup(library: Path | None, repeats: int, say: Callable[[str], Non
     if not floor:
         rows = [rows[0], rows[3]]
     if library is not None:
-        rows.append(('lookalike search "cat" (offline model)',
-                     [py, "-m", "lookalike", "search", "a cat", "--library", os.fspath(library), "-k", "20"]))
+        rows.append(
+            (
+                'lookalike search "cat" (offline model)',
+                [py, "-m", "lookalike", "search", "a cat", "--library", os.fspath(library), "-k", "20"],
+            )
+        )
     out = []
     for label, cmd in rows:
         _wall(cmd, env)  # warm the page cache
@@ -173,8 +218,7 @@ def measure_first_paint(library: Path | None, repeats: int, say: Callable[[str],
     vals = []
     for _ in range(repeats + 1):
         t0 = time.time()
-        proc = subprocess.run([sys.executable, "-c", FIRST_PAINT, repr(t0)], capture_output=True, env=env,
-                              timeout=120)
+        proc = subprocess.run([sys.executable, "-c", FIRST_PAINT, repr(t0)], capture_output=True, env=env, timeout=120)
         line = [ln for ln in proc.stdout.decode(errors="replace").splitlines() if ln.startswith("FIRST_PAINT")]
         if not line:
             say(f"  first paint: not measured ({proc.stderr.decode(errors='replace')[-200:].strip()})")

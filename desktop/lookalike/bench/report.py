@@ -56,9 +56,14 @@ def limits(results: dict) -> dict[str, dict]:
         return out
     for name, row in best_encode(results).items():
         total = read["ms"]["median"] + engine["ms"]["median"] + row["cpu_ms"]["median"]
-        out[name] = {"read_ms": read["ms"]["median"], "decode_ms": engine["ms"]["median"],
-                     "encode_ms": row["cpu_ms"]["median"], "batch": row["batch"],
-                     "limit": cores * 1000.0 / total, "cores": cores}
+        out[name] = {
+            "read_ms": read["ms"]["median"],
+            "decode_ms": engine["ms"]["median"],
+            "encode_ms": row["cpu_ms"]["median"],
+            "batch": row["batch"],
+            "limit": cores * 1000.0 / total,
+            "cores": cores,
+        }
     return out
 
 
@@ -76,41 +81,73 @@ def targets(results: dict) -> list[tuple[str, str, str, bool | None]]:
         util = sorted(r["cpu_util"] for r in runs)[len(runs) // 2]
         if model in lim:
             ratio = rate / lim[model]["limit"]
-            rows.append((f"indexing rate / machine limit ({model})", f"≥ {T_E2E_RATIO}",
-                         f"{ratio:.2f} ({rate:.1f} of {lim[model]['limit']:.1f} photos/s)", ratio >= T_E2E_RATIO))
+            rows.append(
+                (
+                    f"indexing rate / machine limit ({model})",
+                    f"≥ {T_E2E_RATIO}",
+                    f"{ratio:.2f} ({rate:.1f} of {lim[model]['limit']:.1f} photos/s)",
+                    ratio >= T_E2E_RATIO,
+                )
+            )
         rows.append((f"CPU utilisation while indexing ({model})", f"> {T_CPU:.0%}", f"{util:.0%}", util > T_CPU))
         if model in lim:
             cpu_ms = sorted(r["cpu_util"] * r["wall_s"] * r["cores"] * 1000 / max(1, r["photos"]) for r in runs)
             l = lim[model]
             eff = (l["read_ms"] + l["decode_ms"] + l["encode_ms"]) / cpu_ms[len(cpu_ms) // 2]
-            rows.append((f"CPU time per photo, ideal / real ({model}; load-independent)", "(≥ 0.9)",
-                         f"{eff:.2f}", None))
+            rows.append(
+                (f"CPU time per photo, ideal / real ({model}; load-independent)", "(≥ 0.9)", f"{eff:.2f}", None)
+            )
     for run in results.get("scale", {}).get("runs", []):
         ours = next((lib for lib in run["libraries"] if lib["name"] == "hnswlib"), None)
         if ours is None:
             continue
         d = _scale_default(ours)
         n = run["n"]
-        tag = f"at {n:,}" + (f", {d['knob']}" + (" tuned" if ours.get("tuned_ef") else "")) \
+        tag = (
+            f"at {n:,}"
+            + (f", {d['knob']}" + (" tuned" if ours.get("tuned_ef") else ""))
             + (" (target is at 1M)" if n < 1_000_000 else "")
+        )
         rows.append((f"recall@10, ours, {tag}", f"≥ {T_RECALL10}", f"{d['recall10']:.3f}", d["recall10"] >= T_RECALL10))
-        rows.append((f"p50 top-50 latency, ours, {tag}", f"< {T_P50_MS} ms", f"{d['p50_ms']:.2f} ms", d["p50_ms"] < T_P50_MS))
+        rows.append(
+            (f"p50 top-50 latency, ours, {tag}", f"< {T_P50_MS} ms", f"{d['p50_ms']:.2f} ms", d["p50_ms"] < T_P50_MS)
+        )
         ratio = ours["disk_bytes"] / run["raw_bytes"]
-        rows.append((f"graph file / raw vectors, ours, {tag}", f"≤ {T_SIZE_RATIO}", f"{ratio:.3f}", ratio <= T_SIZE_RATIO))
+        rows.append(
+            (f"graph file / raw vectors, ours, {tag}", f"≤ {T_SIZE_RATIO}", f"{ratio:.3f}", ratio <= T_SIZE_RATIO)
+        )
     for q in results.get("query", {}).get("runs", []):
         tgt = T_QUERY_MS.get(q["encoder"])
         p50 = q["total_ms"]["median"]
-        rows.append((f"text → ranked paths p50, {q['encoder']}, {q['n']:,} photos",
-                     f"< {tgt:.0f} ms" if tgt else "—", f"{p50:.1f} ms", (p50 < tgt) if tgt else None))
+        rows.append(
+            (
+                f"text → ranked paths p50, {q['encoder']}, {q['n']:,} photos",
+                f"< {tgt:.0f} ms" if tgt else "—",
+                f"{p50:.1f} ms",
+                (p50 < tgt) if tgt else None,
+            )
+        )
     st = results.get("startup", {})
     for r in st.get("rows", []):
         if r["what"].startswith("lookalike search"):
-            rows.append(("first CLI answer (new process, offline model)", f"< {T_CLI:.0f} s",
-                         f"{r['s']['median']:.2f} s", r["s"]["median"] < T_CLI))
+            rows.append(
+                (
+                    "first CLI answer (new process, offline model)",
+                    f"< {T_CLI:.0f} s",
+                    f"{r['s']['median']:.2f} s",
+                    r["s"]["median"] < T_CLI,
+                )
+            )
     fp = st.get("first_paint")
     if fp:
-        rows.append(("window first paint", f"< {T_FIRST_PAINT:.0f} s", f"{fp['s']['median']:.2f} s",
-                     fp["s"]["median"] < T_FIRST_PAINT))
+        rows.append(
+            (
+                "window first paint",
+                f"< {T_FIRST_PAINT:.0f} s",
+                f"{fp['s']['median']:.2f} s",
+                fp["s"]["median"] < T_FIRST_PAINT,
+            )
+        )
     elif "startup" in results:
         rows.append(("window first paint", f"< {T_FIRST_PAINT:.0f} s", "not measured", None))
     return rows
@@ -121,11 +158,13 @@ def render(results: dict, plots: list[str]) -> str:
     m = results.get("machine", {})
     cfg = results.get("config", {})
     L.append("# lookalike bench report\n")
-    L.append(f"Machine: **{m.get('cpu', '?')}**, {m.get('cores', '?')} cores, {m.get('ram_gib', '?')} GiB RAM, "
-             f"{m.get('os', '')}; Python {m.get('python', '')}, torch {m.get('torch', '')}, "
-             f"numpy {m.get('numpy', '')}, Pillow {m.get('pillow', '')}, hnswlib {m.get('hnswlib', '')}, "
-             f"faiss-cpu {m.get('faiss-cpu', '-')}, usearch {m.get('usearch', '-')}; GPU: {m.get('cuda', 'none')}; "
-             f"device {cfg.get('device', 'cpu')}. Run {m.get('when', '')}.\n")
+    L.append(
+        f"Machine: **{m.get('cpu', '?')}**, {m.get('cores', '?')} cores, {m.get('ram_gib', '?')} GiB RAM, "
+        f"{m.get('os', '')}; Python {m.get('python', '')}, torch {m.get('torch', '')}, "
+        f"numpy {m.get('numpy', '')}, Pillow {m.get('pillow', '')}, hnswlib {m.get('hnswlib', '')}, "
+        f"faiss-cpu {m.get('faiss-cpu', '-')}, usearch {m.get('usearch', '-')}; GPU: {m.get('cuda', 'none')}; "
+        f"device {cfg.get('device', 'cpu')}. Run {m.get('when', '')}.\n"
+    )
     L.append("Figures are medians, with (min–max) over repeated measurements where there were several.\n")
     if results.get("errors"):
         L.append("**Sections that failed:** " + "; ".join(f"{k}: {v}" for k, v in results["errors"].items()) + "\n")
@@ -142,8 +181,10 @@ def render(results: dict, plots: list[str]) -> str:
     dec = results.get("decode")
     if dec:
         L.append("## Decode cost per photo (one core)\n")
-        L.append(f"{dec['photos']} camera files, {dec['width']}×{dec['height']} JPEG with EXIF, "
-                 f"median {dec['file_mb_median']:.1f} MB; decoded to about {dec['target']} px on the short side.\n")
+        L.append(
+            f"{dec['photos']} camera files, {dec['width']}×{dec['height']} JPEG with EXIF, "
+            f"median {dec['file_mb_median']:.1f} MB; decoded to about {dec['target']} px on the short side.\n"
+        )
         full = next((r["ms"]["median"] for r in dec["rows"] if r["method"].startswith("Pillow, full")), None)
         L.append("| method | CPU ms / photo | vs full decode |")
         L.append("|---|---|---|")
@@ -155,28 +196,38 @@ def render(results: dict, plots: list[str]) -> str:
     enc = results.get("encode")
     if enc and enc.get("rows"):
         L.append("## Encode cost per photo\n")
-        L.append("Wall time per photo, and CPU time per photo summed over the threads used "
-                 "(the cost in core-milliseconds).\n")
+        L.append(
+            "Wall time per photo, and CPU time per photo summed over the threads used "
+            "(the cost in core-milliseconds).\n"
+        )
         L.append("| encoder | device | torch threads | batch | wall ms / photo | CPU ms / photo |")
         L.append("|---|---|---|---|---|---|")
         for r in enc["rows"]:
-            L.append(f"| {r['encoder']} | {r.get('device', 'cpu')} | {r['threads']} | {r['batch']} | "
-                     f"{_ms(r['wall_ms'])} | {_ms(r['cpu_ms'])} |")
+            L.append(
+                f"| {r['encoder']} | {r.get('device', 'cpu')} | {r['threads']} | {r['batch']} | "
+                f"{_ms(r['wall_ms'])} | {_ms(r['cpu_ms'])} |"
+            )
         L.append("")
 
     lim = limits(results)
     idx = results.get("indexing", {}).get("runs", [])
     if lim:
         L.append("## The machine's indexing limit and the real rate\n")
-        L.append("Limit = cores × 1000 / (read+hash + decode + encode) ms, with each cost measured on one core "
-                 "(encode at its cheapest batch size, one torch thread): every core busy all the time, nothing "
-                 "serialised. The real rate is `SearchEngine.index` from a folder of files to a saved library "
-                 "(scan + read + hash + decode + encode + commit + graph save), model load excluded.\n")
-        L.append("Other work on the machine (see the load averages below) takes CPU from the run and lowers "
-                 "the rate; so the table also gives the load-independent figure: CPU time the real run "
-                 "spent per photo against the ideal (read+hash + decode + encode on one core each).\n")
-        L.append("| encoder | read+hash ms | decode ms | encode ms (batch) | limit photos/s | real photos/s | "
-                 "real / limit | CPU utilisation | real CPU ms / photo | ideal / real CPU | peak RSS |")
+        L.append(
+            "Limit = cores × 1000 / (read+hash + decode + encode) ms, with each cost measured on one core "
+            "(encode at its cheapest batch size, one torch thread): every core busy all the time, nothing "
+            "serialised. The real rate is `SearchEngine.index` from a folder of files to a saved library "
+            "(scan + read + hash + decode + encode + commit + graph save), model load excluded.\n"
+        )
+        L.append(
+            "Other work on the machine (see the load averages below) takes CPU from the run and lowers "
+            "the rate; so the table also gives the load-independent figure: CPU time the real run "
+            "spent per photo against the ideal (read+hash + decode + encode on one core each).\n"
+        )
+        L.append(
+            "| encoder | read+hash ms | decode ms | encode ms (batch) | limit photos/s | real photos/s | "
+            "real / limit | CPU utilisation | real CPU ms / photo | ideal / real CPU | peak RSS |"
+        )
         L.append("|---|---|---|---|---|---|---|---|---|---|---|")
         for name, l in lim.items():
             runs = [r for r in idx if r["model"] == name]
@@ -194,53 +245,66 @@ def render(results: dict, plots: list[str]) -> str:
                 eff = f"{ideal / cpu_ms[len(cpu_ms) // 2]:.2f}"
             else:
                 real = ratio = util = rss = cpu = eff = "not run (timing-only model)"
-            L.append(f"| {name} | {l['read_ms']:.1f} | {l['decode_ms']:.1f} | {l['encode_ms']:.1f} ({l['batch']}) | "
-                     f"{l['limit']:.1f} | {real} | {ratio} | {util} | {cpu} | {eff} | {rss} |")
+            L.append(
+                f"| {name} | {l['read_ms']:.1f} | {l['decode_ms']:.1f} | {l['encode_ms']:.1f} ({l['batch']}) | "
+                f"{l['limit']:.1f} | {real} | {ratio} | {util} | {cpu} | {eff} | {rss} |"
+            )
         L.append("")
 
     mem = results.get("memory")
     if mem:
         L.append("## Memory while indexing\n")
-        L.append(f"{mem['photos']:,} small JPEG files indexed through the real pipeline with a stand-in encoder "
-                 f"that returns {mem['dim']}-d embedding-like vectors (so that the pipeline's own memory shows; "
-                 f"a real encoder adds its weights, a constant).\n")
+        L.append(
+            f"{mem['photos']:,} small JPEG files indexed through the real pipeline with a stand-in encoder "
+            f"that returns {mem['dim']}-d embedding-like vectors (so that the pipeline's own memory shows; "
+            f"a real encoder adds its weights, a constant).\n"
+        )
         s = mem["samples"]
         L.append("| photos indexed | RSS |")
         L.append("|---|---|")
-        marks = sorted({min(range(len(s)), key=lambda i: abs(s[i][3] - f * mem["photos"])) for f in
-                        (0, 0.1, 0.25, 0.5, 0.75, 1.0)})
+        marks = sorted(
+            {min(range(len(s)), key=lambda i: abs(s[i][3] - f * mem["photos"])) for f in (0, 0.1, 0.25, 0.5, 0.75, 1.0)}
+        )
         for i in marks:
             L.append(f"| {s[i][3]:,} | {_mb(s[i][2])} |")
         L.append(f"| peak | {_mb(mem['peak_rss'])} |")
-        L.append(f"\nLibrary on disk: {_mb(mem['library_bytes'])} "
-                 f"({mem['library_bytes'] / max(1, mem['library_photos']):,.0f} bytes/photo: catalog row + "
-                 f"float32 vector in SQLite, plus the graph). Rate {mem['rate']:.0f} photos/s, "
-                 f"CPU {mem['cpu_util']:.0%}.\n")
+        L.append(
+            f"\nLibrary on disk: {_mb(mem['library_bytes'])} "
+            f"({mem['library_bytes'] / max(1, mem['library_photos']):,.0f} bytes/photo: catalog row + "
+            f"float32 vector in SQLite, plus the graph). Rate {mem['rate']:.0f} photos/s, "
+            f"CPU {mem['cpu_util']:.0%}.\n"
+        )
 
     sc = results.get("scale", {}).get("runs", [])
     if sc:
         L.append("## Queries at scale: the same vectors in every library\n")
         r0 = sc[0]
         st = r0["structure"]
-        L.append(f"Unit vectors in {r0['dim']} dimensions with the structure of photo embeddings: "
-                 f"{'anchored on real photos’ embeddings, ' if st['anchored_on_real_photos'] else ''}"
-                 f"a shared direction, a low-rank spread, many clusters of skewed sizes (n/200 clusters; "
-                 f"median nearest-neighbour cosine {st['nn_cosine_median']:.2f}, random pair "
-                 f"{st['random_pair_cosine_mean']:.2f}). {r0['queries']} held-out queries, top-50, one thread, "
-                 "recall against exact search. Build on all cores.\n")
+        L.append(
+            f"Unit vectors in {r0['dim']} dimensions with the structure of photo embeddings: "
+            f"{'anchored on real photos’ embeddings, ' if st['anchored_on_real_photos'] else ''}"
+            f"a shared direction, a low-rank spread, many clusters of skewed sizes (n/200 clusters; "
+            f"median nearest-neighbour cosine {st['nn_cosine_median']:.2f}, random pair "
+            f"{st['random_pair_cosine_mean']:.2f}). {r0['queries']} held-out queries, top-50, one thread, "
+            "recall against exact search. Build on all cores.\n"
+        )
         for run in sc:
             n = run["n"]
             L.append(f"### {n:,} vectors ({_mb(run['raw_bytes'])} raw float32)\n")
-            L.append("| library | parameters | search setting | build s | disk B/photo | disk / raw | "
-                     "memory B/photo | recall@10 | recall@50 | p50 ms | p95 ms | QPS (1 thread) |")
+            L.append(
+                "| library | parameters | search setting | build s | disk B/photo | disk / raw | "
+                "memory B/photo | recall@10 | recall@50 | p50 ms | p95 ms | QPS (1 thread) |"
+            )
             L.append("|---|---|---|---|---|---|---|---|---|---|---|---|")
             for lib in run["libraries"]:
                 d = _scale_default(lib)
                 knob = d["knob"] + (" (tuned by the engine)" if lib.get("tuned_ef") else "")
-                L.append(f"| {lib['label']} | {lib['params']} | {knob} | {lib['build_s']:.1f} | "
-                         f"{lib['disk_bytes'] / n:,.0f} | {lib['disk_bytes'] / run['raw_bytes']:.3f} | "
-                         f"{max(0, lib['mem_bytes']) / n:,.0f} | {d['recall10']:.3f} | {d['recall50']:.3f} | "
-                         f"{d['p50_ms']:.3f} | {d['p95_ms']:.3f} | {d['qps']:,.0f} |")
+                L.append(
+                    f"| {lib['label']} | {lib['params']} | {knob} | {lib['build_s']:.1f} | "
+                    f"{lib['disk_bytes'] / n:,.0f} | {lib['disk_bytes'] / run['raw_bytes']:.3f} | "
+                    f"{max(0, lib['mem_bytes']) / n:,.0f} | {d['recall10']:.3f} | {d['recall50']:.3f} | "
+                    f"{d['p50_ms']:.3f} | {d['p95_ms']:.3f} | {d['qps']:,.0f} |"
+                )
             L.append("")
             ours = next((lib for lib in run["libraries"] if lib["name"] == "hnswlib"), None)
             if ours:
@@ -249,8 +313,10 @@ def render(results: dict, plots: list[str]) -> str:
                 L.append("|---|---|---|---|---|")
                 for s in ours["sweep"]:
                     mark = " (tuned)" if ours.get("tuned_ef") and s["knob"] == ours["default"] else ""
-                    L.append(f"| {s['knob'].split('=')[1]}{mark} | {s['recall10']:.3f} | {s['recall50']:.3f} | "
-                             f"{s['p50_ms']:.3f} | {s['p95_ms']:.3f} |")
+                    L.append(
+                        f"| {s['knob'].split('=')[1]}{mark} | {s['recall10']:.3f} | {s['recall50']:.3f} | "
+                        f"{s['p50_ms']:.3f} | {s['p95_ms']:.3f} |"
+                    )
                 L.append("")
 
     grid = results.get("grid")
@@ -259,24 +325,32 @@ def render(results: dict, plots: list[str]) -> str:
         L.append("| M | ef_construction | build s | disk B/photo | ef | recall@10 | recall@50 | p50 ms |")
         L.append("|---|---|---|---|---|---|---|---|")
         for r in grid["rows"]:
-            L.append(f"| {r['M']} | {r['efc']} | {r['build_s']:.1f} | {r['disk_bytes'] / grid['n']:,.0f} | {r['ef']} | "
-                     f"{r['recall10']:.3f} | {r['recall50']:.3f} | {r['p50_ms']:.3f} |")
+            L.append(
+                f"| {r['M']} | {r['efc']} | {r['build_s']:.1f} | {r['disk_bytes'] / grid['n']:,.0f} | {r['ef']} | "
+                f"{r['recall10']:.3f} | {r['recall50']:.3f} | {r['p50_ms']:.3f} |"
+            )
         L.append("")
 
     q = results.get("query", {}).get("runs", [])
     if q:
         L.append("## Text query → ranked paths, end to end\n")
-        L.append("`SearchEngine.search(text, k=50)` on a library of that many photos (rows in the catalog, vectors "
-                 "embedding-like in the model's dimension, graph built by the engine and its ef tuned), and each "
-                 "stage timed alone. 20 different queries, including arithmetic.\n")
-        L.append("| encoder | photos | dim | ef | p50 ms | p95 ms | parse ms | text encode ms | search ms | "
-                 "catalog lookup ms |")
+        L.append(
+            "`SearchEngine.search(text, k=50)` on a library of that many photos (rows in the catalog, vectors "
+            "embedding-like in the model's dimension, graph built by the engine and its ef tuned), and each "
+            "stage timed alone. 20 different queries, including arithmetic.\n"
+        )
+        L.append(
+            "| encoder | photos | dim | ef | p50 ms | p95 ms | parse ms | text encode ms | search ms | "
+            "catalog lookup ms |"
+        )
         L.append("|---|---|---|---|---|---|---|---|---|---|")
         for r in q:
-            L.append(f"| {r['encoder']} | {r['n']:,} | {r['dim']} | {r['ef']} | {r['total_ms']['median']:.1f} | "
-                     f"{r['total_ms']['p95']:.1f} | {r['parse_ms']['median']:.2f} | "
-                     f"{r['text_encode_ms']['median']:.1f} | {r['search_ms']['median']:.2f} | "
-                     f"{r['lookup_ms']['median']:.2f} |")
+            L.append(
+                f"| {r['encoder']} | {r['n']:,} | {r['dim']} | {r['ef']} | {r['total_ms']['median']:.1f} | "
+                f"{r['total_ms']['p95']:.1f} | {r['parse_ms']['median']:.2f} | "
+                f"{r['text_encode_ms']['median']:.1f} | {r['search_ms']['median']:.2f} | "
+                f"{r['lookup_ms']['median']:.2f} |"
+            )
         L.append("")
 
     st = results.get("startup")
@@ -299,9 +373,10 @@ def render(results: dict, plots: list[str]) -> str:
         L.append("Section times: " + ", ".join(f"{k} {v:.0f} s" for k, v in secs.items()) + ".\n")
     load = results.get("load_average", {})
     if load:
-        L.append("One-minute load average at the end of each section (other work on the machine skews "
-                 "timings when it exceeds the core count): "
-                 + ", ".join(f"{k} {v:.1f}" for k, v in load.items()) + ".\n")
+        L.append(
+            "One-minute load average at the end of each section (other work on the machine skews "
+            "timings when it exceeds the core count): " + ", ".join(f"{k} {v:.1f}" for k, v in load.items()) + ".\n"
+        )
     return "\n".join(L)
 
 
@@ -346,14 +421,25 @@ def write_plots(results: dict, out: Path) -> list[str]:
                 s = r["samples"]
                 pairs = [(a, b) for a, b in zip(s, s[1:]) if b[0] > a[0]]
                 longest = max(longest, s[-1][0] if s else 0.0)
-                line, = ax.plot([b[0] for b in s], [b[3] for b in s],
-                                label=f"run {r.get('run', 0) + 1}: {r['rate']:.1f} photos/s")
-                ax2.plot([b[0] for _, b in pairs],
-                         [100 * (b[1] - a[1]) / ((b[0] - a[0]) * r["cores"]) for a, b in pairs],
-                         color=line.get_color(), lw=0.8, alpha=0.35)
+                (line,) = ax.plot(
+                    [b[0] for b in s], [b[3] for b in s], label=f"run {r.get('run', 0) + 1}: {r['rate']:.1f} photos/s"
+                )
+                ax2.plot(
+                    [b[0] for _, b in pairs],
+                    [100 * (b[1] - a[1]) / ((b[0] - a[0]) * r["cores"]) for a, b in pairs],
+                    color=line.get_color(),
+                    lw=0.8,
+                    alpha=0.35,
+                )
             if model in lim:
-                ax.plot([0, longest], [0, lim[model]["limit"] * longest], color="red", ls="--", lw=1,
-                        label=f"machine limit, {lim[model]['limit']:.1f} photos/s")
+                ax.plot(
+                    [0, longest],
+                    [0, lim[model]["limit"] * longest],
+                    color="red",
+                    ls="--",
+                    lw=1,
+                    label=f"machine limit, {lim[model]['limit']:.1f} photos/s",
+                )
             ax.set_xlabel("seconds")
             ax.set_ylabel("photos indexed (committed to the library)")
             ax2.set_ylabel("CPU utilisation, % of all cores (faint lines)")

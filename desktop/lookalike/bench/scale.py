@@ -15,9 +15,9 @@ import logging
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -74,7 +74,7 @@ class EmbeddingModel:
             x = self.centres[cid] + spread * (z @ self.basis) / np.sqrt(self.rank)
             x += rng.normal(0, 0.25 / np.sqrt(self.dim), size=(m, self.dim)).astype(np.float32)
             x /= np.linalg.norm(x, axis=1, keepdims=True)
-            out[s:s + m] = x
+            out[s : s + m] = x
         return out
 
 
@@ -82,8 +82,7 @@ def exact_topk(data: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
     """Row numbers of the exact top ``k`` for each query, best first."""
     from lookalike.core.vectors import topk_of_chunks
 
-    chunks = ((np.arange(s, min(s + 100_000, len(data))), data[s:s + 100_000])
-              for s in range(0, len(data), 100_000))
+    chunks = ((np.arange(s, min(s + 100_000, len(data))), data[s : s + 100_000]) for s in range(0, len(data), 100_000))
     best_i, best_s = topk_of_chunks(queries, chunks, k)
     order = np.argsort(-best_s, axis=1)
     return np.take_along_axis(best_i, order, axis=1)
@@ -129,7 +128,9 @@ def build_flat_numpy(x: np.ndarray, **_) -> Built:
         top = np.argpartition(-s, K - 1)[:K]
         return top[np.argsort(-s[top])]
 
-    return Built("exact numpy (Flat)", "float32 matrix", 0.0, x.nbytes, x.nbytes, search, [("exact", lambda: None)], "exact")
+    return Built(
+        "exact numpy (Flat)", "float32 matrix", 0.0, x.nbytes, x.nbytes, search, [("exact", lambda: None)], "exact"
+    )
 
 
 def build_ours(x: np.ndarray, *, M: int, efc: int, ef: int, threads: int, tune: bool = True, **_) -> Built:
@@ -151,6 +152,7 @@ def build_ours(x: np.ndarray, *, M: int, efc: int, ef: int, threads: int, tune: 
     def knob(e: int) -> Callable[[], None]:
         def set_() -> None:
             vi.ef = e
+
         return set_
 
     # What a user gets: the engine tunes ef after indexing (recall@50 >= 0.99 on the
@@ -161,12 +163,24 @@ def build_ours(x: np.ndarray, *, M: int, efc: int, ef: int, threads: int, tune: 
     if tune:
         t0 = time.perf_counter()
         tuned, tuned_recall = vi.tune_ef(k=K)
-        log.info("ef tuned to %d (recall@50 %.3f on the library's vectors) in %.1f s", tuned, tuned_recall,
-                 time.perf_counter() - t0)
+        log.info(
+            "ef tuned to %d (recall@50 %.3f on the library's vectors) in %.1f s",
+            tuned,
+            tuned_recall,
+            time.perf_counter() - t0,
+        )
         efs = sorted(set(efs) | {tuned})
         default = f"ef={tuned}"
-    b = Built("lookalike (hnswlib)", f"M={M}, ef_construction={efc}", build, disk, mem, search,
-              [(f"ef={e}", knob(e)) for e in efs], default)
+    b = Built(
+        "lookalike (hnswlib)",
+        f"M={M}, ef_construction={efc}",
+        build,
+        disk,
+        mem,
+        search,
+        [(f"ef={e}", knob(e)) for e in efs],
+        default,
+    )
     b.index = vi  # type: ignore[attr-defined]
     b.tuned_ef = tuned  # type: ignore[attr-defined]
     return b
@@ -184,8 +198,16 @@ def build_faiss_flat(x: np.ndarray, **_) -> Built:
     def search(q: np.ndarray) -> np.ndarray:
         return idx.search(q.reshape(1, -1), K)[1][0]
 
-    return Built("faiss Flat", "IndexFlatIP", build, _file_size(lambda p: faiss.write_index(idx, p)),
-                 x.nbytes, search, [("exact", lambda: None)], "exact")
+    return Built(
+        "faiss Flat",
+        "IndexFlatIP",
+        build,
+        _file_size(lambda p: faiss.write_index(idx, p)),
+        x.nbytes,
+        search,
+        [("exact", lambda: None)],
+        "exact",
+    )
 
 
 def build_faiss_hnsw(x: np.ndarray, *, M: int, efc: int, ef: int, threads: int, **_) -> Built:
@@ -207,12 +229,20 @@ def build_faiss_hnsw(x: np.ndarray, *, M: int, efc: int, ef: int, threads: int, 
     def knob(e: int) -> Callable[[], None]:
         def set_() -> None:
             idx.hnsw.efSearch = e
+
         return set_
 
     efs = [e for e in (50, 64, 96, 128, 192, 256, 384) if e >= K]
-    return Built("faiss HNSW", f"HNSWFlat M={M}, efConstruction={efc}", build,
-                 _file_size(lambda p: faiss.write_index(idx, p)), mem, search,
-                 [(f"efSearch={e}", knob(e)) for e in efs], f"efSearch={ef}")
+    return Built(
+        "faiss HNSW",
+        f"HNSWFlat M={M}, efConstruction={efc}",
+        build,
+        _file_size(lambda p: faiss.write_index(idx, p)),
+        mem,
+        search,
+        [(f"efSearch={e}", knob(e)) for e in efs],
+        f"efSearch={ef}",
+    )
 
 
 def build_faiss_ivf(x: np.ndarray, *, threads: int, **_) -> Built:
@@ -239,11 +269,20 @@ def build_faiss_ivf(x: np.ndarray, *, threads: int, **_) -> Built:
     def knob(p: int) -> Callable[[], None]:
         def set_() -> None:
             idx.nprobe = p
+
         return set_
 
     probes = [p for p in (1, 2, 4, 8, 16, 32, 64) if p <= nlist]
-    return Built("faiss IVF", f"IVFFlat nlist={nlist}", build, _file_size(lambda p: faiss.write_index(idx, p)),
-                 mem, search, [(f"nprobe={p}", knob(p)) for p in probes], "nprobe=16")
+    return Built(
+        "faiss IVF",
+        f"IVFFlat nlist={nlist}",
+        build,
+        _file_size(lambda p: faiss.write_index(idx, p)),
+        mem,
+        search,
+        [(f"nprobe={p}", knob(p)) for p in probes],
+        "nprobe=16",
+    )
 
 
 def build_usearch(x: np.ndarray, *, M: int, efc: int, ef: int, threads: int, **_) -> Built:
@@ -262,12 +301,20 @@ def build_usearch(x: np.ndarray, *, M: int, efc: int, ef: int, threads: int, **_
     def knob(e: int) -> Callable[[], None]:
         def set_() -> None:
             idx.expansion_search = e
+
         return set_
 
     efs = [e for e in (50, 64, 96, 128, 192, 256, 384) if e >= K]
-    return Built("usearch", f"f32 connectivity={M}, expansion_add={efc}", build,
-                 _file_size(lambda p: idx.save(p)), mem, search,
-                 [(f"expansion_search={e}", knob(e)) for e in efs], f"expansion_search={ef}")
+    return Built(
+        "usearch",
+        f"f32 connectivity={M}, expansion_add={efc}",
+        build,
+        _file_size(lambda p: idx.save(p)),
+        mem,
+        search,
+        [(f"expansion_search={e}", knob(e)) for e in efs],
+        f"expansion_search={ef}",
+    )
 
 
 BUILDERS: dict[str, Callable[..., Built]] = {
@@ -294,8 +341,19 @@ def available(names: list[str]) -> list[str]:
     return out
 
 
-def run_scale(n: int, dim: int, *, libraries: list[str], M: int, efc: int, ef: int, threads: int,
-              queries: int, anchors: np.ndarray | None, say: Callable[[str], None]) -> dict:
+def run_scale(
+    n: int,
+    dim: int,
+    *,
+    libraries: list[str],
+    M: int,
+    efc: int,
+    ef: int,
+    threads: int,
+    queries: int,
+    anchors: np.ndarray | None,
+    say: Callable[[str], None],
+) -> dict:
     """Index ``n`` vectors with every library; the sweep and the summary at each one's default knob."""
     model = EmbeddingModel(dim, clusters=max(50, n // 200), seed=7, anchors=anchors)
     t0 = time.perf_counter()
@@ -307,11 +365,19 @@ def run_scale(n: int, dim: int, *, libraries: list[str], M: int, efc: int, ef: i
     say(f"  {n:,} x {dim} vectors made in {gen_s:.1f} s, exact top-{K} in {time.perf_counter() - t0:.1f} s")
     sims = (q @ x[truth[:, 0]].T).diagonal()
     rand = np.mean(q[:50] @ x[np.random.default_rng(0).choice(n, 200)].T)
-    out = {"n": n, "dim": dim, "raw_bytes": int(x.nbytes), "queries": queries,
-           "structure": {"clusters": model.clusters, "nn_cosine_median": float(np.median(sims)),
-                         "random_pair_cosine_mean": float(rand),
-                         "anchored_on_real_photos": anchors is not None and len(anchors) > 0},
-           "libraries": []}
+    out = {
+        "n": n,
+        "dim": dim,
+        "raw_bytes": int(x.nbytes),
+        "queries": queries,
+        "structure": {
+            "clusters": model.clusters,
+            "nn_cosine_median": float(np.median(sims)),
+            "random_pair_cosine_mean": float(rand),
+            "anchored_on_real_photos": anchors is not None and len(anchors) > 0,
+        },
+        "libraries": [],
+    }
     for name in libraries:
         gc.collect()
         say(f"  {name}: building ...")
@@ -323,24 +389,51 @@ def run_scale(n: int, dim: int, *, libraries: list[str], M: int, efc: int, ef: i
             set_knob()
             found, lat = _time_queries(b.search, q)
             s = summary([v * 1000 for v in lat])
-            sweep.append({"knob": label, "recall10": recall(found, truth, 10), "recall50": recall(found, truth, K),
-                          "p50_ms": s["median"], "p95_ms": s["p95"], "qps": 1000.0 / s["mean"]})
-        entry = {"name": name, "label": b.name, "params": b.params, "build_s": b.build_s,
-                 "disk_bytes": b.disk_bytes, "mem_bytes": b.mem_bytes, "sweep": sweep, "default": b.default_knob}
+            sweep.append(
+                {
+                    "knob": label,
+                    "recall10": recall(found, truth, 10),
+                    "recall50": recall(found, truth, K),
+                    "p50_ms": s["median"],
+                    "p95_ms": s["p95"],
+                    "qps": 1000.0 / s["mean"],
+                }
+            )
+        entry = {
+            "name": name,
+            "label": b.name,
+            "params": b.params,
+            "build_s": b.build_s,
+            "disk_bytes": b.disk_bytes,
+            "mem_bytes": b.mem_bytes,
+            "sweep": sweep,
+            "default": b.default_knob,
+        }
         if getattr(b, "tuned_ef", None) is not None:
             entry["tuned_ef"] = b.tuned_ef
         out["libraries"].append(entry)
         d = next((s for s in sweep if s["knob"] == b.default_knob), sweep[-1])
-        say(f"  {b.name:<22} build {b.build_s:7.1f} s  disk {b.disk_bytes / n:7.0f} B/photo  "
-            f"R@10 {d['recall10']:.3f} R@50 {d['recall50']:.3f}  p50 {d['p50_ms']:.3f} ms  ({d['knob']})")
+        say(
+            f"  {b.name:<22} build {b.build_s:7.1f} s  disk {b.disk_bytes / n:7.0f} B/photo  "
+            f"R@10 {d['recall10']:.3f} R@50 {d['recall50']:.3f}  p50 {d['p50_ms']:.3f} ms  ({d['knob']})"
+        )
         del b
         gc.collect()
     del x
     return out
 
 
-def run_hnsw_grid(n: int, dim: int, *, Ms: list[int], efcs: list[int], threads: int, queries: int,
-                  anchors: np.ndarray | None, say: Callable[[str], None]) -> list[dict]:
+def run_hnsw_grid(
+    n: int,
+    dim: int,
+    *,
+    Ms: list[int],
+    efcs: list[int],
+    threads: int,
+    queries: int,
+    anchors: np.ndarray | None,
+    say: Callable[[str], None],
+) -> list[dict]:
     """Build our graph with several M / ef_construction; recall and latency over ef."""
     model = EmbeddingModel(dim, clusters=max(50, n // 200), seed=7, anchors=anchors)
     x = model.sample(n, seed=11)
@@ -354,11 +447,27 @@ def run_hnsw_grid(n: int, dim: int, *, Ms: list[int], efcs: list[int], threads: 
                 set_knob()
                 found, lat = _time_queries(b.search, q)
                 s = summary([v * 1000 for v in lat])
-                rows.append({"M": M, "efc": efc, "ef": int(label.split("=")[1]), "build_s": b.build_s,
-                             "disk_bytes": b.disk_bytes, "recall10": recall(found, truth, 10),
-                             "recall50": recall(found, truth, K), "p50_ms": s["median"], "p95_ms": s["p95"]})
-            say(f"  grid M={M} efc={efc}: build {b.build_s:.1f} s, " + ", ".join(
-                f"ef {r['ef']}: {r['recall10']:.3f}/{r['p50_ms']:.2f}ms" for r in rows if r["M"] == M and r["efc"] == efc))
+                rows.append(
+                    {
+                        "M": M,
+                        "efc": efc,
+                        "ef": int(label.split("=")[1]),
+                        "build_s": b.build_s,
+                        "disk_bytes": b.disk_bytes,
+                        "recall10": recall(found, truth, 10),
+                        "recall50": recall(found, truth, K),
+                        "p50_ms": s["median"],
+                        "p95_ms": s["p95"],
+                    }
+                )
+            say(
+                f"  grid M={M} efc={efc}: build {b.build_s:.1f} s, "
+                + ", ".join(
+                    f"ef {r['ef']}: {r['recall10']:.3f}/{r['p50_ms']:.2f}ms"
+                    for r in rows
+                    if r["M"] == M and r["efc"] == efc
+                )
+            )
             del b
             gc.collect()
     return rows

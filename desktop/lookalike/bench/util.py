@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import statistics
 import threading
 import time
@@ -13,11 +12,23 @@ def summary(values: list[float]) -> dict:
     """Median and spread (min, max, p95, mean) of repeated measurements."""
     v = sorted(values)
     if not v:
-        return {"n": 0, "median": float("nan"), "min": float("nan"), "max": float("nan"),
-                "p95": float("nan"), "mean": float("nan")}
+        return {
+            "n": 0,
+            "median": float("nan"),
+            "min": float("nan"),
+            "max": float("nan"),
+            "p95": float("nan"),
+            "mean": float("nan"),
+        }
     p95 = v[min(len(v) - 1, int(round(0.95 * (len(v) - 1))))]
-    return {"n": len(v), "median": statistics.median(v), "min": v[0], "max": v[-1], "p95": p95,
-            "mean": statistics.fmean(v)}
+    return {
+        "n": len(v),
+        "median": statistics.median(v),
+        "min": v[0],
+        "max": v[-1],
+        "p95": p95,
+        "mean": statistics.fmean(v),
+    }
 
 
 def rss_bytes() -> int:
@@ -45,10 +56,10 @@ class Sampler:
     """Samples this process's CPU use, RSS and a counter every ``interval`` seconds."""
 
     interval: float = 0.5
-    counter: "callable" = lambda: 0  # noqa: E731
+    counter: callable = lambda: 0  # noqa: E731
     samples: list[tuple[float, float, int, int]] = field(default_factory=list)  # (t, cpu_s, rss, count)
 
-    def __enter__(self) -> "Sampler":
+    def __enter__(self) -> Sampler:
         self._stop = threading.Event()
         self._t0 = time.perf_counter()
         self._c0 = cpu_seconds()
@@ -59,14 +70,12 @@ class Sampler:
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
-            self.samples.append((time.perf_counter() - self._t0, cpu_seconds() - self._c0, rss_bytes(),
-                                 self.counter()))
+            self.samples.append((time.perf_counter() - self._t0, cpu_seconds() - self._c0, rss_bytes(), self.counter()))
 
     def __exit__(self, *exc) -> None:
         self._stop.set()
         self._thread.join()
-        self.samples.append((time.perf_counter() - self._t0, cpu_seconds() - self._c0, rss_bytes(),
-                             self.counter()))
+        self.samples.append((time.perf_counter() - self._t0, cpu_seconds() - self._c0, rss_bytes(), self.counter()))
 
     @property
     def wall(self) -> float:

@@ -13,10 +13,10 @@ import os
 import sqlite3
 import threading
 import time
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -269,8 +269,7 @@ class Catalog:
     def set_meta(self, items: dict[str, object], db: sqlite3.Connection | None = None) -> None:
         def run(conn: sqlite3.Connection) -> None:
             conn.executemany(
-                "INSERT INTO meta(key, value) VALUES(?, ?) "
-                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                "INSERT INTO meta(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                 [(k, str(v)) for k, v in items.items()],
             )
 
@@ -326,16 +325,21 @@ class Catalog:
         lo, hi = prefix_range(unkey(old))
         nlo, nhi = prefix_range(new_path)
         with self.transaction() as conn:
-            if conn.execute("SELECT 1 FROM folders WHERE path = ? AND id != ?", (new, folder_id)).fetchone() \
-                    or conn.execute("SELECT 1 FROM photos WHERE path >= ? AND path < ? LIMIT 1", (nlo, nhi)).fetchone():
+            if (
+                conn.execute("SELECT 1 FROM folders WHERE path = ? AND id != ?", (new, folder_id)).fetchone()
+                or conn.execute("SELECT 1 FROM photos WHERE path >= ? AND path < ? LIMIT 1", (nlo, nhi)).fetchone()
+            ):
                 raise LookalikeError(f"{new_path} is already in the library")
             conn.execute("UPDATE folders SET path = ?, online = 1 WHERE id = ?", (new, folder_id))
             moved = 0
             for table in ("photos", "failures"):
-                paths = [bytes(r[0]) for r in conn.execute(
-                    f"SELECT path FROM {table} WHERE path >= ? AND path < ?", (lo, hi))]
-                conn.executemany(f"UPDATE {table} SET path = ? WHERE path = ?",
-                                 [(new + p[len(old):], p) for p in paths])
+                paths = [
+                    bytes(r[0])
+                    for r in conn.execute(f"SELECT path FROM {table} WHERE path >= ? AND path < ?", (lo, hi))
+                ]
+                conn.executemany(
+                    f"UPDATE {table} SET path = ? WHERE path = ?", [(new + p[len(old) :], p) for p in paths]
+                )
                 if table == "photos":
                     moved = len(paths)
             self._bump(conn)
@@ -348,9 +352,7 @@ class Catalog:
         ]
 
     def folder_by_path(self, path: Path) -> FolderRow | None:
-        rows = self._q(
-            "SELECT id, path, added, last_scan, online FROM folders WHERE path = ?", (pkey(path),)
-        )
+        rows = self._q("SELECT id, path, added, last_scan, online FROM folders WHERE path = ?", (pkey(path),))
         return FolderRow(rows[0][0], unkey(rows[0][1]), rows[0][2], rows[0][3], bool(rows[0][4])) if rows else None
 
     def set_folder_state(self, folder_id: int, *, online: bool, scanned: bool = False) -> None:
@@ -381,9 +383,7 @@ class Catalog:
         """path key -> (id, size, mtime_ns, hash) for a folder's photos."""
         return {
             bytes(r[0]): (r[1], r[2], r[3], r[4])
-            for r in self._q(
-                "SELECT path, id, size, mtime_ns, hash FROM photos WHERE folder_id = ?", (folder_id,)
-            )
+            for r in self._q("SELECT path, id, size, mtime_ns, hash FROM photos WHERE folder_id = ?", (folder_id,))
         }
 
     def failures_in_folder(self, folder_id: int) -> dict[bytes, tuple[int | None, int | None]]:
@@ -419,9 +419,7 @@ class Catalog:
         """(ids, vectors) in id order, in batches, for rebuilding the graph."""
         last = after_id
         while True:
-            rows = self._q(
-                "SELECT id, vector FROM photos WHERE id > ? ORDER BY id LIMIT ?", (last, batch)
-            )
+            rows = self._q("SELECT id, vector FROM photos WHERE id > ? ORDER BY id LIMIT ?", (last, batch))
             if not rows:
                 return
             ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
@@ -476,8 +474,16 @@ class Catalog:
                     "INSERT INTO photos(path, folder_id, size, mtime_ns, hash, width, height, taken, "
                     "indexed, vector) VALUES(?,?,?,?,?,?,?,?,?,?)",
                     (
-                        pkey(p.path), p.folder_id, p.size, p.mtime_ns, p.hash, p.width, p.height,
-                        p.taken, now, np.ascontiguousarray(p.vector, dtype=np.float32).tobytes(),
+                        pkey(p.path),
+                        p.folder_id,
+                        p.size,
+                        p.mtime_ns,
+                        p.hash,
+                        p.width,
+                        p.height,
+                        p.taken,
+                        now,
+                        np.ascontiguousarray(p.vector, dtype=np.float32).tobytes(),
                     ),
                 )
                 new_ids.append(int(cur.lastrowid))

@@ -36,7 +36,7 @@ class QueryError(UsageError):
         """The query with a caret line under the offending column; a long query is
         shown as a window of about ``width`` characters around that column."""
         start = max(0, min(self.column - width // 2, len(self.query) - width))
-        text = self.query[start:start + width]
+        text = self.query[start : start + width]
         pre = "…" if start > 0 else ""
         post = "…" if start + width < len(self.query) else ""
         return f"{pre}{text}{post}\n{' ' * (len(pre) + self.column - start)}^"

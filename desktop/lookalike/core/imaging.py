@@ -27,8 +27,7 @@ log = logging.getLogger(__name__)
 
 # Photos we index, by suffix (lower case). HEIC/HEIF/AVIF through pillow-heif.
 PHOTO_SUFFIXES = frozenset(
-    {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif",
-     ".heic", ".heif", ".avif"}
+    {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif", ".heic", ".heif", ".avif"}
 )
 
 # The decompression-bomb guard: refuse anything over this many pixels (about
@@ -116,9 +115,7 @@ def read_file_bytes(path: Path | str) -> bytes:
         if st.st_size == 0:
             raise ImageDecodeError("the file is empty (0 bytes)")
         if st.st_size > MAX_FILE_BYTES:
-            raise ImageDecodeError(
-                f"the file is too large to be a photo ({st.st_size / 2**20:.0f} MiB)"
-            )
+            raise ImageDecodeError(f"the file is too large to be a photo ({st.st_size / 2**20:.0f} MiB)")
         chunks = []
         remaining = st.st_size
         while remaining > 0:
@@ -198,8 +195,7 @@ def decode_bytes(data: bytes, target: int | None = 256, name: str = "") -> Decod
             if large and target and min(img.size) > 2 * target:
                 # Shrink before any copy (orientation, RGB) of the full-size pixels.
                 try:
-                    img.thumbnail(_fit_short_side(img.size, target), Image.Resampling.BILINEAR,
-                                  reducing_gap=2.0)
+                    img.thumbnail(_fit_short_side(img.size, target), Image.Resampling.BILINEAR, reducing_gap=2.0)
                 except (ValueError, OSError):  # a mode resize cannot handle: shrink after RGB
                     pass
             try:
@@ -208,8 +204,7 @@ def decode_bytes(data: bytes, target: int | None = 256, name: str = "") -> Decod
                 pass
             img = _to_rgb(img)
             if target and min(img.size) > 2 * target:
-                img.thumbnail(_fit_short_side(img.size, target), Image.Resampling.BILINEAR,
-                              reducing_gap=2.0)
+                img.thumbnail(_fit_short_side(img.size, target), Image.Resampling.BILINEAR, reducing_gap=2.0)
             img = _limit_aspect(img)
         return DecodedPhoto(img, width, height, taken)
     except ImageDecodeError:
@@ -217,27 +212,41 @@ def decode_bytes(data: bytes, target: int | None = 256, name: str = "") -> Decod
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         m = re.search(r"\((\d+) pixels\)", str(exc))
         claimed = int(m.group(1)) if m else 0
-        raise ImageDecodeError(_too_many_pixels(f"{claimed / 1e6:,.0f} megapixels", claimed)
-                               if claimed else "the image is too large to decode safely (a decompression bomb?)"
-                               ) from None
+        raise ImageDecodeError(
+            _too_many_pixels(f"{claimed / 1e6:,.0f} megapixels", claimed)
+            if claimed
+            else "the image is too large to decode safely (a decompression bomb?)"
+        ) from None
     except UnidentifiedImageError:
         kind = _sniff_kind(data)
         raise ImageDecodeError(f"not an image Lookalike can read ({kind})") from None
     except MemoryError:
         raise ImageDecodeError("not enough memory to decode this image") from None
-    except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, KeyError,
-            struct.error, zlib.error) as exc:
+    except (
+        OSError,
+        SyntaxError,
+        ValueError,
+        EOFError,
+        IndexError,
+        TypeError,
+        KeyError,
+        struct.error,
+        zlib.error,
+    ) as exc:
         msg = str(exc) or exc.__class__.__name__
         log.debug("Cannot decode %s: %r", name or "an image", exc)
         if "truncated" in msg or "broken data stream" in msg or isinstance(exc, EOFError):
             raise ImageDecodeError("the file is truncated or damaged (incomplete image data)") from None
-        raise ImageDecodeError("the image data is damaged and cannot be decoded "
-                               "(a corrupt file, or not what its name says)") from None
+        raise ImageDecodeError(
+            "the image data is damaged and cannot be decoded (a corrupt file, or not what its name says)"
+        ) from None
 
 
 def _too_many_pixels(claim: str, pixels: int) -> str:
-    return (f"the image claims {claim}, more than the {MAX_PIXELS // 1_000_000} megapixels "
-            "Lookalike accepts (too large to decode safely: a decompression bomb?)")
+    return (
+        f"the image claims {claim}, more than the {MAX_PIXELS // 1_000_000} megapixels "
+        "Lookalike accepts (too large to decode safely: a decompression bomb?)"
+    )
 
 
 def _limit_aspect(img: Image.Image) -> Image.Image:
@@ -311,7 +320,7 @@ def _sniff_kind(data: bytes) -> str:
     try:
         text = sample.decode("utf-8")
     except UnicodeDecodeError as exc:  # a sample cut inside a character is still text
-        text = sample[:exc.start].decode("utf-8") if exc.start >= len(sample) - 3 else None
+        text = sample[: exc.start].decode("utf-8") if exc.start >= len(sample) - 3 else None
     if text and all(c.isprintable() or c in "\t\r\n\f" for c in text):
         return "it is a text file"
     return "unknown file format"

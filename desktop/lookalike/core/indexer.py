@@ -16,17 +16,24 @@ import os
 import stat
 import time
 from collections import deque
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from lookalike.core.catalog import Catalog, FailureRow, FolderRow, NewPhoto, pkey
-from lookalike.core.imaging import (DecodedPhoto, FileVanishedError, ImageDecodeError, decode_bytes,
-                                     is_photo_name, read_file_bytes)
-from lookalike.core.progress import CancelToken, Cancelled, Progress, ProgressCallback, RateMeter, no_progress
+from lookalike.core.imaging import (
+    DecodedPhoto,
+    FileVanishedError,
+    ImageDecodeError,
+    decode_bytes,
+    is_photo_name,
+    read_file_bytes,
+)
+from lookalike.core.progress import Cancelled, CancelToken, Progress, ProgressCallback, RateMeter, no_progress
 
 if TYPE_CHECKING:  # pragma: no cover
     from lookalike.core.encoders.base import Encoder
@@ -35,8 +42,19 @@ if TYPE_CHECKING:  # pragma: no cover
 log = logging.getLogger(__name__)
 
 # Names that are never photos of the user's: OS and tool junk.
-JUNK_NAMES = frozenset({".DS_Store", "Thumbs.db", "desktop.ini", "@eaDir", ".thumbnails",
-                        "$RECYCLE.BIN", "System Volume Information", "lost+found", "#recycle"})
+JUNK_NAMES = frozenset(
+    {
+        ".DS_Store",
+        "Thumbs.db",
+        "desktop.ini",
+        "@eaDir",
+        ".thumbnails",
+        "$RECYCLE.BIN",
+        "System Volume Information",
+        "lost+found",
+        "#recycle",
+    }
+)
 
 
 def is_junk(name: str) -> bool:
@@ -54,8 +72,9 @@ def content_hash(data: bytes) -> str:
 def _trace_encodes(event: str, paths: Sequence[Path]) -> None:
     target = os.environ.get("LOOKALIKE_ENCODE_LOG")
     if target:
-        lines = b"".join(b"%s\t%d\t%s\n" % (event.encode(), os.getpid(),
-                                               os.fsencode(p).replace(b"\n", b"\\n")) for p in paths)
+        lines = b"".join(
+            b"%s\t%d\t%s\n" % (event.encode(), os.getpid(), os.fsencode(p).replace(b"\n", b"\\n")) for p in paths
+        )
         with open(target, "ab") as fh:
             fh.write(lines)
 
@@ -126,8 +145,13 @@ def folder_is_offline(folder: FolderRow, known_photos: int) -> str | None:
     return None
 
 
-def scan(folders: Sequence[FolderRow], catalog: Catalog, excludes: Sequence[str] = (),
-         cancel: CancelToken | None = None, progress: ProgressCallback = no_progress) -> ScanResult:
+def scan(
+    folders: Sequence[FolderRow],
+    catalog: Catalog,
+    excludes: Sequence[str] = (),
+    cancel: CancelToken | None = None,
+    progress: ProgressCallback = no_progress,
+) -> ScanResult:
     """Walk every online folder: photo files with their stat, and unreadable entries."""
     result = ScanResult()
     counts = catalog.folder_counts()
@@ -168,22 +192,32 @@ def scan(folders: Sequence[FolderRow], catalog: Catalog, excludes: Sequence[str]
                     try:
                         st = entry.stat(follow_symlinks=True)
                     except FileNotFoundError:
-                        why = "a broken symbolic link (its target is gone)" if entry.is_symlink() \
+                        why = (
+                            "a broken symbolic link (its target is gone)"
+                            if entry.is_symlink()
                             else "the file disappeared while scanning"
+                        )
                         result.failures.append(FailureRow(path, folder.id, why))
                         continue
                     except OSError as exc:
-                        why = "a symbolic link loop, not a file" if exc.errno == errno.ELOOP \
+                        why = (
+                            "a symbolic link loop, not a file"
+                            if exc.errno == errno.ELOOP
                             else f"cannot read the file's details: {exc.strerror or exc}"
+                        )
                         result.failures.append(FailureRow(path, folder.id, why))
                         continue
                     if stat.S_ISDIR(st.st_mode):
                         continue  # a symlink to a folder: never followed (no loops, no duplicates)
                     if not stat.S_ISREG(st.st_mode):
-                        kind = "a named pipe (FIFO)" if stat.S_ISFIFO(st.st_mode) else \
-                            "a socket" if stat.S_ISSOCK(st.st_mode) else "a device file"
-                        result.failures.append(FailureRow(path, folder.id, f"{kind}, not a photo",
-                                                          0, st.st_mtime_ns))
+                        kind = (
+                            "a named pipe (FIFO)"
+                            if stat.S_ISFIFO(st.st_mode)
+                            else "a socket"
+                            if stat.S_ISSOCK(st.st_mode)
+                            else "a device file"
+                        )
+                        result.failures.append(FailureRow(path, folder.id, f"{kind}, not a photo", 0, st.st_mtime_ns))
                         continue
                     result.files.append(ScannedFile(path, folder.id, st.st_size, st.st_mtime_ns))
                     seen += 1
@@ -214,17 +248,23 @@ class _Outcome:
 class Indexer:
     """Brings a library's catalog and graph in line with its folders."""
 
-    def __init__(self, catalog: Catalog, vectors: "VectorIndex",
-                 encoder: "Encoder | Callable[[], Encoder]", *,
-                 batch_size: int | None = None, workers: int | None = None,
-                 on_commit: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        catalog: Catalog,
+        vectors: VectorIndex,
+        encoder: Encoder | Callable[[], Encoder],
+        *,
+        batch_size: int | None = None,
+        workers: int | None = None,
+        on_commit: Callable[[], None] | None = None,
+    ) -> None:
         """``encoder`` may be a loaded encoder or a function that loads one: then the
         model (and torch) is loaded only when a photo actually needs encoding, so a
         re-scan that finds nothing new costs no model load."""
         self.catalog = catalog
         self.vectors = vectors
-        self._encoder: "Encoder | None" = None
-        self._factory: "Callable[[], Encoder] | None" = None
+        self._encoder: Encoder | None = None
+        self._factory: Callable[[], Encoder] | None = None
         if callable(encoder) and not hasattr(encoder, "encode_images"):
             self._factory = encoder
         else:
@@ -242,33 +282,34 @@ class Indexer:
         if self._encoder is not None:
             self._configure(self._encoder)
 
-    def _configure(self, encoder: "Encoder") -> None:
+    def _configure(self, encoder: Encoder) -> None:
         on_gpu = str(getattr(encoder, "device", "cpu")).startswith("cuda")
         self.batch_size = self._batch_request or (128 if on_gpu else 16)
         # Photos per encoder call: on CPU what the encoder says is cheapest a photo
         # (the offline CNN one at a time, CLIP's transformer in eights); commits
         # still happen per batch_size photos.
         chunk = os.environ.get("LOOKALIKE_ENCODE_CHUNK", "").strip()
-        self.encode_chunk = self.batch_size if on_gpu else max(1, int(chunk) if chunk.isdigit()
-                                                                else int(getattr(encoder, "cpu_batch", 1)))
+        self.encode_chunk = (
+            self.batch_size
+            if on_gpu
+            else max(1, int(chunk) if chunk.isdigit() else int(getattr(encoder, "cpu_batch", 1)))
+        )
         cpus = os.cpu_count() or 2
         # On CPU, decode and encode share the cores: the encoder gets half of them
         # for torch's intra-op threads and the decode pool one more than the rest.
         # With torch on every core while the decoders run too, its threads spin
         # waiting for each other and a photo costs ~1.7x the CPU time (`lookalike bench`).
         self.encode_threads = None if on_gpu else max(1, cpus // 2)
-        self.workers = self._workers_request or (
-            max(2, cpus - 1) if on_gpu else max(1, cpus - self.encode_threads + 1))
+        self.workers = self._workers_request or (max(2, cpus - 1) if on_gpu else max(1, cpus - self.encode_threads + 1))
 
     @property
-    def encoder(self) -> "Encoder":
+    def encoder(self) -> Encoder:
         """The encoder, loaded (and the torch thread share set) on first use."""
         if self._encoder is None:
             assert self._factory is not None
             self._encoder = self._factory()
             self._configure(self._encoder)
-        if self._threads_before is None and self.encode_threads \
-                and not os.environ.get("LOOKALIKE_THREADS", "").strip():
+        if self._threads_before is None and self.encode_threads and not os.environ.get("LOOKALIKE_THREADS", "").strip():
             try:
                 import torch
             except ImportError:  # pragma: no cover - every real encoder has torch
@@ -285,8 +326,9 @@ class Indexer:
             self._encoders = ThreadPoolExecutor(max_workers=slots, thread_name_prefix="encode")
         return self._encoders, slots
 
-    def _encode_chunks(self, chunks: list, idle_decoders: Callable[[], int],
-                       stop: Callable[[], bool] = lambda: False) -> np.ndarray:
+    def _encode_chunks(
+        self, chunks: list, idle_decoders: Callable[[], int], stop: Callable[[], bool] = lambda: False
+    ) -> np.ndarray:
         """Encode ``chunks`` (lists of images), results in order. Once ``stop()`` is
         true no further chunk is started: the rows returned are for a prefix of the
         chunks (at least the first), the calls already running are finished.
@@ -325,8 +367,14 @@ class Indexer:
                 results[running.pop(fut)] = fut.result()
         return np.concatenate(results[:end])
 
-    def run(self, folders: Sequence[FolderRow], *, excludes: Sequence[str] = (),
-            progress: ProgressCallback = no_progress, cancel: CancelToken | None = None) -> IndexReport:
+    def run(
+        self,
+        folders: Sequence[FolderRow],
+        *,
+        excludes: Sequence[str] = (),
+        progress: ProgressCallback = no_progress,
+        cancel: CancelToken | None = None,
+    ) -> IndexReport:
         try:
             return self._run(folders, excludes=excludes, progress=progress, cancel=cancel)
         finally:
@@ -339,8 +387,14 @@ class Indexer:
                 torch.set_num_threads(self._threads_before)
             self._threads_before = None
 
-    def _run(self, folders: Sequence[FolderRow], *, excludes: Sequence[str] = (),
-             progress: ProgressCallback = no_progress, cancel: CancelToken | None = None) -> IndexReport:
+    def _run(
+        self,
+        folders: Sequence[FolderRow],
+        *,
+        excludes: Sequence[str] = (),
+        progress: ProgressCallback = no_progress,
+        cancel: CancelToken | None = None,
+    ) -> IndexReport:
         cancel = cancel or CancelToken()
         t0 = time.monotonic()
         try:
@@ -414,17 +468,16 @@ class Indexer:
             _trace_encodes("start", [o.job.file.path for o, _ in batch])
             images = [d.image for _, d in batch]
             step = max(1, self.encode_chunk)
-            chunks = [images[i:i + step] for i in range(0, len(images), step)]
+            chunks = [images[i : i + step] for i in range(0, len(images), step)]
             vecs = self._encode_chunks(chunks, idle_decoders, lambda: cancel.cancelled)
             # Cancelled mid-batch: the photos not encoded are left for the next run.
-            batch = batch[:len(vecs)]
+            batch = batch[: len(vecs)]
             _trace_encodes("done", [o.job.file.path for o, _ in batch])
             added: list[NewPhoto] = []
             removed: list[int] = []
             for (o, d), v in zip(batch, vecs):
                 f = o.job.file
-                added.append(NewPhoto(f.path, f.folder_id, f.size, f.mtime_ns, o.hash,
-                                      d.width, d.height, d.taken, v))
+                added.append(NewPhoto(f.path, f.folder_id, f.size, f.mtime_ns, o.hash, d.width, d.height, d.taken, v))
                 if o.job.old_id is not None:
                     removed.append(o.job.old_id)
             new_ids = self.catalog.commit_batch(added=added, removed_ids=removed)
@@ -437,15 +490,20 @@ class Indexer:
             if self.on_commit:
                 self.on_commit()
 
-        small_commits: dict[str, list] = dict(moved=[], touched=[], failures=[], dropped=[], vanished=[],
-                                              vanished_paths=[])
+        small_commits: dict[str, list] = dict(
+            moved=[], touched=[], failures=[], dropped=[], vanished=[], vanished_paths=[]
+        )
 
         def flush_small() -> None:
             if not any(small_commits.values()):
                 return
-            self.catalog.commit_batch(moved=small_commits["moved"], touched=small_commits["touched"],
-                                      failures=small_commits["failures"], removed_ids=small_commits["vanished"],
-                                      cleared_failures=small_commits["vanished_paths"])
+            self.catalog.commit_batch(
+                moved=small_commits["moved"],
+                touched=small_commits["touched"],
+                failures=small_commits["failures"],
+                removed_ids=small_commits["vanished"],
+                cleared_failures=small_commits["vanished_paths"],
+            )
             # changed files that no longer decode, and files gone since the scan
             self.vectors.delete(small_commits["dropped"] + small_commits["vanished"])
             for k in small_commits:
@@ -462,8 +520,12 @@ class Indexer:
             # On CPU, when the next photo is decoded already the encoder is the
             # bottleneck (CLIP): gather up to four commit batches before encoding, so
             # that more calls run side by side and fewer batch ends leave a core idle.
-            return (self.encode_threads is not None and len(pending_images) < 4 * self.batch_size
-                    and bool(inflight) and inflight[0].done())
+            return (
+                self.encode_threads is not None
+                and len(pending_images) < 4 * self.batch_size
+                and bool(inflight)
+                and inflight[0].done()
+            )
 
         def idle_decoders() -> int:
             # Decoders with no photo left to decode in the window.
@@ -489,15 +551,17 @@ class Indexer:
                         small_commits["vanished"].append(outcome.job.old_id)
                         vanished_count += 1
                 elif outcome.error is not None:
-                    small_commits["failures"].append(FailureRow(f.path, f.folder_id, outcome.error,
-                                                                f.size, f.mtime_ns))
+                    small_commits["failures"].append(FailureRow(f.path, f.folder_id, outcome.error, f.size, f.mtime_ns))
                     stats["failed"] += 1
                     if outcome.job.old_id is not None:
                         small_commits["dropped"].append(outcome.job.old_id)
                 elif outcome.same_content and outcome.job.old_id is not None:
                     small_commits["touched"].append((outcome.job.old_id, f.size, f.mtime_ns))
-                elif outcome.hash in gone_by_hash and gone_by_hash[outcome.hash] not in claimed \
-                        and outcome.job.old_id is None:
+                elif (
+                    outcome.hash in gone_by_hash
+                    and gone_by_hash[outcome.hash] not in claimed
+                    and outcome.job.old_id is None
+                ):
                     pid = gone_by_hash[outcome.hash]
                     claimed.add(pid)
                     small_commits["moved"].append((pid, f.path, f.folder_id, f.size, f.mtime_ns))
@@ -508,8 +572,7 @@ class Indexer:
                         decoded = decode_bytes(read_file_bytes(f.path), target)
                         pending_images.append((outcome, decoded))
                     except ImageDecodeError as exc:
-                        small_commits["failures"].append(FailureRow(f.path, f.folder_id, str(exc),
-                                                                    f.size, f.mtime_ns))
+                        small_commits["failures"].append(FailureRow(f.path, f.folder_id, str(exc), f.size, f.mtime_ns))
                         stats["failed"] += 1
                 else:
                     pending_images.append((outcome, outcome.decoded))
@@ -545,10 +608,16 @@ class Indexer:
                 self.catalog.set_folder_state(folder.id, online=True, scanned=True)
         progress(Progress("indexing", done, total, meter.update(done)))
         return IndexReport(
-            added=stats["added"], updated=stats["updated"], moved=stats["moved"], removed=removed_count,
-            failed=stats["failed"], unchanged=unchanged,
+            added=stats["added"],
+            updated=stats["updated"],
+            moved=stats["moved"],
+            removed=removed_count,
+            failed=stats["failed"],
+            unchanged=unchanged,
             offline_folders=tuple(f.path for f in found.offline),
-            seconds=time.monotonic() - t0, encoded=stats["encoded"], cancelled=cancelled,
+            seconds=time.monotonic() - t0,
+            encoded=stats["encoded"],
+            cancelled=cancelled,
         )
 
 

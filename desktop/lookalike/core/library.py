@@ -115,12 +115,17 @@ class Library:
             raise LibraryLockedError(self._holder_message()) from None
         self._lock = lock
         try:
-            atomic_write_text(self.path / self.HOLDER, json.dumps({
-                "pid": os.getpid(),
-                "host": socket.gethostname(),
-                "since": time.time(),
-                "command": _command_line(),
-            }))
+            atomic_write_text(
+                self.path / self.HOLDER,
+                json.dumps(
+                    {
+                        "pid": os.getpid(),
+                        "host": socket.gethostname(),
+                        "since": time.time(),
+                        "command": _command_line(),
+                    }
+                ),
+            )
         except OSError:
             pass
         self._remove_stale_temporaries()
@@ -162,10 +167,14 @@ class Library:
         info = self._holder_info()
         if info is not None:
             since = time.strftime("%H:%M", time.localtime(info.get("since", 0)))
-            who = f"another Lookalike (pid {info.get('pid')} on {info.get('host')}, " \
-                  f"'{info.get('command')}', since {since})"
-        return (f"The library {self.path} is being updated by {who}. "
-                "Searching still works; to index, wait for it to finish or close it.")
+            who = (
+                f"another Lookalike (pid {info.get('pid')} on {info.get('host')}, "
+                f"'{info.get('command')}', since {since})"
+            )
+        return (
+            f"The library {self.path} is being updated by {who}. "
+            "Searching still works; to index, wait for it to finish or close it."
+        )
 
     def holder(self) -> str | None:
         """Who holds the writer lock now, or None."""
@@ -205,8 +214,13 @@ class Library:
         m = self.catalog.meta()
         if "encoder_id" not in m:
             return None
-        return ModelRecord(m.get("encoder_name", ""), m["encoder_id"], m.get("weights_checksum", ""),
-                           int(m.get("dimension", "0")), m.get("model_file", ""))
+        return ModelRecord(
+            m.get("encoder_name", ""),
+            m["encoder_id"],
+            m.get("weights_checksum", ""),
+            int(m.get("dimension", "0")),
+            m.get("model_file", ""),
+        )
 
     def bind_model(self, record: ModelRecord) -> None:
         """Record the encoder on first use; refuse any other afterwards."""
@@ -214,13 +228,15 @@ class Library:
         if current is None:
             if not self.writer:
                 return
-            self.catalog.set_meta({
-                "encoder_name": record.name,
-                "encoder_id": record.encoder_id,
-                "weights_checksum": record.weights_checksum,
-                "dimension": record.dimension,
-                "model_file": record.model_file,
-            })
+            self.catalog.set_meta(
+                {
+                    "encoder_name": record.name,
+                    "encoder_id": record.encoder_id,
+                    "weights_checksum": record.weights_checksum,
+                    "dimension": record.dimension,
+                    "model_file": record.model_file,
+                }
+            )
             return
         self.check_model(record)
 
@@ -229,7 +245,9 @@ class Library:
         if current is None:
             return
         if (current.encoder_id, current.weights_checksum, current.dimension) != (
-            record.encoder_id, record.weights_checksum, record.dimension
+            record.encoder_id,
+            record.weights_checksum,
+            record.dimension,
         ):
             raise ModelMismatchError(
                 f"This library was built with '{current.encoder_id}' and cannot take vectors from "

@@ -24,7 +24,7 @@ class AppPaths:
         return self.cache / "models"
 
     @classmethod
-    def from_env(cls) -> "AppPaths":
+    def from_env(cls) -> AppPaths:
         home = os.environ.get("LOOKALIKE_HOME")
         if home:
             root = Path(home).expanduser().resolve()

@@ -4,15 +4,35 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
+from enum import StrEnum
+
+
+class Stage(StrEnum):
+    """What a long job is doing; shared by every producer and every view of progress.
+
+    Counts are photos, except DOWNLOAD (bytes of a model file) and FACES (photos
+    whose faces were looked for).
+    """
+
+    SCAN = "scanning"
+    ENCODE = "indexing"
+    FACES = "faces"
+    DOWNLOAD = "downloading"
+    LOAD_MODEL = "loading model"
+    SAVE = "saving"
+
+    @property
+    def counts_bytes(self) -> bool:
+        return self is Stage.DOWNLOAD
 
 
 @dataclass(frozen=True)
 class Progress:
     """Where a long job stands. ``total`` is None while still unknown."""
 
-    stage: str
+    stage: Stage | str
     done: int
     total: int | None
     rate: float = 0.0  # items per second over the recent window

@@ -175,12 +175,7 @@ def _skip_space(text: str, i: int) -> int:
 
 def _separates(text: str, j: int) -> bool:
     """Whether the sign at ``text[j]``, met inside unquoted text, separates terms."""
-    return (
-        j == 0
-        or j + 1 == len(text)
-        or text[j - 1].isspace()
-        or text[j + 1].isspace()
-    )
+    return j == 0 or j + 1 == len(text) or text[j - 1].isspace() or text[j + 1].isspace()
 
 
 def _read_quoted(text: str, i: int) -> tuple[str, int]:
@@ -229,9 +224,7 @@ def _check_weight(weight: float, token: str, text: str, column: int) -> None:
         raise QueryError("a weight of 0 removes the term", text, column)
     if abs(weight) > MAX_WEIGHT:
         lo, hi = -int(MAX_WEIGHT), int(MAX_WEIGHT)
-        raise QueryError(
-            f"weight {_shorten(token)} is outside [{lo}, {hi}]", text, column
-        )
+        raise QueryError(f"weight {_shorten(token)} is outside [{lo}, {hi}]", text, column)
 
 
 def _lex(text: str) -> list[_Raw]:
@@ -289,9 +282,7 @@ def _lex(text: str) -> list[_Raw]:
             if i >= n:
                 return terms
             if text[i] not in _SIGNS:
-                raise QueryError(
-                    "expected '+' or '-' after the quoted text", text, i
-                )
+                raise QueryError("expected '+' or '-' after the quoted text", text, i)
         else:
             j = i
             while j < n and not (text[j] in _SIGNS and _separates(text, j)):
@@ -303,13 +294,9 @@ def _lex(text: str) -> list[_Raw]:
                 star = value.find("*")
                 if star >= 0:
                     if weighted:
-                        raise QueryError(
-                            "a term takes only one weight", text, i + star
-                        )
+                        raise QueryError("a term takes only one weight", text, i + star)
                     if not value[:star].strip():
-                        raise QueryError(
-                            "expected a weight before '*'", text, i + star
-                        )
+                        raise QueryError("expected a weight before '*'", text, i + star)
                     raise QueryError("weight must be a number", text, i)
                 terms.append(_Raw("text", value, weight, start, body))
             i = j
@@ -388,9 +375,7 @@ def parse(text: str, *, base_dir: Path | None = None) -> Query:
     for raw in raws:
         if raw.kind == "text":
             terms.append(Term("text", raw.value, raw.weight, raw.column))
-        elif raw.kind == "path":
-            terms.append(_image(raw, base_dir, text))
-        elif raw.value.startswith(_PATH_PREFIXES) or _quoted_names_file(raw.value, base_dir):
+        elif raw.kind == "path" or raw.value.startswith(_PATH_PREFIXES) or _quoted_names_file(raw.value, base_dir):
             terms.append(_image(raw, base_dir, text))
         else:
             terms.append(Term("text", raw.value, raw.weight, raw.column))
@@ -410,12 +395,7 @@ def _lexes_as(value: str, kind: str) -> bool:
         raws = _lex(value)
     except QueryError:
         return False
-    return (
-        len(raws) == 1
-        and raws[0].kind == kind
-        and raws[0].value == value
-        and raws[0].weight == 1.0
-    )
+    return len(raws) == 1 and raws[0].kind == kind and raws[0].value == value and raws[0].weight == 1.0
 
 
 def _render_body(term: Term) -> str:
@@ -454,9 +434,7 @@ def _unit(vector: np.ndarray, term: Term, source: str) -> np.ndarray:
 
     norm = float(np.linalg.norm(vector))
     if not math.isfinite(norm) or norm == 0.0:
-        raise QueryError(
-            f"the model gives no usable vector for {term.value!r}", source, term.column
-        )
+        raise QueryError(f"the model gives no usable vector for {term.value!r}", source, term.column)
     return vector / norm
 
 
@@ -483,9 +461,7 @@ def embed(
     if texts:
         encoded = np.asarray(encode_texts(texts), dtype=np.float64)
         if encoded.ndim != 2 or encoded.shape[0] != len(texts):
-            raise ValueError(
-                f"encode_texts returned shape {encoded.shape} for {len(texts)} texts"
-            )
+            raise ValueError(f"encode_texts returned shape {encoded.shape} for {len(texts)} texts")
         text_rows = {value: encoded[k] for k, value in enumerate(texts)}
 
     vectors: list[np.ndarray] = []

@@ -9,14 +9,13 @@ from __future__ import annotations
 import logging
 import os
 import threading
-import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
-from lookalike.core.catalog import FailureRow, FolderRow
+from lookalike.core.catalog import FolderRow
 from lookalike.core.errors import LookalikeError, QueryError, UsageError
 from lookalike.core.library import Library, ModelRecord
 from lookalike.core.progress import CancelToken, ProgressCallback, no_progress
@@ -67,8 +66,9 @@ class Failure:
 
 
 class SearchEngine:
-    def __init__(self, library: Library, *, model: str | None = None, model_file: Path | None = None,
-                 device: str | None = None) -> None:
+    def __init__(
+        self, library: Library, *, model: str | None = None, model_file: Path | None = None, device: str | None = None
+    ) -> None:
         self.library = library
         record = library.model_record()
         # A model named by the caller is checked against the library before any work;
@@ -91,8 +91,16 @@ class SearchEngine:
         self._index_lock = threading.Lock()
 
     @classmethod
-    def open(cls, library: Path | None = None, *, model: str | None = None, model_file: Path | None = None,
-             device: str | None = None, writer: bool = False, create: bool | None = None) -> "SearchEngine":
+    def open(
+        cls,
+        library: Path | None = None,
+        *,
+        model: str | None = None,
+        model_file: Path | None = None,
+        device: str | None = None,
+        writer: bool = False,
+        create: bool | None = None,
+    ) -> SearchEngine:
         lib = Library(library, writer=writer, create=create)
         try:
             return cls(lib, model=model, model_file=model_file, device=device)
@@ -100,7 +108,7 @@ class SearchEngine:
             lib.close()
             raise
 
-    def __enter__(self) -> "SearchEngine":
+    def __enter__(self) -> SearchEngine:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -122,15 +130,25 @@ class SearchEngine:
             if self._encoder is None:
                 from lookalike.core.encoders import load_encoder
 
-                enc = load_encoder(self.model_name, model_file=self.model_file, device=self.device_request,
-                                   progress=progress, cancel=cancel)
+                enc = load_encoder(
+                    self.model_name,
+                    model_file=self.model_file,
+                    device=self.device_request,
+                    progress=progress,
+                    cancel=cancel,
+                )
                 self.library.bind_model(self._record(enc))
                 self._encoder = enc
             return self._encoder
 
     def _record(self, enc) -> ModelRecord:
-        return ModelRecord(self.model_name, enc.id, enc.weights_checksum, int(enc.dimension),
-                           os.fspath(self.model_file) if self.model_file else "")
+        return ModelRecord(
+            self.model_name,
+            enc.id,
+            enc.weights_checksum,
+            int(enc.dimension),
+            os.fspath(self.model_file) if self.model_file else "",
+        )
 
     def vectors(self):
         """The vector index, opened (and repaired if needed) on first use."""
@@ -143,8 +161,9 @@ class SearchEngine:
                 self._vectors = VectorIndex.open(self.library.path, self.catalog, dim)
                 # A graph rebuilt from the catalog is saved at once, so that the next
                 # open does not rebuild it again (its sidecar may still look current).
-                if self.library.writer and (self._vectors.repaired
-                                            or self._vectors.generation != self._saved_generation()):
+                if self.library.writer and (
+                    self._vectors.repaired or self._vectors.generation != self._saved_generation()
+                ):
                     self._save_graph()
             else:
                 self._vectors.refresh(self.catalog)
@@ -181,7 +200,10 @@ class SearchEngine:
                 if t.kind == "text":
                     raise QueryError(
                         f"the model '{self.model_name}' is image-only and cannot read text; "
-                        "search with photos, or use the offline model or CLIP", q.source, t.column)
+                        "search with photos, or use the offline model or CLIP",
+                        q.source,
+                        t.column,
+                    )
         return embed(q, lambda texts: enc.encode_texts(texts), lambda p: self._image_vector(Path(p), q))
 
     def _text_encoder(self):
@@ -220,8 +242,9 @@ class SearchEngine:
             raise QueryError(f"cannot use {path.name} as a query photo: {exc}", q.source, col) from None
         return enc.encode_images([decoded.image])[0]
 
-    def search(self, query, *, k: int = 50, min_score: float | None = None,
-               folder: Path | str | None = None) -> list[SearchResult]:
+    def search(
+        self, query, *, k: int = 50, min_score: float | None = None, folder: Path | str | None = None
+    ) -> list[SearchResult]:
         if k <= 0:
             raise UsageError("the number of results (-k) must be at least 1")
         if self.catalog.photo_count() == 0 and self.library.model_record() is None:
@@ -245,8 +268,9 @@ class SearchEngine:
                 continue
             if min_score is not None and score < min_score:
                 break
-            results.append(SearchResult(len(results) + 1, row.path, float(score), pid,
-                                        row.width, row.height, row.taken, row.size))
+            results.append(
+                SearchResult(len(results) + 1, row.path, float(score), pid, row.width, row.height, row.taken, row.size)
+            )
             if len(results) >= k:
                 break
         return results
@@ -314,8 +338,7 @@ class SearchEngine:
             self.catalog.move_folder(row.id, newp)
             moved = self.catalog.folder_by_path(newp)
             assert moved is not None
-            parent = next((f for f in self.catalog.folders()
-                           if f.id != moved.id and newp.is_relative_to(f.path)), None)
+            parent = next((f for f in self.catalog.folders() if f.id != moved.id and newp.is_relative_to(f.path)), None)
             if parent is not None:  # moved into another library folder: it joins it
                 self._absorb(moved, parent)
                 moved = parent
@@ -333,9 +356,16 @@ class SearchEngine:
         counts = self.catalog.folder_counts()
         return [self._folder_info(f, counts) for f in self.catalog.folders()]
 
-    def index(self, roots: Sequence[Path | str] | None = None, *, excludes: Sequence[str] = (),
-              progress: ProgressCallback = no_progress, cancel: CancelToken | None = None,
-              batch_size: int | None = None, workers: int | None = None):
+    def index(
+        self,
+        roots: Sequence[Path | str] | None = None,
+        *,
+        excludes: Sequence[str] = (),
+        progress: ProgressCallback = no_progress,
+        cancel: CancelToken | None = None,
+        batch_size: int | None = None,
+        workers: int | None = None,
+    ):
         """Add ``roots`` (if any) and bring those folders (or all) up to date."""
         self._need_writer("index")
         from lookalike.core.indexer import Indexer, IndexReport
@@ -359,8 +389,13 @@ class SearchEngine:
             if self._explicit_model:
                 self.encoder(progress=progress, cancel=cancel)  # refuses a model the library was not built with
             vectors = self.vectors()  # the library's recorded dimension; a new one loads the model
-            indexer = Indexer(self.catalog, vectors, lambda: self.encoder(progress=progress, cancel=cancel),
-                              batch_size=batch_size, workers=workers)
+            indexer = Indexer(
+                self.catalog,
+                vectors,
+                lambda: self.encoder(progress=progress, cancel=cancel),
+                batch_size=batch_size,
+                workers=workers,
+            )
             try:
                 report = indexer.run(targets, excludes=excludes, progress=progress, cancel=cancel)
             finally:
@@ -374,8 +409,7 @@ class SearchEngine:
 
     def _need_writer(self, what: str) -> None:
         if not self.library.writer:
-            raise LookalikeError(self.library.holder() or
-                                 f"This library is open for searching only; cannot {what}.")
+            raise LookalikeError(self.library.holder() or f"This library is open for searching only; cannot {what}.")
 
     # -- status -------------------------------------------------------------
 
@@ -403,8 +437,11 @@ class SearchEngine:
 
     def close(self) -> None:
         try:
-            if self.library.writer and self._vectors is not None \
-                    and self._vectors.generation != self._saved_generation():
+            if (
+                self.library.writer
+                and self._vectors is not None
+                and self._vectors.generation != self._saved_generation()
+            ):
                 self._save_graph()
         finally:
             self.library.close()

@@ -18,9 +18,10 @@ import os
 import struct
 import threading
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -97,8 +98,7 @@ def _whole_graph_levels(path: Path, elements: int) -> np.ndarray | None:
     return _upper_list_sizes(path, count, size_data)
 
 
-def _unreachable_labels(path: Path, levels: np.ndarray | None = None,
-                        chunk_bytes: int = 32 * 2**20) -> np.ndarray:
+def _unreachable_labels(path: Path, levels: np.ndarray | None = None, chunk_bytes: int = 32 * 2**20) -> np.ndarray:
     """Labels of the elements in a saved hnswlib graph that no search can reach.
 
     A search descends the upper layers greedily and then walks the bottom layer
@@ -126,8 +126,9 @@ def _unreachable_labels(path: Path, levels: np.ndarray | None = None,
             buf = fh.read(m * size)
             if len(buf) != m * size:
                 raise ValueError("the graph file is shorter than its header says")
-            links[start:start + m] = np.frombuffer(buf, np.uint8).reshape(m, size)[:, :4 * width] \
-                .copy().view(np.uint32)
+            links[start : start + m] = (
+                np.frombuffer(buf, np.uint8).reshape(m, size)[:, : 4 * width].copy().view(np.uint32)
+            )
     if levels is None:
         levels = _upper_list_sizes(path, count, size)
     if levels is None or len(levels) != count:
@@ -170,7 +171,7 @@ def _upper_list_sizes(path: Path, count: int, size: int) -> np.ndarray | None:
     for i in range(count):
         if off + 4 > end:
             return None
-        n = int.from_bytes(tail[off:off + 4], "little")
+        n = int.from_bytes(tail[off : off + 4], "little")
         sizes[i] = n
         off += 4 + n
     return sizes if off == end else None
@@ -192,8 +193,16 @@ class VectorIndex:
     GRAPH = "vectors.hnsw"
     SIDECAR = "vectors.json"
 
-    def __init__(self, dim: int, *, M: int = DEFAULT_M, ef_construction: int = DEFAULT_EF_CONSTRUCTION,
-                 ef: int = DEFAULT_EF, capacity: int = 1024, init: bool = True) -> None:
+    def __init__(
+        self,
+        dim: int,
+        *,
+        M: int = DEFAULT_M,
+        ef_construction: int = DEFAULT_EF_CONSTRUCTION,
+        ef: int = DEFAULT_EF,
+        capacity: int = 1024,
+        init: bool = True,
+    ) -> None:
         import hnswlib
 
         self.dim = int(dim)
@@ -240,8 +249,7 @@ class VectorIndex:
             if need > self._graph.max_elements:
                 self._graph.resize_index(max(need, int(self._graph.max_elements * 1.5) + 1024))
             # Labels already present (deleted earlier, or re-added) are replaced in place.
-            self._graph.add_items(vectors, ids.astype(np.uint64), num_threads=num_threads,
-                                  replace_deleted=False)
+            self._graph.add_items(vectors, ids.astype(np.uint64), num_threads=num_threads, replace_deleted=False)
             for pid in ids.tolist():
                 try:
                     self._graph.unmark_deleted(pid)
@@ -271,8 +279,9 @@ class VectorIndex:
 
     # -- search -------------------------------------------------------------
 
-    def search(self, query: np.ndarray, k: int, *, allowed: np.ndarray | None = None,
-               exact: bool | None = None) -> Hits:
+    def search(
+        self, query: np.ndarray, k: int, *, allowed: np.ndarray | None = None, exact: bool | None = None
+    ) -> Hits:
         """Top ``k`` by cosine similarity. ``allowed`` restricts to those ids."""
         q = np.asarray(query, dtype=np.float32).reshape(1, self.dim)
         with self._lock:
@@ -280,12 +289,15 @@ class VectorIndex:
             if n == 0 or k <= 0:
                 return Hits(np.zeros(0, np.int64), np.zeros(0, np.float32))
             if allowed is not None:
-                allowed = np.asarray([i for i in np.asarray(allowed, np.int64).tolist() if i in self._alive],
-                                     dtype=np.int64)
+                allowed = np.asarray(
+                    [i for i in np.asarray(allowed, np.int64).tolist() if i in self._alive], dtype=np.int64
+                )
                 if allowed.size == 0:
                     return Hits(np.zeros(0, np.int64), np.zeros(0, np.float32))
-            use_exact = exact if exact is not None else (
-                n <= EXACT_LIMIT or (allowed is not None and allowed.size <= EXACT_LIMIT)
+            use_exact = (
+                exact
+                if exact is not None
+                else (n <= EXACT_LIMIT or (allowed is not None and allowed.size <= EXACT_LIMIT))
             )
             if use_exact:
                 if allowed is not None:
@@ -342,8 +354,10 @@ class VectorIndex:
                 if levels is None:
                     # hnswlib writes through an unchecked C++ stream: a full disk leaves the
                     # file short without any error. Never rename a short file over a good one.
-                    raise OSError(errno.ENOSPC if _nearly_full(folder) else errno.EIO,
-                                  "the vector graph could not be written completely")
+                    raise OSError(
+                        errno.ENOSPC if _nearly_full(folder) else errno.EIO,
+                        "the vector graph could not be written completely",
+                    )
                 unreachable = _unreachable_labels(tmp, levels)
                 sidecar = {
                     "format": 1,
@@ -365,7 +379,7 @@ class VectorIndex:
                 self._unreachable_vecs = None
 
     @classmethod
-    def open(cls, folder: Path, catalog: "Catalog", dim: int, *, ef: int | None = None) -> "VectorIndex":
+    def open(cls, folder: Path, catalog: Catalog, dim: int, *, ef: int | None = None) -> VectorIndex:
         """Load the graph if it is sound and current; otherwise repair or rebuild from the catalog."""
         folder = Path(folder)
         graph_path, sidecar_path = folder / cls.GRAPH, folder / cls.SIDECAR
@@ -398,7 +412,7 @@ class VectorIndex:
         return index
 
     @classmethod
-    def _load(cls, graph_path: Path, sidecar_path: Path, dim: int, ef: int | None) -> "VectorIndex | None":
+    def _load(cls, graph_path: Path, sidecar_path: Path, dim: int, ef: int | None) -> VectorIndex | None:
         """The graph on disk if it matches its sidecar; None if there is none yet."""
         if not graph_path.exists() and not sidecar_path.exists():
             return None
@@ -412,8 +426,13 @@ class VectorIndex:
             raise ValueError(f"graph dimension {meta.get('dim')} != {dim}")
         if digest != meta.get("digest"):
             raise _SavedMeanwhile("graph file does not match its checksum (truncated or damaged)")
-        index = cls(dim, M=int(meta["M"]), ef_construction=int(meta["ef_construction"]),
-                    ef=int(ef or meta.get("ef", DEFAULT_EF)), init=False)
+        index = cls(
+            dim,
+            M=int(meta["M"]),
+            ef_construction=int(meta["ef_construction"]),
+            ef=int(ef or meta.get("ef", DEFAULT_EF)),
+            init=False,
+        )
         index._graph.load_index(os.fspath(graph_path), max_elements=int(meta["elements"]) + 1024)
         if sidecar_path.read_bytes() != side_bytes:
             raise _SavedMeanwhile("the graph was saved again while it was being read")
@@ -433,10 +452,14 @@ class VectorIndex:
                 log.warning("Could not walk the vector graph for unreachable photos: %s", exc)
         return index
 
-    def _reconcile(self, catalog: "Catalog", live: set[int]) -> tuple[int, int]:
+    def _reconcile(self, catalog: Catalog, live: set[int]) -> tuple[int, int]:
         """Make the graph hold exactly the catalog's photos. Returns (added, removed)."""
         with self._mutating, self._lock:
-            labels = set(np.asarray(self._graph.get_ids_list(), dtype=np.int64).tolist()) if self._graph.element_count else set()
+            labels = (
+                set(np.asarray(self._graph.get_ids_list(), dtype=np.int64).tolist())
+                if self._graph.element_count
+                else set()
+            )
             extra = (self._alive | labels) - live
             for pid in extra:
                 try:
@@ -466,7 +489,7 @@ class VectorIndex:
             self._dense = None
             return added, len(extra)
 
-    def refresh(self, catalog: "Catalog") -> bool:
+    def refresh(self, catalog: Catalog) -> bool:
         """Catch up with changes another process committed. True if anything changed."""
         gen = catalog.generation()
         if gen == self.generation:
@@ -477,8 +500,9 @@ class VectorIndex:
 
     # -- recall tuning -------------------------------------------------------
 
-    def exact_topk(self, queries: np.ndarray, k: int, *, ids: np.ndarray | None = None,
-                   chunk_bytes: int = 32 * 2**20) -> np.ndarray:
+    def exact_topk(
+        self, queries: np.ndarray, k: int, *, ids: np.ndarray | None = None, chunk_bytes: int = 32 * 2**20
+    ) -> np.ndarray:
         """Ids of the exact top ``k`` (unordered) for each query, over every live vector.
 
         Vectors are read back from the graph in chunks of about ``chunk_bytes``:
@@ -491,7 +515,7 @@ class VectorIndex:
                 ids = np.fromiter(sorted(self._alive), dtype=np.int64, count=len(self._alive))
             q = np.asarray(queries, np.float32).reshape(-1, self.dim)
             step = max(256, chunk_bytes // (4 * self.dim))
-            chunks = ((ids[s:s + step], self.vectors(ids[s:s + step])) for s in range(0, len(ids), step))
+            chunks = ((ids[s : s + step], self.vectors(ids[s : s + step])) for s in range(0, len(ids), step))
             return topk_of_chunks(q, chunks, k)[0]
 
     def tune_ef(self, k: int = 50, target: float = 0.99, queries: int = 100, seed: int = 0) -> tuple[int, float]:
@@ -518,8 +542,11 @@ class VectorIndex:
                     continue
                 self._graph.set_ef(ef)
                 labels, _ = self._graph.knn_query(q, k=k)
-                recall = float(np.mean([len(set(a.tolist()) & set(b.tolist())) / k
-                                        for a, b in zip(labels.astype(np.int64), truth)]))
+                recall = float(
+                    np.mean(
+                        [len(set(a.tolist()) & set(b.tolist())) / k for a, b in zip(labels.astype(np.int64), truth)]
+                    )
+                )
                 chosen = ef
                 if recall >= target:
                     break
@@ -528,8 +555,9 @@ class VectorIndex:
             return chosen, recall
 
 
-def topk_of_chunks(queries: np.ndarray, chunks: Iterable[tuple[np.ndarray, np.ndarray]],
-                   k: int) -> tuple[np.ndarray, np.ndarray]:
+def topk_of_chunks(
+    queries: np.ndarray, chunks: Iterable[tuple[np.ndarray, np.ndarray]], k: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Exact top ``k`` by inner product for each query over (ids, vectors) chunks, keeping
     only k candidates a query between chunks: (ids, scores), each (queries, k), unordered."""
     best_s = np.full((len(queries), 0), -np.inf, np.float32)

@@ -30,9 +30,10 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import TYPE_CHECKING
 
 from lookalike.core.errors import LookalikeError
 from lookalike.core.imaging import is_photo_name
@@ -51,7 +52,7 @@ class WatchUpdate:
 
     folders: tuple[Path, ...]  # library folders brought up to date
     events: int  # file-system events folded into this batch
-    report: "IndexReport | None"  # None when the run could not happen (see error)
+    report: IndexReport | None  # None when the run could not happen (see error)
     offline: tuple[Path, ...] = ()  # folders found offline (photos kept)
     renamed: tuple[tuple[Path, Path], ...] = ()  # library folders that were renamed: (old, new)
     error: str | None = None  # why the run failed, in words (e.g. the library is locked)
@@ -100,9 +101,17 @@ class FolderWatcher:
     and is retried every ``recheck`` seconds.
     """
 
-    def __init__(self, engine: "SearchEngine", on_change: Callable[[WatchUpdate], None] | None = None, *,
-                 quiet: float = 0.75, max_delay: float = 4.0, recheck: float = 5.0,
-                 excludes: Sequence[str] = (), catch_up: bool = False) -> None:
+    def __init__(
+        self,
+        engine: SearchEngine,
+        on_change: Callable[[WatchUpdate], None] | None = None,
+        *,
+        quiet: float = 0.75,
+        max_delay: float = 4.0,
+        recheck: float = 5.0,
+        excludes: Sequence[str] = (),
+        catch_up: bool = False,
+    ) -> None:
         self.engine = engine
         self.on_change = on_change
         self.quiet = float(quiet)
@@ -177,7 +186,7 @@ class FolderWatcher:
                 root.watch = None
             self._parents.clear()
 
-    def __enter__(self) -> "FolderWatcher":
+    def __enter__(self) -> FolderWatcher:
         self.start()
         return self
 
@@ -261,14 +270,29 @@ class FolderWatcher:
     def _watch(self, root: _Root) -> object | None:
         if self._observer is None:
             return None
-        from watchdog.events import (DirCreatedEvent, DirDeletedEvent, DirMovedEvent, FileClosedEvent,
-                                     FileCreatedEvent, FileDeletedEvent, FileModifiedEvent, FileMovedEvent)
+        from watchdog.events import (
+            DirCreatedEvent,
+            DirDeletedEvent,
+            DirMovedEvent,
+            FileClosedEvent,
+            FileCreatedEvent,
+            FileDeletedEvent,
+            FileModifiedEvent,
+            FileMovedEvent,
+        )
 
-        kinds = [FileCreatedEvent, FileDeletedEvent, FileModifiedEvent, FileMovedEvent, FileClosedEvent,
-                 DirCreatedEvent, DirDeletedEvent, DirMovedEvent]
+        kinds = [
+            FileCreatedEvent,
+            FileDeletedEvent,
+            FileModifiedEvent,
+            FileMovedEvent,
+            FileClosedEvent,
+            DirCreatedEvent,
+            DirDeletedEvent,
+            DirMovedEvent,
+        ]
         try:
-            watch = self._observer.schedule(self._handler, os.fspath(root.path), recursive=True,
-                                            event_filter=kinds)
+            watch = self._observer.schedule(self._handler, os.fspath(root.path), recursive=True, event_filter=kinds)
         except OSError as exc:
             why = exc.strerror or str(exc)
             if getattr(exc, "errno", None) == errno.ENOSPC:
@@ -304,8 +328,11 @@ class FolderWatcher:
         for parent in wanted - set(self._parents):
             try:
                 self._parents[parent] = self._observer.schedule(
-                    self._handler, os.fspath(parent), recursive=False,
-                    event_filter=[DirCreatedEvent, DirDeletedEvent, DirMovedEvent])
+                    self._handler,
+                    os.fspath(parent),
+                    recursive=False,
+                    event_filter=[DirCreatedEvent, DirDeletedEvent, DirMovedEvent],
+                )
             except OSError:
                 pass  # the parent is missing too (a drive's mount point): the periodic check covers it
 
@@ -480,8 +507,9 @@ class FolderWatcher:
             self.stats.max_waited = max(self.stats.max_waited, waited)
             self.stats.max_run = max(self.stats.max_run, seconds)
             self.stats.errors += error is not None
-        update = WatchUpdate(tuple(sorted(roots)), batch.events, report, offline, tuple(renamed), error,
-                             waited, seconds)
+        update = WatchUpdate(
+            tuple(sorted(roots)), batch.events, report, offline, tuple(renamed), error, waited, seconds
+        )
         if self.on_change is not None:
             try:
                 self.on_change(update)

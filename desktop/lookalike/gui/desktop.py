@@ -44,8 +44,11 @@ def show_in_folder(path: str) -> bool:
             bus = QDBusConnection.sessionBus()
             if bus.isConnected():
                 msg = QDBusMessage.createMethodCall(
-                    "org.freedesktop.FileManager1", "/org/freedesktop/FileManager1",
-                    "org.freedesktop.FileManager1", "ShowItems")
+                    "org.freedesktop.FileManager1",
+                    "/org/freedesktop/FileManager1",
+                    "org.freedesktop.FileManager1",
+                    "ShowItems",
+                )
                 msg.setArguments([[QUrl.fromLocalFile(path).toString()], ""])
                 watcher = QDBusPendingCallWatcher(bus.asyncCall(msg, 10_000))
                 _pending_calls.add(watcher)

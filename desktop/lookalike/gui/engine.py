@@ -20,9 +20,10 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
@@ -103,8 +104,14 @@ class _Mailbox:
 def default_open(config: EngineConfig, writer: bool):
     from lookalike.core.search import SearchEngine
 
-    return SearchEngine.open(config.library, model=config.model, model_file=config.model_file,
-                             device=config.device, writer=writer, create=True if writer else None)
+    return SearchEngine.open(
+        config.library,
+        model=config.model,
+        model_file=config.model_file,
+        device=config.device,
+        writer=writer,
+        create=True if writer else None,
+    )
 
 
 def _folder_rows(engine) -> tuple[FolderRow, ...]:
@@ -133,9 +140,14 @@ class EngineService(QObject):
     library_changed = Signal(object)  # core.watch.WatchUpdate: the folder watcher indexed changes
     _progress_ready = Signal()
 
-    def __init__(self, paths: AppPaths, config: EngineConfig | None = None, *,
-                 open_engine: Callable[[EngineConfig, bool], Any] = default_open,
-                 parent: QObject | None = None) -> None:
+    def __init__(
+        self,
+        paths: AppPaths,
+        config: EngineConfig | None = None,
+        *,
+        open_engine: Callable[[EngineConfig, bool], Any] = default_open,
+        parent: QObject | None = None,
+    ) -> None:
         super().__init__(parent)
         self.paths = paths
         self.config = config or EngineConfig()
@@ -231,8 +243,12 @@ class EngineService(QObject):
             self._sync_watcher()  # folders added while it was starting
 
         # On the write queue: it starts after the catch-up run queued just before it.
-        self._writes.submit(work, name="start-watcher", on_success=started,
-                            on_failure=lambda f: log.warning("not watching the folders: %s", f.message))
+        self._writes.submit(
+            work,
+            name="start-watcher",
+            on_success=started,
+            on_failure=lambda f: log.warning("not watching the folders: %s", f.message),
+        )
 
     def _on_library_changed(self, update) -> None:
         self.refresh_folders()
@@ -314,9 +330,13 @@ class EngineService(QObject):
             if nxt is not None and not self.closing:
                 self._start_search(nxt)
 
-        self._queries.submit(work, name="search", on_success=self.search_finished,
-                             on_failure=lambda f: self.search_failed.emit(SearchFailure(req, f)),
-                             on_finished=finished)
+        self._queries.submit(
+            work,
+            name="search",
+            on_success=self.search_finished,
+            on_failure=lambda f: self.search_failed.emit(SearchFailure(req, f)),
+            on_finished=finished,
+        )
 
     @property
     def searching(self) -> bool:
@@ -352,9 +372,13 @@ class EngineService(QObject):
             self.index([os.fspath(info.path)])
             self._sync_watcher()
 
-        self._control.submit(work, name="add-folder", on_success=done,
-                             on_failure=lambda f: self.operation_failed.emit(OperationFailure("add", path, f)),
-                             on_finished=settled)
+        self._control.submit(
+            work,
+            name="add-folder",
+            on_success=done,
+            on_failure=lambda f: self.operation_failed.emit(OperationFailure("add", path, f)),
+            on_finished=settled,
+        )
 
     def remove_folder(self, path: str) -> None:
         """Remove a folder (after the running index job, which is cancelled if it is that folder's)."""
@@ -379,15 +403,23 @@ class EngineService(QObject):
             self.refresh_status()
             self._sync_watcher()
 
-        self._writes.submit(work, name="remove-folder", on_success=done,
-                            on_failure=lambda f: self.operation_failed.emit(OperationFailure("remove", path, f)))
+        self._writes.submit(
+            work,
+            name="remove-folder",
+            on_success=done,
+            on_failure=lambda f: self.operation_failed.emit(OperationFailure("remove", path, f)),
+        )
 
     def refresh_folders(self) -> None:
         engine = self.engine
         if engine is None:
             return
-        self._control.submit(lambda: _folder_rows(engine), name="folders", on_success=self.folders_changed,
-                             on_failure=lambda f: self.operation_failed.emit(OperationFailure("folders", "", f)))
+        self._control.submit(
+            lambda: _folder_rows(engine),
+            name="folders",
+            on_success=self.folders_changed,
+            on_failure=lambda f: self.operation_failed.emit(OperationFailure("folders", "", f)),
+        )
 
     def refresh_status(self) -> None:
         engine = self.engine
@@ -398,8 +430,12 @@ class EngineService(QObject):
             self.last_status = status
             self.status_changed.emit(status)
 
-        self._control.submit(engine.status, name="status", on_success=done,
-                             on_failure=lambda f: self.operation_failed.emit(OperationFailure("status", "", f)))
+        self._control.submit(
+            engine.status,
+            name="status",
+            on_success=done,
+            on_failure=lambda f: self.operation_failed.emit(OperationFailure("status", "", f)),
+        )
 
     def failures(self, callback: Callable[[list], None], folder: str | None = None) -> None:
         engine = self.engine
@@ -413,8 +449,12 @@ class EngineService(QObject):
                 rows = [r for r in rows if Path(r.path).is_relative_to(base)]
             return rows
 
-        self._control.submit(work, name="failures", on_success=callback,
-                             on_failure=lambda f: self.operation_failed.emit(OperationFailure("failures", folder or "", f)))
+        self._control.submit(
+            work,
+            name="failures",
+            on_success=callback,
+            on_failure=lambda f: self.operation_failed.emit(OperationFailure("failures", folder or "", f)),
+        )
 
     # -- indexing -------------------------------------------------------------------------
     @property
@@ -445,8 +485,13 @@ class EngineService(QObject):
 
         self._start_write_job(("",) if roots is None else tuple(roots), job, "index")
 
-    def _start_write_job(self, label: tuple[str, ...], job: Callable[[Any, Any], Any], what: str,
-                         on_done: Callable[[IndexOutcome], None] | None = None) -> None:
+    def _start_write_job(
+        self,
+        label: tuple[str, ...],
+        job: Callable[[Any, Any], Any],
+        what: str,
+        on_done: Callable[[IndexOutcome], None] | None = None,
+    ) -> None:
         """Run ``job(report, token)`` on the write queue with progress, pause and cancel."""
         from lookalike.core.progress import CancelToken
 

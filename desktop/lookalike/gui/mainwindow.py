@@ -10,22 +10,44 @@ import html
 import logging
 import os
 from pathlib import Path
-from typing import Any
 
 from PySide6.QtCore import QEvent, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence, QPalette
-from PySide6.QtWidgets import (QApplication, QComboBox, QFileDialog, QFrame, QHBoxLayout, QLabel, QListWidget,
-                               QMainWindow, QMenu, QPushButton, QSizePolicy, QSlider, QSplitter, QStackedWidget,
-                               QToolButton, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QApplication,
+    QComboBox,
+    QFileDialog,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QMainWindow,
+    QMenu,
+    QPushButton,
+    QSlider,
+    QSplitter,
+    QStackedWidget,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from lookalike import APP_NAME
 from lookalike.gui import desktop, icons
-from lookalike.gui.engine import (DEFAULT_K, EngineConfig, EngineService, IndexOutcome, OpenOutcome,
-                                  OperationFailure, SearchFailure, SearchOutcome)
+from lookalike.gui.engine import (
+    DEFAULT_K,
+    EngineConfig,
+    EngineService,
+    IndexOutcome,
+    OpenOutcome,
+    OperationFailure,
+    SearchFailure,
+    SearchOutcome,
+)
 from lookalike.gui.modeldialog import CLIP_NOTE, OFFLINE_NOTE, ModelChoice, ModelDialog
 from lookalike.gui.panels import Banner, FolderRow, FoldersPanel, IndexingBar, Level
 from lookalike.gui.preview import PreviewDialog
-from lookalike.gui.querybar import ImageTerm, QueryBar
+from lookalike.gui.querybar import QueryBar
 from lookalike.gui.results import ResultsModel, ResultsView, SortOrder, TileDelegate
 from lookalike.gui.settings import Settings
 from lookalike.gui.thumbnails import ThumbnailLoader
@@ -79,7 +101,9 @@ class WelcomePage(QWidget):
         text = QLabel(
             "Add a folder of photos. Lookalike looks at each one in the background, and you can "
             "search while it works: describe a photo in words, drop in one that looks alike, or mix "
-            "both (<i>dog + beach</i>, <i>2*sunset - people</i>). Everything stays on this computer.", self)
+            "both (<i>dog + beach</i>, <i>2*sunset - people</i>). Everything stays on this computer.",
+            self,
+        )
         text.setWordWrap(True)
         text.setAlignment(Qt.AlignmentFlag.AlignCenter)
         box.addWidget(text)
@@ -135,7 +159,8 @@ class WelcomePage(QWidget):
         bg = pal.color(QPalette.ColorRole.Highlight)
         self.notice.setStyleSheet(
             f"#ModelNotice {{ border: 1px solid rgba({bg.red()},{bg.green()},{bg.blue()},120);"
-            f" border-radius: 8px; background: rgba({bg.red()},{bg.green()},{bg.blue()},22); }}")
+            f" border-radius: 8px; background: rgba({bg.red()},{bg.green()},{bg.blue()},22); }}"
+        )
 
     def changeEvent(self, event) -> None:
         if event.type() == QEvent.Type.PaletteChange:
@@ -176,8 +201,7 @@ class MessagePage(QWidget):
 class MainWindow(QMainWindow):
     """The window a person lives in."""
 
-    def __init__(self, service: EngineService, settings: Settings, thumbnails: ThumbnailLoader,
-                 parent=None) -> None:
+    def __init__(self, service: EngineService, settings: Settings, thumbnails: ThumbnailLoader, parent=None) -> None:
         super().__init__(parent)
         self.setObjectName("MainWindow")
         self.service = service
@@ -301,8 +325,14 @@ class MainWindow(QMainWindow):
         self.message_page.show_message("Opening your library…")
 
     def _build_actions(self) -> None:
-        def action(text: str, slot, shortcut=None, icon_name: str | None = None,
-                   context=Qt.ShortcutContext.WindowShortcut, widget: QWidget | None = None) -> QAction:
+        def action(
+            text: str,
+            slot,
+            shortcut=None,
+            icon_name: str | None = None,
+            context=Qt.ShortcutContext.WindowShortcut,
+            widget: QWidget | None = None,
+        ) -> QAction:
             a = QAction(text, widget or self)
             if icon_name:
                 icons.apply(a, icon_name)
@@ -334,19 +364,31 @@ class MainWindow(QMainWindow):
         ctx = Qt.ShortcutContext.WidgetWithChildrenShortcut
         self.act_preview = action("Pre&view", self.preview_current, None, "image-search", ctx, grid)
         self.act_open = action("&Open with default app", self.open_selected, "Ctrl+Return", "open-external", ctx, grid)
-        self.act_show = action("&Show in folder", self.show_selected_in_folder, "Ctrl+Shift+O", "folder-open", ctx, grid)
+        self.act_show = action(
+            "&Show in folder", self.show_selected_in_folder, "Ctrl+Shift+O", "folder-open", ctx, grid
+        )
         self.act_copy_path = action("Copy &path", self.copy_selected_paths, "Ctrl+Shift+C", "copy", ctx, grid)
-        self.act_copy_image = action("Copy &image", self.copy_selected_image, QKeySequence.StandardKey.Copy,
-                                     "copy-image", ctx, grid)
-        self.act_more = action("&More like this", lambda: self.add_selected_as(+1.0), ["+", "="], "more-like", ctx, grid)
+        self.act_copy_image = action(
+            "Copy &image", self.copy_selected_image, QKeySequence.StandardKey.Copy, "copy-image", ctx, grid
+        )
+        self.act_more = action(
+            "&More like this", lambda: self.add_selected_as(+1.0), ["+", "="], "more-like", ctx, grid
+        )
         self.act_less = action("&Less like this", lambda: self.add_selected_as(-1.0), ["-"], "less-like", ctx, grid)
 
         fl = self.folders_panel.list
-        self.act_remove_folder = action("&Remove folder", self._remove_selected_folder, QKeySequence.StandardKey.Delete,
-                                        "folder-remove", ctx, fl)
+        self.act_remove_folder = action(
+            "&Remove folder", self._remove_selected_folder, QKeySequence.StandardKey.Delete, "folder-remove", ctx, fl
+        )
         self.act_rescan_folder = action("Re-&scan folder", self._rescan_selected_folder, None, "rescan", ctx, fl)
-        self.act_folder_failures = action("Show &unreadable files", lambda: self.show_failures(self.folders_panel.selected()),
-                                          None, "warning", ctx, fl)
+        self.act_folder_failures = action(
+            "Show &unreadable files",
+            lambda: self.show_failures(self.folders_panel.selected()),
+            None,
+            "warning",
+            ctx,
+            fl,
+        )
         fl.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
 
         mb = self.menuBar()
@@ -359,8 +401,15 @@ class MainWindow(QMainWindow):
         for a in (self.act_focus, self.act_clear):
             m.addAction(a)
         m.addSeparator()
-        for a in (self.act_preview, self.act_open, self.act_show, self.act_copy_path, self.act_copy_image,
-                  self.act_more, self.act_less):
+        for a in (
+            self.act_preview,
+            self.act_open,
+            self.act_show,
+            self.act_copy_path,
+            self.act_copy_image,
+            self.act_more,
+            self.act_less,
+        ):
             m.addAction(a)
         m = mb.addMenu("&Library")
         for a in (self.act_rescan_all, self.act_pause, self.act_cancel, self.act_failures):
@@ -454,18 +503,23 @@ class MainWindow(QMainWindow):
             return
         photos = getattr(self._status, "photos", 0) or 0
         if photos == 0 and self.service.indexing:
-            self.message_page.show_message("Looking at your photos…",
-                                           "You can search as soon as the first ones are indexed.")
+            self.message_page.show_message(
+                "Looking at your photos…", "You can search as soon as the first ones are indexed."
+            )
         elif photos == 0:
-            self.message_page.show_message("No photos indexed yet",
-                                           "The folders hold no photos Lookalike can read. Add another folder, "
-                                           "or double-click a folder to see which files could not be read.")
+            self.message_page.show_message(
+                "No photos indexed yet",
+                "The folders hold no photos Lookalike can read. Add another folder, "
+                "or double-click a folder to see which files could not be read.",
+            )
         else:
             links = " &nbsp;·&nbsp; ".join(f"<a href='q:{html.escape(e)}'>{html.escape(e)}</a>" for e in EXAMPLES)
             self.message_page.show_message(
                 "What are you looking for?",
-                "Type a description and press Enter, drop or paste a photo, or try: " + links
-                + "<br><br><small>Ctrl+F search · Ctrl+V paste a photo · Ctrl+O add a folder · F1 all shortcuts</small>")
+                "Type a description and press Enter, drop or paste a photo, or try: "
+                + links
+                + "<br><br><small>Ctrl+F search · Ctrl+V paste a photo · Ctrl+O add a folder · F1 all shortcuts</small>",
+            )
         self._show_page("message")
         self.count_label.setText("")
 
@@ -484,8 +538,8 @@ class MainWindow(QMainWindow):
         self._on_status(outcome.status)
         if outcome.read_only:
             self.banner.show_message(
-                outcome.message + " This window can search but not add or re-scan folders.",
-                Level.WARNING, key="locked")
+                outcome.message + " This window can search but not add or re-scan folders.", Level.WARNING, key="locked"
+            )
             for a in (self.act_add_folder, self.act_rescan_all, self.act_remove_folder, self.act_rescan_folder):
                 a.setEnabled(False)
             self.folders_panel.add_button.setEnabled(False)
@@ -496,11 +550,12 @@ class MainWindow(QMainWindow):
             if (getattr(outcome.status, "model_name", "") or "offline") == "offline":
                 self.banner.show_message(
                     "Lookalike is using its built-in offline model, which knows about 1,000 everyday "
-                    "concepts. CLIP understands far more.", Level.INFO, key="first-run",
-                    actions=[("Get CLIP…", self.show_model_dialog)])
-        if self.query_bar.text().strip() or self.query_bar.images():
-            self.run_search()
-        elif self._pending_search:
+                    "concepts. CLIP understands far more.",
+                    Level.INFO,
+                    key="first-run",
+                    actions=[("Get CLIP…", self.show_model_dialog)],
+                )
+        if self.query_bar.text().strip() or self.query_bar.images() or self._pending_search:
             self.run_search()
         else:
             self._show_idle_page()
@@ -509,8 +564,9 @@ class MainWindow(QMainWindow):
         self._open_failed = True
         self.message_page.show_message("The library could not be opened", html.escape(failure.message))
         self._show_page("message")
-        self.banner.show_message(self._failure_text(failure), Level.ERROR, key="open",
-                                 actions=[("Try again", self.start)])
+        self.banner.show_message(
+            self._failure_text(failure), Level.ERROR, key="open", actions=[("Try again", self.start)]
+        )
         self.model_button.setText("Model: not loaded")
 
     def _on_model_loading(self) -> None:
@@ -519,8 +575,11 @@ class MainWindow(QMainWindow):
     def _on_model_failed(self, failure: JobFailure) -> None:
         self.model_button.setText("Model: unavailable")
         self.banner.show_message(
-            f"The model could not be loaded: {failure.message}", Level.ERROR, key="model",
-            actions=[("Choose a model…", self.show_model_dialog), ("Try again", self.service.load_model)])
+            f"The model could not be loaded: {failure.message}",
+            Level.ERROR,
+            key="model",
+            actions=[("Choose a model…", self.show_model_dialog), ("Try again", self.service.load_model)],
+        )
 
     def _model_text(self, status, loading: bool = False) -> str:
         name = getattr(status, "model_name", "") or "offline"
@@ -568,8 +627,11 @@ class MainWindow(QMainWindow):
 
     def add_folders(self, paths: list[str]) -> None:
         if self.service.read_only:
-            self.banner.show_message("This window opened the library for searching only; "
-                                     "another Lookalike is updating it.", Level.WARNING, key="locked")
+            self.banner.show_message(
+                "This window opened the library for searching only; another Lookalike is updating it.",
+                Level.WARNING,
+                key="locked",
+            )
             return
         if not self.service.is_open:
             self.banner.show_message("The library is still opening; try again in a moment.", Level.INFO)
@@ -583,11 +645,13 @@ class MainWindow(QMainWindow):
         row = next((r for r in self._folders if r.path == path), None)
         n = f"{row.photos:,} photos" if row is not None else "its photos"
         answer = QMessageBox.question(
-            self, "Remove folder",
+            self,
+            "Remove folder",
             f"Stop searching {path}?\n\nLookalike forgets its index ({n}); the photos themselves stay "
             "where they are. Adding the folder again re-indexes it.",
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
-            QMessageBox.StandardButton.Cancel)
+            QMessageBox.StandardButton.Cancel,
+        )
         if answer == QMessageBox.StandardButton.Yes:
             self.remove_folder(path)
 
@@ -597,8 +661,7 @@ class MainWindow(QMainWindow):
         if self.results_model.total():
             # Drop its photos from the grid now; the next search agrees.
             prefix = path.rstrip(os.sep) + os.sep
-            self.results_model.set_results([i for i in self.results_model.all_items()
-                                            if not i.path.startswith(prefix)])
+            self.results_model.set_results([i for i in self.results_model.all_items() if not i.path.startswith(prefix)])
 
     def _remove_selected_folder(self) -> None:
         p = self.folders_panel.selected()
@@ -619,8 +682,14 @@ class MainWindow(QMainWindow):
             dlg.setWindowTitle("Unreadable files")
             lay = QVBoxLayout(dlg)
             where = f" in {folder}" if folder else ""
-            lay.addWidget(QLabel(f"{len(rows):,} file{'s' if len(rows) != 1 else ''}{where} could not be read:"
-                                 if rows else f"Every photo{where} could be read.", dlg))
+            lay.addWidget(
+                QLabel(
+                    f"{len(rows):,} file{'s' if len(rows) != 1 else ''}{where} could not be read:"
+                    if rows
+                    else f"Every photo{where} could be read.",
+                    dlg,
+                )
+            )
             lst = QListWidget(dlg)
             for r in rows:
                 lst.addItem(f"{r.path} — {r.reason}")
@@ -672,18 +741,29 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage("Indexing cancelled; the photos indexed so far are kept.", 8000)
         elif report is not None:
             parts = []
-            for attr, word in (("added", "added"), ("updated", "updated"), ("moved", "moved"),
-                               ("removed", "removed"), ("failed", "unreadable")):
+            for attr, word in (
+                ("added", "added"),
+                ("updated", "updated"),
+                ("moved", "moved"),
+                ("removed", "removed"),
+                ("failed", "unreadable"),
+            ):
                 n = int(getattr(report, attr, 0) or 0)
                 if n:
                     parts.append(f"{n:,} {word}")
-            self.statusBar().showMessage("Indexing done: " + (", ".join(parts) if parts else "nothing changed")
-                                         + f" ({outcome.seconds:.1f} s)", 8000)
+            self.statusBar().showMessage(
+                "Indexing done: " + (", ".join(parts) if parts else "nothing changed") + f" ({outcome.seconds:.1f} s)",
+                8000,
+            )
             offline = getattr(report, "offline_folders", ()) or ()
             if offline:
                 self.banner.show_message(
-                    "Not reachable, so left as they were: " + ", ".join(map(str, offline))
-                    + ". Plug the drive in (or mount it) and re-scan.", Level.WARNING, key="offline")
+                    "Not reachable, so left as they were: "
+                    + ", ".join(map(str, offline))
+                    + ". Plug the drive in (or mount it) and re-scan.",
+                    Level.WARNING,
+                    key="offline",
+                )
         # Fresh results for the query on screen.
         if self.query_bar.text().strip() or self.query_bar.images():
             self.run_search(remember=False)
@@ -691,15 +771,19 @@ class MainWindow(QMainWindow):
     def _on_library_changed(self, update) -> None:
         """The folder watcher indexed changes made on disk: keep the results current."""
         report = getattr(update, "report", None)
-        changed = sum(int(getattr(report, a, 0) or 0) for a in ("added", "updated", "moved", "removed")) \
-            if report is not None else 0
+        changed = (
+            sum(int(getattr(report, a, 0) or 0) for a in ("added", "updated", "moved", "removed"))
+            if report is not None
+            else 0
+        )
         if getattr(update, "error", None):
             self.statusBar().showMessage(f"Could not follow a change on disk: {update.error}", 8000)
         for old, new in getattr(update, "renamed", ()) or ():
             self.statusBar().showMessage(f"Folder moved: {old} → {new}", 8000)
         if changed:
-            self.statusBar().showMessage(f"Updated {changed:,} photo{'s' if changed != 1 else ''} changed on disk",
-                                         6000)
+            self.statusBar().showMessage(
+                f"Updated {changed:,} photo{'s' if changed != 1 else ''} changed on disk", 6000
+            )
             if (self.query_bar.text().strip() or self.query_bar.images()) and not self.service.searching:
                 self.run_search(remember=False)
 
@@ -753,9 +837,12 @@ class MainWindow(QMainWindow):
             return
         self._pending_search = False
         if not self._folders and not (getattr(self._status, "photos", 0) or 0):
-            self.banner.show_message("There are no photos to search yet: add a folder of photos first.",
-                                     Level.INFO, key="no-folders",
-                                     actions=[("Add a folder…", self.choose_folder)])
+            self.banner.show_message(
+                "There are no photos to search yet: add a folder of photos first.",
+                Level.INFO,
+                key="no-folders",
+                actions=[("Add a folder…", self.choose_folder)],
+            )
             return
         self._last_search_text = text
         self.count_label.setText("Searching…")
@@ -776,13 +863,14 @@ class MainWindow(QMainWindow):
             photos = getattr(self._status, "photos", 0) or 0
             self.message_page.show_message(
                 "No photos match" if photos else "No photos indexed yet",
-                "Try other words, or lower the minimum score." if photos
-                else "Results will appear as soon as photos are indexed.")
+                "Try other words, or lower the minimum score."
+                if photos
+                else "Results will appear as soon as photos are indexed.",
+            )
             self._show_page("message")
         else:
             self._show_page("results")
-        self.statusBar().showMessage(
-            f"{self.results_model.total():,} results in {outcome.seconds * 1000:.0f} ms", 5000)
+        self.statusBar().showMessage(f"{self.results_model.total():,} results in {outcome.seconds * 1000:.0f} ms", 5000)
         if self._preview is not None and self._preview.isVisible():
             pass
 
@@ -800,8 +888,11 @@ class MainWindow(QMainWindow):
             else:
                 self.query_bar.show_error(err.reason)
             return
-        self.banner.show_message(self._failure_text(failure.failure), Level.ERROR if not failure.failure.user_facing
-                                 else Level.WARNING, key="search")
+        self.banner.show_message(
+            self._failure_text(failure.failure),
+            Level.ERROR if not failure.failure.user_facing else Level.WARNING,
+            key="search",
+        )
 
     def _on_counts_changed(self, shown: int, total: int) -> None:
         if total == 0:
@@ -810,8 +901,11 @@ class MainWindow(QMainWindow):
         what = f"“{html.escape(self._last_search_text.strip())}”" if self._last_search_text.strip() else "your photos"
         n_img = len(self.query_bar.images())
         if n_img:
-            what += f" + {n_img} image{'s' if n_img != 1 else ''}" if self._last_search_text.strip() \
+            what += (
+                f" + {n_img} image{'s' if n_img != 1 else ''}"
+                if self._last_search_text.strip()
                 else f" {n_img} image{'s' if n_img != 1 else ''}"
+            )
             if not self._last_search_text.strip():
                 what = f"{n_img} query image{'s' if n_img != 1 else ''}"
         if shown == total:
@@ -819,8 +913,9 @@ class MainWindow(QMainWindow):
         else:
             self.count_label.setText(f"<b>{shown:,}</b> of {total:,} results for {what} (min score)")
         if shown == 0 and total:
-            self.message_page.show_message("Every result scores below the minimum",
-                                           "Move the Min score slider to the left to see them.")
+            self.message_page.show_message(
+                "Every result scores below the minimum", "Move the Min score slider to the left to see them."
+            )
             self._show_page("message")
         elif shown and self.current_page() != "results":
             self._show_page("results")
@@ -868,8 +963,11 @@ class MainWindow(QMainWindow):
     # -- images in the query --------------------------------------------------------------
     def choose_images(self) -> None:
         files, _ = QFileDialog.getOpenFileNames(
-            self, "Search by image", os.path.expanduser("~"),
-            "Images (*.jpg *.jpeg *.png *.webp *.tif *.tiff *.bmp *.gif *.heic *.heif *.avif);;All files (*)")
+            self,
+            "Search by image",
+            os.path.expanduser("~"),
+            "Images (*.jpg *.jpeg *.png *.webp *.tif *.tiff *.bmp *.gif *.heic *.heif *.avif);;All files (*)",
+        )
         if files:
             self.add_query_images(files)
 
@@ -893,10 +991,16 @@ class MainWindow(QMainWindow):
             # Pixels (a screenshot, a copied image): stored as a PNG the query can name,
             # encoded on a pool thread.
             self.statusBar().showMessage("Adding the pasted image…", 3000)
-            self.runner.submit(desktop.save_query_image, content.image_data, self.paths.cache / "query-images",
-                               name="save-pasted", on_success=lambda path: self.add_query_images([path]),
-                               on_failure=lambda f: self.banner.show_message(
-                                   f"Cannot use the pasted image: {f.message}", Level.WARNING, key="paste"))
+            self.runner.submit(
+                desktop.save_query_image,
+                content.image_data,
+                self.paths.cache / "query-images",
+                name="save-pasted",
+                on_success=lambda path: self.add_query_images([path]),
+                on_failure=lambda f: self.banner.show_message(
+                    f"Cannot use the pasted image: {f.message}", Level.WARNING, key="paste"
+                ),
+            )
         if content.ignored and not images and not content.folders:
             self.statusBar().showMessage("Those files are not photos Lookalike can read", 4000)
         return True
@@ -933,8 +1037,11 @@ class MainWindow(QMainWindow):
 
     # -- result actions -------------------------------------------------------------------
     def _selected_paths(self) -> list[str]:
-        return [self.results_model.item(r).path for r in self.results_view.selected_rows()
-                if self.results_model.item(r) is not None]
+        return [
+            self.results_model.item(r).path
+            for r in self.results_view.selected_rows()
+            if self.results_model.item(r) is not None
+        ]
 
     def _current_path(self) -> str | None:
         if self._preview is not None and self._preview.isActiveWindow():
@@ -1008,16 +1115,21 @@ class MainWindow(QMainWindow):
         if paths:
             desktop.copy_paths(paths)
             self.statusBar().showMessage(
-                f"Copied {paths[0]}" if len(paths) == 1 else f"Copied {len(paths)} paths", 4000)
+                f"Copied {paths[0]}" if len(paths) == 1 else f"Copied {len(paths)} paths", 4000
+            )
 
     def copy_selected_image(self) -> None:
         p = self._current_path()
         if not p:
             return
         self.statusBar().showMessage("Copying the image…")
-        self.runner.submit(desktop.load_full_image, p, name="copy-image",
-                           on_success=lambda img, path=p: self._on_image_copied(path, img),
-                           on_failure=lambda f: self.statusBar().showMessage(f"Cannot copy the image: {f.message}", 6000))
+        self.runner.submit(
+            desktop.load_full_image,
+            p,
+            name="copy-image",
+            on_success=lambda img, path=p: self._on_image_copied(path, img),
+            on_failure=lambda f: self.statusBar().showMessage(f"Cannot copy the image: {f.message}", 6000),
+        )
 
     def _on_image_copied(self, path: str, img) -> None:
         desktop.copy_image(path, img)
@@ -1056,12 +1168,15 @@ class MainWindow(QMainWindow):
         if self.service.read_only:
             return
         library = library_for_model(self.paths.data, choice.name, choice.model_file)
-        config = EngineConfig(library=library, model=choice.name,
-                              model_file=Path(choice.model_file) if choice.model_file else None)
+        config = EngineConfig(
+            library=library, model=choice.name, model_file=Path(choice.model_file) if choice.model_file else None
+        )
         self._switching_to = choice
         self.banner.show_message(
             f"Re-indexing your photos with {choice.name}. Searches keep using the current model until it is done.",
-            Level.INFO, key="switch")
+            Level.INFO,
+            key="switch",
+        )
         self.service.switch_model(config, [r.path for r in self._folders])
 
     def _on_model_switched(self, status) -> None:
@@ -1069,8 +1184,9 @@ class MainWindow(QMainWindow):
         if choice is not None:
             self.settings.set_model(choice.name, choice.model_file)
         self._switching_to = None
-        self.banner.show_message(f"Now searching with {getattr(status, 'model_name', '') or 'the new model'}.",
-                                 Level.INFO, key="switch")
+        self.banner.show_message(
+            f"Now searching with {getattr(status, 'model_name', '') or 'the new model'}.", Level.INFO, key="switch"
+        )
         self._on_status(status)
         if self.query_bar.text().strip() or self.query_bar.images():
             self.run_search(remember=False)
@@ -1079,23 +1195,28 @@ class MainWindow(QMainWindow):
     def _failure_text(self, failure: JobFailure) -> str:
         if failure.user_facing:
             return failure.message
-        return (f"Something went wrong: {failure.message}. "
-                "The details are in the log; please report them.")
+        return f"Something went wrong: {failure.message}. The details are in the log; please report them."
 
     def _on_operation_failed(self, op: OperationFailure) -> None:
         f = op.failure
         if op.what == "add":
-            self.banner.show_message(f"Cannot add {op.subject}: {f.message}" if not f.user_facing else f.message,
-                                     Level.ERROR, key="add")
+            self.banner.show_message(
+                f"Cannot add {op.subject}: {f.message}" if not f.user_facing else f.message, Level.ERROR, key="add"
+            )
         elif op.what == "remove":
             self.banner.show_message(f"Cannot remove {op.subject}: {f.message}", Level.ERROR, key="remove")
         elif op.what == "index":
-            self.banner.show_message(f"Indexing stopped: {self._failure_text(f)}", Level.ERROR, key="index",
-                                     actions=[("Try again", lambda: self.service.index(None))])
+            self.banner.show_message(
+                f"Indexing stopped: {self._failure_text(f)}",
+                Level.ERROR,
+                key="index",
+                actions=[("Try again", lambda: self.service.index(None))],
+            )
         elif op.what == "model":
             self._switching_to = None
-            self.banner.show_message(f"Switching model failed: {self._failure_text(f)} The current model stays.",
-                                     Level.ERROR, key="switch")
+            self.banner.show_message(
+                f"Switching model failed: {self._failure_text(f)} The current model stays.", Level.ERROR, key="switch"
+            )
         else:
             log.warning("%s failed: %s", op.what, f.message)
 
@@ -1104,17 +1225,29 @@ class MainWindow(QMainWindow):
         from PySide6.QtWidgets import QMessageBox
 
         rows = [
-            ("Ctrl+F", "focus the search field"), ("Enter", "search / open the preview"),
-            ("Esc", "clear the search"), ("↓, arrows", "move through the results"),
+            ("Ctrl+F", "focus the search field"),
+            ("Enter", "search / open the preview"),
+            ("Esc", "clear the search"),
+            ("↓, arrows", "move through the results"),
             ("Ctrl+V", "paste a photo (or a copied file) into the query"),
-            ("Ctrl+I", "search by image…"), ("Ctrl+O", "add a folder…"),
-            ("+ / −", "more / less like the selected photo"), ("Ctrl+Return", "open with the default app"),
-            ("Ctrl+Shift+O", "show in folder"), ("Ctrl+Shift+C", "copy path"), ("Ctrl+C", "copy image"),
-            ("← / → (preview)", "previous / next result"), ("F5", "re-scan all folders"),
+            ("Ctrl+I", "search by image…"),
+            ("Ctrl+O", "add a folder…"),
+            ("+ / −", "more / less like the selected photo"),
+            ("Ctrl+Return", "open with the default app"),
+            ("Ctrl+Shift+O", "show in folder"),
+            ("Ctrl+Shift+C", "copy path"),
+            ("Ctrl+C", "copy image"),
+            ("← / → (preview)", "previous / next result"),
+            ("F5", "re-scan all folders"),
             ("Ctrl+P", "pause or resume indexing"),
         ]
-        body = "<table>" + "".join(f"<tr><td><b>{html.escape(k)}</b>&nbsp;&nbsp;</td><td>{html.escape(v)}</td></tr>"
-                                   for k, v in rows) + "</table>"
+        body = (
+            "<table>"
+            + "".join(
+                f"<tr><td><b>{html.escape(k)}</b>&nbsp;&nbsp;</td><td>{html.escape(v)}</td></tr>" for k, v in rows
+            )
+            + "</table>"
+        )
         QMessageBox.information(self, "Keyboard shortcuts", body)
 
     def show_about(self) -> None:
@@ -1122,9 +1255,12 @@ class MainWindow(QMainWindow):
 
         from lookalike import __version__
 
-        QMessageBox.about(self, f"About {APP_NAME}",
-                          f"<b>{APP_NAME} {__version__}</b><p>Find photos by likeness.</p>"
-                          f"<p>Library: {html.escape(str(getattr(self._status, 'path', '')))}</p>")
+        QMessageBox.about(
+            self,
+            f"About {APP_NAME}",
+            f"<b>{APP_NAME} {__version__}</b><p>Find photos by likeness.</p>"
+            f"<p>Library: {html.escape(str(getattr(self._status, 'path', '')))}</p>",
+        )
 
     # -- window events --------------------------------------------------------------------
     def changeEvent(self, event) -> None:

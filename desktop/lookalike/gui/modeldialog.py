@@ -8,8 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QDialog, QFileDialog, QHBoxLayout, QLabel, QProgressBar, QPushButton,
-                               QVBoxLayout)
+from PySide6.QtWidgets import QDialog, QFileDialog, QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout
 
 from lookalike.gui import icons
 from lookalike.gui.panels import format_duration
@@ -35,8 +34,7 @@ class ModelChoice:
 def _load(name: str, model_file: str | None, progress=None, cancel=None):
     from lookalike.core.encoders import load_encoder
 
-    enc = load_encoder(name, model_file=Path(model_file) if model_file else None,
-                       progress=progress, cancel=cancel)
+    enc = load_encoder(name, model_file=Path(model_file) if model_file else None, progress=progress, cancel=cancel)
     return f"{enc.id} on {enc.device}"
 
 
@@ -120,8 +118,11 @@ class ModelDialog(QDialog):
 
     def pick_checkpoint(self) -> None:
         path, _ = QFileDialog.getOpenFileName(
-            self, "Choose a CLIP checkpoint", os.path.expanduser("~"),
-            "Checkpoints (*.pt *.pth *.bin *.safetensors *.ckpt);;All files (*)")
+            self,
+            "Choose a CLIP checkpoint",
+            os.path.expanduser("~"),
+            "Checkpoints (*.pt *.pth *.bin *.safetensors *.ckpt);;All files (*)",
+        )
         if path:
             self.use_checkpoint(path)
 
@@ -137,9 +138,16 @@ class ModelDialog(QDialog):
         self.progress.setRange(0, 0)
         self.progress_label.setText(title)
         self._set_busy(True)
-        self.runner.submit(_load, choice.name, choice.model_file or None, cancel=self._token,
-                           name="load-model", on_progress=self._on_progress,
-                           on_success=self._on_loaded, on_failure=self._on_failed)
+        self.runner.submit(
+            _load,
+            choice.name,
+            choice.model_file or None,
+            cancel=self._token,
+            name="load-model",
+            on_progress=self._on_progress,
+            on_success=self._on_loaded,
+            on_failure=self._on_failed,
+        )
 
     def _on_progress(self, p) -> None:
         total = getattr(p, "total", None)
@@ -148,7 +156,7 @@ class ModelDialog(QDialog):
             self.progress.setRange(0, int(total))
             self.progress.setValue(min(done, int(total)))
             mb = total > 10_000
-            text = (f"{done / 1e6:,.0f} / {total / 1e6:,.0f} MB" if mb else f"{done} / {total}")
+            text = f"{done / 1e6:,.0f} / {total / 1e6:,.0f} MB" if mb else f"{done} / {total}"
             eta = getattr(p, "eta_seconds", None)
             if eta is not None:
                 text += f" · {format_duration(eta)} left"
@@ -160,8 +168,10 @@ class ModelDialog(QDialog):
         self._token = None
         self._set_busy(False)
         if self._choice is not None:
-            self.current_label.setText(f"Ready: <b>{html.escape(description)}</b>. "
-                                       "Re-indexing with it now; searches keep using the old index until it is done.")
+            self.current_label.setText(
+                f"Ready: <b>{html.escape(description)}</b>. "
+                "Re-indexing with it now; searches keep using the old index until it is done."
+            )
             self.model_chosen.emit(self._choice)
         self.accept()
 

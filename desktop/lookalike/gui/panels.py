@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, Callable
+from typing import Any
 
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QColor, QPalette
-from PySide6.QtWidgets import (QFrame, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QProgressBar,
-                               QPushButton, QSizePolicy, QToolButton, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QProgressBar,
+    QPushButton,
+    QSizePolicy,
+    QToolButton,
+    QVBoxLayout,
+)
 
 from lookalike.gui import icons
 
@@ -67,9 +78,15 @@ class Banner(QFrame):
         self.key = ""
         self.hide()
 
-    def show_message(self, text: str, level: Level = Level.INFO, *,
-                     actions: list[tuple[str, Callable[[], Any]]] | None = None, key: str = "",
-                     closable: bool = True) -> None:
+    def show_message(
+        self,
+        text: str,
+        level: Level = Level.INFO,
+        *,
+        actions: list[tuple[str, Callable[[], Any]]] | None = None,
+        key: str = "",
+        closable: bool = True,
+    ) -> None:
         self.level = Level(level)
         self.key = key
         self.label.setText(text)
@@ -196,8 +213,13 @@ class IndexingBar(QFrame):
         if self.paused:
             parts.append("paused")
         self.detail.setText(" · ".join(parts))
-        label = {"scan": "Looking for photos…", "encode": "Indexing…", "decode": "Indexing…",
-                 "commit": "Indexing…", "save": "Saving…"}.get(stage, "Indexing…")
+        label = {
+            "scan": "Looking for photos…",
+            "encode": "Indexing…",
+            "decode": "Indexing…",
+            "commit": "Indexing…",
+            "save": "Saving…",
+        }.get(stage, "Indexing…")
         if self.paused:
             label = "Paused"
         self.title.setText(label)
@@ -234,9 +256,13 @@ class FolderRow:
     online: bool = True
 
     @classmethod
-    def from_info(cls, info: Any) -> "FolderRow":
-        return cls(os.fspath(info.path), int(getattr(info, "photos", 0) or 0),
-                   int(getattr(info, "failures", 0) or 0), bool(getattr(info, "online", True)))
+    def from_info(cls, info: Any) -> FolderRow:
+        return cls(
+            os.fspath(info.path),
+            int(getattr(info, "photos", 0) or 0),
+            int(getattr(info, "failures", 0) or 0),
+            bool(getattr(info, "online", True)),
+        )
 
 
 class FoldersPanel(QFrame):

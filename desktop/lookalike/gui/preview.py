@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-import os
-from typing import Callable
+from collections.abc import Callable
 
 from PySide6.QtCore import QRectF, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QImage, QKeySequence, QPainter, QPalette, QShortcut
-from PySide6.QtWidgets import (QDialog, QFrame, QGridLayout, QHBoxLayout, QLabel, QSizePolicy, QToolButton,
-                               QVBoxLayout, QWidget)
+from PySide6.QtGui import QColor, QImage, QKeySequence, QPainter, QShortcut
+from PySide6.QtWidgets import (
+    QDialog,
+    QFrame,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QSizePolicy,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from lookalike.gui import icons
 from lookalike.gui.results import ResultItem, ResultsModel, format_bytes, format_taken
@@ -135,16 +143,30 @@ class PreviewDialog(QDialog):
         self.prev_button = button("previous", "Previous", "Previous result (Left)", self.previous)
         self.next_button = button("next", "Next", "Next result (Right)", self.next)
         bar.addStretch(1)
-        button("more-like", "More like this", "Add as a + image to the query", lambda: self._emit(self.more_like_requested))
-        button("less-like", "Less like this", "Add as a − image to the query", lambda: self._emit(self.less_like_requested))
+        button(
+            "more-like", "More like this", "Add as a + image to the query", lambda: self._emit(self.more_like_requested)
+        )
+        button(
+            "less-like", "Less like this", "Add as a − image to the query", lambda: self._emit(self.less_like_requested)
+        )
         button("copy", "Copy path", "Copy the file's path", lambda: self._emit(self.copy_path_requested))
-        button("folder-open", "Show in folder", "Show the file in the file manager", lambda: self._emit(self.show_in_folder_requested))
+        button(
+            "folder-open",
+            "Show in folder",
+            "Show the file in the file manager",
+            lambda: self._emit(self.show_in_folder_requested),
+        )
         button("open-external", "Open", "Open with the default application", lambda: self._emit(self.open_requested))
         lay.addLayout(bar)
 
-        for key, slot in ((Qt.Key.Key_Left, self.previous), (Qt.Key.Key_Right, self.next),
-                          (Qt.Key.Key_PageUp, self.previous), (Qt.Key.Key_PageDown, self.next),
-                          (Qt.Key.Key_Space, self.next), (Qt.Key.Key_Backspace, self.previous)):
+        for key, slot in (
+            (Qt.Key.Key_Left, self.previous),
+            (Qt.Key.Key_Right, self.next),
+            (Qt.Key.Key_PageUp, self.previous),
+            (Qt.Key.Key_PageDown, self.next),
+            (Qt.Key.Key_Space, self.next),
+            (Qt.Key.Key_Backspace, self.previous),
+        ):
             sc = QShortcut(QKeySequence(key), self)
             sc.activated.connect(slot)
         model.modelReset.connect(self._on_model_reset)
@@ -178,9 +200,13 @@ class PreviewDialog(QDialog):
         self.canvas.set_image(thumb, "" if thumb is not None else "Loading…")
         self._loading = item.path
         path = item.path
-        self.runner.submit(load_preview_image, path, name="preview",
-                           on_success=lambda img, p=path: self._on_loaded(p, img),
-                           on_failure=lambda f, p=path: self._on_failed(p, f))
+        self.runner.submit(
+            load_preview_image,
+            path,
+            name="preview",
+            on_success=lambda img, p=path: self._on_loaded(p, img),
+            on_failure=lambda f, p=path: self._on_failed(p, f),
+        )
         self.row_changed.emit(row)
 
     def _on_loaded(self, path: str, img: QImage) -> None:

@@ -76,7 +76,11 @@ def apply() -> bool:
         for obj in (None, True, False):
             _add_references(obj, _CUSHION)
         _applied = True
-        log.info("PySide6 %s on Python %s drops references to %s; compensating. "
-                    "Use PySide6 6.11 (or Python 3.12+) to avoid this.",
-                    PySide6.__version__, platform.python_version(), " and ".join(leaked))
+        log.info(
+            "PySide6 %s on Python %s drops references to %s; compensating. "
+            "Use PySide6 6.11 (or Python 3.12+) to avoid this.",
+            PySide6.__version__,
+            platform.python_version(),
+            " and ".join(leaked),
+        )
     return _applied

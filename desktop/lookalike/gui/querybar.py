@@ -13,9 +13,19 @@ import os
 from dataclasses import dataclass
 
 from PySide6.QtCore import QCoreApplication, QSize, QStringListModel, Qt, Signal
-from PySide6.QtGui import (QColor, QInputMethodEvent, QKeySequence, QPalette, QTextCharFormat)
-from PySide6.QtWidgets import (QCompleter, QFrame, QHBoxLayout, QLabel, QLineEdit, QMenu, QSizePolicy,
-                               QToolButton, QVBoxLayout, QWidget)
+from PySide6.QtGui import QColor, QInputMethodEvent, QKeySequence, QPalette, QTextCharFormat
+from PySide6.QtWidgets import (
+    QCompleter,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QMenu,
+    QSizePolicy,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from lookalike.gui import icons
 from lookalike.gui.thumbnails import ThumbnailLoader
@@ -72,8 +82,7 @@ class SearchField(QLineEdit):
         # QLineEdit draws input-method formats; positions are relative to the cursor.
         cursor = self.cursorPosition()
         attrs = [
-            QInputMethodEvent.Attribute(QInputMethodEvent.AttributeType.TextFormat,
-                                        start - cursor, length, fmt)
+            QInputMethodEvent.Attribute(QInputMethodEvent.AttributeType.TextFormat, start - cursor, length, fmt)
             for start, length, fmt in spans
         ]
         QCoreApplication.sendEvent(self, QInputMethodEvent("", attrs))
@@ -156,16 +165,21 @@ class QueryChip(QFrame):
 
             dpr = self.devicePixelRatioF()
             pm = QPixmap.fromImage(img).scaled(
-                QSize(round(26 * dpr), round(26 * dpr)), Qt.AspectRatioMode.KeepAspectRatioByExpanding,
-                Qt.TransformationMode.SmoothTransformation)
+                QSize(round(26 * dpr), round(26 * dpr)),
+                Qt.AspectRatioMode.KeepAspectRatioByExpanding,
+                Qt.TransformationMode.SmoothTransformation,
+            )
             pm.setDevicePixelRatio(dpr)
             self.thumb.setPixmap(pm)
 
     def _update(self) -> None:
         positive = self.term.positive
         self.sign.setText("+" if positive else "−")
-        self.sign.setToolTip("More like this image (click for less like it)" if positive
-                             else "Less like this image (click for more like it)")
+        self.sign.setToolTip(
+            "More like this image (click for less like it)"
+            if positive
+            else "Less like this image (click for more like it)"
+        )
         self.sign.setAccessibleName("more like this" if positive else "less like this")
         colour = QColor("#2e7d32") if positive else QColor("#c62828")
         self.setProperty("positive", positive)
@@ -361,8 +375,8 @@ class QueryBar(QWidget):
             else:
                 self.field.clear_mark()
             before = html.escape(text[:column])
-            bad = html.escape(text[column:column + length]) if column < len(text) else "&nbsp;"
-            after = html.escape(text[column + length:])
+            bad = html.escape(text[column : column + length]) if column < len(text) else "&nbsp;"
+            after = html.escape(text[column + length :])
             mono = "font-family: monospace;"
             body = (
                 f"<span style='color:{red}'>⚠ {html.escape(reason)}</span>"

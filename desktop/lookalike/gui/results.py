@@ -9,16 +9,26 @@ only the tiles on screen are painted, and only they ask for thumbnails.
 
 from __future__ import annotations
 
-import math
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
-from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
-from PySide6.QtCore import (QAbstractListModel, QMimeData, QModelIndex, QPersistentModelIndex, QPointF,
-                            QRect, QRectF, QSize, Qt, QUrl, Signal)
+from PySide6.QtCore import (
+    QAbstractListModel,
+    QMimeData,
+    QModelIndex,
+    QPersistentModelIndex,
+    QPointF,
+    QRect,
+    QRectF,
+    QSize,
+    Qt,
+    QUrl,
+    Signal,
+)
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPalette, QPen, QPixmap
 from PySide6.QtWidgets import QAbstractItemView, QListView, QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
@@ -39,11 +49,17 @@ class ResultItem:
     size: int = 0
 
     @classmethod
-    def from_result(cls, r: Any) -> "ResultItem":
-        return cls(rank=int(r.rank), path=os.fspath(r.path), score=float(r.score),
-                   photo_id=int(getattr(r, "photo_id", 0) or 0),
-                   width=int(getattr(r, "width", 0) or 0), height=int(getattr(r, "height", 0) or 0),
-                   taken=getattr(r, "taken", None), size=int(getattr(r, "size", 0) or 0))
+    def from_result(cls, r: Any) -> ResultItem:
+        return cls(
+            rank=int(r.rank),
+            path=os.fspath(r.path),
+            score=float(r.score),
+            photo_id=int(getattr(r, "photo_id", 0) or 0),
+            width=int(getattr(r, "width", 0) or 0),
+            height=int(getattr(r, "height", 0) or 0),
+            taken=getattr(r, "taken", None),
+            size=int(getattr(r, "size", 0) or 0),
+        )
 
     @property
     def name(self) -> str:
@@ -330,8 +346,9 @@ class TileDelegate(QStyledItemDelegate):
         # The file name under the thumbnail.
         name_rect = QRect(r.x() + self.margin, thumb_rect.bottom() + 3, self.tile, option.fontMetrics.height())
         painter.setPen(pal.color(QPalette.ColorRole.Text))
-        painter.drawText(name_rect, Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignVCenter,
-                         self._elided(option, item.name))
+        painter.drawText(
+            name_rect, Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignVCenter, self._elided(option, item.name)
+        )
         if focused and not selected:
             pen = QPen(pal.color(QPalette.ColorRole.Highlight), 1, Qt.PenStyle.DashLine)
             painter.setPen(pen)

@@ -22,13 +22,22 @@ from lookalike.core.paths import AppPaths, ensure_private_dir
 HISTORY_LIMIT = 50
 
 _KEYS = (
-    "window/geometry", "window/splitter", "search/last_query", "search/last_images", "search/history",
-    "library/folders", "view/sort", "view/min_score", "model/name", "model/file", "app/first_run_seen",
+    "window/geometry",
+    "window/splitter",
+    "search/last_query",
+    "search/last_images",
+    "search/history",
+    "library/folders",
+    "view/sort",
+    "view/min_score",
+    "model/name",
+    "model/file",
+    "app/first_run_seen",
 )
 
 
 class _Write(QRunnable):
-    def __init__(self, settings: "Settings", changes: dict[str, Any]) -> None:
+    def __init__(self, settings: Settings, changes: dict[str, Any]) -> None:
         super().__init__()
         self.settings = settings
         self.changes = changes

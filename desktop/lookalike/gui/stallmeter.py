@@ -23,8 +23,10 @@ class StallReport:
     seconds: float
 
     def __str__(self) -> str:
-        return (f"longest event-loop stall {self.longest_ms:.1f} ms, p99 {self.p99_ms:.1f} ms, "
-                f"{self.over_50ms} stalls over 50 ms in {self.seconds:.1f} s ({self.ticks} ticks)")
+        return (
+            f"longest event-loop stall {self.longest_ms:.1f} ms, p99 {self.p99_ms:.1f} ms, "
+            f"{self.over_50ms} stalls over 50 ms in {self.seconds:.1f} s ({self.ticks} ticks)"
+        )
 
 
 class StallMeter(QObject):
@@ -67,5 +69,4 @@ class StallMeter(QObject):
         n = len(stalls)
         longest = stalls[-1] * 1000 if n else 0.0
         p99 = stalls[min(n - 1, int(n * 0.99))] * 1000 if n else 0.0
-        return StallReport(longest, p99, n, sum(1 for s in stalls if s > 0.05),
-                           time.perf_counter() - self._start)
+        return StallReport(longest, p99, n, sum(1 for s in stalls if s > 0.05), time.perf_counter() - self._start)

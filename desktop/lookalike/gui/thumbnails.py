@@ -120,7 +120,7 @@ class ThumbnailStore:
         want, _ = flavour_for(pixels)
         names = [n for n, _ in FLAVOURS]
         # The flavour asked for, then larger ones (downscaling stays crisp).
-        for flavour in names[names.index(want):]:
+        for flavour in names[names.index(want) :]:
             img = _read_valid(self.root / flavour / name, st)
             if img is not None:
                 return img
@@ -245,7 +245,7 @@ class _LoaderSignals(QObject):
 
 
 class _Drain(QRunnable):
-    def __init__(self, loader: "ThumbnailLoader") -> None:
+    def __init__(self, loader: ThumbnailLoader) -> None:
         super().__init__()
         self.loader = loader
 
@@ -268,8 +268,12 @@ class _Drain(QRunnable):
             if img is not None and max(img.width(), img.height()) > loader.pixels:
                 from PySide6.QtCore import Qt
 
-                img = img.scaled(loader.pixels, loader.pixels, Qt.AspectRatioMode.KeepAspectRatio,
-                                 Qt.TransformationMode.SmoothTransformation)
+                img = img.scaled(
+                    loader.pixels,
+                    loader.pixels,
+                    Qt.AspectRatioMode.KeepAspectRatio,
+                    Qt.TransformationMode.SmoothTransformation,
+                )
             if img is not None and not img.isNull():
                 img = rounded(img, max(2.0, 4.0 * loader.pixels / 168))
             loader._done(path, img)
@@ -285,9 +289,16 @@ class ThumbnailLoader(QObject):
     loaded = Signal(str)
     failed = Signal(str)
 
-    def __init__(self, pixels: int = 256, *, store: ThumbnailStore | None = None,
-                 threads: int | None = None, memory_bytes: int = 192 * 2**20,
-                 max_pending: int = 300, parent: QObject | None = None) -> None:
+    def __init__(
+        self,
+        pixels: int = 256,
+        *,
+        store: ThumbnailStore | None = None,
+        threads: int | None = None,
+        memory_bytes: int = 192 * 2**20,
+        max_pending: int = 300,
+        parent: QObject | None = None,
+    ) -> None:
         super().__init__(parent)
         self.pixels = pixels
         self.store = store or ThumbnailStore()

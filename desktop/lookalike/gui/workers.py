@@ -14,8 +14,9 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, QTimer, Signal
 
@@ -59,8 +60,15 @@ class Job(QRunnable):
     callable that emits :attr:`JobSignals.progressed` (thread-safe).
     """
 
-    def __init__(self, fn: Callable[..., Any], *args: Any, with_progress: bool = False,
-                 name: str = "", background: bool = False, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        *args: Any,
+        with_progress: bool = False,
+        name: str = "",
+        background: bool = False,
+        **kwargs: Any,
+    ) -> None:
         super().__init__()
         self.setAutoDelete(True)
         self.fn = fn
@@ -179,8 +187,7 @@ class JobRunner(QObject):
     Hold one per kind of work (``threads=1`` makes a serial queue).
     """
 
-    def __init__(self, threads: int, name: str, parent: QObject | None = None, *,
-                 background: bool = False) -> None:
+    def __init__(self, threads: int, name: str, parent: QObject | None = None, *, background: bool = False) -> None:
         super().__init__(parent)
         self.pool = make_pool(threads, name)
         self.background = background  # jobs run below the GUI thread's CPU priority
@@ -193,14 +200,19 @@ class JobRunner(QObject):
         self.pool.start(job, priority)
         return signals
 
-    def submit(self, fn: Callable[..., Any], *args: Any,
-               on_success: Callable[[Any], None] | None = None,
-               on_failure: Callable[[JobFailure], None] | None = None,
-               on_progress: Callable[[Any], None] | None = None,
-               on_finished: Callable[[], None] | None = None,
-               name: str = "", priority: int = 0, **kwargs: Any) -> JobSignals:
-        job = Job(fn, *args, with_progress=on_progress is not None, name=name, background=self.background,
-                  **kwargs)
+    def submit(
+        self,
+        fn: Callable[..., Any],
+        *args: Any,
+        on_success: Callable[[Any], None] | None = None,
+        on_failure: Callable[[JobFailure], None] | None = None,
+        on_progress: Callable[[Any], None] | None = None,
+        on_finished: Callable[[], None] | None = None,
+        name: str = "",
+        priority: int = 0,
+        **kwargs: Any,
+    ) -> JobSignals:
+        job = Job(fn, *args, with_progress=on_progress is not None, name=name, background=self.background, **kwargs)
         if on_success is not None:
             job.signals.succeeded.connect(on_success)
         if on_failure is not None:

@@ -59,7 +59,7 @@ def available_encoders() -> list[EncoderInfo]:
             supports_text=True,
             offline=offline.is_available(),
             note="Knows about 1000 everyday ImageNet concepts (animals, vehicles, objects, food); "
-                 "CLIP understands far more. Needs no download.",
+            "CLIP understands far more. Needs no download.",
         ),
         EncoderInfo(
             name="clip",
@@ -67,7 +67,7 @@ def available_encoders() -> list[EncoderInfo]:
             supports_text=True,
             offline=clip.default_weights_on_disk(),
             note=f"Understands open-ended descriptions. About {clip.DEFAULT_DOWNLOAD_MB} MB downloaded on "
-                 "first use, or load a checkpoint you have with --model-file.",
+            "first use, or load a checkpoint you have with --model-file.",
         ),
         EncoderInfo(
             name="resnet50",
@@ -126,7 +126,7 @@ def load_encoder(
     from lookalike.core.encoders.base import pick_device
 
     dev = pick_device(device)
-    norm = base if base != "clip" else "clip" + name[len("clip"):]
+    norm = base if base != "clip" else "clip" + name[len("clip") :]
     key = (norm, _file_key(model_file), dev)
     with _cache_lock:
         enc = _cache.get(key)
@@ -153,8 +153,7 @@ def _construct(base: str, name: str, model_file, device: str, progress, cancel) 
     if base == "clip":
         from lookalike.core.encoders.clip import ClipEncoder, parse_spec
 
-        return ClipEncoder(parse_spec(name), model_file=model_file, device=device, progress=progress,
-                           cancel=cancel)
+        return ClipEncoder(parse_spec(name), model_file=model_file, device=device, progress=progress, cancel=cancel)
     from lookalike.core.encoders.resnet import ResNetEncoder
 
     return ResNetEncoder(device, progress=progress, cancel=cancel)

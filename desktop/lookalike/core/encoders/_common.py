@@ -11,8 +11,9 @@ import json
 import logging
 import os
 import threading
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -42,8 +43,7 @@ def models_dir() -> Path:
     return Path(override).expanduser() if override else app_paths().models
 
 
-def report(progress: ProgressCallback | None, done: int, total: int | None, note: str,
-           rate: float = 0.0) -> None:
+def report(progress: ProgressCallback | None, done: int, total: int | None, note: str, rate: float = 0.0) -> None:
     if progress is not None:
         progress(Progress(MODEL_STAGE, done, total, rate, note))
 
@@ -138,7 +138,7 @@ _RESAMPLE = {"bicubic": 3, "bilinear": 2, "nearest": 0, "lanczos": 1}  # PIL.Ima
 
 
 def images_to_tensor(
-    images: Sequence["Image.Image"],
+    images: Sequence[Image.Image],
     size: int,
     mean: Sequence[float],
     std: Sequence[float],
@@ -146,7 +146,7 @@ def images_to_tensor(
     resize_size: int | None = None,
     resize_mode: str = "shortest",
     interpolation: str = "bicubic",
-) -> "torch.Tensor":
+) -> torch.Tensor:
     """PIL images -> normalised float tensor (n, 3, size, size).
 
     ``shortest``: scale the short side to ``resize_size`` (default ``size``) and
@@ -190,7 +190,7 @@ def empty_rows(dimension: int) -> np.ndarray:
     return np.zeros((0, dimension), dtype=np.float32)
 
 
-def unit_rows(x: "torch.Tensor | np.ndarray") -> np.ndarray:
+def unit_rows(x: torch.Tensor | np.ndarray) -> np.ndarray:
     """A tensor or array -> float32 numpy rows of unit length (zero rows stay zero)."""
     try:
         import torch
@@ -216,5 +216,5 @@ def encode_image_batches(images, batch_size: int, dimension: int, to_tensor, for
     out = []
     with torch.inference_mode():
         for i in range(0, len(images), batch_size):
-            out.append(forward(to_tensor(images[i:i + batch_size])).float().cpu())
+            out.append(forward(to_tensor(images[i : i + batch_size])).float().cpu())
     return unit_rows(torch.cat(out))

@@ -123,9 +123,7 @@ def fetch(
                 _offline_message(what, url, f"the download ended early ({done} of {total_bytes} bytes)", hint)
             )
         if sha256_prefix and not h.hexdigest().startswith(sha256_prefix):
-            raise ModelUnavailableError(
-                f"The downloaded {what} is damaged (its checksum does not match); try again."
-            )
+            raise ModelUnavailableError(f"The downloaded {what} is damaged (its checksum does not match); try again.")
     _common.report(progress, done, total_bytes or done, f"downloaded {what}")
     log.info("downloaded %s (%d bytes) to %s", url, done, dest)
     return dest

@@ -12,8 +12,8 @@ compares them).
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -60,8 +60,9 @@ def _build(cfg: dict, state: dict):
             def heads_of(t):
                 return t.view(b, n, heads, d // heads).transpose(1, 2)
 
-            a = F.scaled_dot_product_attention(heads_of(self.q(x)), heads_of(self.k(x)),
-                                               heads_of(self.v(x)), attn_mask=mask)
+            a = F.scaled_dot_product_attention(
+                heads_of(self.q(x)), heads_of(self.k(x)), heads_of(self.v(x)), attn_mask=mask
+            )
             x = self.ln1(x + self.o(a.transpose(1, 2).reshape(b, n, d)))
             return self.ln2(x + self.down(F.gelu(self.up(x))))
 
@@ -93,9 +94,14 @@ def _build(cfg: dict, state: dict):
         "ln.bias": "embeddings.LayerNorm.bias",
     }
     parts = {
-        "q": "attention.self.query", "k": "attention.self.key", "v": "attention.self.value",
-        "o": "attention.output.dense", "ln1": "attention.output.LayerNorm",
-        "up": "intermediate.dense", "down": "output.dense", "ln2": "output.LayerNorm",
+        "q": "attention.self.query",
+        "k": "attention.self.key",
+        "v": "attention.self.value",
+        "o": "attention.output.dense",
+        "ln1": "attention.output.LayerNorm",
+        "up": "intermediate.dense",
+        "down": "output.dense",
+        "ln2": "output.LayerNorm",
     }
     for i in range(len(model.layers)):
         for ours, theirs in parts.items():
@@ -132,7 +138,7 @@ class MiniLM:
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         with torch.inference_mode():
             for start in range(0, len(order), batch_size):
-                idx = order[start:start + batch_size]
+                idx = order[start : start + batch_size]
                 enc = self.tokenizer.encode_batch([texts[i] for i in idx])
                 ids = torch.tensor([e.ids for e in enc], dtype=torch.long, device=self.device)
                 keep = torch.tensor([e.attention_mask for e in enc], dtype=torch.long, device=self.device)

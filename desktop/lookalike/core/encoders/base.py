@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol, Sequence, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -38,7 +39,7 @@ class Encoder(Protocol):
     device: str
     image_size: int  # the square side the model wants; decoders shrink to about this
 
-    def encode_images(self, images: Sequence["Image.Image"]) -> np.ndarray:
+    def encode_images(self, images: Sequence[Image.Image]) -> np.ndarray:
         """RGB PIL images -> float32 array (n, dimension), rows L2-normalised."""
         ...
 
@@ -59,9 +60,7 @@ def pick_device(requested: str | None = None) -> str:
     if requested and requested != "auto":
         if requested.startswith("cuda") and not torch.cuda.is_available():
             raise UsageError(f"--device {requested}: no CUDA GPU is available here")
-        if requested == "mps" and not (
-            getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()
-        ):
+        if requested == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
             raise UsageError("--device mps: Apple MPS is not available here")
         if requested not in ("cpu", "mps") and not requested.startswith("cuda"):
             raise UsageError(f"--device {requested}: expected cpu, cuda, cuda:N or mps")

@@ -39,9 +39,10 @@ import logging
 import os
 import re
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -182,8 +183,14 @@ def _pretrained_file(arch: str, tag: str, progress, cancel) -> Path:
         last_error: Exception | None = None
         for repo, fn in hub_files:
             try:
-                return _download.fetch(f"{endpoint}/{repo}/resolve/main/{fn}", _our_copy(repo, fn),
-                                       what=what, hint=HINT, progress=progress, cancel=cancel)
+                return _download.fetch(
+                    f"{endpoint}/{repo}/resolve/main/{fn}",
+                    _our_copy(repo, fn),
+                    what=what,
+                    hint=HINT,
+                    progress=progress,
+                    cancel=cancel,
+                )
             except _download.NotFoundOnServer as exc:
                 last_error = exc
                 continue
@@ -198,8 +205,7 @@ def _pretrained_file(arch: str, tag: str, progress, cancel) -> Path:
         dest = _common.models_dir() / "open_clip" / "url" / filename
         if dest.is_file():
             return dest
-        return _download.fetch(url, dest, what=what, hint=HINT, sha256_prefix=prefix,
-                               progress=progress, cancel=cancel)
+        return _download.fetch(url, dest, what=what, hint=HINT, sha256_prefix=prefix, progress=progress, cancel=cancel)
     raise ModelUnavailableError(f"open_clip names no download for {what}")
 
 
@@ -255,12 +261,13 @@ def _checkpoint_state(path: Path) -> dict[str, Any]:
     if not isinstance(state, dict) or not state:
         raise ModelUnavailableError(f"{path.name} holds no weights")
     if next(iter(state)).startswith("module."):
-        state = {k[len("module."):]: v for k, v in state.items()}
+        state = {k[len("module.") :]: v for k, v in state.items()}
     return state
 
 
-def save_checkpoint(path: Path | str, state_dict: dict, model_cfg: dict, *, architecture: str,
-                    preprocess_cfg: dict | None = None) -> Path:
+def save_checkpoint(
+    path: Path | str, state_dict: dict, model_cfg: dict, *, architecture: str, preprocess_cfg: dict | None = None
+) -> Path:
     """Write a self-describing checkpoint (our format): weights plus the open_clip config."""
     import torch
 
@@ -307,7 +314,7 @@ def _shape_signature(state: dict) -> dict[str, tuple]:
 
 
 def _count_blocks(shapes: dict[str, tuple], prefix: str) -> int:
-    found = {k[len(prefix):].split(".", 1)[0] for k in shapes if k.startswith(prefix)}
+    found = {k[len(prefix) :].split(".", 1)[0] for k in shapes if k.startswith(prefix)}
     return len({f for f in found if f.isdigit()})
 
 
@@ -326,7 +333,8 @@ def _towers_fit(cfg: dict, shapes: dict[str, tuple]) -> bool:
         if _count_blocks(shapes, "visual.transformer.resblocks.") != vcfg["layers"]:
             return False
     text_blocks = _count_blocks(shapes, "transformer.resblocks.") or _count_blocks(
-        shapes, "text.transformer.resblocks.")
+        shapes, "text.transformer.resblocks."
+    )
     if text_blocks and isinstance(tcfg.get("layers"), int) and text_blocks != tcfg["layers"]:
         return False
     return True
@@ -364,8 +372,14 @@ def infer_architecture(state: dict) -> str:
             continue
         try:
             with torch.device("meta"):
-                model = open_clip.create_model(name, pretrained=None, load_weights=False, device="meta",
-                                               pretrained_text=False, pretrained_image=False)
+                model = open_clip.create_model(
+                    name,
+                    pretrained=None,
+                    load_weights=False,
+                    device="meta",
+                    pretrained_text=False,
+                    pretrained_image=False,
+                )
         except Exception:
             continue
         theirs = _shape_signature(model.state_dict())
@@ -423,9 +437,15 @@ class ClipEncoder:
     # `lookalike bench`); eights leave two calls per commit batch to run side by side.
     cpu_batch = 8
 
-    def __init__(self, spec: ClipSpec | None = None, *, model_file: Path | str | None = None,
-                 device: str | None = None, progress: ProgressCallback | None = None,
-                 cancel: CancelToken | None = None) -> None:
+    def __init__(
+        self,
+        spec: ClipSpec | None = None,
+        *,
+        model_file: Path | str | None = None,
+        device: str | None = None,
+        progress: ProgressCallback | None = None,
+        cancel: CancelToken | None = None,
+    ) -> None:
         from lookalike.core.encoders.base import pick_device
 
         spec = spec or ClipSpec(None, None)
@@ -454,7 +474,9 @@ class ClipEncoder:
                 tags = open_clip.list_pretrained_tags_by_model(arch)
                 tag = spec.tag or (tags[0] if tags else None)
                 if tag is None:
-                    raise UsageError(f"open_clip publishes no weights for '{arch}'; name a checkpoint with --model-file")
+                    raise UsageError(
+                        f"open_clip publishes no weights for '{arch}'; name a checkpoint with --model-file"
+                    )
             weights = _pretrained_file(arch, tag, progress, cancel)
             label = arch
             self.id = f"openclip-{arch}-{tag}"
@@ -530,9 +552,15 @@ class ClipEncoder:
         try:
             # Weights trained with QuickGELU (OpenAI's, some LAION-400M) say so in their
             # published config; building the plain architecture would change their output.
-            model = open_clip.create_model(arch, pretrained=None, load_weights=False, device="cpu",
-                                           pretrained_text=False, pretrained_image=False,
-                                           force_quick_gelu=quick_gelu)
+            model = open_clip.create_model(
+                arch,
+                pretrained=None,
+                load_weights=False,
+                device="cpu",
+                pretrained_text=False,
+                pretrained_image=False,
+                force_quick_gelu=quick_gelu,
+            )
         except Exception as exc:
             raise ModelUnavailableError(f"Cannot build the open_clip architecture {arch}: {exc}") from None
         try:
@@ -553,12 +581,16 @@ class ClipEncoder:
         self._dtype = next(model.parameters()).dtype
         return model
 
-    def encode_images(self, images: Sequence["Image.Image"], batch_size: int = 32) -> np.ndarray:
+    def encode_images(self, images: Sequence[Image.Image], batch_size: int = 32) -> np.ndarray:
         return _common.encode_image_batches(
-            images, batch_size, self.dimension,
-            lambda batch: _common.images_to_tensor(batch, self.image_size, self._mean, self._std,
-                                                   resize_mode=self._resize_mode, interpolation=self._interp),
-            lambda x: self._model.encode_image(x.to(self.device, self._dtype)))
+            images,
+            batch_size,
+            self.dimension,
+            lambda batch: _common.images_to_tensor(
+                batch, self.image_size, self._mean, self._std, resize_mode=self._resize_mode, interpolation=self._interp
+            ),
+            lambda x: self._model.encode_image(x.to(self.device, self._dtype)),
+        )
 
     def encode_texts(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
         texts = [str(t) for t in texts]
@@ -569,7 +601,7 @@ class ClipEncoder:
         out = []
         with torch.inference_mode():
             for i in range(0, len(texts), batch_size):
-                tokens = self._tokenizer(texts[i:i + batch_size]).to(self.device)
+                tokens = self._tokenizer(texts[i : i + batch_size]).to(self.device)
                 out.append(self._model.encode_text(tokens).float().cpu())
         return _common.unit_rows(torch.cat(out))
 

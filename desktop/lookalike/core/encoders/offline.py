@@ -27,8 +27,9 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -133,7 +134,8 @@ def _for_inference(net):
     with torch.no_grad():
         owners = [(net, [("_conv_stem", "_bn0"), ("_conv_head", "_bn1")])] + [
             (block, [("_expand_conv", "_bn0"), ("_depthwise_conv", "_bn1"), ("_project_conv", "_bn2")])
-            for block in net._blocks]
+            for block in net._blocks
+        ]
         for owner, pairs in owners:
             for conv_name, bn_name in pairs:
                 conv, bn = getattr(owner, conv_name, None), getattr(owner, bn_name, None)
@@ -161,8 +163,9 @@ class OfflineEncoder:
     image_size = IMAGE_SIZE
     dimension = VISUAL_DIM + CONCEPT_DIM
 
-    def __init__(self, device: str | None = None, *, progress: ProgressCallback | None = None,
-                 cancel: CancelToken | None = None) -> None:
+    def __init__(
+        self, device: str | None = None, *, progress: ProgressCallback | None = None, cancel: CancelToken | None = None
+    ) -> None:
         from lookalike.core.encoders.base import pick_device
 
         if not is_available():
@@ -224,7 +227,7 @@ class OfflineEncoder:
         step = 125
         for start in range(0, len(texts), step):
             _common.check(cancel)
-            parts.append(model.encode(texts[start:start + step]))
+            parts.append(model.encode(texts[start : start + step]))
             _common.report(progress, 2, 3, f"preparing concept vectors ({start + step}/1000, first run only)")
         arr = np.ascontiguousarray(np.concatenate(parts), dtype=np.float32)
         try:
@@ -252,13 +255,13 @@ class OfflineEncoder:
 
     # -- image side --------------------------------------------------------------
 
-    def _input(self, images: Sequence["Image.Image"]):
+    def _input(self, images: Sequence[Image.Image]):
         import torch
 
         x = _common.images_to_tensor(images, IMAGE_SIZE, MEAN, STD).to(self.device)
         return x.contiguous(memory_format=torch.channels_last)
 
-    def image_parts(self, images: Sequence["Image.Image"]) -> tuple[np.ndarray, np.ndarray]:
+    def image_parts(self, images: Sequence[Image.Image]) -> tuple[np.ndarray, np.ndarray]:
         """(pooled visual features, class logits) before any weighting; for tuning and tests."""
         import torch
 
@@ -268,7 +271,7 @@ class OfflineEncoder:
             logits = self._net._fc(f)
         return f.cpu().numpy(), logits.cpu().numpy()
 
-    def encode_images(self, images: Sequence["Image.Image"]) -> np.ndarray:
+    def encode_images(self, images: Sequence[Image.Image]) -> np.ndarray:
         images = list(images)
         if not images:
             return _common.empty_rows(self.dimension)
@@ -283,11 +286,12 @@ class OfflineEncoder:
             top, idx = p.topk(TOP_K, dim=-1)
             top = top / top.sum(-1, keepdim=True)
             concept = torch.einsum("nk,nkd->nd", top, self._concepts[idx])
-            v = torch.cat([self._alpha * F.normalize(pooled.float(), dim=-1),
-                           self._beta * F.normalize(concept, dim=-1)], dim=-1)
+            v = torch.cat(
+                [self._alpha * F.normalize(pooled.float(), dim=-1), self._beta * F.normalize(concept, dim=-1)], dim=-1
+            )
         return _common.unit_rows(v)
 
-    def top_concepts(self, image: "Image.Image", k: int = 5) -> list[tuple[str, float]]:
+    def top_concepts(self, image: Image.Image, k: int = 5) -> list[tuple[str, float]]:
         """The ImageNet classes the model sees in a photo, with probabilities (for explanations)."""
         import torch
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -36,8 +36,9 @@ def _erf(x: np.ndarray) -> np.ndarray:
     s = np.sign(x)
     a = np.abs(x)
     t = 1.0 / (1.0 + 0.3275911 * a)
-    y = 1.0 - (((((1.061405429 * t - 1.453152027) * t) + 1.421413741) * t - 0.284496736) * t
-               + 0.254829592) * t * np.exp(-a * a)
+    y = 1.0 - (
+        ((((1.061405429 * t - 1.453152027) * t) + 1.421413741) * t - 0.284496736) * t + 0.254829592
+    ) * t * np.exp(-a * a)
     return s * y
 
 
@@ -73,13 +74,18 @@ class NumpyMiniLM:
             def lin(name: str) -> tuple[np.ndarray, np.ndarray]:
                 return np.ascontiguousarray(w[p + name + ".weight"].T), w[p + name + ".bias"]
 
-            self.layers.append(dict(
-                q=lin("attention.self.query"), k=lin("attention.self.key"), v=lin("attention.self.value"),
-                o=lin("attention.output.dense"),
-                ln1=(w[p + "attention.output.LayerNorm.weight"], w[p + "attention.output.LayerNorm.bias"]),
-                up=lin("intermediate.dense"), down=lin("output.dense"),
-                ln2=(w[p + "output.LayerNorm.weight"], w[p + "output.LayerNorm.bias"]),
-            ))
+            self.layers.append(
+                dict(
+                    q=lin("attention.self.query"),
+                    k=lin("attention.self.key"),
+                    v=lin("attention.self.value"),
+                    o=lin("attention.output.dense"),
+                    ln1=(w[p + "attention.output.LayerNorm.weight"], w[p + "attention.output.LayerNorm.bias"]),
+                    up=lin("intermediate.dense"),
+                    down=lin("output.dense"),
+                    ln2=(w[p + "output.LayerNorm.weight"], w[p + "output.LayerNorm.bias"]),
+                )
+            )
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         texts = [str(t) for t in texts]
@@ -93,6 +99,7 @@ class NumpyMiniLM:
         x = _layer_norm(self.word[ids] + self.pos[:n][None] + self.segment0, *self.ln, self.eps)
         bias = np.where(keep > 0, 0.0, -1e30).astype(np.float32)[:, None, None, :]
         for L in self.layers:
+
             def split(t: np.ndarray) -> np.ndarray:
                 return t.reshape(b, n, h, dh).transpose(0, 2, 1, 3)
 
@@ -130,7 +137,7 @@ class OfflineTextEncoder:
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
         if texts:
             q = self._model.encode(texts) - self._mean
-            out[:, offline.VISUAL_DIM:] = l2_normalize(q)
+            out[:, offline.VISUAL_DIM :] = l2_normalize(q)
         return l2_normalize(out)
 
     def encode_images(self, images):  # pragma: no cover - callers check text_only

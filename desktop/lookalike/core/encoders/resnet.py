@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -64,8 +65,15 @@ def _weights_file(progress, cancel) -> Path:
     from lookalike.core.encoders import _download
 
     sha_prefix = WEIGHTS_FILE.rsplit("-", 1)[-1].split(".")[0]
-    return _download.fetch(WEIGHTS_URL, torch_hub_checkpoints() / WEIGHTS_FILE, what="the ResNet-50 weights",
-                           hint=HINT, sha256_prefix=sha_prefix, progress=progress, cancel=cancel)
+    return _download.fetch(
+        WEIGHTS_URL,
+        torch_hub_checkpoints() / WEIGHTS_FILE,
+        what="the ResNet-50 weights",
+        hint=HINT,
+        sha256_prefix=sha_prefix,
+        progress=progress,
+        cancel=cancel,
+    )
 
 
 def build_backbone(weights: Path | None):
@@ -103,9 +111,15 @@ class ResNetEncoder:
     image_size = IMAGE_SIZE
     dimension = DIMENSION
 
-    def __init__(self, device: str | None = None, *, progress: ProgressCallback | None = None,
-                 cancel: CancelToken | None = None, weights: Path | None = None,
-                 random_weights: bool = False) -> None:
+    def __init__(
+        self,
+        device: str | None = None,
+        *,
+        progress: ProgressCallback | None = None,
+        cancel: CancelToken | None = None,
+        weights: Path | None = None,
+        random_weights: bool = False,
+    ) -> None:
         from lookalike.core.encoders.base import pick_device
 
         self.device = pick_device(device)
@@ -124,7 +138,7 @@ class ResNetEncoder:
             self._net = self._net.half()
         _common.report(progress, 1, 1, "ResNet-50 ready")
 
-    def encode_images(self, images: Sequence["Image.Image"], batch_size: int = 32) -> np.ndarray:
+    def encode_images(self, images: Sequence[Image.Image], batch_size: int = 32) -> np.ndarray:
         def forward(x):
             import torch
 
@@ -132,10 +146,19 @@ class ResNetEncoder:
             return self._net(x.half() if self._half else x)
 
         return _common.encode_image_batches(
-            images, batch_size, self.dimension,
-            lambda batch: _common.images_to_tensor(batch, IMAGE_SIZE, _common.IMAGENET_MEAN, _common.IMAGENET_STD,
-                                                   resize_size=RESIZE_SIZE, interpolation="bilinear"),
-            forward)
+            images,
+            batch_size,
+            self.dimension,
+            lambda batch: _common.images_to_tensor(
+                batch,
+                IMAGE_SIZE,
+                _common.IMAGENET_MEAN,
+                _common.IMAGENET_STD,
+                resize_size=RESIZE_SIZE,
+                interpolation="bilinear",
+            ),
+            forward,
+        )
 
     def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
         raise UsageError(
