@@ -109,6 +109,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--grid-size", metavar="N", help="vectors for the M / ef_construction grid (0: skip)")
     sp.add_argument("--repeats", type=int, metavar="N", help="repeat each timed run N times")
     sp.add_argument("--work", type=Path, metavar="DIR", help="keep generated photos and libraries here")
+
+    from lookalike.commands import SharedOptions, register_all
+
+    FEATURE_COMMANDS.update(register_all(sub, SharedOptions(library=library_opts, model=model_opts)))
     return p
 
 
@@ -131,7 +135,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return gui_main()
     try:
-        return COMMANDS[args.command](args)
+        handler = COMMANDS.get(args.command) or FEATURE_COMMANDS[args.command]
+        return handler(args)
     except QueryError as exc:
         if getattr(args, "json", False) is False:
             print(
@@ -313,6 +318,7 @@ def cmd_bench(args) -> int:
     return run_bench(args)
 
 
+FEATURE_COMMANDS: dict = {}  # filled by build_parser from lookalike.commands
 COMMANDS = {"index": cmd_index, "search": cmd_search, "status": cmd_status, "models": cmd_models, "bench": cmd_bench}
 
 

@@ -24,8 +24,6 @@ from lookalike.core.errors import DiskFullError, LibraryCorruptError, LookalikeE
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
-
 _SCHEMA_V1 = """
 CREATE TABLE IF NOT EXISTS meta (
     key   TEXT PRIMARY KEY,
@@ -64,7 +62,11 @@ CREATE TABLE IF NOT EXISTS failures (
 CREATE INDEX IF NOT EXISTS failures_folder ON failures(folder_id);
 """
 
-MIGRATIONS = {1: _SCHEMA_V1}
+# One entry per schema step; a feature's tables are its own step, its SQL kept in
+# the feature's module. Numbers taken: 1 base, 2 faces/people, 3 tags/concepts,
+# 4 duplicates/trash journal.
+MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1}
+SCHEMA_VERSION = max(MIGRATIONS)
 
 _SQLITE_FULL, _SQLITE_IOERR, _SQLITE_CANTOPEN = 13, 10, 14
 
@@ -213,7 +215,7 @@ class Catalog:
                 raise LookalikeError(f"{self.path.parent} is not a Lookalike library yet")
             raise LookalikeError("The library needs an upgrade; open it once for writing.")
         with self.transaction():
-            for v in range(version + 1, SCHEMA_VERSION + 1):
+            for v in sorted(k for k in MIGRATIONS if k > version):
                 for stmt in MIGRATIONS[v].split(";"):
                     if stmt.strip():
                         self._db.execute(stmt)
