@@ -452,15 +452,19 @@ def test_parse_never_raises_anything_but_query_error(empty_dir, text):
         assert 0 <= err.column <= len(text)
         assert err.reason
         return
-    assert 1 <= len(q.terms) <= MAX_TERMS
+    assert len(q.terms) + len(q.filters) >= 1
+    assert len(q.terms) <= MAX_TERMS
     for term in q.terms:
-        assert term.kind in ("text", "image")
+        assert term.kind in ("text", "image", "person", "face", "concept")
         assert term.value.strip()
         assert math.isfinite(term.weight) and 0 < abs(term.weight) <= 100
         assert 0 <= term.column < len(text)
-    # the canonical text reads back as the same terms
+    for item in q.filters:
+        assert 0 <= item.column < len(text)
+    # the canonical text reads back as the same terms and filters
     again = parse(str(q), base_dir=empty_dir)
     assert again.terms == q.terms
+    assert again.filters == q.filters
 
 
 term_values = st.text(min_size=1, max_size=30).filter(
@@ -606,3 +610,192 @@ def test_module_imports_no_qt_torch_or_numpy():
     env = dict(os.environ, PYTHONPATH=str(ROOT / "desktop"))
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     assert out.stdout.strip() == ""
+
+
+# ------------------------------------------------- people, concepts, filters
+
+
+def kinds(query: Query) -> list[tuple[str, str, float, int]]:
+    return shape(query)
+
+
+def filt(query: Query) -> list[tuple[str, str, int]]:
+    return [(str(f.key), f.value, f.column) for f in query.filters]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("@Obama", [("person", "Obama", 1.0, 0)]),
+        ('@"Rose Leslie"', [("person", "Rose Leslie", 1.0, 0)]),
+        ("@alice + beach", [("person", "alice", 1.0, 0), ("text", "beach", 1.0, 9)]),
+        ("@a @b", [("person", "a", 1.0, 0), ("person", "b", 1.0, 3)]),
+        ("beach - @bob", [("text", "beach", 1.0, 0), ("person", "bob", -1.0, 8)]),
+        ("@alice beach", [("person", "alice", 1.0, 0), ("text", "beach", 1.0, 7)]),
+        ("dog @jean-luc", [("text", "dog", 1.0, 0), ("person", "jean-luc", 1.0, 4)]),
+        ("#luna", [("concept", "luna", 1.0, 0)]),
+        ("#luna + beach", [("concept", "luna", 1.0, 0), ("text", "beach", 1.0, 8)]),
+        ("dog - #receipts", [("text", "dog", 1.0, 0), ("concept", "receipts", -1.0, 6)]),
+        ("2*#luna - 0.5*cat", [("concept", "luna", 2.0, 0), ("text", "cat", -0.5, 10)]),
+        ('#"lake house"', [("concept", "lake house", 1.0, 0)]),
+        ('"dog" @bob', [("text", "dog", 1.0, 0), ("person", "bob", 1.0, 6)]),
+        # @ and # inside a word, alone, or before a space are text
+        ("me@home", [("text", "me@home", 1.0, 0)]),
+        ("# hashtag", [("text", "# hashtag", 1.0, 0)]),
+        ("dog #", [("text", "dog #", 1.0, 0)]),
+    ],
+)
+def test_person_and_concept_terms(text, expected, empty_dir):
+    q = parse(text, base_dir=empty_dir)
+    assert kinds(q) == expected
+    assert parse(str(q), base_dir=empty_dir) == q
+
+
+def test_face_term_names_a_photo(pics):
+    q = parse("@./me.jpg + beach", base_dir=pics)
+    assert kinds(q) == [("face", str(pics / "me.jpg"), 1.0, 0), ("text", "beach", 1.0, 12)]
+    q = parse("beach - @'./my photo.jpg'", base_dir=pics)
+    assert kinds(q)[1] == ("face", str(pics / "my photo.jpg"), -1.0, 8)
+    assert str(q) == f'beach - @"{pics}/my photo.jpg"'
+    assert parse(str(q)) == q
+    err = fail("@./nope.jpg", base_dir=pics)
+    assert (err.reason, err.column) == ("no such file: ./nope.jpg", 1)
+
+
+@pytest.mark.parametrize(
+    ("text", "terms", "filters"),
+    [
+        ("year:2023", [], [("year", "2023", 0)]),
+        ("beach after:2024-06", [("text", "beach", 1.0, 0)], [("after", "2024-06", 6)]),
+        ("before:2025 dog", [("text", "dog", 1.0, 12)], [("before", "2025", 0)]),
+        ("dog year:2023 on grass", [("text", "dog on grass", 1.0, 0)], [("year", "2023", 4)]),
+        ("after:2024-6-1", [], [("after", "2024-06-01", 0)]),
+        ("kind:png", [], [("kind", "png", 0)]),
+        ("kind:JPG|heif", [], [("kind", "jpeg,heic", 0)]),
+        ("shape:Portrait", [], [("shape", "portrait", 0)]),
+        ("min:2mp", [], [("min", "2mp", 0)]),
+        ("min:0.5MP", [], [("min", "0.5mp", 0)]),
+        ("min:1920x1080", [], [("min", "1920x1080", 0)]),
+        ("tag:Beach", [], [("tag", "beach", 0)]),
+        ("Year:2023", [], [("year", "2023", 0)]),
+        ("dog + year:2023", [("text", "dog", 1.0, 0)], [("year", "2023", 6)]),
+        ("year:2023 + dog", [("text", "dog", 1.0, 12)], [("year", "2023", 0)]),
+        ('"t-shirt" kind:png', [("text", "t-shirt", 1.0, 0)], [("kind", "png", 10)]),
+        ("#luna year:2024 - @bob", [("concept", "luna", 1.0, 0), ("person", "bob", -1.0, 18)], [("year", "2024", 6)]),
+        ("year:2023 year:2023", [], [("year", "2023", 0)]),  # the same filter twice is one
+        # a key must begin a word and be followed by a known key
+        ("ayear:2023", [("text", "ayear:2023", 1.0, 0)], []),
+        ("note:x", [("text", "note:x", 1.0, 0)], []),
+        ('"year:2023"', [("text", "year:2023", 1.0, 0)], []),
+    ],
+)
+def test_filters(text, terms, filters, empty_dir):
+    q = parse(text, base_dir=empty_dir)
+    assert kinds(q) == terms
+    assert filt(q) == filters
+    again = parse(str(q), base_dir=empty_dir)
+    assert again == q and again.filters == q.filters
+
+
+def test_in_filter_resolves_folders(pics, monkeypatch):
+    monkeypatch.setenv("HOME", str(pics))
+    q = parse("in:~/sub dog", base_dir=pics)
+    assert q.filters[0].value == str(pics / "sub")
+    q = parse('in:"./sub dir" + dog', base_dir=pics)
+    assert q.filters[0].value == str(pics / "sub dir")
+    assert str(q) == f'dog in:"{pics}/sub dir"'
+    assert parse(str(q)) == q
+
+
+def test_browse_queries():
+    assert parse("year:2023").is_browse
+    assert parse("@alice").is_browse
+    assert parse("year:2023 - #receipts").is_browse
+    assert not parse("#luna").is_browse
+    assert not parse("dog year:2023").is_browse
+    assert not parse("-dog").is_browse
+
+
+@pytest.mark.parametrize(
+    ("text", "reason", "column"),
+    [
+        ("after:2024-13", "after: month 13 is out of range", 11),
+        ("beach before:2025-02-30", "before: day 30 is not in that month", 21),
+        ("year:23", "year: expects a year like 2023", 5),
+        ("year:2023-06", "year: expects a year like 2023", 5),
+        ("after:june", "after: expects a date like 2024, 2024-06 or 2024-06-15", 6),
+        ("after:0999", "after: year 999 is out of range", 6),
+        ("dog kind:pngg", "kind: unknown kind 'pngg' (known: jpeg, png, heic, webp, gif, tiff, bmp, avif)", 9),
+        ("kind:png,raw", "kind: unknown kind 'raw' (known: jpeg, png, heic, webp, gif, tiff, bmp, avif)", 9),
+        ("shape:round", "shape: expects portrait, landscape or square, not 'round'", 6),
+        ("min:2", "min: expects a size like 2mp or 1920x1080", 4),
+        ("min:0mp", "min: the size must be above 0 and at most 10000mp", 4),
+        ("tag:bech", "tag: unknown tag 'bech'; did you mean 'beach'?", 4),
+        ("dog year:", "expected a value after 'year:'", 9),
+        ("year: 2023", "expected a value after 'year:'", 5),
+        ("dog - year:2023", "a filter cannot be subtracted", 4),
+        ("2*year:2023", "a filter takes no weight", 0),
+        ("2*@bob", "a person takes no weight", 0),
+        ('in:"~/a', "unclosed quote", 3),
+        ('in:"a"b', "expected a space or a sign after the quoted value", 6),
+        ('@""', "empty quoted name", 1),
+        ("dog +", "expected a term after '+'", 5),
+        ("year:2023 +", "expected a term after '+'", 11),
+    ],
+)
+def test_filter_errors_point_at_their_column(text, reason, column, empty_dir):
+    err = fail(text, base_dir=empty_dir)
+    assert err.reason == reason
+    assert err.column == column
+
+
+def test_with_filter_and_without():
+    from lookalike.core.query import Filter, FilterKey
+
+    q = parse("dog")
+    chip = Filter(FilterKey.YEAR, "2023")
+    q2 = q.with_filter(chip)
+    assert q2.filters == (chip,) and q.filters == ()
+    assert q2.source == "dog year:2023" and parse(q2.source) == q2
+    assert q2.with_filter(chip) == q2
+    assert q2.without_filter(chip) == q
+
+
+def test_date_spans_are_local_calendar_periods():
+    import time as _time
+
+    from lookalike.core.query import date_span
+
+    lo, hi = date_span("2024-02")
+    assert _time.localtime(lo)[:3] == (2024, 2, 1) and _time.localtime(hi)[:3] == (2024, 3, 1)
+    lo, hi = date_span("2023-12-31")
+    assert _time.localtime(hi)[:3] == (2024, 1, 1)
+    lo, hi = date_span("2023")
+    assert _time.localtime(lo)[:3] == (2023, 1, 1) and _time.localtime(hi)[:3] == (2024, 1, 1)
+
+
+filter_chars = st.text(alphabet=" \t-+*\"'./~0123456789@#:abcxyeinmgptr", max_size=60)
+
+
+@FUZZ
+@given(st.one_of(filter_chars, st.lists(st.sampled_from(
+    ["year:2023", "after:2024-06", "in:./x", "kind:png", "tag:dog", "@bob", "#luna", "dog", "-", "+", "2*", '"a b"',
+     "@'c d'", "min:2mp", "shape:square", " "]), max_size=8).map(" ".join)))  # fmt: skip
+def test_filters_and_marks_parse_cleanly_or_fail_with_a_column(empty_dir, text):
+    try:
+        q = parse(text, base_dir=empty_dir)
+    except QueryError as err:
+        assert 0 <= err.column <= len(text)
+        return
+    assert parse(str(q), base_dir=empty_dir) == q
+    assert parse(str(q), base_dir=empty_dir).filters == q.filters
+
+
+def test_embed_adds_concepts_and_skips_people():
+    enc = FakeEncoder()
+    directions = {"luna": np.array([0.0, 0.0, 1.0, 0.0])}
+    q = parse("#luna + dog - #receipts - @bob year:2023")
+    got = embed(q, enc.encode_texts, enc.encode_image_path, lambda t: directions[t.value])
+    assert np.allclose(got, unit([0, 1, 1, 0]))
+    with pytest.raises(QueryError, match="empty query"):
+        embed(parse("@bob year:2023"), enc.encode_texts, enc.encode_image_path)

@@ -55,20 +55,56 @@ Where a sign separates terms
     (``C++``) or puts a space next to one must be quoted: ``"C++"``. After
     quoted text only whitespace and a sign (glued or not) may follow.
 
+People and concepts
+    * ``@name`` or ``@"two words"`` is a **person** (named in People);
+      ``@./photo.jpg`` (any image path, quoted or not) is a **face** term: the
+      person whose face is in that photo. Person terms only choose photos: a
+      photo must show every person added and none subtracted (``@alice @bob``,
+      ``beach - @bob``). They take no weight.
+    * ``#name`` or ``#"two words"`` is a **concept** the user taught. It
+      chooses the photos the concept accepts (``- #receipts`` leaves them out)
+      and, added, also ranks by the concept (``#luna + beach``; ``2*#luna``).
+    * An unquoted name runs to the next whitespace or separating sign.
+      ``@`` and ``#`` begin such a term only at the start of a word and when
+      a name follows at once; ``me@home`` and a lone ``#`` are text.
+
+Filters
+    ``key:value`` at the start of a word, where key is one of ``after``,
+    ``before``, ``year``, ``in``, ``kind``, ``shape``, ``min``, ``tag``
+    (any case). The value runs to the next whitespace or separating sign, or
+    is quoted (``in:"~/My Pictures"``). A filter may stand anywhere, even
+    inside free text (``dog year:2023 on grass`` is the text ``dog on grass``
+    and a filter); it applies to the whole query, never changes a score and
+    takes no sign or weight. Dates are ``YYYY``, ``YYYY-MM`` or
+    ``YYYY-MM-DD`` in local time; ``after:P`` keeps photos from the start of
+    P on, ``before:P`` those before it, ``year:Y`` those within Y (a photo's
+    date is when it was taken, else its file's time). ``in:`` takes a folder
+    (relative to ``base_dir``); ``kind:`` one or more of jpeg, png, heic,
+    webp, gif, tiff, bmp, avif (``kind:png,heic``); ``shape:`` portrait,
+    landscape or square; ``min:`` a size as ``2mp`` or ``1920x1080``;
+    ``tag:`` a tag of the vocabulary (:mod:`lookalike.core.tags`). Repeated
+    ``in:``, ``kind:``, ``shape:`` and ``year:`` filters mean any of them;
+    everything else must all hold. A query may be filters alone: it lists
+    the photos they choose, newest first.
+
 Errors
     Every problem raises :class:`~lookalike.core.errors.QueryError` with a
     reason and the 0-based column it points at (always within
     ``[0, len(text)]``). :func:`parse` raises nothing else for any string.
-    Limits: at most 10,000 characters and 64 terms.
+    Limits: at most 10,000 characters, 64 terms and 64 filters.
 """
 
 from __future__ import annotations
 
+import calendar
+import difflib
 import math
 import os
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -78,17 +114,25 @@ if TYPE_CHECKING:
     import numpy as np
 
 __all__ = [
+    "KINDS",
+    "MAX_FILTERS",
     "MAX_QUERY_LENGTH",
     "MAX_TERMS",
     "MAX_WEIGHT",
+    "Filter",
+    "FilterKey",
     "Query",
+    "Shape",
     "Term",
+    "date_span",
     "embed",
+    "min_size",
     "parse",
 ]
 
 MAX_QUERY_LENGTH = 10_000
 MAX_TERMS = 64
+MAX_FILTERS = 64
 MAX_WEIGHT = 100.0
 
 #: A weighted sum shorter than this fraction of the sum of |weights| is taken
@@ -97,21 +141,60 @@ _CANCEL_TOLERANCE = 1e-5
 
 _SIGNS = "+-"
 _QUOTES = "\"'"
+_MARKS = "@#"
 _PATH_PREFIXES = ("./", "../", "~/", "/")
 _WEIGHT = re.compile(r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 
-TermKind = Literal["text", "image"]
+TermKind = Literal["text", "image", "person", "face", "concept"]
+#: Terms that add a vector to the query's sum (persons and faces only choose photos).
+VECTOR_KINDS: frozenset[str] = frozenset({"text", "image", "concept"})
+
+
+class FilterKey(StrEnum):
+    AFTER = "after"
+    BEFORE = "before"
+    YEAR = "year"
+    IN = "in"
+    KIND = "kind"
+    SHAPE = "shape"
+    MIN = "min"
+    TAG = "tag"
+
+
+class Shape(StrEnum):
+    PORTRAIT = "portrait"
+    LANDSCAPE = "landscape"
+    SQUARE = "square"
+
+
+#: ``kind:`` names and the file suffixes (lower case, no dot) each one covers.
+KINDS: dict[str, tuple[str, ...]] = {
+    "jpeg": ("jpg", "jpeg", "jpe", "jfif"),
+    "png": ("png",),
+    "heic": ("heic", "heif"),
+    "webp": ("webp",),
+    "gif": ("gif",),
+    "tiff": ("tif", "tiff"),
+    "bmp": ("bmp",),
+    "avif": ("avif",),
+}
+_KIND_ALIASES = {suffix: name for name, suffixes in KINDS.items() for suffix in suffixes}
+_FILTER_KEY = re.compile(r"(after|before|year|in|kind|shape|min|tag):", re.IGNORECASE)
+_DATE = re.compile(r"([0-9]{4})(?:-([0-9]{1,2})(?:-([0-9]{1,2}))?)?")
+_MEGAPIXELS = re.compile(r"([0-9]+(?:\.[0-9]*)?|\.[0-9]+)mp", re.IGNORECASE)
+_PIXELS = re.compile(r"([0-9]{1,6})x([0-9]{1,6})", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
 class Term:
     """One weighted part of a query.
 
-    ``value`` is the text for a text term and the absolute path for an image
-    term. ``column`` is the 0-based index in the query where the term begins
-    (its weight, if any, else its body; the sign before it is not part of
-    it). Columns do not take part in equality, so a query re-parsed from its
-    canonical string equals the original.
+    ``value`` is the text for a text term, the absolute path for an image or
+    face term, and the name for a person or concept term. ``column`` is the
+    0-based index in the query where the term begins (its weight, if any, else
+    its body; the sign before it is not part of it). Columns do not take part
+    in equality, so a query re-parsed from its canonical string equals the
+    original.
     """
 
     kind: TermKind
@@ -121,11 +204,25 @@ class Term:
 
 
 @dataclass(frozen=True)
+class Filter:
+    """One ``key:value`` filter. ``value`` is canonical: a folder's absolute
+    path for ``in:``, lower case names otherwise (``kind:jpg`` is ``jpeg``)."""
+
+    key: FilterKey
+    value: str
+    column: int = field(default=0, compare=False)
+
+    def __str__(self) -> str:
+        return f"{self.key}:{_render_value(self.value, self.key)}"
+
+
+@dataclass(frozen=True)
 class Query:
-    """A parsed query: its terms in order and the text they came from."""
+    """A parsed query: its terms in order, its filters, and the text they came from."""
 
     terms: tuple[Term, ...]
     source: str = field(default="", compare=False)
+    filters: tuple[Filter, ...] = ()
 
     def with_term(self, term: Term) -> Query:
         """This query with ``term`` appended (``source`` becomes the canonical text)."""
@@ -133,11 +230,32 @@ class Query:
             text = str(self)
             raise QueryError(f"more than {MAX_TERMS} terms", text, len(text))
         terms = self.terms + (term,)
-        return Query(terms, _render(terms))
+        return Query(terms, _render(terms, self.filters), self.filters)
+
+    def with_filter(self, item: Filter) -> Query:
+        """This query with ``item`` added (an equal filter already there is kept once)."""
+        if item in self.filters:
+            return self
+        if len(self.filters) >= MAX_FILTERS:
+            text = str(self)
+            raise QueryError(f"more than {MAX_FILTERS} filters", text, len(text))
+        filters = self.filters + (item,)
+        return Query(self.terms, _render(self.terms, filters), filters)
+
+    def without_filter(self, item: Filter) -> Query:
+        filters = tuple(f for f in self.filters if f != item)
+        return Query(self.terms, _render(self.terms, filters), filters)
 
     @property
     def is_empty(self) -> bool:
+        """No terms (there may still be filters: see :attr:`is_browse`)."""
         return not self.terms
+
+    @property
+    def is_browse(self) -> bool:
+        """Nothing to rank by (only filters, persons, subtracted concepts): the photos
+        the query chooses are listed newest first."""
+        return not any(t.kind in ("text", "image") or (t.kind == "concept" and t.weight > 0) for t in self.terms)
 
     @property
     def has_text(self) -> bool:
@@ -147,9 +265,137 @@ class Query:
     def has_image(self) -> bool:
         return any(t.kind == "image" for t in self.terms)
 
+    @property
+    def has_vector_terms(self) -> bool:
+        return any(t.kind in VECTOR_KINDS for t in self.terms)
+
+    def filters_of(self, key: FilterKey) -> tuple[Filter, ...]:
+        return tuple(f for f in self.filters if f.key == key)
+
+    def terms_of(self, *kinds: str) -> tuple[Term, ...]:
+        return tuple(t for t in self.terms if t.kind in kinds)
+
     def __str__(self) -> str:
         """The canonical text of this query; ``parse(str(q)) == q`` for parsed queries."""
-        return _render(self.terms)
+        return _render(self.terms, self.filters)
+
+
+# ------------------------------------------------------------------- filters
+
+
+def date_span(value: str) -> tuple[float, float]:
+    """[start, end) of a canonical date value (``2024``, ``2024-06``, ``2024-06-15``)
+    as POSIX timestamps, in local time."""
+    parts = [int(p) for p in value.split("-")]
+    year = parts[0]
+    if len(parts) == 1:
+        lo, hi = (year, 1, 1), (year + 1, 1, 1)
+    elif len(parts) == 2:
+        month = parts[1]
+        lo = (year, month, 1)
+        hi = (year + 1, 1, 1) if month == 12 else (year, month + 1, 1)
+    else:
+        month, day = parts[1], parts[2]
+        lo = (year, month, day)
+        last = calendar.monthrange(year, month)[1]
+        if day < last:
+            hi = (year, month, day + 1)
+        elif month < 12:
+            hi = (year, month + 1, 1)
+        else:
+            hi = (year + 1, 1, 1)
+    return _local(*lo), _local(*hi)
+
+
+def _local(year: int, month: int, day: int) -> float:
+    return time.mktime((year, month, day, 0, 0, 0, 0, 0, -1))
+
+
+def min_size(value: str) -> tuple[int, int, int]:
+    """(pixels, long side, short side) a photo needs for a canonical ``min:`` value."""
+    m = _PIXELS.fullmatch(value)
+    if m:
+        a, b = int(m.group(1)), int(m.group(2))
+        return a * b, max(a, b), min(a, b)
+    m = _MEGAPIXELS.fullmatch(value)
+    assert m is not None, value
+    return round(float(m.group(1)) * 1_000_000), 0, 0
+
+
+def _date_value(raw: str, key: FilterKey, text: str, column: int) -> str:
+    m = _DATE.fullmatch(raw)
+    if m is None or (key == FilterKey.YEAR and m.group(2)):
+        shapes = "a year like 2023" if key == FilterKey.YEAR else "a date like 2024, 2024-06 or 2024-06-15"
+        raise QueryError(f"{key}: expects {shapes}", text, column)
+    year = int(m.group(1))
+    if not 1800 <= year <= 2999:
+        raise QueryError(f"{key}: year {year} is out of range", text, column)
+    out = f"{year:04d}"
+    if m.group(2):
+        month = int(m.group(2))
+        if not 1 <= month <= 12:
+            raise QueryError(f"{key}: month {m.group(2)} is out of range", text, column + 5)
+        out += f"-{month:02d}"
+        if m.group(3):
+            day = int(m.group(3))
+            if not 1 <= day <= calendar.monthrange(year, month)[1]:
+                raise QueryError(f"{key}: day {m.group(3)} is not in that month", text, column + 6 + len(m.group(2)))
+            out += f"-{day:02d}"
+    return out
+
+
+def _kind_value(raw: str, text: str, column: int) -> str:
+    names: list[str] = []
+    offset = 0
+    for part in re.split(r"[,|]", raw):
+        name = _KIND_ALIASES.get(part.lower().lstrip("."))
+        if name is None:
+            known = ", ".join(KINDS)
+            raise QueryError(f"kind: unknown kind {_shorten(part)!r} (known: {known})", text, column + offset)
+        if name not in names:
+            names.append(name)
+        offset += len(part) + 1
+    return ",".join(names)
+
+
+def _tag_value(raw: str, text: str, column: int) -> str:
+    from lookalike.core.tags import TAG_NAMES
+
+    name = raw.lower()
+    if name not in TAG_NAMES:
+        near = difflib.get_close_matches(name, TAG_NAMES, n=1)
+        hint = f"; did you mean {near[0]!r}?" if near else " (`lookalike tags` lists them)"
+        raise QueryError(f"tag: unknown tag {_shorten(raw)!r}{hint}", text, column)
+    return name
+
+
+def _filter_value(key: FilterKey, raw: str, base_dir: Path | None, text: str, column: int) -> str:
+    """The canonical value of ``key:raw``, or a QueryError pointing into the value."""
+    if key in (FilterKey.AFTER, FilterKey.BEFORE, FilterKey.YEAR):
+        return _date_value(raw, key, text, column)
+    if key == FilterKey.IN:
+        return _absolute(raw, base_dir, text, column)
+    if key == FilterKey.KIND:
+        return _kind_value(raw, text, column)
+    if key == FilterKey.SHAPE:
+        try:
+            return Shape(raw.lower()).value
+        except ValueError:
+            raise QueryError(
+                f"shape: expects portrait, landscape or square, not {_shorten(raw)!r}", text, column
+            ) from None
+    if key == FilterKey.MIN:
+        m = _MEGAPIXELS.fullmatch(raw)
+        if m is not None:
+            mp = float(m.group(1))
+            if not 0 < mp <= 10_000:
+                raise QueryError("min: the size must be above 0 and at most 10000mp", text, column)
+            return f"{_render_weight(mp)}mp"
+        m = _PIXELS.fullmatch(raw)
+        if m is not None and int(m.group(1)) > 0 and int(m.group(2)) > 0:
+            return f"{int(m.group(1))}x{int(m.group(2))}"
+        raise QueryError("min: expects a size like 2mp or 1920x1080", text, column)
+    return _tag_value(raw, text, column)
 
 
 # --------------------------------------------------------------------- lexing
@@ -159,11 +405,19 @@ class Query:
 class _Raw:
     """A term as written, before paths are checked against the file system."""
 
-    kind: Literal["text", "quoted", "path"]
+    kind: Literal["text", "quoted", "path", "person", "face", "concept"]
     value: str
     weight: float
     column: int  # where the term begins (weight or body)
     body_column: int  # where the body begins
+
+
+@dataclass(frozen=True)
+class _RawFilter:
+    key: FilterKey
+    value: str  # as written (unquoted)
+    column: int  # where the key begins
+    value_column: int
 
 
 def _skip_space(text: str, i: int) -> int:
@@ -176,6 +430,46 @@ def _skip_space(text: str, i: int) -> int:
 def _separates(text: str, j: int) -> bool:
     """Whether the sign at ``text[j]``, met inside unquoted text, separates terms."""
     return j == 0 or j + 1 == len(text) or text[j - 1].isspace() or text[j + 1].isspace()
+
+
+def _word_start(text: str, j: int) -> bool:
+    return j == 0 or text[j - 1].isspace()
+
+
+def _mark_at(text: str, j: int) -> bool:
+    """Whether ``text[j]`` is an ``@`` or ``#`` that begins a person or concept term."""
+    if text[j] not in _MARKS or j + 1 >= len(text):
+        return False
+    nxt = text[j + 1]
+    return not nxt.isspace() and not (nxt in _SIGNS and _separates(text, j + 1))
+
+
+def _filter_at(text: str, j: int) -> FilterKey | None:
+    m = _FILTER_KEY.match(text, j)
+    return FilterKey(m.group(1).lower()) if m else None
+
+
+def _token_end(text: str, i: int) -> int:
+    """The end of an unquoted name or value at ``text[i]``: the next whitespace or separating sign."""
+    n = len(text)
+    j = i
+    while j < n and not text[j].isspace() and not (text[j] in _SIGNS and _separates(text, j)):
+        j += 1
+    return j
+
+
+def _read_token(text: str, i: int, what: str) -> tuple[str, bool, int]:
+    """A name or value at ``text[i]``: (its text, whether quoted, index after it)."""
+    n = len(text)
+    if i < n and text[i] in _QUOTES:
+        value, j = _read_quoted(text, i)
+        if not value.strip():
+            raise QueryError(f"empty quoted {what}", text, i)
+        if j < n and not text[j].isspace() and not (text[j] in _SIGNS and _separates(text, j)):
+            raise QueryError(f"expected a space or a sign after the quoted {what}", text, j)
+        return value, True, j
+    j = _token_end(text, i)
+    return text[i:j], False, j
 
 
 def _read_quoted(text: str, i: int) -> tuple[str, int]:
@@ -227,40 +521,103 @@ def _check_weight(weight: float, token: str, text: str, column: int) -> None:
         raise QueryError(f"weight {_shorten(token)} is outside [{lo}, {hi}]", text, column)
 
 
-def _lex(text: str) -> list[_Raw]:
-    """Split ``text`` into raw terms; raises QueryError on any syntax problem."""
-    n = len(text)
-    if n > MAX_QUERY_LENGTH:
-        raise QueryError(
-            f"query is longer than {MAX_QUERY_LENGTH} characters",
-            text,
-            MAX_QUERY_LENGTH,
-        )
-    i = _skip_space(text, 0)
-    if i >= n:
-        raise QueryError("empty query", text, 0)
+class _Lexer:
+    """Splits a query into raw terms and filters; raises QueryError on any syntax problem."""
 
-    terms: list[_Raw] = []
-    sign = 1.0
-    after = ""  # the operator just read ('+', '-') or '' at the start
-    if text[i] in _SIGNS:
-        after = text[i]
-        sign = -1.0 if text[i] == "-" else 1.0
-        i += 1
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.terms: list[_Raw] = []
+        self.filters: list[_RawFilter] = []
 
-    while True:
-        i = _skip_space(text, i)
+    def add_term(self, raw: _Raw) -> None:
+        if len(self.terms) >= MAX_TERMS:
+            raise QueryError(f"more than {MAX_TERMS} terms", self.text, raw.column)
+        self.terms.append(raw)
+
+    def read_filter(self, key: FilterKey, i: int) -> int:
+        """Reads ``key:value`` at ``text[i]``; returns the index after it."""
+        text = self.text
+        start = i + len(key) + 1
+        if start >= len(text) or text[start].isspace() or (text[start] in _SIGNS and _separates(text, start)):
+            raise QueryError(f"expected a value after '{text[i:start]}'", text, start)
+        value, quoted, j = _read_token(text, start, "value")
+        if len(self.filters) >= MAX_FILTERS:
+            raise QueryError(f"more than {MAX_FILTERS} filters", text, i)
+        self.filters.append(_RawFilter(key, value, i, start + (1 if quoted else 0)))
+        return j
+
+    def read_mark(self, i: int, weight: float, start: int) -> int:
+        """Reads ``@name``, ``@path`` or ``#name`` at ``text[i]``; returns the index after it."""
+        text = self.text
+        mark = text[i]
+        value, quoted, j = _read_token(text, i + 1, "name")
+        if mark == "#":
+            kind: Literal["person", "face", "concept"] = "concept"
+        else:
+            kind = "face" if value.startswith(_PATH_PREFIXES) else "person"
+            if weight not in (1.0, -1.0):
+                raise QueryError("a person takes no weight", text, start)
+        self.add_term(_Raw(kind, value, weight, start, i + 1))
+        return j
+
+    def read_text(self, i: int, weight: float, start: int, weighted: bool) -> int:
+        """Reads free text (or an unquoted path) with any filters inside it."""
+        text = self.text
+        n = len(text)
+        pieces: list[str] = []
+        seg = i
+        j = i
+        while j < n:
+            ch = text[j]
+            if ch in _SIGNS and _separates(text, j):
+                break
+            if _word_start(text, j) and j > i:
+                if _mark_at(text, j):
+                    break
+                key = _filter_at(text, j)
+                if key is not None:
+                    pieces.append(text[seg:j])
+                    j = seg = self.read_filter(key, j)
+                    continue
+            j += 1
+        pieces.append(text[seg:j])
+        if len(pieces) == 1:
+            value = pieces[0].rstrip()
+        else:
+            value = " ".join(p.strip() for p in pieces if p.strip())
+        if value.startswith(_PATH_PREFIXES):
+            self.add_term(_Raw("path", value, weight, start, i))
+            return j
+        star = value.find("*")
+        if star >= 0:
+            at = text.find("*", i)
+            if weighted:
+                raise QueryError("a term takes only one weight", text, at)
+            if not value[:star].strip():
+                raise QueryError("expected a weight before '*'", text, at)
+            raise QueryError("weight must be a number", text, i)
+        self.add_term(_Raw("text", value, weight, start, i))
+        return j
+
+    def read_quoted(self, i: int, weight: float, start: int) -> int:
+        """Reads quoted text; only a sign, or after a space a person, concept or filter, may follow it."""
+        text = self.text
+        n = len(text)
+        value, j = _read_quoted(text, i)
+        if not value.strip():
+            raise QueryError("empty quoted text", text, i)
+        self.add_term(_Raw("quoted", value, weight, start, i))
+        k = _skip_space(text, j)
+        if k >= n or text[k] in _SIGNS or (k > j and (_mark_at(text, k) or _filter_at(text, k))):
+            return k
+        raise QueryError("expected '+' or '-' after the quoted text", text, k)
+
+    def read_weight(self, i: int, sign: float) -> tuple[float, bool, int]:
+        """The term's weight (its sign folded in), whether one was written, and where its body begins."""
+        text = self.text
+        n = len(text)
         start = i
-        if i >= n or text[i] in _SIGNS:
-            if after:
-                raise QueryError(f"expected a term after '{after}'", text, i)
-            raise QueryError("expected a term", text, i)  # pragma: no cover
-        if len(terms) >= MAX_TERMS:
-            raise QueryError(f"more than {MAX_TERMS} terms", text, start)
-
-        weight = sign
-        weight_token = "1"
-        weighted = False
+        weight, weight_token, weighted = sign, "1", False
         read = _read_weight(text, i)
         if read is not None:
             magnitude, weight_token, i = read
@@ -271,42 +628,67 @@ def _lex(text: str) -> list[_Raw]:
                 raise QueryError("expected a term after '*'", text, i)
         shown = ("-" if sign < 0 else "") + weight_token
         _check_weight(weight, shown, text, start)
+        return weight, weighted, i
 
-        body = i
-        if text[i] in _QUOTES:
-            value, i = _read_quoted(text, i)
-            if not value.strip():
-                raise QueryError("empty quoted text", text, body)
-            terms.append(_Raw("quoted", value, weight, start, body))
+    def run(self) -> tuple[list[_Raw], list[_RawFilter]]:
+        text = self.text
+        n = len(text)
+        if n > MAX_QUERY_LENGTH:
+            raise QueryError(
+                f"query is longer than {MAX_QUERY_LENGTH} characters",
+                text,
+                MAX_QUERY_LENGTH,
+            )
+        i = _skip_space(text, 0)
+        if i >= n:
+            raise QueryError("empty query", text, 0)
+
+        sign = 1.0
+        after = ""  # the operator just read ('+', '-') or '' at the start or after a space
+        sign_column = i
+        if text[i] in _SIGNS:
+            after = text[i]
+            sign = -1.0 if text[i] == "-" else 1.0
+            i += 1
+
+        while True:
+            i = _skip_space(text, i)
+            start = i
+            if i >= n or text[i] in _SIGNS:
+                if after:
+                    raise QueryError(f"expected a term after '{after}'", text, i)
+                raise QueryError("expected a term", text, i)  # pragma: no cover
+            weight, weighted, i = self.read_weight(i, sign)
+
+            key = _filter_at(text, i)
+            if key is not None:
+                if weighted:
+                    raise QueryError("a filter takes no weight", text, start)
+                if sign < 0:
+                    raise QueryError("a filter cannot be subtracted", text, sign_column)
+                i = self.read_filter(key, i)
+            elif _mark_at(text, i):
+                i = self.read_mark(i, weight, start)
+            elif text[i] in _QUOTES:
+                i = self.read_quoted(i, weight, start)
+            else:
+                i = self.read_text(i, weight, start, weighted)
+
             i = _skip_space(text, i)
             if i >= n:
-                return terms
-            if text[i] not in _SIGNS:
-                raise QueryError("expected '+' or '-' after the quoted text", text, i)
-        else:
-            j = i
-            while j < n and not (text[j] in _SIGNS and _separates(text, j)):
-                j += 1
-            value = text[i:j].rstrip()
-            if value.startswith(_PATH_PREFIXES):
-                terms.append(_Raw("path", value, weight, start, body))
-            else:
-                star = value.find("*")
-                if star >= 0:
-                    if weighted:
-                        raise QueryError("a term takes only one weight", text, i + star)
-                    if not value[:star].strip():
-                        raise QueryError("expected a weight before '*'", text, i + star)
-                    raise QueryError("weight must be a number", text, i)
-                terms.append(_Raw("text", value, weight, start, body))
-            i = j
-            if i >= n:
-                return terms
+                return self.terms, self.filters
+            if text[i] in _SIGNS:  # a separating sign
+                after = text[i]
+                sign = -1.0 if after == "-" else 1.0
+                sign_column = i
+                i += 1
+            else:  # a person, concept or filter follows without a sign
+                sign, after, sign_column = 1.0, "", i
 
-        # text[i] is a separating sign
-        after = text[i]
-        sign = -1.0 if after == "-" else 1.0
-        i += 1
+
+def _lex(text: str) -> list[_Raw]:
+    """Split ``text`` into raw terms (filters are checked but not returned)."""
+    return _Lexer(text).run()[0]
 
 
 # ------------------------------------------------------------------- resolving
@@ -343,13 +725,17 @@ def _exists(path: str) -> bool:
         return False
 
 
-def _image(raw: _Raw, base_dir: Path | None, text: str) -> Term:
+def _existing_file(raw: _Raw, base_dir: Path | None, text: str) -> str:
     path = _absolute(raw.value, base_dir, text, raw.body_column)
     if not _is_file(path):
         if _exists(path):
             raise QueryError(f"not a file: {raw.value}", text, raw.body_column)
         raise QueryError(f"no such file: {raw.value}", text, raw.body_column)
-    return Term("image", path, raw.weight, raw.column)
+    return path
+
+
+def _image(raw: _Raw, base_dir: Path | None, text: str) -> Term:
+    return Term("image", _existing_file(raw, base_dir, text), raw.weight, raw.column)
 
 
 def _quoted_names_file(value: str, base_dir: Path | None) -> bool:
@@ -370,16 +756,25 @@ def parse(text: str, *, base_dir: Path | None = None) -> Query:
     current folder) and stored absolute. Raises :class:`QueryError` for any
     problem, and nothing else for any string.
     """
-    raws = _lex(text)
+    raws, raw_filters = _Lexer(text).run()
     terms: list[Term] = []
     for raw in raws:
         if raw.kind == "text":
             terms.append(Term("text", raw.value, raw.weight, raw.column))
+        elif raw.kind in ("person", "concept"):
+            terms.append(Term(raw.kind, raw.value, raw.weight, raw.column))
+        elif raw.kind == "face":
+            terms.append(Term("face", _existing_file(raw, base_dir, text), raw.weight, raw.column))
         elif raw.kind == "path" or raw.value.startswith(_PATH_PREFIXES) or _quoted_names_file(raw.value, base_dir):
             terms.append(_image(raw, base_dir, text))
         else:
             terms.append(Term("text", raw.value, raw.weight, raw.column))
-    return Query(tuple(terms), text)
+    filters: list[Filter] = []
+    for rf in raw_filters:
+        item = Filter(rf.key, _filter_value(rf.key, rf.value, base_dir, text, rf.value_column), rf.column)
+        if item not in filters:
+            filters.append(item)
+    return Query(tuple(terms), text, tuple(filters))
 
 
 # ------------------------------------------------------------------ rendering
@@ -392,13 +787,30 @@ def _quote(value: str) -> str:
 def _lexes_as(value: str, kind: str) -> bool:
     """Whether ``value`` written bare reads back as one ``kind`` term equal to it."""
     try:
-        raws = _lex(value)
+        raws, filters = _Lexer(value).run()
     except QueryError:
         return False
-    return len(raws) == 1 and raws[0].kind == kind and raws[0].value == value and raws[0].weight == 1.0
+    return not filters and len(raws) == 1 and raws[0].kind == kind and raws[0].value == value and raws[0].weight == 1.0
+
+
+def _reads_as_token(value: str) -> bool:
+    """Whether ``value`` written bare after ``@``, ``#`` or ``key:`` reads back whole."""
+    return bool(value) and value[0] not in _QUOTES and _token_end(value, 0) == len(value)
+
+
+def _render_value(value: str, key: FilterKey) -> str:
+    return value if _reads_as_token(value) else _quote(value)
 
 
 def _render_body(term: Term) -> str:
+    if term.kind in ("person", "face", "concept"):
+        mark = "#" if term.kind == "concept" else "@"
+        value = term.value
+        # A bare name must not read back as a path (or a path as a name).
+        bare = _reads_as_token(value) and (term.kind == "face") == value.startswith(_PATH_PREFIXES)
+        if term.kind == "person" and value.startswith(_PATH_PREFIXES):
+            raise ValueError(f"a person's name cannot look like a path: {value!r}")
+        return mark + (value if bare else _quote(value))
     kind = "path" if term.kind == "image" else "text"
     if _lexes_as(term.value, kind):
         return term.value
@@ -411,7 +823,7 @@ def _render_weight(magnitude: float) -> str:
     return repr(magnitude)
 
 
-def _render(terms: tuple[Term, ...]) -> str:
+def _render(terms: tuple[Term, ...], filters: tuple[Filter, ...] = ()) -> str:
     parts: list[str] = []
     for index, term in enumerate(terms):
         weight = term.weight
@@ -423,6 +835,8 @@ def _render(terms: tuple[Term, ...]) -> str:
             parts.append(("-" if negative else "") + piece)
         else:
             parts.append((" - " if negative else " + ") + piece)
+    for item in filters:
+        parts.append((" " if parts else "") + str(item))
     return "".join(parts)
 
 
@@ -442,21 +856,26 @@ def embed(
     query: Query,
     encode_texts: Callable[[list[str]], np.ndarray],
     encode_image_path: Callable[[Path], np.ndarray],
+    concept_vector: Callable[[Term], np.ndarray] | None = None,
 ) -> np.ndarray:
     """The query's unit vector: the weighted sum of its terms' unit vectors, normalised.
 
     All distinct text terms go to ``encode_texts`` in one call (in order of
-    first appearance); each image term goes to ``encode_image_path``. Returns
-    a float32 vector. Raises :class:`QueryError` for an empty query or when
-    the terms cancel out (``cat - cat``).
+    first appearance); each image term goes to ``encode_image_path``; each
+    added concept term to ``concept_vector`` (its direction in the model's
+    space). Person and face terms, and subtracted concepts, only choose
+    photos and add nothing here. Returns a float32 vector. Raises
+    :class:`QueryError` for a query with nothing to rank by or when the terms
+    cancel out (``cat - cat``).
     """
     import numpy as np
 
     source = query.source or str(query)
-    if query.is_empty:
+    ranked = tuple(t for t in query.terms if t.kind in ("text", "image") or (t.kind == "concept" and t.weight > 0))
+    if not ranked:
         raise QueryError("empty query", source, 0)
 
-    texts = list(dict.fromkeys(t.value for t in query.terms if t.kind == "text"))
+    texts = list(dict.fromkeys(t.value for t in ranked if t.kind == "text"))
     text_rows: dict[str, np.ndarray] = {}
     if texts:
         encoded = np.asarray(encode_texts(texts), dtype=np.float64)
@@ -465,9 +884,13 @@ def embed(
         text_rows = {value: encoded[k] for k, value in enumerate(texts)}
 
     vectors: list[np.ndarray] = []
-    for term in query.terms:
+    for term in ranked:
         if term.kind == "text":
             raw = text_rows[term.value]
+        elif term.kind == "concept":
+            if concept_vector is None:
+                raise QueryError(f"concepts cannot be used here: #{term.value}", source, term.column)
+            raw = np.asarray(concept_vector(term), dtype=np.float64)
         else:
             raw = np.asarray(encode_image_path(Path(term.value)), dtype=np.float64)
             if raw.ndim == 2 and raw.shape[0] == 1:
@@ -480,7 +903,7 @@ def embed(
     if len(dims) != 1:
         raise ValueError(f"term vectors differ in dimension: {sorted(dims)}")
 
-    weights = np.array([t.weight for t in query.terms], dtype=np.float64)
+    weights = np.array([t.weight for t in ranked], dtype=np.float64)
     if not np.all(np.isfinite(weights)) or not np.any(weights):
         raise QueryError("the terms have no usable weight", source, 0)
     weights = weights / np.max(np.abs(weights))  # scale-free: avoids under/overflow
