@@ -19,7 +19,7 @@ from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication
 
 from lookalike import APP_ID, APP_NAME, __version__
-from lookalike.core.paths import AppPaths, app_paths
+from lookalike.core.paths import DEFAULT_MODEL, AppPaths, ModelChoice, app_paths
 
 log = logging.getLogger("lookalike.app")
 
@@ -79,19 +79,20 @@ def build_services(
     paths: AppPaths | None = None, *, open_engine: Callable | None = None, config: Any = None
 ) -> Services:
     from lookalike.gui.engine import EngineConfig, EngineService, default_open
-    from lookalike.gui.mainwindow import library_for_model
     from lookalike.gui.settings import Settings
     from lookalike.gui.thumbnails import ThumbnailLoader
 
     paths = paths or app_paths()
     settings = Settings(paths)
     if config is None:
-        name, model_file = settings.model()
-        if name in ("", "offline") and not model_file:
+        # The current model is recorded in the data folder (the command line reads it too);
+        # the window's own setting counts only until one is recorded.
+        choice = paths.current_model(default=ModelChoice.of(*settings.model()))
+        if choice.name == DEFAULT_MODEL:
             config = EngineConfig()  # the default library, with the model it was built with
         else:
             config = EngineConfig(
-                library=library_for_model(paths.data, name, model_file), model=name, model_file=model_file or None
+                library=paths.library_for(choice), model=choice.name, model_file=choice.model_file or None
             )
     engine = EngineService(paths, config, open_engine=open_engine or default_open)
     screen = QGuiApplication.primaryScreen()

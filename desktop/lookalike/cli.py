@@ -8,6 +8,7 @@ on stderr, never a traceback.
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import logging
 import os
@@ -38,7 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
             "--library",
             type=Path,
             metavar="DIR",
-            help="the library folder (default: under your data folder; LOOKALIKE_HOME overrides)",
+            help="the library folder (default: the current model's library under your data folder; "
+            "LOOKALIKE_HOME overrides)",
         )
 
     def model_opts(sp: argparse.ArgumentParser) -> None:
@@ -75,10 +77,15 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("-k", type=int, default=20, metavar="N", help="number of results (default 20)")
     sp.add_argument("--min-score", type=float, metavar="S", help="hide results scoring below S")
     sp.add_argument("--in", dest="folder", type=Path, metavar="FOLDER", help="only photos inside FOLDER")
-    sp.add_argument("--json", action="store_true", help="print a JSON array of {rank, path, score}")
+    sp.add_argument(
+        "--json",
+        action="store_true",
+        help="print a JSON array of {rank, path, score} (and path_bytes for a name that is not UTF-8)",
+    )
 
-    sp = sub.add_parser("status", help="what the library holds")
+    sp = sub.add_parser("status", help="what the library holds, and which library and model are current")
     library_opts(sp)
+    model_opts(sp)
     sp.add_argument("--errors", action="store_true", help="list the photos that could not be read, with reasons")
     sp.add_argument("--json", action="store_true", help="print JSON")
 
@@ -200,6 +207,8 @@ def cmd_index(args) -> int:
             st = engine.status()
     finally:
         signal.signal(signal.SIGINT, old)
+    if not report.cancelled:
+        _follow_model(args)
     parts = [
         f"{report.added} added",
         f"{report.updated} updated",
@@ -222,81 +231,126 @@ def cmd_index(args) -> int:
     return 130 if report.cancelled else 0
 
 
+def _follow_model(args) -> None:
+    """An index run with a model named (and no library) makes that model the current one,
+    as switching in the window does: later commands and the window search its library."""
+    if args.library is not None or not (args.model or args.model_file):
+        return
+    from lookalike.core.paths import ModelChoice, app_paths
+
+    paths = app_paths()
+    choice = ModelChoice.of(args.model, args.model_file)
+    if paths.current_model() != choice:
+        paths.set_current_model(choice)
+        print(
+            f"lookalike: searches now use the {choice.name} model's library, {paths.library_for(choice)}",
+            file=sys.stderr,
+        )
+
+
+def _json_path(path: Path, key: str = "path") -> dict[str, str]:
+    """A path as JSON text: always valid UTF-8. A name that is not UTF-8 gets replacement
+    characters in ``key`` and its exact bytes, base64, in ``key + "_bytes"`` (as ripgrep does)."""
+    raw = os.fsencode(path)
+    try:
+        return {key: raw.decode("utf-8")}
+    except UnicodeDecodeError:
+        return {key: raw.decode("utf-8", "replace"), key + "_bytes": base64.b64encode(raw).decode("ascii")}
+
+
+def _write_stdout(data: bytes) -> None:
+    sys.stdout.flush()
+    buffer = getattr(sys.stdout, "buffer", None)
+    if buffer is None:  # a text-only stream (an embedding program's): its own encoding decides
+        sys.stdout.write(data.decode("utf-8", "replace"))
+        return
+    buffer.write(data)
+    buffer.flush()
+
+
+def _print_json(value: object, *, indent: int | None = None) -> None:
+    """JSON on stdout as UTF-8, whatever the locale's encoding."""
+    _write_stdout(json.dumps(value, ensure_ascii=False, indent=indent).encode("utf-8") + b"\n")
+
+
+def _print_line(prefix: str, path: Path, suffix: str = "") -> None:
+    """A line naming a file, with the name's own bytes as ls prints them (a name that is not
+    UTF-8 cannot be printed as text under a UTF-8 locale)."""
+    _write_stdout(os.fsencode(prefix) + os.fsencode(path) + os.fsencode(suffix) + b"\n")
+
+
 def cmd_search(args) -> int:
     engine = _open_engine(args, writer=False)
     with engine:
         results = engine.search(args.query, k=args.k, min_score=args.min_score, folder=args.folder)
     if args.json:
-        json.dump(
-            [
-                {"rank": r.rank, "path": os.fsdecode(os.fspath(r.path.absolute())), "score": round(r.score, 6)}
-                for r in results
-            ],
-            sys.stdout,
-            ensure_ascii=False,
-        )
-        sys.stdout.write("\n")
+        _print_json([{"rank": r.rank, **_json_path(r.path.absolute()), "score": round(r.score, 6)} for r in results])
     else:
         if not results:
             print("No photos matched.", file=sys.stderr)
         for r in results:
-            print(f"{r.rank:>3}  {r.score:6.3f}  {r.path}")
+            _print_line(f"{r.rank:>3}  {r.score:6.3f}  ", r.path)
     return 0
 
 
 def cmd_status(args) -> int:
-    from lookalike.core.search import SearchEngine
+    from lookalike.core.paths import app_paths
 
-    engine = SearchEngine.open(args.library, writer=False)
+    paths = app_paths()
+    current = paths.current_model()
+    current_library = paths.library_for(current)
+    engine = _open_engine(args, writer=False)
     with engine:
         st = engine.status()
+        device = engine.device()
         folders = engine.folders()
         failures = engine.failures() if args.errors else []
+    is_current = st.path == current_library.resolve()
     if args.json:
         out = {
-            "library": str(st.path),
+            **_json_path(st.path, "library"),
             "photos": st.photos,
             "folders": [
-                {"path": str(f.path), "photos": f.photos, "failures": f.failures, "online": f.online} for f in folders
+                {**_json_path(f.path), "photos": f.photos, "failures": f.failures, "online": f.online} for f in folders
             ],
             "failures": st.failures,
-            "model": st.model,
+            "model": st.model_id,
             "model_name": st.model_name,
             "dimension": st.dimension,
-            "device": _device_for(st.model_name),
+            "device": device,
             "locked_by": st.holder,
+            "current": {
+                "library": os.fsdecode(current_library),
+                "model_name": current.name,
+                "model_file": current.model_file,
+                "is_this_library": is_current,
+            },
         }
         if args.errors:
-            out["errors"] = [{"path": str(f.path), "reason": f.reason} for f in failures]
-        json.dump(out, sys.stdout, ensure_ascii=False, indent=1)
-        sys.stdout.write("\n")
+            out["errors"] = [{**_json_path(f.path), "reason": f.reason} for f in failures]
+        _print_json(out, indent=1)
         return 0
-    print(f"Library   {st.path}")
+    _print_line("Library   ", st.path, "  (current)" if is_current else "")
     print(f"Photos    {st.photos}")
-    print(f"Model     {st.model or st.model_name} ({st.dimension or '?'} dimensions) on {_device_for(st.model_name)}")
+    print(
+        f"Model     {st.model_name} ({st.model_id or 'nothing indexed yet'}, {st.dimension or '?'} dimensions) on {device}"
+    )
     if st.note:
         print(f"          {st.note}")
+    if not is_current:
+        model = current.name + (f" ({current.model_file})" if current.model_file else "")
+        _print_line(f"Current   {model}, library ", current_library)
     print(f"Unreadable {st.failures}")
     if st.holder:
         print(f"Note      {st.holder}")
     print("Folders")
     for f in folders:
-        state = "" if f.online else "  [offline]"
-        print(f"  {f.photos:>7} photos  {f.failures:>4} unreadable  {f.path}{state}")
+        _print_line(f"  {f.photos:>7} photos  {f.failures:>4} unreadable  ", f.path, "" if f.online else "  [offline]")
     if args.errors:
         print("Unreadable files" if failures else "No unreadable files.")
         for f in failures:
-            print(f"  {f.path}: {f.reason}")
+            _print_line("  ", f.path, f": {f.reason}")
     return 0
-
-
-def _device_for(model_name: str) -> str:
-    try:
-        from lookalike.core.encoders.base import pick_device
-
-        return pick_device(None)
-    except Exception:
-        return "cpu"
 
 
 def cmd_models(args) -> int:

@@ -96,7 +96,7 @@ def test_status_and_errors(indexed):
 def test_models_lists_the_offline_encoder():
     proc = lookalike("models")
     assert proc.returncode == 0
-    line = next(l for l in proc.stdout.splitlines() if l.startswith("offline"))
+    line = next(row for row in proc.stdout.splitlines() if row.startswith("offline"))
     assert "offline" in line and "text+image" in line
 
 
@@ -113,3 +113,101 @@ def test_second_writer_is_told_who_holds_the_library(indexed):
         assert lookalike("search", "a cat", "--library", lib, "--json").returncode == 0
     finally:
         holder.close()
+
+
+def test_the_command_line_follows_a_model_switch(tmp_path, sample_dir, tiny_clip_checkpoint):
+    """The window switches model through AppPaths; `lookalike search` and `status` then use
+    the new model's library (design rule 10), and an explicit --model/--library still wins."""
+    import shutil
+
+    from lookalike.core.paths import ModelChoice, app_paths
+    from lookalike.core.search import SearchEngine
+
+    paths = app_paths()
+    first, second = tmp_path / "first", tmp_path / "second"
+    shutil.copytree(sample_dir, first)
+    shutil.copytree(sample_dir, second)
+    proc = lookalike("index", first, "-q")  # the current (offline) model's library
+    assert proc.returncode == 0, proc.stderr
+    clip = ModelChoice.of("clip", tiny_clip_checkpoint)
+    assert paths.library_for(clip) != paths.library_for(ModelChoice())
+    # What the window does when a switch has re-indexed every folder with the new model:
+    with SearchEngine.open(paths.library_for(clip), model_file=tiny_clip_checkpoint, writer=True) as eng:
+        eng.index([second])
+    before = json.loads(lookalike("search", "a cat", "--json", "-k", "3").stdout)
+    assert before and all(Path(r["path"]).parent == first for r in before)
+    paths.set_current_model(clip)
+
+    after = json.loads(lookalike("search", "a cat", "--json", "-k", "3").stdout)
+    assert after and all(Path(r["path"]).parent == second for r in after)
+    st = json.loads(lookalike("status", "--json").stdout)
+    assert st["library"] == str(paths.library_for(clip)) and st["model_name"] == "clip"
+    assert st["current"] == {
+        "library": str(paths.library_for(clip)),
+        "model_name": "clip",
+        "model_file": str(tiny_clip_checkpoint),
+        "is_this_library": True,
+    }
+    assert "(current)" in lookalike("status").stdout.splitlines()[0]
+    # Named explicitly, the offline library is still searched, and status says it is not the current one.
+    named = json.loads(lookalike("search", "a cat", "--json", "-k", "3", "--model", "offline").stdout)
+    assert all(Path(r["path"]).parent == first for r in named)
+    st = json.loads(lookalike("status", "--json", "--model", "offline").stdout)
+    assert st["library"] == str(paths.library_for(ModelChoice())) and st["current"]["is_this_library"] is False
+    text = lookalike("status", "--model", "offline").stdout
+    assert f"Current   clip ({tiny_clip_checkpoint}), library {paths.library_for(clip)}" in text
+    # An index run that names a model makes it the current one, as a switch in the window does.
+    proc = lookalike("index", "--model", "offline", "-q")
+    assert proc.returncode == 0 and "searches now use the offline model" in proc.stderr
+    assert paths.current_model() == ModelChoice()
+
+
+def test_search_json_is_utf8_for_any_file_name(tmp_path, sample_dir, tiny_clip_checkpoint):
+    """A file name that is not UTF-8 (Latin-1 from an old camera or disk) keeps the JSON
+    valid: "path" with replacement characters, "path_bytes" its exact bytes in base64."""
+    import base64
+    import shutil
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    odd = os.fsencode(folder) + b"/caf\xe9_\xff.jpg"
+    shutil.copyfile(sample_dir / "cat.jpg", odd)
+    shutil.copyfile(sample_dir / "clock.jpg", folder / "clock.jpg")
+    lib = tmp_path / "lib"
+    assert lookalike("index", folder, "--library", lib, "--model-file", tiny_clip_checkpoint, "-q").returncode == 0
+    for locale in ("C.UTF-8", "C"):
+        proc = subprocess.run(
+            [sys.executable, "-m", "lookalike", "search", "a cat", "--library", str(lib), "--json"],
+            capture_output=True,
+            env={**os.environ, "LC_ALL": locale, "PYTHONIOENCODING": ""},
+            timeout=300,
+        )
+        assert proc.returncode == 0, proc.stderr
+        rows = json.loads(proc.stdout.decode("utf-8"))  # strict: raises on anything not UTF-8
+        by_name = {Path(r["path"]).name: r for r in rows}
+        assert set(by_name) == {"clock.jpg", "caf\ufffd_\ufffd.jpg"}
+        assert "path_bytes" not in by_name["clock.jpg"]
+        assert base64.b64decode(by_name["caf\ufffd_\ufffd.jpg"]["path_bytes"]) == odd
+    # The plain listing prints the name's own bytes, as ls does.
+    proc = subprocess.run(
+        [sys.executable, "-m", "lookalike", "search", "a cat", "--library", str(lib)], capture_output=True, timeout=300
+    )
+    assert proc.returncode == 0 and odd in proc.stdout
+
+
+def test_status_reports_the_device_the_model_uses(tmp_path, sample_dir, tiny_clip_checkpoint, monkeypatch, capsys):
+    """Where a GPU is present but the model runs on the CPU, status says CPU."""
+    import torch
+
+    from lookalike.cli import main
+    from lookalike.core.search import SearchEngine
+
+    lib = tmp_path / "lib"
+    with SearchEngine.open(lib, model_file=tiny_clip_checkpoint, writer=True, create=True) as eng:
+        eng.index([sample_dir])
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert main(["status", "--json", "--library", str(lib), "--device", "cpu"]) == 0
+    assert json.loads(capsys.readouterr().out)["device"] == "cpu"
+    with SearchEngine.open(lib, device="cpu") as eng:
+        eng.encoder()
+        assert eng.device() == "cpu" == eng.status().device

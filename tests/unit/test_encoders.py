@@ -24,7 +24,7 @@ from lookalike.core.encoders import (
     load_encoder,
 )
 from lookalike.core.errors import ModelUnavailableError, UsageError
-from lookalike.core.progress import Cancelled, CancelToken
+from lookalike.core.progress import Cancelled, CancelToken, Stage
 from tests.fixtures_models import TINY_CLIP_ARCH, TINY_CLIP_CONFIG, build_tiny_clip_state
 from tests.photos import sample_image
 
@@ -228,7 +228,7 @@ def test_first_load_reports_progress_and_caches_concepts_on_disk(offline_encoder
 
     seen = []
     enc = off.OfflineEncoder("cpu", progress=seen.append)  # a fresh load in this test's private home
-    assert seen and seen[-1].done == seen[-1].total and all(p.stage == "model" for p in seen)
+    assert seen and seen[-1].done == seen[-1].total and all(p.stage is Stage.LOAD_MODEL for p in seen)
     assert any("first run only" in p.note for p in seen)
     path = enc._concept_cache_path()
     assert path.is_file() and path.parent == _private_home / "cache" / "models" / "offline"

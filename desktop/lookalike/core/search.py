@@ -50,10 +50,10 @@ class LibraryStatus:
     photos: int
     folders: int
     failures: int
-    model: str  # the encoder id ("" while nothing is indexed)
-    model_name: str
+    model_id: str  # the id of the encoder that built the library, weights included ("" while nothing is indexed)
+    model_name: str  # the model's registry name as users name it: offline, clip, resnet50
     dimension: int
-    device: str  # "" until the model is loaded
+    device: str  # where the loaded model computes ("" until it is loaded; SearchEngine.device() resolves it)
     writer: bool
     holder: str | None  # who else holds the writer lock, if anyone
     note: str = ""  # what the model knows, in a sentence
@@ -101,7 +101,13 @@ class SearchEngine:
         writer: bool = False,
         create: bool | None = None,
     ) -> SearchEngine:
-        lib = Library(library, writer=writer, create=create)
+        """Open ``library``; with none named, the named model's library, else the current model's."""
+        from lookalike.core.paths import app_paths
+
+        path = library
+        if path is None and (model or model_file):  # None: Library opens the current model's
+            path = app_paths().library_to_open(None, model, model_file)
+        lib = Library(path, writer=writer, create=create)
         try:
             return cls(lib, model=model, model_file=model_file, device=device)
         except BaseException:
@@ -123,6 +129,15 @@ class SearchEngine:
     @property
     def encoder_loaded(self) -> bool:
         return self._encoder is not None
+
+    def device(self) -> str:
+        """The device the model computes on: the loaded encoder's, else the one it will load on
+        (the device asked for, or the best one here)."""
+        if self._encoder is not None:
+            return str(self._encoder.device)
+        from lookalike.core.encoders.base import pick_device
+
+        return pick_device(self.device_request)
 
     def encoder(self, progress: ProgressCallback | None = None, cancel: CancelToken | None = None):
         """The encoder, loaded on first use; checked against the library's record."""
@@ -423,7 +438,7 @@ class SearchEngine:
             photos=self.catalog.photo_count(),
             folders=len(self.catalog.folders()),
             failures=self.catalog.failure_count(),
-            model=record.encoder_id if record else "",
+            model_id=record.encoder_id if record else "",
             model_name=self.model_name,
             dimension=record.dimension if record else 0,
             device=str(self._encoder.device) if self._encoder is not None else "",

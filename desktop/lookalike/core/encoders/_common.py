@@ -18,15 +18,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from lookalike.core.paths import app_paths
-from lookalike.core.progress import CancelToken, Progress, ProgressCallback
+from lookalike.core.progress import CancelToken, Progress, ProgressCallback, Stage
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
     from PIL import Image
 
 log = logging.getLogger(__name__)
-
-MODEL_STAGE = "model"
 
 # ImageNet statistics used by torchvision's classifiers.
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -43,9 +41,18 @@ def models_dir() -> Path:
     return Path(override).expanduser() if override else app_paths().models
 
 
-def report(progress: ProgressCallback | None, done: int, total: int | None, note: str, rate: float = 0.0) -> None:
+def report(
+    progress: ProgressCallback | None,
+    done: int,
+    total: int | None,
+    note: str,
+    rate: float = 0.0,
+    *,
+    stage: Stage = Stage.LOAD_MODEL,
+) -> None:
+    """A model's loading steps (Stage.LOAD_MODEL), or its download in bytes (Stage.DOWNLOAD)."""
     if progress is not None:
-        progress(Progress(MODEL_STAGE, done, total, rate, note))
+        progress(Progress(stage, done, total, rate, note))
 
 
 def check(cancel: CancelToken | None) -> None:
