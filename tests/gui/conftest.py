@@ -97,7 +97,7 @@ def search(qtbot, window, text: str, timeout: int = 60_000) -> list[str]:
     """Type ``text`` into the field, press Enter, wait for the grid; the file names, best first."""
     from PySide6.QtCore import Qt
 
-    field = window.query_bar.field
+    field = window.search_view.query_bar.field
     field.clear()
     qtbot.keyClicks(field, text)
     before = window.service.latest_search_id
@@ -108,11 +108,13 @@ def search(qtbot, window, text: str, timeout: int = 60_000) -> list[str]:
 
 
 def names(window) -> list[str]:
-    m = window.results_model
+    m = window.search_view.results_model
     return [m.item(r).name for r in range(m.rowCount())]
 
 
 def wait_results(qtbot, window, timeout: int = 60_000) -> list[str]:
-    qtbot.waitUntil(lambda: not window.service.searching and window.results_model.rowCount() > 0, timeout=timeout)
+    qtbot.waitUntil(
+        lambda: not window.service.searching and window.search_view.results_model.rowCount() > 0, timeout=timeout
+    )
     qtbot.wait(20)
     return names(window)

@@ -15,8 +15,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore:Function.*QDr
 
 
 def _tile_center(window, row: int) -> QPoint:
-    view = window.results_view
-    return view.visualRect(window.results_model.index(row)).center()
+    view = window.search_view.results_view
+    return view.visualRect(window.search_view.results_model.index(row)).center()
 
 
 def _no_message_boxes() -> bool:
@@ -43,7 +43,7 @@ def test_add_folder_index_and_search_by_text(qtbot, make_window, gui_photos, tmp
     result = search(qtbot, window, "a cat")
     assert result[0] == "cat.jpg"
     assert window.current_page() == "results"
-    assert "8" in window.count_label.text()
+    assert "8" in window.search_view.count_label.text()
     assert search(qtbot, window, "a cup of coffee")[0] == "coffee.jpg"
     # Arithmetic in the field: the cat minus coffee still finds the cat, coffee falls to the end.
     ranked = search(qtbot, window, "a cat - a cup of coffee")
@@ -70,10 +70,10 @@ def test_drop_a_photo_runs_an_image_query(qtbot, make_window, library_copy, gui_
     mime.setUrls([QUrl.fromLocalFile(str(gui_photos / "motorcycle.jpg"))])  # text/uri-list
     assert "text/uri-list" in mime.formats()
     _drop(window, mime)
-    chips = window.query_bar.images()
+    chips = window.search_view.query_bar.images()
     assert [Path(c.path).name for c in chips] == ["motorcycle.jpg"] and chips[0].weight == 1.0
     assert wait_results(qtbot, window)[0] == "motorcycle.jpg"
-    assert window.results_model.item(0).score > 0.95  # the same photo
+    assert window.search_view.results_model.item(0).score > 0.95  # the same photo
 
 
 def test_drag_from_the_grid_onto_the_window(qtbot, make_window, library_copy):
@@ -81,9 +81,11 @@ def test_drag_from_the_grid_onto_the_window(qtbot, make_window, library_copy):
     wait_idle(qtbot, window)
     ranked = search(qtbot, window, "a cat")
     coins = ranked.index("coins.jpg")
-    mime = window.results_model.mimeData([window.results_model.index(coins)])  # what a drag carries
+    mime = window.search_view.results_model.mimeData(
+        [window.search_view.results_model.index(coins)]
+    )  # what a drag carries
     _drop(window, mime)
-    assert [Path(c.path).name for c in window.query_bar.images()] == ["coins.jpg"]
+    assert [Path(c.path).name for c in window.search_view.query_bar.images()] == ["coins.jpg"]
     qtbot.waitUntil(lambda: not window.service.searching and names(window)[:1] == ["coins.jpg"], timeout=30_000)
 
 
@@ -105,12 +107,12 @@ def test_paste_an_image_from_the_clipboard(qtbot, make_window, library_copy, gui
     wait_idle(qtbot, window)
     img = QImage(str(gui_photos / "rocket.jpg")).scaledToWidth(300, Qt.TransformationMode.SmoothTransformation)
     QGuiApplication.clipboard().setImage(img)
-    window.query_bar.focus_field()
-    qtbot.keyClick(window.query_bar.field, Qt.Key.Key_V, Qt.KeyboardModifier.ControlModifier)
-    qtbot.waitUntil(lambda: len(window.query_bar.images()) == 1, timeout=10_000)
-    chips = window.query_bar.images()
+    window.search_view.query_bar.focus_field()
+    qtbot.keyClick(window.search_view.query_bar.field, Qt.Key.Key_V, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: len(window.search_view.query_bar.images()) == 1, timeout=10_000)
+    chips = window.search_view.query_bar.images()
     assert len(chips) == 1 and Path(chips[0].path).name.startswith("pasted-")
-    assert window.query_bar.text() == ""  # the image went into the query, not text into the field
+    assert window.search_view.query_bar.text() == ""  # the image went into the query, not text into the field
     assert wait_results(qtbot, window)[0] == "rocket.jpg"
 
 
@@ -120,16 +122,16 @@ def test_paste_a_copied_file(qtbot, make_window, library_copy, gui_photos):
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(gui_photos / "clock.jpg"))])
     QGuiApplication.clipboard().setMimeData(mime)
-    window.results_view.setFocus()
-    qtbot.keyClick(window.results_view, Qt.Key.Key_V, Qt.KeyboardModifier.ControlModifier)
+    window.search_view.results_view.setFocus()
+    qtbot.keyClick(window.search_view.results_view, Qt.Key.Key_V, Qt.KeyboardModifier.ControlModifier)
     assert wait_results(qtbot, window)[0] == "clock.jpg"
 
 
 def _context_action(qtbot, window, row: int, text: str):
-    view = window.results_view
+    view = window.search_view.results_view
     pos = _tile_center(window, row)
     view.customContextMenuRequested.emit(pos)
-    menu = window._context_menu
+    menu = window.search_view._context_menu
     assert menu is not None and menu.isVisible()
     action = next(a for a in menu.actions() if a.text().replace("&", "") == text)
     menu.close()
@@ -145,7 +147,7 @@ def test_more_and_less_like_this_change_the_ranking(qtbot, make_window, library_
     low_rank = ranked.index(low)
     # "More like this" on the last photo: it becomes a + chip and climbs.
     _context_action(qtbot, window, low_rank, "More like this").trigger()
-    assert [(Path(c.path).name, c.weight) for c in window.query_bar.images()] == [(low, 1.0)]
+    assert [(Path(c.path).name, c.weight) for c in window.search_view.query_bar.images()] == [(low, 1.0)]
     qtbot.waitUntil(
         lambda: not window.service.searching and names(window) and names(window).index(low) < low_rank, timeout=30_000
     )
@@ -153,14 +155,14 @@ def test_more_and_less_like_this_change_the_ranking(qtbot, make_window, library_
     # "Less like this" on the cat: it becomes a - chip and falls.
     cat_row = names(window).index("cat.jpg")
     _context_action(qtbot, window, cat_row, "Less like this").trigger()
-    chips = {Path(c.path).name: c.weight for c in window.query_bar.images()}
+    chips = {Path(c.path).name: c.weight for c in window.search_view.query_bar.images()}
     assert chips == {low: 1.0, "cat.jpg": -1.0}
     qtbot.waitUntil(
         lambda: not window.service.searching and names(window) and names(window)[-1] == "cat.jpg", timeout=30_000
     )
     # Removing the chips gives the text query back.
-    for path in [c.path for c in window.query_bar.images()]:
-        window.query_bar.chip(path).remove.click()
+    for path in [c.path for c in window.search_view.query_bar.images()]:
+        window.search_view.query_bar.chip(path).remove.click()
     qtbot.waitUntil(lambda: not window.service.searching and names(window)[:1] == ["cat.jpg"], timeout=30_000)
 
 
@@ -168,10 +170,10 @@ def test_preview_opens_on_double_click_and_moves(qtbot, make_window, library_cop
     window = make_window()
     wait_idle(qtbot, window)
     ranked = search(qtbot, window, "a cat")
-    view = window.results_view
+    view = window.search_view.results_view
     qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=_tile_center(window, 0))
     qtbot.mouseDClick(view.viewport(), Qt.MouseButton.LeftButton, pos=_tile_center(window, 0))
-    preview = window.preview
+    preview = window.search_view.preview
     assert preview is not None and preview.isVisible()
     assert preview.name_label.text() == "cat.jpg"
     assert preview.path_label.text() == str(gui_photos / "cat.jpg")
@@ -192,34 +194,34 @@ def test_keyboard_first(qtbot, make_window, library_copy):
     window = make_window()
     wait_idle(qtbot, window)
     window.activateWindow()
-    window.results_view.setFocus()
+    window.search_view.results_view.setFocus()
     qtbot.keyClick(window, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
-    assert QApplication.focusWidget() is window.query_bar.field
+    assert QApplication.focusWidget() is window.search_view.query_bar.field
     ranked = search(qtbot, window, "a cat")
-    qtbot.keyClick(window.query_bar.field, Qt.Key.Key_Down)  # into the grid
-    assert QApplication.focusWidget() is window.results_view
-    assert window.results_view.currentIndex().row() == 0
-    qtbot.keyClick(window.results_view, Qt.Key.Key_Right)
-    assert window.results_view.currentIndex().row() == 1
-    qtbot.keyClick(window.results_view, Qt.Key.Key_Return)
-    assert window.preview.isVisible() and window.preview.name_label.text() == ranked[1]
-    window.preview.close()
-    window.query_bar.focus_field()
-    qtbot.keyClick(window.query_bar.field, Qt.Key.Key_Escape)
-    assert window.query_bar.text() == ""
-    assert window.results_model.rowCount() == 0 and window.current_page() == "message"
+    qtbot.keyClick(window.search_view.query_bar.field, Qt.Key.Key_Down)  # into the grid
+    assert QApplication.focusWidget() is window.search_view.results_view
+    assert window.search_view.results_view.currentIndex().row() == 0
+    qtbot.keyClick(window.search_view.results_view, Qt.Key.Key_Right)
+    assert window.search_view.results_view.currentIndex().row() == 1
+    qtbot.keyClick(window.search_view.results_view, Qt.Key.Key_Return)
+    assert window.search_view.preview.isVisible() and window.search_view.preview.name_label.text() == ranked[1]
+    window.search_view.preview.close()
+    window.search_view.query_bar.focus_field()
+    qtbot.keyClick(window.search_view.query_bar.field, Qt.Key.Key_Escape)
+    assert window.search_view.query_bar.text() == ""
+    assert window.search_view.results_model.rowCount() == 0 and window.current_page() == "message"
 
 
 def test_copy_path_and_image(qtbot, make_window, library_copy, gui_photos):
     window = make_window()
     wait_idle(qtbot, window)
     search(qtbot, window, "a cat")
-    window.results_view.setFocus()
-    window.results_view.setCurrentIndex(window.results_model.index(0))
+    window.search_view.results_view.setFocus()
+    window.search_view.results_view.setCurrentIndex(window.search_view.results_model.index(0))
     _context_action(qtbot, window, 0, "Copy path").trigger()
     assert QGuiApplication.clipboard().text() == str(gui_photos / "cat.jpg")
     QGuiApplication.clipboard().clear()
-    qtbot.keyClick(window.results_view, Qt.Key.Key_C, Qt.KeyboardModifier.ControlModifier)  # copy image
+    qtbot.keyClick(window.search_view.results_view, Qt.Key.Key_C, Qt.KeyboardModifier.ControlModifier)  # copy image
     qtbot.waitUntil(lambda: not QGuiApplication.clipboard().image().isNull(), timeout=10_000)
     assert QGuiApplication.clipboard().image().width() == QImage(str(gui_photos / "cat.jpg")).width()
 
@@ -228,34 +230,34 @@ def test_min_score_slider_and_sort_by_date(qtbot, make_window, library_copy):
     window = make_window()
     wait_idle(qtbot, window)
     search(qtbot, window, "a cat")
-    scores = [window.results_model.item(r).score for r in range(8)]
+    scores = [window.search_view.results_model.item(r).score for r in range(8)]
     assert scores == sorted(scores, reverse=True)
     threshold = (scores[0] + scores[1]) / 2
-    window.min_slider.setValue(int(threshold * 100) + 1)
-    assert window.results_model.rowCount() == 1 and names(window) == ["cat.jpg"]
-    assert window.min_label.text().startswith("≥")
-    assert "1" in window.count_label.text() and "of 8" in window.count_label.text()
-    window.min_slider.setValue(0)
-    assert window.results_model.rowCount() == 8 and window.min_label.text() == "any"
-    window.sort_combo.setCurrentIndex(window.sort_combo.findData("date"))
+    window.search_view.min_slider.setValue(int(threshold * 100) + 1)
+    assert window.search_view.results_model.rowCount() == 1 and names(window) == ["cat.jpg"]
+    assert window.search_view.min_label.text().startswith("≥")
+    assert "1" in window.search_view.count_label.text() and "of 8" in window.search_view.count_label.text()
+    window.search_view.min_slider.setValue(0)
+    assert window.search_view.results_model.rowCount() == 8 and window.search_view.min_label.text() == "any"
+    window.search_view.sort_combo.setCurrentIndex(window.search_view.sort_combo.findData("date"))
     expected = [f"{k}.jpg" for k, _ in sorted(TAKEN.items(), key=lambda kv: kv[1], reverse=True)]
     assert names(window) == expected
-    window.sort_combo.setCurrentIndex(window.sort_combo.findData("score"))
+    window.search_view.sort_combo.setCurrentIndex(window.search_view.sort_combo.findData("score"))
     assert names(window)[0] == "cat.jpg"
 
 
 def test_parse_error_is_shown_inline(qtbot, make_window, library_copy):
     window = make_window()
     wait_idle(qtbot, window)
-    field = window.query_bar.field
+    field = window.search_view.query_bar.field
     qtbot.keyClicks(field, "dog + + cat")
     qtbot.keyClick(field, Qt.Key.Key_Return)
-    err = window.query_bar.error()
+    err = window.search_view.query_bar.error()
     assert err is not None
     reason, column = err
     assert column == 6 and "+" in reason
-    assert window.query_bar.error_label.isVisible()
-    assert "column 7" in window.query_bar.error_label.text()
+    assert window.search_view.query_bar.error_label.isVisible()
+    assert "column 7" in window.search_view.query_bar.error_label.text()
     assert field.marked() == (6, 1)  # the offending '+' is underlined in the field
     assert window.banner.key == "first-run" or not window.banner.isVisible()  # no error banner
     assert _no_message_boxes()
@@ -263,11 +265,11 @@ def test_parse_error_is_shown_inline(qtbot, make_window, library_copy):
     field.clear()
     qtbot.keyClicks(field, "500*dog")
     qtbot.keyClick(field, Qt.Key.Key_Return)
-    assert window.query_bar.error()[1] == 0
+    assert window.search_view.query_bar.error()[1] == 0
     # Fixing the query clears the error and searches.
     field.clear()
     assert search(qtbot, window, "a cat")[0] == "cat.jpg"
-    assert window.query_bar.error() is None and not window.query_bar.error_label.isVisible()
+    assert window.search_view.query_bar.error() is None and not window.search_view.query_bar.error_label.isVisible()
 
 
 def _many_photos(folder: Path, n: int) -> Path:
@@ -327,10 +329,10 @@ def test_reopening_restores_folders_query_and_geometry(qtbot, make_window, libra
     window.close()
 
     again = make_window()
-    assert again.query_bar.text() == "a cup of coffee"
+    assert again.search_view.query_bar.text() == "a cup of coffee"
     assert [r.path for r in again.folders_panel.rows()] == [str(gui_photos)]
     assert again.size() == size
-    assert "a cup of coffee" in again.query_bar.history()
+    assert "a cup of coffee" in again.search_view.query_bar.history()
     assert wait_results(qtbot, again)[0] == "coffee.jpg"  # the query runs again on its own
 
 
@@ -344,8 +346,8 @@ def test_library_from_elsewhere_gets_the_model_notice_once(qtbot, make_window, l
 
 def test_query_before_any_folder_says_so(qtbot, make_window):
     window = make_window()
-    qtbot.keyClicks(window.query_bar.field, "a cat")
-    qtbot.keyClick(window.query_bar.field, Qt.Key.Key_Return)
+    qtbot.keyClicks(window.search_view.query_bar.field, "a cat")
+    qtbot.keyClick(window.search_view.query_bar.field, Qt.Key.Key_Return)
     assert window.banner.isVisible() and "add a folder" in window.banner.text().lower()
     assert _no_message_boxes()
 
@@ -389,7 +391,7 @@ def test_second_instance_searches_read_only(qtbot, make_window, library_copy):
         window = make_window()
         assert window.service.read_only
         assert window.banner.isVisible() and "searching" in window.banner.text().lower()
-        assert not window.act_add_folder.isEnabled()
+        assert not window.window_actions.add_folder.isEnabled()
         wait_idle(qtbot, window)
         assert search(qtbot, window, "a cat")[0] == "cat.jpg"
     finally:
@@ -456,7 +458,9 @@ def test_switching_model_reindexes_in_the_background(qtbot, make_window, library
     assert switched[0].model_name == "clip" and switched[0].photos == 8
     qtbot.waitUntil(lambda: "clip" in window.model_button.text(), timeout=10_000)
     assert window.settings.model() == ("clip", str(tiny_clip_checkpoint))
-    qtbot.waitUntil(lambda: not window.service.searching and window.results_model.rowCount() == 8, timeout=30_000)
+    qtbot.waitUntil(
+        lambda: not window.service.searching and window.search_view.results_model.rowCount() == 8, timeout=30_000
+    )
     window.close()
     # The next start opens the library built with the new model.
     again = make_window()

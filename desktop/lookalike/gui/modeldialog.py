@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import html
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QDialog, QFileDialog, QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout
 
+from lookalike.core.paths import ModelChoice
 from lookalike.gui import icons
 from lookalike.gui.panels import format_duration
 from lookalike.gui.workers import JobFailure, JobRunner
@@ -23,12 +23,6 @@ CLIP_NOTE = (
     "<b>CLIP</b> understands far more: almost anything you can describe in words. "
     "It is a one-time download of about 600 MB, or a checkpoint file you already have."
 )
-
-
-@dataclass(frozen=True)
-class ModelChoice:
-    name: str  # "clip", "offline", ...
-    model_file: str = ""
 
 
 def _load(name: str, model_file: str | None, progress=None, cancel=None):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from enum import Enum
 from typing import Any
 
 from PySide6.QtCore import QSize, Qt, Signal
@@ -24,18 +23,18 @@ from PySide6.QtWidgets import (
 )
 
 from lookalike.gui import icons
-
-
-class Level(str, Enum):
-    INFO = "info"
-    WARNING = "warning"
-    ERROR = "error"
+from lookalike.gui.messages import Level
 
 
 def _tint(pal: QPalette, level: Level) -> tuple[QColor, QColor]:
     """(background, border) for a banner of ``level`` that suits light and dark palettes."""
     dark = pal.color(QPalette.ColorRole.Window).lightness() < 128
-    base = {Level.INFO: QColor("#3d7be0"), Level.WARNING: QColor("#d99a00"), Level.ERROR: QColor("#d33a3a")}[level]
+    base = {
+        Level.STATUS: QColor("#3d7be0"),
+        Level.INFO: QColor("#3d7be0"),
+        Level.WARNING: QColor("#d99a00"),
+        Level.ERROR: QColor("#d33a3a"),
+    }[level]
     bg = QColor(base)
     bg.setAlpha(60 if dark else 34)
     return bg, base
@@ -90,7 +89,7 @@ class Banner(QFrame):
         self.level = Level(level)
         self.key = key
         self.label.setText(text)
-        name = {Level.INFO: "info", Level.WARNING: "warning", Level.ERROR: "warning"}[self.level]
+        name = {Level.STATUS: "info", Level.INFO: "info", Level.WARNING: "warning", Level.ERROR: "warning"}[self.level]
         bg, border = _tint(self.palette(), self.level)
         self.icon.setPixmap(icons.pixmap(name, 20, border))
         self.setStyleSheet(

@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from lookalike.core.query import Query, Term, parse
 from lookalike.gui import icons
 from lookalike.gui.thumbnails import ThumbnailLoader
 
@@ -301,6 +302,19 @@ class QueryBar(QWidget):
     def _use_history(self, text: str) -> None:
         self.set_text(text)
         self.submitted.emit()
+
+    def query(self) -> Query | None:
+        """The text and the image chips as one query (None when both are empty).
+
+        Raises :class:`~lookalike.core.errors.QueryError` when the text does not parse.
+        """
+        text = self.text()
+        if not text.strip() and not self._images:
+            return None
+        q = parse(text) if text.strip() else Query(())
+        for img in self._images:
+            q = q.with_term(Term("image", img.path, float(img.weight), len(text)))
+        return q
 
     # -- images ---------------------------------------------------------------------------
     def images(self) -> list[ImageTerm]:

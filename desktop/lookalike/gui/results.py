@@ -246,6 +246,7 @@ class TileDelegate(QStyledItemDelegate):
         self.loader = loader
         self.tile = tile
         self.margin = 6
+        self.show_scores = True  # False for photos that were not ranked (a person's, a group's)
         self._badges: dict[tuple, QPixmap] = {}
         self._names: dict[tuple, str] = {}
 
@@ -340,8 +341,9 @@ class TileDelegate(QStyledItemDelegate):
                 painter.drawText(thumb_rect, Qt.AlignmentFlag.AlignCenter, "cannot show\nthis photo")
 
         # The score badge, top-left over the image (rendered once per score text).
-        badge = self._badge(option, f"{item.score:.2f}")
-        painter.drawPixmap(QPointF(image_rect.x() + 4, image_rect.y() + 4), badge)
+        if self.show_scores:
+            badge = self._badge(option, f"{item.score:.2f}")
+            painter.drawPixmap(QPointF(image_rect.x() + 4, image_rect.y() + 4), badge)
 
         # The file name under the thumbnail.
         name_rect = QRect(r.x() + self.margin, thumb_rect.bottom() + 3, self.tile, option.fontMetrics.height())
