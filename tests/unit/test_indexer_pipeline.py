@@ -23,6 +23,8 @@ class ColourEncoder:
     device = "cpu"
     image_size = 64
     dimension = 4
+    cpu_batch = 1
+    side_by_side = True
 
     def __init__(self, delay: float = 0.0) -> None:
         self.threads: list[str] = []
@@ -92,7 +94,7 @@ def test_the_last_photos_are_encoded_in_parallel_and_keep_their_own_vectors(tmp_
     assert encoder.most_running >= 2
     assert any(name.startswith("encode") for name in encoder.threads)
     _assert_own_vectors(catalog, colours)
-    assert indexer._encoders is None  # the encode threads are gone with the run
+    assert indexer.encode._pool is None  # the encode threads are gone with the run
 
 
 @pytest.mark.parametrize("cpu_batch", [1, 4])

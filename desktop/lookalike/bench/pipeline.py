@@ -325,6 +325,8 @@ class StubEncoder:
     supports_text = True
     device = "cpu"
     image_size = 224
+    cpu_batch = 1
+    side_by_side = True
 
     def __init__(self, dim: int) -> None:
         from lookalike.bench.scale import EmbeddingModel

@@ -13,7 +13,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -452,8 +452,12 @@ class Catalog:
         touched: Sequence[tuple[int, int, int]] = (),  # (id, size, mtime_ns): same content, new stat
         failures: Sequence[FailureRow] = (),
         cleared_failures: Sequence[Path] = (),
+        also: Callable[[sqlite3.Connection, list[int]], None] | None = None,
     ) -> list[int]:
-        """One transaction: everything lands together or nothing does. Returns new ids."""
+        """One transaction: everything lands together or nothing does. Returns new ids.
+
+        ``also(conn, new_ids)`` runs inside the same transaction, after the rows are
+        written: an indexing stage's own rows commit with the photos they belong to."""
         now = time.time()
         new_ids: list[int] = []
         with self.transaction() as conn:
@@ -502,6 +506,8 @@ class Catalog:
                     [(pkey(f.path), f.folder_id, f.size, f.mtime_ns, f.reason, now) for f in failures],
                 )
                 conn.executemany("DELETE FROM photos WHERE path = ?", [(pkey(f.path),) for f in failures])
+            if also is not None:
+                also(conn, new_ids)
             self._bump(conn)
         return new_ids
 

@@ -39,6 +39,11 @@ class Encoder(Protocol):
     device: str
     image_size: int  # the square side the model wants; decoders shrink to about this
 
+    # Batch preferences, read by the indexer. Every encoder declares them (one that
+    # subclasses Encoder inherits these values, the usual ones).
+    cpu_batch: int = 1  # photos per call when indexing on CPU (on a GPU a whole commit batch goes in one call)
+    side_by_side: bool = True  # calls may run at once on separate threads (each on its share of torch's threads)
+
     def encode_images(self, images: Sequence[Image.Image]) -> np.ndarray:
         """RGB PIL images -> float32 array (n, dimension), rows L2-normalised."""
         ...

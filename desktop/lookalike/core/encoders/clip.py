@@ -436,6 +436,7 @@ class ClipEncoder:
     # with batch (ViT-B-32, one thread: 105 ms alone, 71 ms in eights, 68 in sixteens;
     # `lookalike bench`); eights leave two calls per commit batch to run side by side.
     cpu_batch = 8
+    side_by_side = True
 
     def __init__(
         self,

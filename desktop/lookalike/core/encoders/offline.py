@@ -160,6 +160,7 @@ class OfflineEncoder:
     # Photos per call when indexing on CPU: one at a time is cheapest (21 ms against
     # 27 ms in sixteens on one thread, `lookalike bench`; activations stay in cache).
     cpu_batch = 1
+    side_by_side = True
     image_size = IMAGE_SIZE
     dimension = VISUAL_DIM + CONCEPT_DIM
 

@@ -108,6 +108,8 @@ class ResNetEncoder:
 
     id = "torchvision-resnet50-imagenet1k_v2"
     supports_text = False
+    cpu_batch = 1  # photos per call when indexing on CPU
+    side_by_side = True
     image_size = IMAGE_SIZE
     dimension = DIMENSION
 

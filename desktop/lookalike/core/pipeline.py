@@ -1,0 +1,458 @@
+"""The indexer's steps between the scan and the catalog: plan -> decode -> batches -> commit.
+
+* :func:`make_plan` diffs the scan against the catalog: which files need reading
+  (new or changed), which photos are gone (unless they turn up moved), which are
+  unchanged.
+* :class:`DecodePool` reads, hashes and decodes those files on worker threads, a
+  window of them ahead of the consumer, yielding each :class:`Outcome` in order.
+* :class:`Batches` routes every outcome: a decoded photo waits in the
+  :class:`ReadyBatch` for the stages; a move, a touch, a failure or a file gone
+  since the scan is a row change in :class:`RowChanges`.
+* :func:`commit_ready` runs the stages on a ready batch and commits the photos and
+  every stage's output in one transaction; :func:`commit_rows` commits the rest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from lookalike.core.catalog import Catalog, FailureRow, NewPhoto, pkey
+from lookalike.core.imaging import (
+    DecodedPhoto,
+    FileVanishedError,
+    ImageDecodeError,
+    decode_bytes,
+    read_file_bytes,
+)
+from lookalike.core.progress import Cancelled, CancelToken
+from lookalike.core.stages import EncodeStage, PhotoStage, StagePhoto
+
+if TYPE_CHECKING:  # pragma: no cover
+    import sqlite3
+
+    from lookalike.core.indexer import ScannedFile, ScanResult
+
+log = logging.getLogger(__name__)
+
+SMALL_COMMIT = 256  # row changes gathered before they are committed on their own
+
+
+def content_hash(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+# A test hook: with LOOKALIKE_ENCODE_LOG=FILE in the environment, each batch appends
+# "start|done|commit <TAB> pid <TAB> path" lines to FILE before it is encoded, after
+# it is encoded and after it is committed, so a crash test can count how often each
+# photo was encoded across killed runs. Unset (the normal case) it costs one getenv a batch.
+def trace_encodes(event: str, paths: Iterable[Path]) -> None:
+    target = os.environ.get("LOOKALIKE_ENCODE_LOG")
+    if target:
+        lines = b"".join(
+            b"%s\t%d\t%s\n" % (event.encode(), os.getpid(), os.fsencode(p).replace(b"\n", b"\\n")) for p in paths
+        )
+        with open(target, "ab") as fh:
+            fh.write(lines)
+
+
+# -- plan ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Job:
+    """A file to read: new, or changed (then ``old_id``/``old_hash`` are its current row)."""
+
+    file: ScannedFile
+    old_id: int | None = None
+    old_hash: str | None = None
+
+
+@dataclass(frozen=True)
+class Refresh:
+    """A photo already in the catalog, unchanged, that some stages have not seen yet."""
+
+    photo_id: int
+    path: Path
+    stages: tuple[PhotoStage, ...]
+
+
+@dataclass
+class Plan:
+    jobs: list[Job] = field(default_factory=list)
+    gone: dict[int, str] = field(default_factory=dict)  # photo id -> hash, for rows whose file is not there
+    unchanged_count: int = 0
+    unchanged: dict[int, Path] = field(default_factory=dict)  # photo id -> path, when a stage may want them
+    stale_failures: list[Path] = field(default_factory=list)  # failures whose file is not there any more
+
+    def gone_by_hash(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for pid, h in self.gone.items():
+            out.setdefault(h, pid)
+        return out
+
+    def refreshes(self, wanted: dict[PhotoStage, set[int]]) -> list[Refresh]:
+        """Unchanged photos some stage still lacks, each with the stages that lack it."""
+        out = []
+        for pid, path in self.unchanged.items():
+            stages = tuple(s for s, ids in wanted.items() if pid in ids)
+            if stages:
+                out.append(Refresh(pid, path, stages))
+        return out
+
+
+def make_plan(found: ScanResult, catalog: Catalog, *, keep_unchanged: bool = False) -> Plan:
+    """The diff of a scan against the catalog, folder by folder. Every photo under an
+    offline folder stays as it is (those folders are not in ``found.scanned``).
+    ``keep_unchanged``: list the unchanged photos too (for stages that may lack them)."""
+    plan = Plan()
+    by_folder: dict[int, list[ScannedFile]] = {}
+    for f in found.files:
+        by_folder.setdefault(f.folder_id, []).append(f)
+    walk_failures = {pkey(f.path) for f in found.failures}
+    for folder in found.scanned:
+        _plan_folder(plan, catalog, folder.id, by_folder.get(folder.id, []), walk_failures, keep_unchanged)
+    return plan
+
+
+def _plan_folder(
+    plan: Plan,
+    catalog: Catalog,
+    folder_id: int,
+    files: list[ScannedFile],
+    walk_failures: set[bytes],
+    keep_unchanged: bool,
+) -> None:
+    known = catalog.photos_in_folder(folder_id)
+    failed = catalog.failures_in_folder(folder_id)
+    seen: set[bytes] = set()
+    for f in files:
+        key = pkey(f.path)
+        seen.add(key)
+        row = known.get(key)
+        if row is not None:
+            pid, size, mtime, h = row
+            if size == f.size and mtime == f.mtime_ns:
+                plan.unchanged_count += 1
+                if keep_unchanged:
+                    plan.unchanged[pid] = f.path
+            else:
+                plan.jobs.append(Job(f, pid, h))
+        elif failed.get(key) != (f.size, f.mtime_ns):  # known bad and unchanged: not worth another try
+            plan.jobs.append(Job(f))
+    for key, (pid, _s, _m, h) in known.items():
+        if key not in seen:
+            plan.gone[pid] = h
+    plan.stale_failures.extend(Path(os.fsdecode(key)) for key in failed if key not in seen and key not in walk_failures)
+
+
+# -- decode -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Outcome:
+    job: Job
+    hash: str = ""
+    decoded: DecodedPhoto | None = None
+    reuse: bool = False  # the content is a known photo whose file is gone: maybe a move
+    same_content: bool = False  # changed stat, same bytes
+    error: str | None = None
+    vanished: bool = False  # deleted (or renamed) between the scan and the read
+
+
+def decode_job(job: Job, target: int, gone_hashes: frozenset[str]) -> Outcome:
+    """Runs in a worker: read once, hash, and decode unless the content is known."""
+    try:
+        data = read_file_bytes(job.file.path)
+        h = content_hash(data)
+        if job.old_hash is not None and h == job.old_hash:
+            return Outcome(job, h, same_content=True)
+        if job.old_id is None and h in gone_hashes:
+            return Outcome(job, h, reuse=True)  # a moved or renamed photo: its vector is kept
+        return Outcome(job, h, decoded=decode_bytes(data, target, name=job.file.path.name))
+    except FileVanishedError:
+        return Outcome(job, vanished=True)
+    except ImageDecodeError as exc:
+        return Outcome(job, error=str(exc))
+    except Exception as exc:  # a decoder bug must not abort the run
+        log.exception("Unexpected error decoding %s", job.file.path)
+        return Outcome(job, error=f"could not be decoded ({exc.__class__.__name__}: {exc})")
+
+
+def decode_refresh(job: Refresh, target: int) -> tuple[Refresh, DecodedPhoto | None]:
+    """Runs in a worker: decode a photo already indexed, for the stages that lack it.
+    A file that cannot be decoded now is left as it is (its stages try again next run)."""
+    try:
+        return job, decode_bytes(read_file_bytes(job.path), target, name=job.path.name)
+    except Exception as exc:
+        log.info("Cannot decode %s for %s: %s", job.path, ", ".join(map(repr, job.stages)), exc)
+        return job, None
+
+
+class DecodePool:
+    """Worker threads decoding a window of jobs ahead of the consumer, results in order."""
+
+    def __init__(self, workers: int, window: int) -> None:
+        self.workers = workers
+        self.window = window
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="decode")
+        self._inflight: deque[Future] = deque()
+
+    def results(self, jobs: Iterable, work: Callable, cancel: CancelToken) -> Iterator:
+        """``work(job)`` of each job, in order; raises Cancelled between photos."""
+        it = iter(jobs)
+        while True:
+            while len(self._inflight) < self.window:
+                job = next(it, None)
+                if job is None:
+                    break
+                self._inflight.append(self._pool.submit(work, job))
+            if not self._inflight:
+                return
+            cancel.check()
+            yield self._inflight.popleft().result()
+
+    def idle(self) -> int:
+        """Decoders with no photo left to decode in the window."""
+        return max(0, self.workers - sum(not f.done() for f in self._inflight))
+
+    def next_is_ready(self) -> bool:
+        return bool(self._inflight) and self._inflight[0].done()
+
+    def close(self) -> None:
+        for fut in self._inflight:
+            fut.cancel()
+        self._inflight.clear()
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def __enter__(self) -> DecodePool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+# -- batches ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Ready:
+    """A decoded photo waiting for the stages."""
+
+    job: Job
+    hash: str
+    decoded: DecodedPhoto
+
+
+@dataclass(frozen=True)
+class Moved:
+    photo_id: int
+    file: ScannedFile
+
+
+@dataclass
+class RowChanges:
+    """Changes that need no stage: committed together every SMALL_COMMIT of them."""
+
+    moved: list[Moved] = field(default_factory=list)
+    touched: list[tuple[int, int, int]] = field(default_factory=list)  # (id, size, mtime_ns): same bytes
+    failures: list[FailureRow] = field(default_factory=list)
+    dropped: list[int] = field(default_factory=list)  # changed files that no longer decode
+    vanished: list[int] = field(default_factory=list)  # photos whose file went since the scan
+    vanished_paths: list[Path] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return sum(
+            map(len, (self.moved, self.touched, self.failures, self.dropped, self.vanished, self.vanished_paths))
+        )
+
+
+@dataclass
+class Tally:
+    added: int = 0
+    updated: int = 0
+    moved: int = 0
+    removed: int = 0
+    failed: int = 0
+    encoded: int = 0
+
+
+def _failure(f: ScannedFile, reason: str) -> FailureRow:
+    return FailureRow(f.path, f.folder_id, reason, f.size, f.mtime_ns)
+
+
+class Batches:
+    """Routes each decode outcome to the ready batch or the row changes."""
+
+    def __init__(self, gone_by_hash: dict[str, int], target: int, tally: Tally) -> None:
+        self.ready: list[Ready] = []
+        self.rows = RowChanges()
+        self.tally = tally
+        self.claimed: set[int] = set()  # gone photos found again under a new path
+        self._gone_by_hash = gone_by_hash
+        self._target = target
+
+    def take(self, o: Outcome) -> None:
+        f, old_id = o.job.file, o.job.old_id
+        if o.vanished:
+            # Gone since the scan: not a failure, just no longer there.
+            self.rows.vanished_paths.append(f.path)
+            if old_id is not None:
+                self.rows.vanished.append(old_id)
+                self.tally.removed += 1
+        elif o.error is not None:
+            self._fail(o.job, o.error)
+        elif o.same_content and old_id is not None:
+            self.rows.touched.append((old_id, f.size, f.mtime_ns))
+        elif o.reuse and self._claim(o.hash, f):
+            pass
+        elif o.decoded is not None:
+            self.ready.append(Ready(o.job, o.hash, o.decoded))
+        else:
+            self._decode_after_all(o)
+
+    def _claim(self, h: str, f: ScannedFile) -> bool:
+        pid = self._gone_by_hash.get(h)
+        if pid is None or pid in self.claimed:
+            return False
+        self.claimed.add(pid)
+        self.rows.moved.append(Moved(pid, f))
+        self.tally.moved += 1
+        return True
+
+    def _decode_after_all(self, o: Outcome) -> None:
+        """Its twin was claimed already: decode it after all."""
+        try:
+            decoded = decode_bytes(read_file_bytes(o.job.file.path), self._target)
+        except ImageDecodeError as exc:
+            self._fail(o.job, str(exc))
+        else:
+            self.ready.append(Ready(o.job, o.hash, decoded))
+
+    def _fail(self, job: Job, reason: str) -> None:
+        self.rows.failures.append(_failure(job.file, reason))
+        self.tally.failed += 1
+        if job.old_id is not None:
+            self.rows.dropped.append(job.old_id)
+
+    def take_ready(self) -> list[Ready]:
+        batch, self.ready = self.ready, []
+        return batch
+
+    def take_rows(self) -> RowChanges:
+        rows, self.rows = self.rows, RowChanges()
+        return rows
+
+
+# -- commit -------------------------------------------------------------------------
+
+
+def _stage_outputs(
+    stages: Sequence[PhotoStage], photos: list[StagePhoto], cancel: CancelToken
+) -> list[tuple[PhotoStage, list]]:
+    out: list[tuple[PhotoStage, list]] = []
+    for stage in stages:
+        try:
+            results = list(stage.process(photos, cancel))[: len(photos)]
+        except Cancelled:
+            results = []
+        except Exception:  # a stage's bug must not stop the indexing: its photos stay pending
+            log.exception("Stage %r failed on a batch of %d photos", stage, len(photos))
+            results = []
+        out.append((stage, results))
+    return out
+
+
+def _write_outputs(conn: sqlite3.Connection, ids: Sequence[int], outputs: list[tuple[PhotoStage, list]]) -> None:
+    for stage, results in outputs:
+        if results:
+            stage.write(conn, ids[: len(results)], results)
+
+
+def _new_photo(r: Ready, vector: np.ndarray) -> NewPhoto:
+    f, d = r.job.file, r.decoded
+    return NewPhoto(f.path, f.folder_id, f.size, f.mtime_ns, r.hash, d.width, d.height, d.taken, vector)
+
+
+def commit_ready(
+    batch: list[Ready], catalog: Catalog, encode: EncodeStage, stages: Sequence[PhotoStage], cancel: CancelToken
+) -> tuple[int, int]:
+    """Encode a batch, run the other stages, commit rows and outputs in one transaction.
+    Returns (added, updated). Cancelled mid-batch: the photos not encoded are left for
+    the next run; a later stage that stopped early leaves its photos pending."""
+    trace_encodes("start", (r.job.file.path for r in batch))
+    photos = [StagePhoto(r.job.file.path, r.decoded) for r in batch]
+    vecs = encode.process(photos, cancel)
+    batch, photos = batch[: len(vecs)], photos[: len(vecs)]
+    trace_encodes("done", (r.job.file.path for r in batch))
+    outputs = _stage_outputs(stages, photos, cancel)
+    replaced = [r.job.old_id for r in batch if r.job.old_id is not None]
+    new_ids = catalog.commit_batch(
+        added=[_new_photo(r, v) for r, v in zip(batch, vecs)],
+        removed_ids=replaced,
+        also=lambda conn, ids: _write_outputs(conn, ids, outputs),
+    )
+    trace_encodes("commit", (r.job.file.path for r in batch))
+    for stage, results in [(encode, vecs), *outputs]:
+        if replaced:
+            stage.forget(replaced)
+        stage.committed(new_ids[: len(results)], results)
+    return len(batch) - len(replaced), len(replaced)
+
+
+def commit_rows(rows: RowChanges, catalog: Catalog, stages: Sequence[PhotoStage]) -> None:
+    if not len(rows):
+        return
+    catalog.commit_batch(
+        moved=[(m.photo_id, m.file.path, m.file.folder_id, m.file.size, m.file.mtime_ns) for m in rows.moved],
+        touched=rows.touched,
+        failures=rows.failures,
+        removed_ids=rows.vanished,
+        cleared_failures=rows.vanished_paths,
+    )
+    gone = rows.dropped + rows.vanished
+    if gone:
+        for stage in stages:
+            stage.forget(gone)
+
+
+def commit_removed(ids: list[int], catalog: Catalog, stages: Sequence[PhotoStage]) -> None:
+    catalog.commit_batch(removed_ids=ids)
+    for stage in stages:
+        stage.forget(ids)
+
+
+def commit_refreshed(
+    batch: list[tuple[Refresh, DecodedPhoto]], catalog: Catalog, stages: Sequence[PhotoStage], cancel: CancelToken
+) -> dict[PhotoStage, int]:
+    """Run each stage on the photos of the batch that lack it; commit their outputs together.
+    Returns the photos each stage processed."""
+    outputs: list[tuple[PhotoStage, list]] = []
+    ids: dict[PhotoStage, list[int]] = {}
+    for stage in stages:
+        mine = [(job, d) for job, d in batch if stage in job.stages]
+        if not mine:
+            continue
+        photos = [StagePhoto(job.path, d, job.photo_id) for job, d in mine]
+        ((_, results),) = _stage_outputs([stage], photos, cancel)
+        outputs.append((stage, results))
+        ids[stage] = [job.photo_id for job, _ in mine]
+    if any(results for _, results in outputs):
+
+        def write(conn: sqlite3.Connection, _new: list[int]) -> None:
+            for stage, results in outputs:
+                _write_outputs(conn, ids[stage], [(stage, results)])
+
+        catalog.commit_batch(also=write)
+        for stage, results in outputs:
+            stage.committed(ids[stage][: len(results)], results)
+    return {stage: len(results) for stage, results in outputs}

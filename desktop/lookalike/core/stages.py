@@ -1,0 +1,299 @@
+"""Indexing stages: work done on each photo's decoded image, committed with its row.
+
+The indexer reads and decodes every new or changed photo once, then hands the
+decoded image to each stage in turn, a commit batch at a time. The image
+encoder is the first stage (:class:`EncodeStage`: its output is the photo's
+vector, stored in the photo's own row); others (faces, ...) plug in beside it
+with a :class:`PhotoStage` of their own and never decode again.
+
+The protocol, as the indexer drives it:
+
+``stage``
+    A :class:`~lookalike.core.progress.Stage` member: the label of the
+    progress the indexer reports while it runs this stage on photos already in
+    the library (``Stage.FACES``). While new photos are indexed all stages
+    count under ``Stage.ENCODE``.
+``image_size``
+    The short side (pixels) the stage wants the decoded image to have at
+    least; the indexer decodes once, at the largest size any stage asks for.
+``process(photos, cancel) -> list[T]``
+    Runs on a worker thread, a batch (a commit batch, up to 16 photos on CPU)
+    at a time; ``photos`` are :class:`StagePhoto` (path, decoded image, the
+    photo's id when it is already in the catalog). Returns one output per
+    photo, in order. Checks ``cancel.cancelled`` between photos and, once it
+    is set, returns the outputs of the photos done so far (a prefix): the
+    rest are left for the next run. No catalog access here.
+``write(conn, ids, outputs)``
+    Runs inside the transaction that commits the photo rows, with the photos'
+    ids (``ids[i]`` is the photo of ``outputs[i]``). Insert the stage's rows
+    and record that these photos were processed, so a run killed anywhere
+    keeps photos and their stage output together or neither.
+``pending(conn) -> set[int]``
+    Ids of photos in the catalog that still lack this stage's output: photos
+    indexed before the stage existed, or whose batch was cancelled. At the end
+    of each run (not cancelled) the indexer decodes those of them whose file is
+    there and unchanged, and runs only the stages that need them.
+``forget(ids)``
+    Called after a commit that deleted photos (a file gone, replaced by new
+    content, or now unreadable). Tables keyed by ``photos(id)`` with ``ON
+    DELETE CASCADE`` lose their rows on their own (foreign keys are on); this
+    is for state outside the catalog (a graph, a cache). A moved photo keeps
+    its id, so it keeps its stage data; a changed one is a new photo (new id).
+``committed(ids, outputs)``
+    Called after the transaction, for state outside the catalog.
+
+Defaults (``pending`` none, ``forget``/``committed`` nothing, ``image_size`` 0)
+come from subclassing :class:`PhotoStage`. A tiny stage that records sizes::
+
+    class SizeStage(PhotoStage[tuple[int, int]]):
+        stage = Stage.FACES
+        def process(self, photos, cancel):
+            out = []
+            for p in photos:
+                if cancel.cancelled:
+                    break
+                out.append(p.decoded.image.size)
+            return out
+        def write(self, conn, ids, outputs):
+            conn.executemany("INSERT OR REPLACE INTO sizes(photo_id, w, h) VALUES(?, ?, ?)",
+                             [(i, w, h) for i, (w, h) in zip(ids, outputs)])
+        def pending(self, conn):
+            return {r[0] for r in conn.execute(
+                "SELECT id FROM photos WHERE id NOT IN (SELECT photo_id FROM sizes)")}
+
+    Indexer(catalog, vectors, encoder, stages=[SizeStage()]).run(folders)
+
+with ``sizes(photo_id INTEGER PRIMARY KEY REFERENCES photos(id) ON DELETE
+CASCADE, w, h)`` in the stage's catalog migration.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Generic, TypeVar
+
+import numpy as np
+
+from lookalike.core.progress import CancelToken, Stage
+
+if TYPE_CHECKING:  # pragma: no cover
+    from lookalike.core.encoders.base import Encoder
+    from lookalike.core.imaging import DecodedPhoto
+    from lookalike.core.vectors import VectorIndex
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class StagePhoto:
+    """One decoded photo as a stage sees it."""
+
+    path: Path
+    decoded: DecodedPhoto  # .image: RGB, oriented, short side about the decode size; .width/.height: the original's
+    photo_id: int | None = None  # known for a photo already in the catalog; None for a new one
+
+
+class PhotoStage(Generic[T]):
+    """A step run on every decoded photo; see the module docstring for the protocol."""
+
+    stage: Stage
+    image_size: int = 0
+
+    def process(self, photos: Sequence[StagePhoto], cancel: CancelToken) -> list[T]:
+        raise NotImplementedError
+
+    def write(self, conn: sqlite3.Connection, ids: Sequence[int], outputs: Sequence[T]) -> None:
+        raise NotImplementedError
+
+    def pending(self, conn: sqlite3.Connection) -> set[int]:
+        return set()
+
+    def forget(self, ids: Sequence[int]) -> None:
+        return None
+
+    def committed(self, ids: Sequence[int], outputs: Sequence[T]) -> None:
+        return None
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.stage})"
+
+
+@dataclass(frozen=True)
+class CpuShare:
+    """How a run splits the machine between the decoders and the encoder."""
+
+    batch_size: int  # photos per commit
+    encode_chunk: int  # photos per encoder call
+    encode_threads: int | None  # torch threads per encoder call on CPU; None on a GPU
+    workers: int  # decode threads
+
+    @classmethod
+    def for_encoder(cls, encoder: Encoder | None, batch_size: int | None, workers: int | None) -> CpuShare:
+        """On CPU, decode and encode share the cores: the encoder gets half of them for
+        torch's intra-op threads and the decode pool one more than the rest. With torch
+        on every core while the decoders run too, its threads spin waiting for each
+        other and a photo costs ~1.7x the CPU time (`lookalike bench`). Photos per
+        encoder call: on CPU what the encoder says is cheapest a photo (``cpu_batch``);
+        commits still happen per ``batch_size`` photos. ``encoder`` None: not loaded
+        yet (a CPU set-up until it is)."""
+        cpus = os.cpu_count() or 2
+        on_gpu = encoder is not None and str(encoder.device).startswith("cuda")
+        batch = batch_size or (128 if on_gpu else 16)
+        if on_gpu:
+            return cls(batch, batch, None, workers or max(2, cpus - 1))
+        chunk = os.environ.get("LOOKALIKE_ENCODE_CHUNK", "").strip()
+        cpu_batch = encoder.cpu_batch if encoder is not None else 1
+        threads = max(1, cpus // 2)
+        return cls(
+            batch,
+            max(1, int(chunk) if chunk.isdigit() else int(cpu_batch)),
+            threads,
+            workers or max(1, cpus - threads + 1),
+        )
+
+
+class EncodeStage(PhotoStage[np.ndarray]):
+    """The first stage: the image encoder. Its output is the photo's vector, which the
+    commit stores in the photo's own row (so ``write`` has nothing to add) and adds to
+    the graph once committed.
+
+    On CPU the encoder runs on its thread share (half the cores) while the decoders
+    use the rest. Whenever decoders have nothing to decode (the end of a run, or a
+    window full of decoded photos because the encoder is the bottleneck, as with
+    CLIP), their cores would sit idle: so another call is started side by side, on
+    the encoder's own thread share, for each idle decoder (when the encoder allows
+    it: ``side_by_side``). Measured on 2 cores: the end of a 240-photo run had used
+    one core of two for a quarter of its time, and CLIP indexing kept CPU at 68-73%.
+    Running calls side by side while the decoders are busy too was measured slower
+    for the offline model (four busy threads on two cores)."""
+
+    stage = Stage.ENCODE
+
+    def __init__(
+        self,
+        encoder: Encoder | Callable[[], Encoder],
+        vectors: VectorIndex,
+        *,
+        batch_size: int | None = None,
+        workers: int | None = None,
+    ) -> None:
+        """``encoder`` may be a loaded encoder or a function that loads one: then the
+        model (and torch) is loaded only when a photo actually needs encoding, so a
+        re-scan that finds nothing new costs no model load."""
+        self.vectors = vectors
+        self._loaded: Encoder | None = None
+        self._factory: Callable[[], Encoder] | None = None
+        if callable(encoder) and not hasattr(encoder, "encode_images"):
+            self._factory = encoder
+        else:
+            self._loaded = encoder
+        self._requests = (batch_size, workers)
+        self.share = CpuShare.for_encoder(self._loaded, batch_size, workers)
+        self.idle_decoders: Callable[[], int] = lambda: 0
+        self._threads_before: int | None = None
+        self._pool: ThreadPoolExecutor | None = None
+
+    @property
+    def image_size(self) -> int:  # type: ignore[override]
+        return int(self._loaded.image_size) if self._loaded is not None else 224
+
+    @property
+    def encoder(self) -> Encoder:
+        """The encoder, loaded (and the torch thread share set) on first use."""
+        if self._loaded is None:
+            assert self._factory is not None
+            self._loaded = self._factory()
+            self.share = CpuShare.for_encoder(self._loaded, *self._requests)
+        if self._threads_before is None and self.share.encode_threads:
+            self._set_torch_threads(self.share.encode_threads)
+        return self._loaded
+
+    def _set_torch_threads(self, threads: int) -> None:
+        if os.environ.get("LOOKALIKE_THREADS", "").strip():
+            return  # the user's own setting
+        try:
+            import torch
+        except ImportError:  # pragma: no cover - every real encoder has torch
+            self._threads_before = 0
+        else:
+            self._threads_before = torch.get_num_threads()
+            torch.set_num_threads(min(threads, self._threads_before))
+
+    def close(self) -> None:
+        """The end of a run: the encode threads go, torch gets its thread count back."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+        if self._threads_before:
+            import torch
+
+            torch.set_num_threads(self._threads_before)
+        self._threads_before = None
+
+    # -- the stage --------------------------------------------------------------
+
+    def process(self, photos: Sequence[StagePhoto], cancel: CancelToken) -> list[np.ndarray]:
+        """Vectors of a prefix of ``photos`` (all of them unless cancelled mid-batch)."""
+        images = [p.decoded.image for p in photos]
+        step = max(1, self.share.encode_chunk)
+        chunks = [images[i : i + step] for i in range(0, len(images), step)]
+        return list(self._encode_chunks(chunks, lambda: cancel.cancelled))
+
+    def write(self, conn: sqlite3.Connection, ids: Sequence[int], outputs: Sequence[np.ndarray]) -> None:
+        return None  # the vector is a column of the photo's row
+
+    def committed(self, ids: Sequence[int], outputs: Sequence[np.ndarray]) -> None:
+        if len(ids):
+            self.vectors.add(np.asarray(ids), np.asarray(outputs))
+
+    def forget(self, ids: Sequence[int]) -> None:
+        self.vectors.delete(ids)
+
+    # -- scheduling -------------------------------------------------------------
+
+    def _slots(self) -> int:
+        return max(1, (os.cpu_count() or 2) // max(1, self.share.encode_threads or 1))
+
+    def _encode_chunks(self, chunks: list[list], stop: Callable[[], bool]) -> np.ndarray:
+        """Encode ``chunks``, results in order. Once ``stop()`` is true no further chunk
+        is started: the rows returned are for a prefix of the chunks (at least the
+        first), the calls already running are finished."""
+        encoder = self.encoder
+        if len(chunks) == 1 or self.share.encode_threads is None or not encoder.side_by_side:
+            out = []
+            for c in chunks:
+                out.append(encoder.encode_images(c))
+                if stop():
+                    break
+            return np.concatenate(out)
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=self._slots(), thread_name_prefix="encode")
+        return self._side_by_side(self._pool, encoder, chunks, stop)
+
+    def _side_by_side(
+        self, pool: ThreadPoolExecutor, encoder: Encoder, chunks: list[list], stop: Callable[[], bool]
+    ) -> np.ndarray:
+        slots = self._slots()
+        results: list[np.ndarray | None] = [None] * len(chunks)
+        running: dict[Future, int] = {}
+        nxt, end = 0, len(chunks)
+        while nxt < end or running:
+            if nxt > 0 and stop():
+                end = nxt
+            allowed = min(slots, 1 + self.idle_decoders())
+            while nxt < end and len(running) < allowed:
+                running[pool.submit(encoder.encode_images, chunks[nxt])] = nxt
+                nxt += 1
+            # Look again every 20 ms while chunks wait: a decoder may have gone idle.
+            done, _ = wait(running, timeout=0.02 if nxt < end else None, return_when=FIRST_COMPLETED)
+            for fut in done:
+                results[running.pop(fut)] = fut.result()
+        return np.concatenate([r for r in results[:end] if r is not None])
