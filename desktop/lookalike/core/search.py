@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -380,8 +380,11 @@ class SearchEngine:
         cancel: CancelToken | None = None,
         batch_size: int | None = None,
         workers: int | None = None,
+        on_commit: Callable[[], None] | None = None,
     ):
-        """Add ``roots`` (if any) and bring those folders (or all) up to date."""
+        """Add ``roots`` (if any) and bring those folders (or all) up to date.
+
+        ``on_commit`` is called (on an indexing thread) after each batch is committed."""
         self._need_writer("index")
         from lookalike.core.indexer import Indexer, IndexReport
 
@@ -410,6 +413,7 @@ class SearchEngine:
                 lambda: self.encoder(progress=progress, cancel=cancel),
                 batch_size=batch_size,
                 workers=workers,
+                on_commit=on_commit,
             )
             try:
                 report = indexer.run(targets, excludes=excludes, progress=progress, cancel=cancel)
