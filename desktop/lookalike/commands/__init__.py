@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 Handler = Callable[[argparse.Namespace], int]
 
-FEATURES: tuple[str, ...] = ()
+FEATURES: tuple[str, ...] = ("duplicates",)
 
 
 @dataclass(frozen=True)

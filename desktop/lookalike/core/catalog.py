@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lookalike.core.duplicates.schema import MIGRATION as _DUPLICATES_SCHEMA
 from lookalike.core.errors import DiskFullError, LibraryCorruptError, LookalikeError
 
 log = logging.getLogger(__name__)
@@ -66,6 +67,7 @@ CREATE INDEX IF NOT EXISTS failures_folder ON failures(folder_id);
 # the feature's module. Numbers taken: 1 base, 2 faces/people, 3 tags/concepts,
 # 4 duplicates/trash journal.
 MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1}
+MIGRATIONS[4] = _DUPLICATES_SCHEMA
 SCHEMA_VERSION = max(MIGRATIONS)
 
 _SQLITE_FULL, _SQLITE_IOERR, _SQLITE_CANTOPEN = 13, 10, 14
@@ -261,6 +263,16 @@ class Catalog:
     def _q(self, sql: str, args: Iterable = ()) -> list[tuple]:
         with self._lock:
             return self._db.execute(sql, tuple(args)).fetchall()
+
+    def query(self, sql: str, args: Iterable = ()) -> list[tuple]:
+        """Rows of a read (a feature reading its own tables; writes go through transaction())."""
+        return self._q(sql, args)
+
+    def delete_photos(self, conn: sqlite3.Connection, ids: Sequence[int]) -> None:
+        """Forget photos inside the caller's transaction (a feature removing photos together
+        with its own rows); searches see it at once through the generation."""
+        conn.executemany("DELETE FROM photos WHERE id = ?", [(int(i),) for i in ids])
+        self._bump(conn)
 
     # -- meta ---------------------------------------------------------------
 

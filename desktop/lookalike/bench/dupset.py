@@ -1,0 +1,209 @@
+"""Labelled photo pairs for setting and checking the duplicate finder's thresholds.
+
+Real photos (scikit-image's and scikit-learn's sample photographs, the faces test
+set when it is there) are written as files, each with altered copies a user's
+folders fill with: resized, recompressed at JPEG quality 60, converted to PNG and
+WebP, rotated by an EXIF orientation tag (pixels turned, the tag turning them back),
+cropped by 5%, colour-shifted. Those are the positives. Hard negatives are
+different photos of the same kind of scene: two photos of one person, two shots
+cut from one big photo with their frames shifted by a fifth, the two views of a
+stereo pair, textures of the same material.
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageEnhance
+
+FACES_DIR = Path(os.environ.get("LOOKALIKE_FACES_DIR", "/work/shared/testdata/faces"))
+
+
+class Alteration(StrEnum):
+    RESIZE = "resized"
+    JPEG60 = "recompressed q60"
+    PNG = "format png"
+    WEBP = "format webp"
+    ROTATE = "exif rotation"
+    CROP = "5% crop"
+    COLOUR = "colour shift"
+
+
+class NegativeKind(StrEnum):
+    SAME_PERSON = "same person, other photo"
+    SHIFTED_SHOT = "same scene, shifted shot"
+    STEREO = "stereo pair"
+    TEXTURE = "same material"
+    OTHER = "other photos"
+
+
+@dataclass(frozen=True)
+class LabelledPhoto:
+    path: Path
+    source: str  # photos with the same source are near-duplicates of each other
+    alteration: Alteration | None  # None: the original
+    group: str  # a hard-negative family: photos of one family but other sources are hard negatives
+    family_kind: NegativeKind = NegativeKind.OTHER
+
+
+@dataclass(frozen=True)
+class LabelledPair:
+    a: int
+    b: int
+    positive: bool
+    kind: str  # an Alteration for positives (original vs altered), NegativeKind for negatives
+
+
+# skimage.data loaders of real photographs -> hard-negative family
+_SKIMAGE = {
+    "astronaut": "astronaut",
+    "chelsea": "chelsea",
+    "coffee": "coffee",
+    "rocket": "rocket",
+    "hubble_deep_field": "hubble",
+    "retina": "retina",
+    "immunohistochemistry": "ihc",
+    "camera": "camera",
+    "coins": "coins",
+    "moon": "moon",
+    "clock": "clock",
+    "brick": "texture",
+    "grass": "texture",
+    "gravel": "texture",
+}
+
+
+def _real_photos(faces: bool = True) -> Iterator[tuple[str, Image.Image, str, NegativeKind]]:
+    """(name, RGB image, family, family kind) for every real photo at hand."""
+    import skimage.data
+
+    for loader, family in _SKIMAGE.items():
+        arr = np.asarray(getattr(skimage.data, loader)())
+        kind = NegativeKind.TEXTURE if family == "texture" else NegativeKind.OTHER
+        yield loader, Image.fromarray(arr).convert("RGB"), family, kind
+    left, right, _ = skimage.data.stereo_motorcycle()
+    yield "motorcycle_left", Image.fromarray(left).convert("RGB"), "motorcycle", NegativeKind.STEREO
+    yield "motorcycle_right", Image.fromarray(right).convert("RGB"), "motorcycle", NegativeKind.STEREO
+    try:
+        from sklearn.datasets import load_sample_images
+
+        for name, arr in zip(("china", "flower"), load_sample_images().images):
+            yield name, Image.fromarray(arr).convert("RGB"), name, NegativeKind.OTHER
+    except ImportError:  # pragma: no cover - scikit-learn is optional
+        pass
+    labels = FACES_DIR / "labels.json"
+    if faces and labels.exists():
+        for rel, people in json.loads(labels.read_text())["photos"].items():
+            with Image.open(FACES_DIR / rel) as img:
+                family = "person:" + people[0] if len(people) == 1 else "group:" + rel
+                yield Path(rel).stem, img.convert("RGB"), family, NegativeKind.SAME_PERSON
+
+
+def _shifted_shots(img: Image.Image) -> list[Image.Image]:
+    """Two shots of one scene: frames of 70% of the photo, shifted by 15% of it both ways
+    (a fifth of the frame), as when the camera moved between two photos."""
+    w, h = img.size
+    fw, fh = int(w * 0.7), int(h * 0.7)
+    dx, dy = int(w * 0.15), int(h * 0.15)
+    return [img.crop((0, 0, fw, fh)), img.crop((dx, dy, dx + fw, dy + fh))]
+
+
+def _jpeg(img: Image.Image, quality: int = 92, exif: bytes | None = None) -> bytes:
+    buf = io.BytesIO()
+    if exif is None:
+        img.save(buf, "JPEG", quality=quality)
+    else:
+        img.save(buf, "JPEG", quality=quality, exif=exif)
+    return buf.getvalue()
+
+
+def _altered(img: Image.Image, how: Alteration, original_is_png: bool) -> tuple[bytes, str]:
+    """The altered copy's file bytes and suffix."""
+    w, h = img.size
+    if how is Alteration.RESIZE:
+        return _jpeg(img.resize((max(1, w // 2), max(1, h // 2)), Image.Resampling.LANCZOS), 90), ".jpg"
+    if how is Alteration.JPEG60:
+        return _jpeg(img, 60), ".jpg"
+    if how is Alteration.PNG:
+        if original_is_png:  # the original is a PNG already: the format change is to JPEG
+            return _jpeg(img, 90), ".jpg"
+        buf = io.BytesIO()
+        img.save(buf, "PNG")
+        return buf.getvalue(), ".png"
+    if how is Alteration.WEBP:
+        buf = io.BytesIO()
+        img.save(buf, "WEBP", quality=80)
+        return buf.getvalue(), ".webp"
+    if how is Alteration.ROTATE:
+        # The pixels stored turned a quarter; orientation 6 ("rotate 90 CW to display")
+        # turns them back, so a viewer shows the same photo.
+        stored = img.transpose(Image.Transpose.ROTATE_90)
+        exif = Image.Exif()
+        exif[0x0112] = 6
+        return _jpeg(stored, 92, exif.tobytes()), ".jpg"
+    if how is Alteration.CROP:
+        left, top = int(w * 0.03), int(h * 0.03)
+        right, bottom = w - int(w * 0.02), h - int(h * 0.02)
+        return _jpeg(img.crop((left, top, right, bottom)), 90), ".jpg"
+    if how is Alteration.COLOUR:
+        out = ImageEnhance.Color(img).enhance(1.35)
+        out = ImageEnhance.Brightness(out).enhance(1.08)
+        r, g, b = out.split()
+        r = r.point(lambda v: min(255, int(v * 1.06)))
+        b = b.point(lambda v: int(v * 0.94))
+        return _jpeg(Image.merge("RGB", (r, g, b)), 90), ".jpg"
+    raise ValueError(how)
+
+
+def build(folder: Path, *, faces: bool = True, limit: int | None = None) -> list[LabelledPhoto]:
+    """Write the labelled photos under ``folder``; returns them in a fixed order."""
+    folder.mkdir(parents=True, exist_ok=True)
+    photos: list[LabelledPhoto] = []
+
+    def add(name: str, img: Image.Image, family: str, kind: NegativeKind, source_png: bool) -> None:
+        original = folder / f"{name}{'.png' if source_png else '.jpg'}"
+        if source_png:
+            img.save(original, "PNG")
+        else:
+            original.write_bytes(_jpeg(img, 95))
+        photos.append(LabelledPhoto(original, name, None, family, kind))
+        for how in Alteration:
+            data, suffix = _altered(img, how, source_png)
+            path = folder / f"{name}~{how.name.lower()}{suffix}"
+            path.write_bytes(data)
+            photos.append(LabelledPhoto(path, name, how, family, kind))
+
+    for i, (name, img, family, kind) in enumerate(_real_photos(faces)):
+        if limit is not None and i >= limit:
+            break
+        add(name, img, family, kind, source_png=i % 2 == 0)
+        if min(img.size) >= 400 and kind is NegativeKind.OTHER:
+            for j, shot in enumerate(_shifted_shots(img)):
+                add(f"{name}_shot{j + 1}", shot, family, NegativeKind.SHIFTED_SHOT, source_png=False)
+    return photos
+
+
+def pairs(photos: list[LabelledPhoto]) -> list[LabelledPair]:
+    """Every pair of the set, labelled. Positives of two altered copies are kind "both altered"."""
+    out: list[LabelledPair] = []
+    for i, j in itertools.combinations(range(len(photos)), 2):
+        a, b = photos[i], photos[j]
+        if a.source == b.source:
+            altered = [p.alteration for p in (a, b) if p.alteration is not None]
+            kind = str(altered[0]) if len(altered) == 1 else "both altered"
+            out.append(LabelledPair(i, j, True, kind))
+        elif a.group == b.group:
+            kinds = {a.family_kind, b.family_kind}
+            kind = NegativeKind.SHIFTED_SHOT if NegativeKind.SHIFTED_SHOT in kinds else a.family_kind
+            out.append(LabelledPair(i, j, False, str(kind)))
+        else:
+            out.append(LabelledPair(i, j, False, str(NegativeKind.OTHER)))
+    return out
