@@ -22,6 +22,7 @@ import numpy as np
 
 from lookalike.core.duplicates.schema import MIGRATION as _DUPLICATES_SCHEMA
 from lookalike.core.errors import DiskFullError, LibraryCorruptError, LookalikeError
+from lookalike.core.faces.schema import MIGRATION as _FACES_SCHEMA
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,7 @@ CREATE INDEX IF NOT EXISTS failures_folder ON failures(folder_id);
 # the feature's module. Numbers taken: 1 base, 2 faces/people, 3 tags/concepts,
 # 4 duplicates/trash journal.
 MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1}
+MIGRATIONS[2] = _FACES_SCHEMA
 MIGRATIONS[4] = _DUPLICATES_SCHEMA
 SCHEMA_VERSION = max(MIGRATIONS)
 

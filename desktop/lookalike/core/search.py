@@ -89,6 +89,7 @@ class SearchEngine:
         self._vectors = None
         self._vectors_lock = threading.Lock()
         self._index_lock = threading.Lock()
+        self._people = None
 
     @classmethod
     def open(
@@ -257,6 +258,14 @@ class SearchEngine:
             raise QueryError(f"cannot use {path.name} as a query photo: {exc}", q.source, col) from None
         return enc.encode_images([decoded.image])[0]
 
+    def people(self):
+        """The library's People (faces, persons, names): :class:`lookalike.core.faces.People`."""
+        if self._people is None:
+            from lookalike.core.faces import People
+
+            self._people = People(self.library)
+        return self._people
+
     def search(
         self, query, *, k: int = 50, min_score: float | None = None, folder: Path | str | None = None
     ) -> list[SearchResult]:
@@ -264,7 +273,10 @@ class SearchEngine:
             raise UsageError("the number of results (-k) must be at least 1")
         if self.catalog.photo_count() == 0 and self.library.model_record() is None:
             raise LookalikeError("The library is empty: add a folder of photos first.")
-        vec = self.embed(query)
+        q = self.parse(query) if isinstance(query, str) else query
+        # Person terms (@name, @./face.jpg) choose photos; People resolves them.
+        persons = self.people().select(q.terms, q.source)
+        vec = self.embed(q) if persons is None or q.has_vector_terms else None
         vectors = self.vectors()
         allowed = None
         if folder is not None:
@@ -272,10 +284,18 @@ class SearchEngine:
             allowed = self.catalog.ids_in_folder(folder)
             if allowed.size == 0:
                 return []
+        if persons is not None:
+            allowed = persons.narrow(allowed, self.catalog.all_ids)
+            if allowed.size == 0:
+                return []
         want = k
         results: list[SearchResult] = []
         # Over-fetch a little: rows may have vanished since the graph was saved.
-        hits = vectors.search(vec, min(len(vectors), want + 16), allowed=allowed)
+        hits = (
+            vectors.search(vec, min(len(vectors), want + 16), allowed=allowed)
+            if vec is not None
+            else persons.hits(allowed, want + 16)
+        )
         rows = self.catalog.photos_by_ids(hits.ids.tolist())
         for pid, score in zip(hits.ids.tolist(), hits.scores.tolist()):
             row = rows.get(pid)
@@ -414,12 +434,14 @@ class SearchEngine:
                 batch_size=batch_size,
                 workers=workers,
                 on_commit=on_commit,
+                stages=self.people().stages(),
             )
             try:
                 report = indexer.run(targets, excludes=excludes, progress=progress, cancel=cancel)
             finally:
                 vectors.generation = self.catalog.generation()
                 self._save_graph()
+                self.people().finish()
             if len(vectors) > 20_000:
                 ef, recall = vectors.tune_ef(k=50)
                 self.catalog.set_meta({"hnsw_ef": ef, "hnsw_recall_at_50": f"{recall:.4f}"})

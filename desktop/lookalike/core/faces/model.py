@@ -1,0 +1,274 @@
+"""Face models: detect -> align -> embed, behind one small protocol.
+
+The default model is dlib's: the HOG frontal-face detector (built into dlib),
+the 5-point landmark predictor for alignment and the ResNet face embedding
+(128-d, trained with a metric loss so that one person's faces lie within
+Euclidean 0.6 of each other). The model files ship in the PyPI package
+``face-recognition-models``; they are found on disk through the package's
+import spec (the package's ``__init__`` imports ``pkg_resources``, which is
+not installed, so it is never imported).
+
+A library records the face model it was built with (:class:`FaceModelRecord`:
+id, weights checksum, dimension) exactly as it records the image encoder, so
+faces of two models never mix in one face index.
+
+The seam for a model a user supplies (an SFace or ArcFace ONNX file, say):
+implement :class:`FaceModel` - ``id``, ``weights_checksum``, ``dimension``,
+``working_size``, ``threshold`` (its Euclidean distance for "same person";
+an ArcFace model would normalise its vectors and state its own) and ``analyse(image)`` returning :class:`FoundFace`
+records - and return it from :func:`load_face_model` under a new name. Nothing
+else in Lookalike knows which model found a face.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import logging
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+import numpy as np
+
+from lookalike.core.errors import LookalikeError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from PIL import Image
+
+log = logging.getLogger(__name__)
+
+#: The long side, in pixels, the default detector works at. Chosen by measurement
+#: (docs/models.md, "Faces"): HOG at 1024 px finds every labelled face of the test
+#: photos and faces down to ~1/40 of a camera photo's width, at ~50 ms a photo;
+#: 1600 px finds a few more tiny faces at three times the cost.
+DEFAULT_WORKING_SIZE = 1024
+
+#: The id (and vector size) of the default model, known without loading it.
+DEFAULT_MODEL_ID = "dlib-resnet-v1"
+DEFAULT_DIMENSION = 128
+
+#: Faces below this quality are found and stored but kept out of grouping.
+MIN_CLUSTER_QUALITY = 0.5
+
+_MODEL_FILES = {
+    "landmarks": "shape_predictor_5_face_landmarks.dat",
+    "embedding": "dlib_face_recognition_resnet_model_v1.dat",
+    "cnn_detector": "mmod_human_face_detector.dat",
+}
+
+
+@dataclass(frozen=True)
+class FaceModelRecord:
+    """What a library remembers about the face model that found its faces."""
+
+    name: str
+    model_id: str
+    weights_checksum: str
+    dimension: int
+
+
+@dataclass(frozen=True)
+class FoundFace:
+    """One face in one photo.
+
+    ``box`` is (left, top, right, bottom) as fractions of the oriented photo's
+    width and height, so it holds at any display size; ``landmarks`` are five
+    (x, y) points in the same fractions. ``quality`` is in [0, 1]: the least of
+    the face's size, sharpness, how much of it is inside the photo and how sure
+    the detector was; under :data:`MIN_CLUSTER_QUALITY` the face is kept out of
+    grouping. ``vector`` is the model's own embedding; distances between two
+    are Euclidean, compared with the model's ``threshold``.
+    """
+
+    box: tuple[float, float, float, float]
+    landmarks: tuple[tuple[float, float], ...]
+    quality: float
+    vector: np.ndarray
+    size_px: int = 0  # the face's width in pixels of the image it was found in
+
+
+@runtime_checkable
+class FaceModel(Protocol):
+    id: str
+    weights_checksum: str
+    dimension: int
+    working_size: int  # long side, in pixels, of the image analyse() wants
+    threshold: float  # the model's "same person" Euclidean distance between its vectors
+
+    def analyse(self, image: Image.Image) -> list[FoundFace]:
+        """Every face in ``image`` (RGB, already oriented), left to right."""
+        ...
+
+    @property
+    def record(self) -> FaceModelRecord: ...
+
+
+def model_folder() -> Path:
+    """Where ``face-recognition-models`` keeps its files (without importing it)."""
+    spec = importlib.util.find_spec("face_recognition_models")
+    if spec is None or not spec.submodule_search_locations:
+        raise LookalikeError(
+            "The face models are not installed: pip install face-recognition-models "
+            "(People needs them; everything else works without)."
+        )
+    return Path(next(iter(spec.submodule_search_locations))) / "models"
+
+
+def _file_checksum(path: Path) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+@cache
+def _checksums(folder: Path) -> str:
+    """One checksum over the landmark and embedding weights (the detector's are in dlib)."""
+    parts = [_file_checksum(folder / _MODEL_FILES[k]) for k in ("landmarks", "embedding")]
+    return hashlib.blake2b("".join(parts).encode(), digest_size=16).hexdigest()
+
+
+def _sharpness(chip: np.ndarray) -> float:
+    """Variance of the Laplacian of a face chip's grey levels: low for a blurred face."""
+    g = chip.astype(np.float32).mean(axis=2)
+    lap = -4 * g[1:-1, 1:-1] + g[:-2, 1:-1] + g[2:, 1:-1] + g[1:-1, :-2] + g[1:-1, 2:]
+    return float(lap.var())
+
+
+# Calibrated on the test photos (tests/unit/test_faces_model.py checks them): sharp
+# faces at the working size give a Laplacian variance of 60-900 on the 150 px chip;
+# the same faces blurred with a 3 px Gaussian fall under 20.
+_SHARP_LOW, _SHARP_HIGH = 15.0, 60.0
+# dlib's detector needs ~80 px faces without upsampling; a face is recognised well
+# from ~60 px across the box up.
+_SIZE_LOW, _SIZE_HIGH = 36.0, 64.0
+_SCORE_LOW, _SCORE_HIGH = -0.3, 0.3
+
+
+def _ramp(x: float, lo: float, hi: float) -> float:
+    return float(min(1.0, max(0.0, (x - lo) / (hi - lo))))
+
+
+class DlibFaceModel:
+    """dlib HOG detector + 5-point alignment + ResNet embedding (128-d)."""
+
+    name = "dlib"
+    dimension = 128
+    threshold = 0.6  # dlib's verification distance (same person below it)
+
+    def __init__(self, working_size: int = DEFAULT_WORKING_SIZE, *, detector: str = "hog") -> None:
+        import dlib
+
+        folder = model_folder()
+        self.working_size = int(working_size)
+        self.detector_name = detector
+        self._dlib = dlib
+        if detector == "hog":
+            self._hog = dlib.get_frontal_face_detector()
+            self._cnn = None
+        elif detector == "cnn":
+            self._hog = None
+            self._cnn = dlib.cnn_face_detection_model_v1(str(folder / _MODEL_FILES["cnn_detector"]))
+        else:
+            raise LookalikeError(f"unknown face detector '{detector}' (hog or cnn)")
+        self._landmarks = dlib.shape_predictor(str(folder / _MODEL_FILES["landmarks"]))
+        self._embedding = dlib.face_recognition_model_v1(str(folder / _MODEL_FILES["embedding"]))
+        self.weights_checksum = _checksums(folder)
+        # The detector changes which faces are found, not their vectors: one id.
+        self.id = DEFAULT_MODEL_ID
+        # dlib's models are not safe to call from two threads at once.
+        self._lock = threading.Lock()
+
+    @property
+    def record(self) -> FaceModelRecord:
+        return FaceModelRecord(self.name, self.id, self.weights_checksum, self.dimension)
+
+    def _detect(self, arr: np.ndarray) -> list[tuple[object, float]]:
+        if self._hog is not None:
+            rects, scores, _ = self._hog.run(arr, 0, -0.2)
+            return list(zip(rects, scores))
+        assert self._cnn is not None
+        return [(d.rect, float(d.confidence)) for d in self._cnn(arr, 0)]
+
+    def analyse(self, image: Image.Image) -> list[FoundFace]:
+        from PIL import Image as PILImage
+
+        w0, h0 = image.size
+        if min(w0, h0) < 24:
+            return []  # no face fits
+        scale = min(1.0, self.working_size / max(w0, h0))
+        img = image if scale >= 1.0 else image.resize((round(w0 * scale), round(h0 * scale)), PILImage.BILINEAR)
+        if img.mode != "RGB":
+            img = img.convert("RGB")
+        arr = np.asarray(img)
+        h, w = arr.shape[:2]
+        with self._lock:
+            found = self._detect(arr)
+            if not found:
+                return []
+            shapes = self._dlib.full_object_detections()
+            for rect, _ in found:
+                shapes.append(self._landmarks(arr, rect))
+            chips = [self._dlib.get_face_chip(arr, s, size=150, padding=0.25) for s in shapes]
+            vecs = np.asarray(self._embedding.compute_face_descriptor(chips), dtype=np.float32).reshape(
+                len(chips), self.dimension
+            )
+        out: list[FoundFace] = []
+        for (rect, score), shape, chip, vec in zip(found, shapes, chips, vecs):
+            x0, t, r, b = rect.left(), rect.top(), rect.right() + 1, rect.bottom() + 1
+            size = min(r - x0, b - t)
+            inside = (min(r, w) - max(x0, 0)) * (min(b, h) - max(t, 0)) / max(1, (r - x0) * (b - t))
+            quality = min(
+                _ramp(size, _SIZE_LOW, _SIZE_HIGH),
+                _ramp(_sharpness(chip), _SHARP_LOW, _SHARP_HIGH),
+                _ramp(inside, 0.6, 0.9),
+                _ramp(float(score), _SCORE_LOW, _SCORE_HIGH),
+            )
+            box = (max(0.0, x0 / w), max(0.0, t / h), min(1.0, r / w), min(1.0, b / h))
+            marks = tuple((shape.part(i).x / w, shape.part(i).y / h) for i in range(shape.num_parts))
+            out.append(FoundFace(box, marks, round(quality, 4), np.ascontiguousarray(vec, np.float32), int(size)))
+        out.sort(key=lambda f: (f.box[0], f.box[1]))
+        return out
+
+
+_loaded: dict[tuple[str, int, str], FaceModel] = {}
+_load_lock = threading.Lock()
+
+
+def load_face_model(
+    name: str = "dlib", *, working_size: int = DEFAULT_WORKING_SIZE, detector: str = "hog"
+) -> FaceModel:
+    """The face model ``name``, loaded once per process (dlib and its files are imported here)."""
+    if name != "dlib":
+        raise LookalikeError(f"unknown face model '{name}' (available: dlib)")
+    key = (name, int(working_size), detector)
+    with _load_lock:
+        model = _loaded.get(key)
+        if model is None:
+            try:
+                model = DlibFaceModel(working_size, detector=detector)
+            except ImportError:
+                raise LookalikeError(
+                    "dlib is not installed: pip install dlib-bin (People needs it; everything else works without)."
+                ) from None
+            _loaded[key] = model
+        return model
+
+
+def distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Euclidean distances between the rows of ``a`` and of ``b``."""
+    a = np.asarray(a, np.float32).reshape(-1, np.shape(a)[-1])
+    b = np.asarray(b, np.float32).reshape(-1, np.shape(b)[-1])
+    d2 = (a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2.0 * (a @ b.T)
+    return np.sqrt(np.maximum(d2, 0.0))
+
+
+def face_vectors(faces: Sequence[FoundFace]) -> np.ndarray:
+    if not faces:
+        return np.zeros((0, 128), np.float32)
+    return np.stack([f.vector for f in faces])
