@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QEvent, QObject, QTimer, QtMsgType, qInstallMessageHandler
 from PySide6.QtGui import QGuiApplication
@@ -21,17 +21,24 @@ from PySide6.QtWidgets import QApplication
 from lookalike import APP_ID, APP_NAME, __version__
 from lookalike.core.paths import DEFAULT_MODEL, AppPaths, ModelChoice, app_paths
 
+if TYPE_CHECKING:
+    from lookalike.core.search import SearchEngine
+    from lookalike.gui.mainwindow import MainWindow
+    from lookalike.gui.service import EngineConfig, LibraryService
+    from lookalike.gui.settings import Settings
+    from lookalike.gui.thumbnails import ThumbnailLoader
+
 log = logging.getLogger("lookalike.app")
 
 
-@dataclass
+@dataclass(frozen=True)
 class Services:
     """What the window is built from (tests build their own)."""
 
     paths: AppPaths
-    settings: Any  # gui.settings.Settings
-    engine: Any  # gui.engine.EngineService
-    thumbnails: Any  # gui.thumbnails.ThumbnailLoader
+    settings: Settings
+    library: LibraryService
+    thumbnails: ThumbnailLoader
 
 
 def _route_qt_messages() -> None:
@@ -76,9 +83,12 @@ def ensure_application(argv: Sequence[str] | None = None) -> QApplication:
 
 
 def build_services(
-    paths: AppPaths | None = None, *, open_engine: Callable | None = None, config: Any = None
+    paths: AppPaths | None = None,
+    *,
+    open_engine: Callable[[EngineConfig, bool], SearchEngine] | None = None,
+    config: EngineConfig | None = None,
 ) -> Services:
-    from lookalike.gui.engine import EngineConfig, EngineService, default_open
+    from lookalike.gui.service import EngineConfig, LibraryService, default_open
     from lookalike.gui.settings import Settings
     from lookalike.gui.thumbnails import ThumbnailLoader
 
@@ -94,18 +104,18 @@ def build_services(
             config = EngineConfig(
                 library=paths.library_for(choice), model=choice.name, model_file=choice.model_file or None
             )
-    engine = EngineService(paths, config, open_engine=open_engine or default_open)
+    library = LibraryService(paths, config, open_engine=open_engine or default_open)
     screen = QGuiApplication.primaryScreen()
     dpr = screen.devicePixelRatio() if screen is not None else 1.0
     thumbnails = ThumbnailLoader(pixels=int(round(168 * max(1.0, dpr))))
-    return Services(paths, settings, engine, thumbnails)
+    return Services(paths, settings, library, thumbnails)
 
 
-def build_window(services: Services):
+def build_window(services: Services) -> MainWindow:
     from lookalike.gui.mainwindow import MainWindow
 
-    window = MainWindow(services.engine, services.settings, services.thumbnails)
-    services.engine.setParent(window)
+    window = MainWindow(services.library, services.settings, services.thumbnails)
+    services.library.setParent(window)
     services.thumbnails.setParent(window)
     return window
 

@@ -399,7 +399,7 @@ def test_second_instance_searches_read_only(qtbot, make_window, library_copy):
 
 
 def test_missing_model_is_a_banner(qtbot, make_window, tmp_path):
-    from lookalike.gui.engine import EngineConfig
+    from lookalike.gui.service import EngineConfig
 
     window = make_window(
         config=EngineConfig(library=tmp_path / "lib", model="clip", model_file=tmp_path / "nowhere.pt")

@@ -1,6 +1,6 @@
 """The main window: a frame that composes the views, the sidebar, the banner and the bars.
 
-The window is a client of :class:`~lookalike.gui.engine.EngineService`, which
+The window is a client of :class:`~lookalike.gui.service.LibraryService`, which
 runs every engine call on pool threads; nothing here blocks on the engine.
 Views live in :mod:`lookalike.gui.views`; the frame lists them in ``VIEWS``.
 """
@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QEvent, Qt, QTimer
+from PySide6.QtCore import QEvent, Qt
 from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent
 from PySide6.QtWidgets import (
     QApplication,
@@ -30,11 +30,20 @@ from lookalike import APP_NAME
 from lookalike.core.paths import ModelChoice
 from lookalike.gui import desktop, dialogs, icons
 from lookalike.gui.actions import WindowActions
-from lookalike.gui.engine import EngineConfig, EngineService, IndexOutcome, OpenOutcome, OperationFailure
 from lookalike.gui.messages import Action, Level, failure_text
 from lookalike.gui.modeldialog import ModelDialog
 from lookalike.gui.pages import WelcomePage
 from lookalike.gui.panels import Banner, FolderRow, IndexingBar
+from lookalike.gui.service import (
+    EngineConfig,
+    IndexJob,
+    IndexKind,
+    IndexOutcome,
+    LibraryService,
+    OpenOutcome,
+    Operation,
+    OperationFailure,
+)
 from lookalike.gui.settings import Settings
 from lookalike.gui.sidebar import Sidebar
 from lookalike.gui.statusbar import StatusBar
@@ -45,6 +54,7 @@ from lookalike.gui.workers import JobFailure, JobRunner
 
 if TYPE_CHECKING:
     from lookalike.core.search import LibraryStatus
+    from lookalike.core.watch import WatchUpdate
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +66,7 @@ class MainWindow(QMainWindow):
     """The window a person lives in."""
 
     def __init__(
-        self, service: EngineService, settings: Settings, thumbnails: ThumbnailLoader, parent: QWidget | None = None
+        self, service: LibraryService, settings: Settings, thumbnails: ThumbnailLoader, parent: QWidget | None = None
     ) -> None:
         super().__init__(parent)
         self.setObjectName("MainWindow")
@@ -141,7 +151,7 @@ class MainWindow(QMainWindow):
         fp = self.folders_panel
         fp.add_requested.connect(self.choose_folder)
         fp.remove_requested.connect(self.confirm_remove_folder)
-        fp.rescan_requested.connect(lambda p: self.service.index([p]))
+        fp.rescan_requested.connect(lambda p: self.service.index(IndexJob.of([p])))
         fp.failures_requested.connect(self.show_failures)
         self.welcome.add_folder_requested.connect(self.choose_folder)
         self.welcome.model_requested.connect(self.show_model_dialog)
@@ -165,7 +175,7 @@ class MainWindow(QMainWindow):
         s.indexing_finished.connect(self._on_indexing_finished)
         s.operation_failed.connect(self._on_operation_failed)
         s.model_switched.connect(self._on_model_switched)
-        s.library_changed.connect(self._on_library_changed)
+        s.disk_changed.connect(self._on_disk_changed)
 
     def _restore(self) -> None:
         geo = self.settings.geometry()
@@ -187,19 +197,19 @@ class MainWindow(QMainWindow):
 
     def _on_operation_failed(self, op: OperationFailure) -> None:
         f = op.failure
-        if op.what == "add":
+        if op.what is Operation.ADD:
             text = f.message if f.user_facing else f"Cannot add {op.subject}: {f.message}"
             self.notify(Level.ERROR, text, key="add")
-        elif op.what == "remove":
+        elif op.what is Operation.REMOVE:
             self.notify(Level.ERROR, f"Cannot remove {op.subject}: {f.message}", key="remove")
-        elif op.what == "index":
+        elif op.what is Operation.INDEX:
             self.notify(
                 Level.ERROR,
                 f"Indexing stopped: {failure_text(f)}",
                 key="index",
                 actions=[("Try again", self.rescan_all)],
             )
-        elif op.what == "model":
+        elif op.what is Operation.MODEL:
             self._switching_to = None
             self.notify(
                 Level.ERROR, f"Switching model failed: {failure_text(f)} The current model stays.", key="switch"
@@ -299,7 +309,7 @@ class MainWindow(QMainWindow):
     def _on_folders(self, rows: Sequence[FolderRow]) -> None:
         self._folders = list(rows)
         self.folders_panel.set_folders(self._folders)
-        self.folders_panel.set_busy(set(self.service.indexing_roots))
+        self.folders_panel.set_busy(self._busy_folders(self.service.current_job))
         self.settings.set_folders([r.path for r in self._folders])
         if self._folders:
             self.banner.clear("no-folders")
@@ -353,10 +363,10 @@ class MainWindow(QMainWindow):
     def rescan_selected_folder(self) -> None:
         p = self.folders_panel.selected()
         if p:
-            self.service.index([p])
+            self.service.index(IndexJob.of([p]))
 
     def rescan_all(self) -> None:
-        self.service.index(None)
+        self.service.index(IndexJob.all())
 
     def show_failures(self, folder: str | None) -> None:
         def show(rows) -> None:
@@ -366,32 +376,14 @@ class MainWindow(QMainWindow):
         self.service.failures(show, folder)
 
     # -- indexing -------------------------------------------------------------------------
-    def _on_indexing_started(self, roots) -> None:
-        label = roots[0] if roots else ""
-        if label.startswith("model:"):
-            title = f"Re-indexing with {label.split(':', 1)[1] or 'the new model'}…"
-        elif roots == ("",):
-            title = "Re-scanning…"
-        else:
-            title = "Indexing…"
-        self.indexing_bar.start(title)
-        self.folders_panel.set_busy({r for r in roots if r and not r.startswith("model:")})
-        self._refresh_timer_start()
+    def _busy_folders(self, job: IndexJob | None) -> set[str]:
+        if job is None or job.kind is IndexKind.MODEL:
+            return set()
+        return {r.path for r in self._folders if job.covers(r.path)}
 
-    def _refresh_timer_start(self) -> None:
-        # While indexing, keep the library size current (and an empty search fresh).
-        if not hasattr(self, "_index_refresh"):
-            self._index_refresh = QTimer(self)
-            self._index_refresh.setInterval(1500)
-            self._index_refresh.timeout.connect(self._on_index_refresh)
-        self._index_refresh.start()
-
-    def _on_index_refresh(self) -> None:
-        if not self.service.indexing:
-            self._index_refresh.stop()
-            return
-        self.service.refresh_status()
-        self.service.refresh_folders()
+    def _on_indexing_started(self, job: IndexJob) -> None:
+        self.indexing_bar.start(job.title)
+        self.folders_panel.set_busy(self._busy_folders(job))
 
     def _on_indexing_finished(self, outcome: IndexOutcome) -> None:
         self.indexing_bar.hide()
@@ -419,7 +411,7 @@ class MainWindow(QMainWindow):
                     key="offline",
                 )
 
-    def _on_library_changed(self, update) -> None:
+    def _on_disk_changed(self, update: WatchUpdate) -> None:
         """The folder watcher indexed changes made on disk."""
         report = update.report
         changed = report.added + report.updated + report.moved + report.removed if report is not None else 0

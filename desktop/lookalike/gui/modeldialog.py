@@ -10,8 +10,9 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QDialog, QFileDialog, QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout
 
 from lookalike.core.paths import ModelChoice
+from lookalike.core.progress import Progress, Stage
 from lookalike.gui import icons
-from lookalike.gui.panels import format_duration
+from lookalike.gui.panels import progress_counts, stage_title
 from lookalike.gui.workers import JobFailure, JobRunner
 
 OFFLINE_NOTE = (
@@ -143,20 +144,16 @@ class ModelDialog(QDialog):
             on_failure=self._on_failed,
         )
 
-    def _on_progress(self, p) -> None:
-        total = getattr(p, "total", None)
-        done = int(getattr(p, "done", 0) or 0)
-        if total:
-            self.progress.setRange(0, int(total))
-            self.progress.setValue(min(done, int(total)))
-            mb = total > 10_000
-            text = f"{done / 1e6:,.0f} / {total / 1e6:,.0f} MB" if mb else f"{done} / {total}"
-            eta = getattr(p, "eta_seconds", None)
-            if eta is not None:
-                text += f" · {format_duration(eta)} left"
-            self.progress_label.setText(text)
-        elif getattr(p, "note", ""):
-            self.progress_label.setText(str(p.note))
+    def _on_progress(self, p: Progress) -> None:
+        if p.total:
+            self.progress.setRange(0, 1000)
+            self.progress.setValue(round(1000 * min(p.done, p.total) / p.total))
+        else:
+            self.progress.setRange(0, 0)
+        text = progress_counts(p) if p.stage == Stage.DOWNLOAD or p.total else ""
+        self.progress_label.setText(
+            f"{stage_title(p.stage)} {text}".strip() if text else p.note or stage_title(p.stage)
+        )
 
     def _on_loaded(self, description: str) -> None:
         self._token = None

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QColor, QPalette
@@ -22,8 +22,12 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
+from lookalike.core.progress import Progress, Stage
 from lookalike.gui import icons
-from lookalike.gui.messages import Level
+from lookalike.gui.messages import Action, Level
+
+if TYPE_CHECKING:
+    from lookalike.core.search import FolderInfo
 
 
 def _tint(pal: QPalette, level: Level) -> tuple[QColor, QColor]:
@@ -82,7 +86,7 @@ class Banner(QFrame):
         text: str,
         level: Level = Level.INFO,
         *,
-        actions: list[tuple[str, Callable[[], Any]]] | None = None,
+        actions: Sequence[Action] = (),
         key: str = "",
         closable: bool = True,
     ) -> None:
@@ -100,7 +104,7 @@ class Banner(QFrame):
             w = self.actions_box.takeAt(0).widget()
             if w is not None:
                 w.deleteLater()
-        for label, fn in actions or []:
+        for label, fn in actions:
             b = QPushButton(label, self)
             b.clicked.connect(lambda _c=False, f=fn: f())
             self.actions_box.addWidget(b)
@@ -133,6 +137,46 @@ def format_duration(seconds: float | None) -> str:
         return f"{m}m {s:02d}s"
     h, m = divmod(m, 60)
     return f"{h}h {m:02d}m"
+
+
+STAGE_TITLES = {
+    Stage.SCAN: "Looking for photos…",
+    Stage.ENCODE: "Indexing…",
+    Stage.FACES: "Finding faces…",
+    Stage.DOWNLOAD: "Downloading the model…",
+    Stage.LOAD_MODEL: "Loading the model…",
+    Stage.SAVE: "Saving…",
+}
+
+
+def stage_title(stage: Stage | str) -> str:
+    """What a stage is called on screen (a stage this window does not know yet, by its own name)."""
+    try:
+        return STAGE_TITLES[Stage(stage)]
+    except (ValueError, KeyError):
+        return f"{str(stage).capitalize() or 'Working'}…"
+
+
+def _mb(n: float) -> str:
+    return f"{n / 1e6:,.1f}"
+
+
+def progress_counts(p: Progress) -> str:
+    """The counts of a Progress in the unit of its stage: MB for a download, files while scanning, else photos."""
+    parts = []
+    if p.stage == Stage.DOWNLOAD:
+        parts.append(f"{_mb(p.done)} / {_mb(p.total)} MB" if p.total else f"{_mb(p.done)} MB")
+        if p.rate > 0:
+            parts.append(f"{_mb(p.rate)} MB/s")
+    elif p.stage == Stage.SCAN and not p.total:
+        parts.append(f"{p.done:,} file{'s' if p.done != 1 else ''} found")
+    else:
+        parts.append(f"{p.done:,} / {p.total:,} photos" if p.total else f"{p.done:,} photos")
+        if p.rate > 0:
+            parts.append(f"{p.rate:,.1f}/s")
+    if p.total and p.rate > 0:
+        parts.append(f"ETA {format_duration(p.eta_seconds)}")
+    return " · ".join(parts)
 
 
 class IndexingBar(QFrame):
@@ -188,40 +232,18 @@ class IndexingBar(QFrame):
         self.cancel_button.setEnabled(True)
         self.show()
 
-    def update_progress(self, p: Any) -> None:
-        """Show a core.progress.Progress (stage, done, total, rate, note)."""
-        total = getattr(p, "total", None)
-        done = int(getattr(p, "done", 0) or 0)
-        rate = float(getattr(p, "rate", 0.0) or 0.0)
-        stage = str(getattr(p, "stage", "") or "")
-        if total:
-            self.bar.setRange(0, int(total))
-            self.bar.setValue(min(done, int(total)))
+    def update_progress(self, p: Progress) -> None:
+        """Show where the run stands: the stage by name, the bar, counts, rate and ETA."""
+        if p.total:
+            self.bar.setRange(0, p.total)
+            self.bar.setValue(min(p.done, p.total))
         else:
             self.bar.setRange(0, 0)
-        eta = getattr(p, "eta_seconds", None)
-        parts = []
-        if total:
-            parts.append(f"{done:,} / {int(total):,} photos")
-        else:
-            parts.append(f"{done:,} {'photos' if stage != 'scan' else 'files found'}")
-        if rate > 0:
-            parts.append(f"{rate:,.1f}/s")
-        if total and rate > 0:
-            parts.append(f"ETA {format_duration(eta)}")
+        parts = [progress_counts(p)]
         if self.paused:
             parts.append("paused")
         self.detail.setText(" · ".join(parts))
-        label = {
-            "scan": "Looking for photos…",
-            "encode": "Indexing…",
-            "decode": "Indexing…",
-            "commit": "Indexing…",
-            "save": "Saving…",
-        }.get(stage, "Indexing…")
-        if self.paused:
-            label = "Paused"
-        self.title.setText(label)
+        self.title.setText("Paused" if self.paused else stage_title(p.stage))
 
     def _on_pause_clicked(self) -> None:
         if self.paused:
@@ -255,13 +277,8 @@ class FolderRow:
     online: bool = True
 
     @classmethod
-    def from_info(cls, info: Any) -> FolderRow:
-        return cls(
-            os.fspath(info.path),
-            int(getattr(info, "photos", 0) or 0),
-            int(getattr(info, "failures", 0) or 0),
-            bool(getattr(info, "online", True)),
-        )
+    def from_info(cls, info: FolderInfo) -> FolderRow:
+        return cls(os.fspath(info.path), info.photos, info.failures, info.online)
 
 
 class FoldersPanel(QFrame):

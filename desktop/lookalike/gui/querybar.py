@@ -89,10 +89,9 @@ class SearchField(QLineEdit):
         QCoreApplication.sendEvent(self, QInputMethodEvent("", attrs))
 
     def keyPressEvent(self, event) -> None:
-        if event.matches(QKeySequence.StandardKey.Paste) and self.paste_filter is not None:
-            if self.paste_filter():
-                event.accept()
-                return
+        if event.matches(QKeySequence.StandardKey.Paste) and self.paste_filter is not None and self.paste_filter():
+            event.accept()
+            return
         completer = self.completer()
         popup_open = completer is not None and completer.popup().isVisible()
         if not popup_open:

@@ -13,8 +13,8 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from enum import Enum
-from typing import Any
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import (
     QAbstractListModel,
@@ -34,6 +34,9 @@ from PySide6.QtWidgets import QAbstractItemView, QListView, QStyle, QStyledItemD
 
 from lookalike.gui.thumbnails import ThumbnailLoader
 
+if TYPE_CHECKING:
+    from lookalike.core.search import SearchResult
+
 
 @dataclass(frozen=True)
 class ResultItem:
@@ -49,24 +52,15 @@ class ResultItem:
     size: int = 0
 
     @classmethod
-    def from_result(cls, r: Any) -> ResultItem:
-        return cls(
-            rank=int(r.rank),
-            path=os.fspath(r.path),
-            score=float(r.score),
-            photo_id=int(getattr(r, "photo_id", 0) or 0),
-            width=int(getattr(r, "width", 0) or 0),
-            height=int(getattr(r, "height", 0) or 0),
-            taken=getattr(r, "taken", None),
-            size=int(getattr(r, "size", 0) or 0),
-        )
+    def from_result(cls, r: SearchResult) -> ResultItem:
+        return cls(r.rank, os.fspath(r.path), r.score, r.photo_id, r.width or 0, r.height or 0, r.taken, r.size)
 
     @property
     def name(self) -> str:
         return os.path.basename(self.path)
 
 
-class SortOrder(str, Enum):
+class SortOrder(StrEnum):
     SCORE = "score"
     DATE = "date"
 
@@ -96,6 +90,9 @@ def format_bytes(n: int) -> str:
     return f"{n} bytes"
 
 
+_ROOT = QModelIndex()  # the invisible root: a list's rows hang off it
+
+
 class ResultsModel(QAbstractListModel):
     """Search results: filtered by a minimum score and sorted; thumbnails from a loader."""
 
@@ -114,8 +111,8 @@ class ResultsModel(QAbstractListModel):
             loader.failed.connect(self._on_thumbnail)
 
     # -- content -----------------------------------------------------------------------
-    def set_results(self, results: Sequence[Any]) -> None:
-        items = [r if isinstance(r, ResultItem) else ResultItem.from_result(r) for r in results]
+    def set_results(self, results: Sequence[ResultItem]) -> None:
+        items = list(results)
         if self.loader is not None:
             self.loader.forget()
         self._all = items
@@ -183,7 +180,7 @@ class ResultsModel(QAbstractListModel):
         self.counts_changed.emit(len(self._shown), len(self._all))
 
     # -- Qt model ----------------------------------------------------------------------
-    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = _ROOT) -> int:
         return 0 if parent.isValid() else len(self._shown)
 
     def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:

@@ -5,7 +5,7 @@ the sidebar and shows one at a time. A view is a :class:`View`: a QWidget
 with a ``key``, a ``title`` and an ``icon``, built from a :class:`ViewContext`
 that carries everything it may use:
 
-* ``context.service``: the library (an :class:`~lookalike.gui.engine.EngineService`);
+* ``context.service``: the library (an :class:`~lookalike.gui.service.LibraryService`);
   every engine call runs on pool threads and answers through its signals.
   Connect to the signals you need in ``__init__``.
 * ``context.notify(level, text, key=..., actions=...)``: the one way to tell the

@@ -14,7 +14,7 @@ from lookalike.gui.messages import Notify
 from lookalike.gui.results import ResultItem
 
 if TYPE_CHECKING:
-    from lookalike.gui.engine import EngineService
+    from lookalike.gui.service import LibraryService
     from lookalike.gui.settings import Settings
     from lookalike.gui.thumbnails import ThumbnailLoader
     from lookalike.gui.workers import JobRunner
@@ -37,7 +37,7 @@ class PhotoSet:
 class ViewContext:
     """What the frame hands every view."""
 
-    service: EngineService  # the library: every engine call, on pool threads, reported by signals
+    service: LibraryService  # the library: every engine call, on pool threads, reported by signals
     settings: Settings
     thumbnails: ThumbnailLoader  # shared thumbnail cache (the grid's and the views')
     runner: JobRunner  # for a view's own small jobs off the GUI thread
@@ -69,7 +69,7 @@ class View(QWidget):
         self.setObjectName(f"{type(self).__name__}")
 
     @property
-    def service(self) -> EngineService:
+    def service(self) -> LibraryService:
         return self.context.service
 
     @property

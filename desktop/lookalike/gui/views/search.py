@@ -12,6 +12,7 @@ import html
 import logging
 import os
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QAction, QImage, QKeySequence
@@ -29,14 +30,18 @@ from PySide6.QtWidgets import (
 
 from lookalike.core.errors import QueryError
 from lookalike.gui import desktop, icons
-from lookalike.gui.engine import DEFAULT_K, IndexOutcome, OpenOutcome, SearchFailure, SearchOutcome
 from lookalike.gui.messages import Level, failure_text
 from lookalike.gui.pages import MessagePage
 from lookalike.gui.panels import FolderRow
 from lookalike.gui.preview import PreviewDialog
 from lookalike.gui.querybar import QueryBar
 from lookalike.gui.results import ResultsModel, ResultsView, SortOrder, TileDelegate
+from lookalike.gui.service import DEFAULT_K, IndexJob, IndexOutcome, OpenOutcome, SearchFailure, SearchOutcome
 from lookalike.gui.views.base import PhotoSet, View, ViewContext
+
+if TYPE_CHECKING:
+    from lookalike.core.search import LibraryStatus
+    from lookalike.core.watch import WatchUpdate
 
 log = logging.getLogger(__name__)
 
@@ -196,7 +201,7 @@ class SearchView(View):
         s.search_failed.connect(self._on_search_failed)
         s.indexing_started.connect(self._on_indexing_started)
         s.indexing_finished.connect(self._on_indexing_finished)
-        s.library_changed.connect(self._on_library_changed)
+        s.disk_changed.connect(self._on_disk_changed)
         s.model_switched.connect(self._on_model_switched)
 
     def _restore(self) -> None:
@@ -266,7 +271,7 @@ class SearchView(View):
         else:
             self._show_idle_page()
 
-    def _on_status(self, status) -> None:
+    def _on_status(self, status: LibraryStatus) -> None:
         self._photos = int(status.photos)
         if self.current_page() != "results" and not self.results_model.total():
             self._show_idle_page()
@@ -282,7 +287,7 @@ class SearchView(View):
         if self.current_page() != "results":
             self._show_idle_page()
 
-    def _on_indexing_started(self, _roots) -> None:
+    def _on_indexing_started(self, _job: IndexJob) -> None:
         if self.current_page() != "results":
             self._show_idle_page()
 
@@ -290,13 +295,13 @@ class SearchView(View):
         if self._has_query():  # fresh results for the query on screen
             self.run_search(remember=False)
 
-    def _on_library_changed(self, update) -> None:
+    def _on_disk_changed(self, update: WatchUpdate) -> None:
         report = update.report
         changed = report.added + report.updated + report.moved + report.removed if report is not None else 0
         if changed and self._has_query() and not self.service.searching:
             self.run_search(remember=False)
 
-    def _on_model_switched(self, _status) -> None:
+    def _on_model_switched(self, _status: LibraryStatus) -> None:
         if self._has_query():
             self.run_search(remember=False)
 

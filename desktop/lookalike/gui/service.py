@@ -1,6 +1,7 @@
-"""The window's link to the engine: every call to core.search runs off the GUI thread.
+"""The window's link to the library: every call to core.search runs off the GUI thread.
 
-:class:`EngineService` owns one :class:`~lookalike.core.search.SearchEngine` and
+:class:`LibraryService` (a QObject the window talks to) owns one
+:class:`~lookalike.core.search.SearchEngine` (``service.engine``) and
 three serial queues of work:
 
 * control: open the library, load the model, add a folder, list folders, status;
@@ -9,9 +10,12 @@ three serial queues of work:
 
 The engine is thread-safe (the catalog and the graph take their own locks), so
 a search runs while an indexing run goes on and sees what is indexed so far.
-Indexing progress is handed over through a one-slot mailbox: the worker keeps
-only the newest event and wakes the GUI at most once per delivery, and the GUI
-passes on about ten updates a second.
+After each batch an indexing run commits, the service reads the library's
+status and folders again (at most twice a second) and says so through
+``status_changed`` and ``folders_changed``. Indexing progress is handed over
+through a one-slot mailbox: the worker keeps only the newest event and wakes
+the GUI at most once per delivery, and the GUI passes on about ten updates a
+second.
 """
 
 from __future__ import annotations
@@ -20,16 +24,25 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal
 
 from lookalike.core.paths import AppPaths
 from lookalike.gui.panels import FolderRow
+from lookalike.gui.results import ResultItem
 from lookalike.gui.workers import JobFailure, JobRunner, Throttle
+
+if TYPE_CHECKING:
+    from lookalike.core.indexer import IndexReport
+    from lookalike.core.progress import CancelToken, Progress, ProgressCallback
+    from lookalike.core.query import Query
+    from lookalike.core.search import Failure, LibraryStatus, SearchEngine
+    from lookalike.core.watch import FolderWatcher, WatchUpdate
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +52,7 @@ DEFAULT_K = 2000
 
 @dataclass(frozen=True)
 class EngineConfig:
-    """Which library and model to open."""
+    """Which library and model the SearchEngine opens."""
 
     library: Path | None = None  # None: the default library under AppPaths.data
     model: str | None = None  # None: what the library was built with (else the offline model)
@@ -47,9 +60,60 @@ class EngineConfig:
     device: str | None = None
 
 
+class IndexKind(StrEnum):
+    FOLDERS = "folders"  # the folders named
+    ALL = "all"  # every folder of the library (a re-scan)
+    MODEL = "model"  # every folder, into a new library built with another model
+
+
+@dataclass(frozen=True)
+class IndexJob:
+    """What an indexing run is about."""
+
+    kind: IndexKind
+    folders: tuple[str, ...] = ()  # for FOLDERS
+    model: str = ""  # for MODEL: the model's name
+
+    @classmethod
+    def all(cls) -> IndexJob:
+        return cls(IndexKind.ALL)
+
+    @classmethod
+    def of(cls, folders: Sequence[str]) -> IndexJob:
+        return cls(IndexKind.FOLDERS, tuple(dict.fromkeys(folders)))
+
+    @classmethod
+    def switch(cls, model: str) -> IndexJob:
+        return cls(IndexKind.MODEL, model=model)
+
+    def covers(self, folder: str) -> bool:
+        """Does this run index ``folder`` of the current library?"""
+        return self.kind is IndexKind.ALL or folder in self.folders
+
+    def merged(self, other: IndexJob) -> IndexJob:
+        """One run that does both (for the queue; model switches are never queued)."""
+        if IndexKind.ALL in (self.kind, other.kind):
+            return IndexJob.all()
+        return IndexJob.of(self.folders + other.folders)
+
+    def without(self, folder: str) -> IndexJob | None:
+        """This run less ``folder`` (None when nothing is left)."""
+        if self.kind is not IndexKind.FOLDERS:
+            return self
+        rest = tuple(f for f in self.folders if f != folder)
+        return IndexJob.of(rest) if rest else None
+
+    @property
+    def title(self) -> str:
+        """What the indexing bar says while it runs."""
+        if self.kind is IndexKind.MODEL:
+            return f"Re-indexing with {self.model or 'the new model'}…"
+        return "Re-scanning…" if self.kind is IndexKind.ALL else "Indexing…"
+
+
 @dataclass(frozen=True)
 class OpenOutcome:
-    status: Any  # core.search.LibraryStatus
+    status: LibraryStatus
     folders: tuple[FolderRow, ...]
     read_only: bool
     message: str = ""  # why it is read-only, if it is
@@ -58,7 +122,7 @@ class OpenOutcome:
 @dataclass(frozen=True)
 class SearchRequest:
     id: int
-    query: Any  # core.query.Query
+    query: Query
     text: str
     k: int
     started: float
@@ -67,7 +131,7 @@ class SearchRequest:
 @dataclass(frozen=True)
 class SearchOutcome:
     request: SearchRequest
-    results: tuple[Any, ...]  # gui.results.ResultItem, best first
+    results: tuple[ResultItem, ...]  # best first
     seconds: float
 
 
@@ -79,15 +143,25 @@ class SearchFailure:
 
 @dataclass(frozen=True)
 class IndexOutcome:
-    roots: tuple[str, ...]
-    report: Any
+    job: IndexJob
+    report: IndexReport | None  # None when the run failed or was cancelled before it reported
     cancelled: bool
     seconds: float
 
 
+class Operation(StrEnum):
+    ADD = "add"
+    REMOVE = "remove"
+    INDEX = "index"
+    MODEL = "model"
+    FOLDERS = "folders"
+    STATUS = "status"
+    FAILURES = "failures"
+
+
 @dataclass(frozen=True)
 class OperationFailure:
-    what: str  # "add", "remove", "index", "folders", "status", "model"
+    what: Operation
     subject: str  # the folder or model it was about
     failure: JobFailure
 
@@ -97,11 +171,11 @@ class _Mailbox:
     """The newest progress event from a worker; the GUI takes it when woken."""
 
     lock: threading.Lock = field(default_factory=threading.Lock)
-    value: Any = None
+    value: Progress | None = None
     waiting: bool = False
 
 
-def default_open(config: EngineConfig, writer: bool):
+def default_open(config: EngineConfig, writer: bool) -> SearchEngine:
     from lookalike.core.search import SearchEngine
 
     return SearchEngine.open(
@@ -114,11 +188,16 @@ def default_open(config: EngineConfig, writer: bool):
     )
 
 
-def _folder_rows(engine) -> tuple[FolderRow, ...]:
+def _folder_rows(engine: SearchEngine) -> tuple[FolderRow, ...]:
     return tuple(FolderRow.from_info(f) for f in engine.folders())
 
 
-class EngineService(QObject):
+# A unit of write work: given a progress callback, a cancel token and a commit hook, it runs
+# on the write queue and returns the indexer's report.
+WriteJob = Callable[["ProgressCallback", "CancelToken", Callable[[], None]], "IndexReport"]
+
+
+class LibraryService(QObject):
     """Runs the engine's work on pool threads and reports through signals."""
 
     opened = Signal(object)  # OpenOutcome
@@ -126,33 +205,34 @@ class EngineService(QObject):
     model_loading = Signal()
     model_loaded = Signal(object)  # LibraryStatus
     model_failed = Signal(object)  # JobFailure
-    status_changed = Signal(object)  # LibraryStatus
+    status_changed = Signal(object)  # LibraryStatus (after each commit of an indexing run, too)
     folders_changed = Signal(object)  # tuple[FolderRow, ...]
     search_started = Signal(object)  # SearchRequest
     search_finished = Signal(object)  # SearchOutcome
     search_failed = Signal(object)  # SearchFailure
-    indexing_started = Signal(object)  # tuple of roots ("" = every folder)
+    indexing_started = Signal(object)  # IndexJob
     indexing_progressed = Signal(object)  # core.progress.Progress, about 10 a second
     indexing_paused = Signal(bool)
     indexing_finished = Signal(object)  # IndexOutcome
     operation_failed = Signal(object)  # OperationFailure
     model_switched = Signal(object)  # LibraryStatus of the library built with the new model
-    library_changed = Signal(object)  # core.watch.WatchUpdate: the folder watcher indexed changes
+    disk_changed = Signal(object)  # core.watch.WatchUpdate: the folder watcher indexed changes
     _progress_ready = Signal()
+    _committed = Signal()
 
     def __init__(
         self,
         paths: AppPaths,
         config: EngineConfig | None = None,
         *,
-        open_engine: Callable[[EngineConfig, bool], Any] = default_open,
+        open_engine: Callable[[EngineConfig, bool], SearchEngine] = default_open,
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
         self.paths = paths
         self.config = config or EngineConfig()
         self._open_engine = open_engine
-        self.engine = None
+        self.engine: SearchEngine | None = None
         self.read_only = False
         self.closing = False
         self._control = JobRunner(1, "lookalike-control", self)
@@ -164,18 +244,21 @@ class EngineService(QObject):
         self._search_running: SearchRequest | None = None
         self._search_waiting: SearchRequest | None = None
         self.latest_search_id = 0
-        self._token = None  # CancelToken of the running index job
-        self._index_roots: tuple[str, ...] | None = None
-        self._queued_roots: list[str | None] = []  # None: every folder
+        self._token: CancelToken | None = None  # of the running index job
+        self._job: IndexJob | None = None  # the running index job
+        self._queued: IndexJob | None = None  # what runs after it
         self._mailbox = _Mailbox()
         self._throttle = Throttle(100, self)
         self._throttle.fired.connect(self.indexing_progressed)
         self._progress_ready.connect(self._on_progress_ready)
+        self._commit_throttle = Throttle(500, self)
+        self._commit_throttle.fired.connect(lambda _value: self.refresh())
+        self._committed.connect(lambda: self._commit_throttle.push(None))
         self.model_ready = False
-        self.last_status = None
+        self.last_status: LibraryStatus | None = None
         self.watch = True  # follow the folders live (core.watch.FolderWatcher) while open
-        self._watcher = None
-        self.library_changed.connect(self._on_library_changed)
+        self._watcher: FolderWatcher | None = None
+        self.disk_changed.connect(lambda _update: self.refresh())
         self._after_index: list[Callable[[], None]] = []
 
     # -- opening --------------------------------------------------------------------------
@@ -183,7 +266,7 @@ class EngineService(QObject):
         """Open the library (as its writer; read-only if another process holds it)."""
         config = self.config
 
-        def work():
+        def work() -> tuple[SearchEngine, OpenOutcome]:
             from lookalike.core.errors import LibraryLockedError
 
             try:
@@ -200,7 +283,7 @@ class EngineService(QObject):
 
         self._control.submit(work, name="open", on_success=self._on_opened, on_failure=self.open_failed)
 
-    def _on_opened(self, value) -> None:
+    def _on_opened(self, value: tuple[SearchEngine, OpenOutcome]) -> None:
         engine, outcome = value
         if self.closing:
             engine.close()
@@ -213,29 +296,29 @@ class EngineService(QObject):
         self.load_model()
         if not outcome.read_only and outcome.folders:
             # Catch up with what changed while the window was closed (visible, cancellable).
-            self.index(None)
+            self.index(IndexJob.all())
         if not outcome.read_only and self.watch:
             self._start_watcher(engine)
 
     # -- following the folders live -------------------------------------------------------
-    def _start_watcher(self, engine) -> None:
+    def _start_watcher(self, engine: SearchEngine) -> None:
         """Watch the library's folders; changes are indexed in small batches as they happen."""
-        emit = self.library_changed.emit
+        emit = self.disk_changed.emit
 
-        def on_change(update) -> None:  # on the watcher's thread
+        def on_change(update: WatchUpdate) -> None:  # on the watcher's thread
             try:
                 emit(update)
             except RuntimeError:
                 pass
 
-        def work():
+        def work() -> FolderWatcher:
             from lookalike.core.watch import FolderWatcher
 
             watcher = FolderWatcher(engine, on_change)
             watcher.start()  # from this (low-priority) thread: its threads inherit that
             return watcher
 
-        def started(watcher) -> None:
+        def started(watcher: FolderWatcher) -> None:
             if self.closing or engine is not self.engine:
                 self._control.submit(lambda: watcher.stop(5.0), name="stop-watcher")
                 return
@@ -249,10 +332,6 @@ class EngineService(QObject):
             on_success=started,
             on_failure=lambda f: log.warning("not watching the folders: %s", f.message),
         )
-
-    def _on_library_changed(self, update) -> None:
-        self.refresh_folders()
-        self.refresh_status()
 
     def _sync_watcher(self) -> None:
         watcher = self._watcher
@@ -275,11 +354,11 @@ class EngineService(QObject):
             return
         self.model_loading.emit()
 
-        def work():
+        def work() -> LibraryStatus:
             engine.encoder()
             return engine.status()
 
-        def done(status):
+        def done(status: LibraryStatus) -> None:
             self.model_ready = True
             self.last_status = status
             self.model_loaded.emit(status)
@@ -295,7 +374,7 @@ class EngineService(QObject):
         return self.engine is not None
 
     # -- searching ------------------------------------------------------------------------
-    def search(self, query, text: str = "", k: int = DEFAULT_K) -> SearchRequest:
+    def search(self, query: Query, text: str = "", k: int = DEFAULT_K) -> SearchRequest:
         """Queue a search; a search still waiting for its turn is replaced."""
         self._search_seq += 1
         req = SearchRequest(self._search_seq, query, text, k, time.monotonic())
@@ -311,20 +390,18 @@ class EngineService(QObject):
         engine = self.engine
         self._search_running = req
 
-        def work():
+        def work() -> SearchOutcome:
             if engine is None:
                 from lookalike.core.errors import LookalikeError
 
                 raise LookalikeError("The library is still opening; try again in a moment.")
-            from lookalike.gui.results import ResultItem
-
             t0 = time.perf_counter()
             results = engine.search(req.query, k=req.k)
             seconds = time.perf_counter() - t0
             # Converted here, so the GUI thread only swaps the list in.
             return SearchOutcome(req, tuple(ResultItem.from_result(r) for r in results), seconds)
 
-        def finished():
+        def finished() -> None:
             self._search_running = None
             nxt, self._search_waiting = self._search_waiting, None
             if nxt is not None and not self.closing:
@@ -343,7 +420,10 @@ class EngineService(QObject):
         return self._search_running is not None
 
     # -- folders --------------------------------------------------------------------------
-    def add_folders(self, paths: list[str]) -> None:
+    def _failed(self, what: Operation, subject: str = "") -> Callable[[JobFailure], None]:
+        return lambda f: self.operation_failed.emit(OperationFailure(what, subject, f))
+
+    def add_folders(self, paths: Sequence[str]) -> None:
         """Add folders to the library, then index them in the background."""
         for path in paths:
             self._add_one(path)
@@ -362,22 +442,18 @@ class EngineService(QObject):
         def settled() -> None:
             self._adding -= 1
 
-        def work():
+        def work() -> tuple[str, tuple[FolderRow, ...]]:
             info = engine.add_folder(path)
-            return info, _folder_rows(engine)
+            return os.fspath(info.path), _folder_rows(engine)
 
-        def done(value):
-            info, rows = value
+        def done(value: tuple[str, tuple[FolderRow, ...]]) -> None:
+            folder, rows = value
             self.folders_changed.emit(rows)
-            self.index([os.fspath(info.path)])
+            self.index(IndexJob.of([folder]))
             self._sync_watcher()
 
         self._control.submit(
-            work,
-            name="add-folder",
-            on_success=done,
-            on_failure=lambda f: self.operation_failed.emit(OperationFailure("add", path, f)),
-            on_finished=settled,
+            work, name="add-folder", on_success=done, on_failure=self._failed(Operation.ADD, path), on_finished=settled
         )
 
     def remove_folder(self, path: str) -> None:
@@ -385,30 +461,33 @@ class EngineService(QObject):
         engine = self.engine
         if engine is None:
             return
-        self._queued_roots = [r for r in self._queued_roots if r != path]
-        if self._index_roots is not None and (path in self._index_roots or "" in self._index_roots):
-            # Stop indexing what is being removed; re-queue the other roots of that run.
-            others = [r for r in self._index_roots if r not in (path, "")]
-            if "" in self._index_roots:
-                self._queued_roots.append(None)
-            self._queued_roots.extend(others)
+        if self._queued is not None:
+            self._queued = self._queued.without(path)
+        job = self._job
+        if job is not None and job.kind is not IndexKind.MODEL and job.covers(path):
+            # Stop indexing what is being removed; the rest of that run goes back in the queue.
+            rest = job.without(path)
+            if rest is not None:
+                self._queue(rest)
             self.cancel_indexing(clear_queue=False)
 
-        def work():
+        def work() -> tuple[FolderRow, ...]:
             engine.remove_folder(path)
             return _folder_rows(engine)
 
-        def done(rows):
+        def done(rows: tuple[FolderRow, ...]) -> None:
             self.folders_changed.emit(rows)
             self.refresh_status()
             self._sync_watcher()
 
         self._writes.submit(
-            work,
-            name="remove-folder",
-            on_success=done,
-            on_failure=lambda f: self.operation_failed.emit(OperationFailure("remove", path, f)),
+            work, name="remove-folder", on_success=done, on_failure=self._failed(Operation.REMOVE, path)
         )
+
+    def refresh(self) -> None:
+        """Read the library's status and folders again (e.g. after photos were committed)."""
+        self.refresh_status()
+        self.refresh_folders()
 
     def refresh_folders(self) -> None:
         engine = self.engine
@@ -418,7 +497,7 @@ class EngineService(QObject):
             lambda: _folder_rows(engine),
             name="folders",
             on_success=self.folders_changed,
-            on_failure=lambda f: self.operation_failed.emit(OperationFailure("folders", "", f)),
+            on_failure=self._failed(Operation.FOLDERS),
         )
 
     def refresh_status(self) -> None:
@@ -426,23 +505,19 @@ class EngineService(QObject):
         if engine is None:
             return
 
-        def done(status):
+        def done(status: LibraryStatus) -> None:
             self.last_status = status
             self.status_changed.emit(status)
 
-        self._control.submit(
-            engine.status,
-            name="status",
-            on_success=done,
-            on_failure=lambda f: self.operation_failed.emit(OperationFailure("status", "", f)),
-        )
+        self._control.submit(engine.status, name="status", on_success=done, on_failure=self._failed(Operation.STATUS))
 
-    def failures(self, callback: Callable[[list], None], folder: str | None = None) -> None:
+    def failures(self, callback: Callable[[list[Failure]], None], folder: str | None = None) -> None:
+        """The unreadable files (of ``folder``, else of the library), handed to ``callback``."""
         engine = self.engine
         if engine is None:
             return
 
-        def work():
+        def work() -> list[Failure]:
             rows = engine.failures()
             if folder:
                 base = Path(folder)
@@ -450,58 +525,58 @@ class EngineService(QObject):
             return rows
 
         self._control.submit(
-            work,
-            name="failures",
-            on_success=callback,
-            on_failure=lambda f: self.operation_failed.emit(OperationFailure("failures", folder or "", f)),
+            work, name="failures", on_success=callback, on_failure=self._failed(Operation.FAILURES, folder or "")
         )
 
     # -- indexing -------------------------------------------------------------------------
     @property
     def indexing(self) -> bool:
-        return self._index_roots is not None
+        return self._job is not None
 
     @property
-    def indexing_roots(self) -> tuple[str, ...]:
-        return self._index_roots or ()
+    def current_job(self) -> IndexJob | None:
+        return self._job
 
-    def index(self, roots: list[str] | None = None) -> None:
-        """Index ``roots`` (None: every folder), now or after the run in progress."""
+    def index(self, job: IndexJob) -> None:
+        """Run ``job``, now or after the run in progress."""
         if self.engine is None or self.read_only:
             return
         if self.indexing:
-            items: list[str | None] = [None] if roots is None else list(roots)
-            for r in items:
-                if r not in self._queued_roots and not (r is not None and r in self._index_roots):
-                    self._queued_roots.append(r)
-            return
-        self._start_index(None if roots is None else list(roots))
+            self._queue(job)
+        else:
+            self._start_index(job)
 
-    def _start_index(self, roots: list[str] | None) -> None:
+    def _queue(self, job: IndexJob) -> None:
+        self._queued = job if self._queued is None else self._queued.merged(job)
+
+    def _start_index(self, job: IndexJob) -> None:
         engine = self.engine
+        assert engine is not None
+        roots = None if job.kind is IndexKind.ALL else [Path(f) for f in job.folders]
 
-        def job(report, token):
-            return engine.index([Path(r) for r in roots] if roots else None, progress=report, cancel=token)
+        def run(report: ProgressCallback, token: CancelToken, on_commit: Callable[[], None]) -> IndexReport:
+            return engine.index(roots, progress=report, cancel=token, on_commit=on_commit)
 
-        self._start_write_job(("",) if roots is None else tuple(roots), job, "index")
+        self._start_write_job(job, run, Operation.INDEX)
 
     def _start_write_job(
         self,
-        label: tuple[str, ...],
-        job: Callable[[Any, Any], Any],
-        what: str,
+        job: IndexJob,
+        run: WriteJob,
+        what: Operation,
         on_done: Callable[[IndexOutcome], None] | None = None,
     ) -> None:
-        """Run ``job(report, token)`` on the write queue with progress, pause and cancel."""
+        """Run ``run(report, token, on_commit)`` on the write queue with progress, pause and cancel."""
         from lookalike.core.progress import CancelToken
 
         token = CancelToken()
         self._token = token
-        self._index_roots = label
+        self._job = job
         mailbox = self._mailbox
         ready = self._progress_ready
+        committed = self._committed
 
-        def report(p) -> None:  # on indexer threads, maybe thousands of times a second
+        def report(p: Progress) -> None:  # on indexer threads, maybe thousands of times a second
             with mailbox.lock:
                 mailbox.value = p
                 wake = not mailbox.waiting
@@ -512,49 +587,50 @@ class EngineService(QObject):
                 except RuntimeError:
                     pass
 
-        def work():
+        def on_commit() -> None:  # on an indexer thread, after each committed batch
+            try:
+                committed.emit()
+            except RuntimeError:
+                pass
+
+        def work() -> IndexOutcome:
             from lookalike.core.progress import Cancelled
 
             t0 = time.perf_counter()
-            cancelled = False
-            result = None
+            result: IndexReport | None = None
             try:
-                result = job(report, token)
+                result = run(report, token, on_commit)
             except Cancelled:
-                cancelled = True
-            cancelled = cancelled or token.cancelled or bool(getattr(result, "cancelled", False))
-            return IndexOutcome(label, result, cancelled, time.perf_counter() - t0)
+                pass
+            cancelled = token.cancelled or result is None or result.cancelled
+            return IndexOutcome(job, result, cancelled, time.perf_counter() - t0)
 
-        def done(outcome: IndexOutcome):
+        def done(outcome: IndexOutcome) -> None:
             self._throttle.flush()
             if on_done is not None:
                 on_done(outcome)
             self.indexing_finished.emit(outcome)
 
-        def failed(f: JobFailure):
+        def failed(f: JobFailure) -> None:
             self._throttle.flush()
-            self.operation_failed.emit(OperationFailure(what, ", ".join(label), f))
-            self.indexing_finished.emit(IndexOutcome(label, None, True, 0.0))
+            self.operation_failed.emit(OperationFailure(what, job.model or ", ".join(job.folders), f))
+            self.indexing_finished.emit(IndexOutcome(job, None, True, 0.0))
 
-        def finished():
+        def finished() -> None:
             self._token = None
-            self._index_roots = None
+            self._job = None
             with mailbox.lock:
                 mailbox.value = None
-            self.refresh_folders()
-            self.refresh_status()
+            self.refresh()
             hooks, self._after_index = self._after_index, []
             for fn in hooks:
                 fn()
-            if self._queued_roots and not self.closing and not self.indexing:
-                queued, self._queued_roots = self._queued_roots, []
-                if None in queued:
-                    self._start_index(None)
-                else:
-                    self._start_index([r for r in queued if r is not None])
+            if self._queued is not None and not self.closing and not self.indexing:
+                queued, self._queued = self._queued, None
+                self._start_index(queued)
 
-        self.indexing_started.emit(label)
-        self._writes.submit(work, name=what, on_success=done, on_failure=failed, on_finished=finished)
+        self.indexing_started.emit(job)
+        self._writes.submit(work, name=what.value, on_success=done, on_failure=failed, on_finished=finished)
 
     def _on_progress_ready(self) -> None:
         with self._mailbox.lock:
@@ -579,12 +655,12 @@ class EngineService(QObject):
 
     def cancel_indexing(self, clear_queue: bool = True) -> None:
         if clear_queue:
-            self._queued_roots.clear()
+            self._queued = None
         if self._token is not None:
             self._token.cancel()
 
     # -- switching model ------------------------------------------------------------------
-    def switch_model(self, config: EngineConfig, folders: list[str]) -> None:
+    def switch_model(self, config: EngineConfig, folders: Sequence[str]) -> None:
         """Build a library for another model in the background, then swap it in.
 
         The current engine keeps answering searches until the new library has
@@ -596,11 +672,11 @@ class EngineService(QObject):
             self.cancel_indexing()
             self._after_index.append(lambda: self.switch_model(config, folders))
             return
-        holder: dict[str, Any] = {}
+        built: list[SearchEngine] = []  # the new engine, once opened (on the write thread)
 
-        def job(report, token):
+        def run(report: ProgressCallback, token: CancelToken, _on_commit: Callable[[], None]) -> IndexReport:
             new = self._open_engine(config, True)
-            holder["engine"] = new
+            built.append(new)
             for f in folders:
                 try:
                     new.add_folder(f)
@@ -609,41 +685,37 @@ class EngineService(QObject):
             return new.index(None, progress=report, cancel=token)
 
         def on_done(outcome: IndexOutcome) -> None:
-            new = holder.get("engine")
-            if new is None:
-                return
-            if outcome.cancelled:
-                return  # closed by the clean-up below
+            if not built or outcome.cancelled:
+                return  # a cancelled one is closed by the clean-up below
+            new = built[0]
             self.replace_engine(new, config)
             self._queries.submit(new.status, name="status", on_success=self.model_switched)
 
-        def on_failed_cleanup() -> None:
-            new = holder.get("engine")
-            if new is not None and new is not self.engine:
-                self._queries.submit(new.close, name="close-new")
+        def clean_up() -> None:
+            if built and built[0] is not self.engine:
+                self._queries.submit(built[0].close, name="close-new")
 
-        self._after_index.append(on_failed_cleanup)
-        self._start_write_job(("model:" + (config.model or ""),), job, "model", on_done)
+        self._after_index.append(clean_up)
+        self._start_write_job(IndexJob.switch(config.model or ""), run, Operation.MODEL, on_done)
 
-    def replace_engine(self, engine, config: EngineConfig) -> None:
+    def replace_engine(self, engine: SearchEngine, config: EngineConfig) -> None:
         """Swap in another engine (a library re-indexed with a new model); close the old one."""
         old = self.engine
         self._stop_watcher(wait=False)
         self.engine = engine
         self.config = config
-        self.model_ready = bool(getattr(engine, "encoder_loaded", True))
+        self.model_ready = engine.encoder_loaded
         if old is not None and old is not engine:
             self._queries.submit(old.close, name="close-old")
         if self.watch and not self.read_only:
             self._start_watcher(engine)
-        self.refresh_folders()
-        self.refresh_status()
+        self.refresh()
 
     # -- shutting down --------------------------------------------------------------------
     def shutdown(self, wait_ms: int = 10_000) -> None:
         """Cancel indexing, let running work end, close the library."""
         self.closing = True
-        self._queued_roots.clear()
+        self._queued = None
         self._search_waiting = None
         if self._token is not None:
             self._token.cancel()
