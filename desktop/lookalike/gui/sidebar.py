@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtWidgets import QAbstractItemView, QFrame, QListWidget, QListWidgetItem, QVBoxLayout, QWidget
+from PySide6.QtCore import QEvent, QSize, Qt, Signal
+from PySide6.QtGui import QPalette
+from PySide6.QtWidgets import QAbstractItemView, QFrame, QLabel, QListWidget, QListWidgetItem, QVBoxLayout, QWidget
 
 from lookalike.gui import icons
 from lookalike.gui.panels import FoldersPanel
@@ -43,8 +44,11 @@ class Sidebar(QFrame):
         super().__init__(parent)
         self.setObjectName("Sidebar")
         lay = QVBoxLayout(self)
-        lay.setContentsMargins(0, 0, 0, 0)
-        lay.setSpacing(6)
+        lay.setContentsMargins(4, 8, 4, 4)
+        lay.setSpacing(4)
+        heading = QLabel("<b>Library</b>", self)
+        heading.setContentsMargins(6, 0, 0, 0)
+        lay.addWidget(heading)
         self.views = ViewList(self)
         for view in views:
             item = QListWidgetItem(icons.icon(view.icon), view.title)
@@ -54,8 +58,24 @@ class Sidebar(QFrame):
         self.views.fit()
         self.views.currentItemChanged.connect(self._on_current_changed)
         lay.addWidget(self.views)
+        lay.addSpacing(6)
         self.folders = FoldersPanel(self)
+        self.folders.list.setFrameShape(QFrame.Shape.NoFrame)
         lay.addWidget(self.folders, 1)
+        self._style()
+
+    def _style(self) -> None:
+        # One panel in the base colour (as a list is), views and folders inside it.
+        pal = self.palette()
+        base, border = pal.color(QPalette.ColorRole.Base), pal.color(QPalette.ColorRole.Mid)
+        self.setStyleSheet(
+            f"#Sidebar {{ background: {base.name()}; border: 1px solid {border.name()}; border-radius: 6px; }}"
+        )
+
+    def changeEvent(self, event: QEvent) -> None:
+        if event.type() == QEvent.Type.PaletteChange:
+            self._style()
+        super().changeEvent(event)
 
     def select(self, key: str) -> None:
         for i in range(self.views.count()):

@@ -1,7 +1,7 @@
 """Take screenshots of the window's main states (for looking at it, and for the README).
 
     Xvfb :99 -screen 0 1400x900x24 &
-    DISPLAY=:99 .venv/bin/python -m tests.gui.screenshots OUT_DIR [--dark]
+    DISPLAY=:99 .venv/bin/python -m tools.screenshots OUT_DIR [--dark]
 
 Runs the real app on a private LOOKALIKE_HOME with the sample photos and saves
 PNGs: welcome (first run), indexing, text results, image query with chips,
@@ -34,9 +34,9 @@ def main(argv: list[str] | None = None) -> int:
     home = Path(tempfile.mkdtemp(prefix="lookalike-shots-"))
     os.environ["LOOKALIKE_HOME"] = str(home)
     os.environ["XDG_CACHE_HOME"] = str(home / "xdg-cache")
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-    from tests.gui.measure_stall import make_photos
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from tests.photos import write_samples
+    from tools.measure_stall import make_photos
 
     photos = home / "Pictures"
     if args.readme:
@@ -102,14 +102,14 @@ def main(argv: list[str] | None = None) -> int:
     pump(300, lambda: not window.service.indexing and window.service.model_ready)
     pump(1)
 
-    window.query_bar.set_text("a cat")
-    window.run_search()
-    pump(20, lambda: window.results_model.rowCount() > 0)
+    window.search_view.query_bar.set_text("a cat")
+    window.search_view.run_search()
+    pump(20, lambda: window.search_view.results_model.rowCount() > 0)
     pump(1.5)
     shot("3-text-results")
 
     # An image query: drop the motorcycle, mark the coffee "less like this".
-    window.query_bar.set_text("")
+    window.search_view.query_bar.set_text("")
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(photos / "Samples" / "motorcycle.jpg"))])
     for event in (
@@ -121,25 +121,25 @@ def main(argv: list[str] | None = None) -> int:
         ),
     ):
         QApplication.sendEvent(window, event)
-    pump(10, lambda: window.results_model.rowCount() > 0 and not window.service.searching)
-    window.query_bar.set_text("a red car")
-    window.query_bar.add_image(str(photos / "Samples" / "coffee.jpg"), -1.0)
+    pump(10, lambda: window.search_view.results_model.rowCount() > 0 and not window.service.searching)
+    window.search_view.query_bar.set_text("a red car")
+    window.search_view.query_bar.add_image(str(photos / "Samples" / "coffee.jpg"), -1.0)
     pump(10, lambda: not window.service.searching)
     pump(1.5)
     shot("4-image-query-chips")
 
-    window.results_view.setCurrentIndex(window.results_model.index(0))
-    window.open_preview(0)
-    preview = window.preview
+    window.search_view.results_view.setCurrentIndex(window.search_view.results_model.index(0))
+    window.search_view.open_preview(0)
+    preview = window.search_view.preview
     preview.resize(1000, 720)
     preview.move(180, 60)
     pump(5, lambda: preview.canvas.image() is not None and preview.canvas.image().width() > 400)
     shot("5-preview", preview)
     preview.close()
 
-    window.query_bar.clear_images()
-    window.query_bar.set_text("dog + + cat")
-    window.run_search()
+    window.search_view.query_bar.clear_images()
+    window.search_view.query_bar.set_text("dog + + cat")
+    window.search_view.run_search()
     window.add_folders([str(home / "not-there")])
     pump(5, window.banner.isVisible)
     shot("6-errors")
@@ -201,11 +201,11 @@ def readme_picture(window, folder: Path, out: Path, pump) -> int:
         ),
     )
     pump(1)
-    window.query_bar.set_text("a cat")
-    window.query_bar.add_image(str(folder / "IMG_0412-2.jpg"), 1.0, submit=False)
-    window.query_bar.add_image(str(folder / "IMG_0418.jpg"), -1.0)
-    pump(20, lambda: window.results_model.rowCount() > 0 and not window.service.searching)
-    window.results_view.setCurrentIndex(window.results_model.index(0))
+    window.search_view.query_bar.set_text("a cat")
+    window.search_view.query_bar.add_image(str(folder / "IMG_0412-2.jpg"), 1.0, submit=False)
+    window.search_view.query_bar.add_image(str(folder / "IMG_0418.jpg"), -1.0)
+    pump(20, lambda: window.search_view.results_model.rowCount() > 0 and not window.service.searching)
+    window.search_view.results_view.setCurrentIndex(window.search_view.results_model.index(0))
     pump(2.5)
     out.parent.mkdir(parents=True, exist_ok=True)
     window.grab().save(str(out))

@@ -1,6 +1,6 @@
 """Measure the window's longest event-loop stall while it indexes and searches.
 
-    .venv/bin/python -m tests.gui.measure_stall [--photos 300] [--out report.txt]
+    .venv/bin/python -m tools.measure_stall [--photos 300] [--out report.txt]
 
 Opens the real window (offscreen unless DISPLAY is set) on a private
 LOOKALIKE_HOME, adds a folder of a few hundred real-sized JPEGs, and while the
@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     home = Path(tempfile.mkdtemp(prefix="lookalike-stall-"))
     os.environ["LOOKALIKE_HOME"] = str(home)
     os.environ["XDG_CACHE_HOME"] = str(home / "xdg-cache")
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from tests.photos import write_samples
 
     samples = home / "samples"
@@ -66,8 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     if os.environ.get("STALL_SWITCH"):
         sys.setswitchinterval(float(os.environ["STALL_SWITCH"]))
 
-    from lookalike import app as appmod
-    from lookalike.gui.stallmeter import StallMeter
+    from tools.stallmeter import StallMeter
 
     qapp = appmod.ensure_application()
     t_start = time.perf_counter()
@@ -105,10 +104,10 @@ def main(argv: list[str] | None = None) -> int:
         elif phase == "indexing":
             n = state["searches"]
             if n % 2 == 0:
-                window.query_bar.field.setText(queries[(n // 2) % len(queries)])
-                window.run_search()
+                window.search_view.query_bar.field.setText(queries[(n // 2) % len(queries)])
+                window.search_view.run_search()
             else:
-                bar = window.results_view.verticalScrollBar()
+                bar = window.search_view.results_view.verticalScrollBar()
                 bar.setValue(bar.maximum() if (n // 2) % 2 else 0)
             state["searches"] = n + 1
             if args.screenshot and not state["shot"] and n == 8:
@@ -121,8 +120,8 @@ def main(argv: list[str] | None = None) -> int:
         elif phase == "after":  # searches on the full library, thumbnails loading
             k = state["after"]
             if k < len(queries):
-                window.query_bar.field.setText(queries[k])
-                window.run_search()
+                window.search_view.query_bar.field.setText(queries[k])
+                window.search_view.run_search()
             state["after"] = k + 1
             if k > len(queries) + 4:
                 driver.stop()
@@ -141,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     status = window.service.last_status
     lines = [
         f"window shown after {t_shown * 1000:.0f} ms; model ready after {t_model:.1f} s",
-        f"indexed {getattr(status, 'photos', '?')} photos in {t_index:.1f} s "
+        f"indexed {status.photos if status is not None else '?'} photos in {t_index:.1f} s "
         f"with {searches} searches and {searches} grid scrolls meanwhile",
         f"last search took {window.last_search_seconds * 1000:.0f} ms",
         f"while the model loaded: {state.get('startup')}",
