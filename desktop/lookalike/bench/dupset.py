@@ -16,7 +16,7 @@ import io
 import itertools
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -107,7 +107,7 @@ def _real_photos(faces: bool = True) -> Iterator[tuple[str, Image.Image, str, Ne
                 yield Path(rel).stem, img.convert("RGB"), family, NegativeKind.SAME_PERSON
 
 
-def _shifted_shots(img: Image.Image) -> list[Image.Image]:
+def shifted_shots(img: Image.Image) -> list[Image.Image]:
     """Two shots of one scene: frames of 70% of the photo, shifted by 15% of it both ways
     (a fifth of the frame), as when the camera moved between two photos."""
     w, h = img.size
@@ -116,7 +116,7 @@ def _shifted_shots(img: Image.Image) -> list[Image.Image]:
     return [img.crop((0, 0, fw, fh)), img.crop((dx, dy, dx + fw, dy + fh))]
 
 
-def _jpeg(img: Image.Image, quality: int = 92, exif: bytes | None = None) -> bytes:
+def jpeg_bytes(img: Image.Image, quality: int = 92, exif: bytes | None = None) -> bytes:
     buf = io.BytesIO()
     if exif is None:
         img.save(buf, "JPEG", quality=quality)
@@ -125,16 +125,16 @@ def _jpeg(img: Image.Image, quality: int = 92, exif: bytes | None = None) -> byt
     return buf.getvalue()
 
 
-def _altered(img: Image.Image, how: Alteration, original_is_png: bool) -> tuple[bytes, str]:
+def altered(img: Image.Image, how: Alteration, original_is_png: bool) -> tuple[bytes, str]:
     """The altered copy's file bytes and suffix."""
     w, h = img.size
     if how is Alteration.RESIZE:
-        return _jpeg(img.resize((max(1, w // 2), max(1, h // 2)), Image.Resampling.LANCZOS), 90), ".jpg"
+        return jpeg_bytes(img.resize((max(1, w // 2), max(1, h // 2)), Image.Resampling.LANCZOS), 90), ".jpg"
     if how is Alteration.JPEG60:
-        return _jpeg(img, 60), ".jpg"
+        return jpeg_bytes(img, 60), ".jpg"
     if how is Alteration.PNG:
         if original_is_png:  # the original is a PNG already: the format change is to JPEG
-            return _jpeg(img, 90), ".jpg"
+            return jpeg_bytes(img, 90), ".jpg"
         buf = io.BytesIO()
         img.save(buf, "PNG")
         return buf.getvalue(), ".png"
@@ -148,23 +148,24 @@ def _altered(img: Image.Image, how: Alteration, original_is_png: bool) -> tuple[
         stored = img.transpose(Image.Transpose.ROTATE_90)
         exif = Image.Exif()
         exif[0x0112] = 6
-        return _jpeg(stored, 92, exif.tobytes()), ".jpg"
+        return jpeg_bytes(stored, 92, exif.tobytes()), ".jpg"
     if how is Alteration.CROP:
         left, top = int(w * 0.03), int(h * 0.03)
         right, bottom = w - int(w * 0.02), h - int(h * 0.02)
-        return _jpeg(img.crop((left, top, right, bottom)), 90), ".jpg"
+        return jpeg_bytes(img.crop((left, top, right, bottom)), 90), ".jpg"
     if how is Alteration.COLOUR:
         out = ImageEnhance.Color(img).enhance(1.35)
         out = ImageEnhance.Brightness(out).enhance(1.08)
         r, g, b = out.split()
         r = r.point(lambda v: min(255, int(v * 1.06)))
         b = b.point(lambda v: int(v * 0.94))
-        return _jpeg(Image.merge("RGB", (r, g, b)), 90), ".jpg"
+        return jpeg_bytes(Image.merge("RGB", (r, g, b)), 90), ".jpg"
     raise ValueError(how)
 
 
-def build(folder: Path, *, faces: bool = True, limit: int | None = None) -> list[LabelledPhoto]:
-    """Write the labelled photos under ``folder``; returns them in a fixed order."""
+def build(folder: Path, *, faces: bool = True, only: Collection[str] | None = None) -> list[LabelledPhoto]:
+    """Write the labelled photos under ``folder``; returns them in a fixed order.
+    ``only``: the names of the real photos to use (all by default)."""
     folder.mkdir(parents=True, exist_ok=True)
     photos: list[LabelledPhoto] = []
 
@@ -173,20 +174,20 @@ def build(folder: Path, *, faces: bool = True, limit: int | None = None) -> list
         if source_png:
             img.save(original, "PNG")
         else:
-            original.write_bytes(_jpeg(img, 95))
+            original.write_bytes(jpeg_bytes(img, 95))
         photos.append(LabelledPhoto(original, name, None, family, kind))
         for how in Alteration:
-            data, suffix = _altered(img, how, source_png)
+            data, suffix = altered(img, how, source_png)
             path = folder / f"{name}~{how.name.lower()}{suffix}"
             path.write_bytes(data)
             photos.append(LabelledPhoto(path, name, how, family, kind))
 
     for i, (name, img, family, kind) in enumerate(_real_photos(faces)):
-        if limit is not None and i >= limit:
-            break
+        if only is not None and name not in only:
+            continue
         add(name, img, family, kind, source_png=i % 2 == 0)
         if min(img.size) >= 400 and kind is NegativeKind.OTHER:
-            for j, shot in enumerate(_shifted_shots(img)):
+            for j, shot in enumerate(shifted_shots(img)):
                 add(f"{name}_shot{j + 1}", shot, family, NegativeKind.SHIFTED_SHOT, source_png=False)
     return photos
 

@@ -64,13 +64,15 @@ _FORMAT_RANK: dict[str, int] = {
 }
 _PILLOW_NAMES = {"JPEG": "jpeg", "PNG": "png", "WEBP": "webp", "GIF": "gif", "BMP": "bmp", "TIFF": "tiff"}
 _PILLOW_NAMES.update({"HEIF": "heic", "AVIF": "avif", "MPO": "jpeg"})
+_SUFFIX_NAMES = {"jpg": "jpeg", "jpe": "jpeg", "jfif": "jpeg", "tif": "tiff", "heif": "heic"}
 
 
 def format_name(path: Path, detected: str = "") -> str:
     """The photo's format as a short lower-case name: what the file is, else its suffix."""
     if detected:
         return _PILLOW_NAMES.get(detected.upper(), detected.lower())
-    return path.suffix.lower().lstrip(".") or "?"
+    suffix = path.suffix.lower().lstrip(".")
+    return _SUFFIX_NAMES.get(suffix, suffix) or "?"
 
 
 def format_rank(name: str) -> int:
