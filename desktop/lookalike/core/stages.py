@@ -219,6 +219,8 @@ class EncodeStage(PhotoStage[np.ndarray]):
     def _set_torch_threads(self, threads: int) -> None:
         if os.environ.get("LOOKALIKE_THREADS", "").strip():
             return  # the user's own setting
+        if getattr(self._loaded, "uses_torch", True) is False:
+            return  # its runtime was given its thread share when it loaded (CLIP in ONNX Runtime)
         try:
             import torch
         except ImportError:  # pragma: no cover - every real encoder has torch

@@ -154,13 +154,32 @@ def images_to_tensor(
     resize_mode: str = "shortest",
     interpolation: str = "bicubic",
 ) -> torch.Tensor:
-    """PIL images -> normalised float tensor (n, 3, size, size).
+    """PIL images -> normalised float tensor (n, 3, size, size); see :func:`images_to_array`."""
+    import torch
+
+    return torch.from_numpy(
+        images_to_array(
+            images, size, mean, std, resize_size=resize_size, resize_mode=resize_mode, interpolation=interpolation
+        )
+    )
+
+
+def images_to_array(
+    images: Sequence[Image.Image],
+    size: int,
+    mean: Sequence[float],
+    std: Sequence[float],
+    *,
+    resize_size: int | None = None,
+    resize_mode: str = "shortest",
+    interpolation: str = "bicubic",
+) -> np.ndarray:
+    """PIL images -> normalised float32 array (n, 3, size, size), no torch.
 
     ``shortest``: scale the short side to ``resize_size`` (default ``size``) and
     take the centre square; ``squash``: resize to a square ignoring the aspect;
     ``longest``: fit the long side and pad with black (CLIP's "longest" mode).
     """
-    import torch
     from PIL import Image
 
     resample = _RESAMPLE.get(interpolation, 3)
@@ -187,10 +206,10 @@ def images_to_tensor(
             left, top = (nw - size) // 2, (nh - size) // 2
             im = im.crop((left, top, left + size, top + size))
         arrays.append(np.asarray(im, dtype=np.uint8))
-    x = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).float().div_(255.0)
-    m = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1)
-    sd = torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1)
-    return (x - m) / sd
+    x = np.stack(arrays).transpose(0, 3, 1, 2).astype(np.float32) / np.float32(255.0)
+    m = np.asarray(mean, dtype=np.float32).reshape(1, 3, 1, 1)
+    sd = np.asarray(std, dtype=np.float32).reshape(1, 3, 1, 1)
+    return np.ascontiguousarray((x - m) / sd, dtype=np.float32)
 
 
 def empty_rows(dimension: int) -> np.ndarray:

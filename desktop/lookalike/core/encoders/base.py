@@ -57,7 +57,13 @@ class Encoder(Protocol):
 
 
 def pick_device(requested: str | None = None) -> str:
-    """CUDA, then Apple MPS, then CPU; ``requested`` ("cpu", "cuda", "cuda:1", "mps") overrides."""
+    """CUDA, then Apple MPS, then CPU; ``requested`` ("cpu", "cuda", "cuda:1", "mps") overrides.
+
+    The CPU needs no asking, nor does a Linux machine without a GPU's device files:
+    importing torch to find that out costs seconds at every start.
+    """
+    if requested == "cpu" or (requested in (None, "", "auto") and _no_gpu_here()):
+        return "cpu"
     import torch
 
     from lookalike.core.errors import UsageError
@@ -75,6 +81,16 @@ def pick_device(requested: str | None = None) -> str:
     if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
         return "mps"
     return "cpu"
+
+
+def _no_gpu_here() -> bool:
+    """True on Linux when no NVIDIA, AMD (ROCm) or WSL GPU device file exists."""
+    import os
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return False
+    return not any(os.path.exists(p) for p in ("/dev/nvidiactl", "/dev/nvidia0", "/dev/kfd", "/dev/dxg"))
 
 
 def l2_normalize(x: np.ndarray) -> np.ndarray:

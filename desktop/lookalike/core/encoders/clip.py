@@ -40,13 +40,14 @@ import os
 import re
 import threading
 from collections.abc import Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from lookalike.core.encoders import _common
+from lookalike.core.encoders import _common, checkpoint
 from lookalike.core.errors import ModelUnavailableError, UsageError
 from lookalike.core.progress import CancelToken, ProgressCallback
 
@@ -309,93 +310,87 @@ def register_config(model_cfg: dict, name: str | None = None) -> str:
     return name
 
 
-def _shape_signature(state: dict) -> dict[str, tuple]:
-    return {k: tuple(v.shape) for k, v in state.items() if hasattr(v, "shape")}
+def _known_configs() -> dict[str, dict]:
+    """Every architecture open_clip knows now: its own JSON files and configs registered since."""
+    import open_clip
+
+    return {name: open_clip.get_model_config(name) or {} for name in open_clip.list_models()}
 
 
-def _count_blocks(shapes: dict[str, tuple], prefix: str) -> int:
-    found = {k[len(prefix) :].split(".", 1)[0] for k in shapes if k.startswith(prefix)}
-    return len({f for f in found if f.isdigit()})
-
-
-def _towers_fit(cfg: dict, shapes: dict[str, tuple]) -> bool:
-    """Whether a config's towers can have these shapes, judged from the config alone."""
-    vcfg, tcfg = cfg.get("vision_cfg", {}), cfg.get("text_cfg", {})
-    timm_vision = any(k.startswith("visual.trunk.") for k in shapes)
-    if timm_vision != ("timm_model_name" in vcfg):
-        return False
-    conv1 = shapes.get("visual.conv1.weight")
-    if "timm_model_name" not in vcfg and isinstance(vcfg.get("layers"), int):
-        if conv1 is None or len(conv1) != 4:
-            return False
-        if (vcfg.get("width", 768), vcfg.get("patch_size", 16)) != (conv1[0], conv1[2]):
-            return False
-        if _count_blocks(shapes, "visual.transformer.resblocks.") != vcfg["layers"]:
-            return False
-    text_blocks = _count_blocks(shapes, "transformer.resblocks.") or _count_blocks(
-        shapes, "text.transformer.resblocks."
-    )
-    if text_blocks and isinstance(tcfg.get("layers"), int) and text_blocks != tcfg["layers"]:
-        return False
-    return True
-
-
-def infer_architecture(state: dict) -> str:
-    """The open_clip architecture whose parameters have exactly the checkpoint's shapes."""
+def _fits_on_meta(name: str, shapes: dict[str, tuple]) -> bool:
+    """Whether open_clip's ``name`` has exactly these parameter shapes, built on the meta device
+    (no memory, no weights): only for towers whose shapes a config does not spell out (timm)."""
     import open_clip
     import torch
 
-    ours = _shape_signature(state)
     ignore = {"logit_bias", "text.transformer.embeddings.position_ids", "position_ids"}
-    text_proj = ours.get("text_projection") or ours.get("text.text_projection")
-    token = ours.get("token_embedding.weight") or ours.get("text.token_embedding.weight")
-    context = ours.get("positional_embedding") or ours.get("text.positional_embedding")
-    if "logit_scale" not in ours or text_proj is None or token is None:
+    try:
+        with torch.device("meta"), _library_logs_to_ours():
+            model = open_clip.create_model(
+                name, pretrained=None, load_weights=False, device="meta", pretrained_text=False, pretrained_image=False
+            )
+    except Exception:
+        return False
+    theirs = checkpoint.state_shapes(model.state_dict())
+    return {k: v for k, v in shapes.items() if k not in ignore} == {k: v for k, v in theirs.items() if k not in ignore}
+
+
+def infer_architecture(state_or_shapes: dict) -> str:
+    """The open_clip architecture whose parameters have exactly the checkpoint's shapes.
+
+    Worked out from the shapes and the architectures' configs (no model is built),
+    except that timm image towers, which a config does not spell out, are compared
+    by building the few candidates on the meta device.
+    """
+    shapes = {k: tuple(v) if isinstance(v, (tuple, list)) else tuple(v.shape) for k, v in state_or_shapes.items()}
+    shapes = {k[len("module.") :] if k.startswith("module.") else k: v for k, v in shapes.items()}
+    if "logit_scale" not in shapes or not (
+        ("text_projection" in shapes or "text_projection.weight" in shapes or "text.text_projection" in shapes)
+        and ("token_embedding.weight" in shapes or "text.token_embedding.weight" in shapes)
+    ):
         raise ModelUnavailableError(
             "This file is not an open_clip CLIP checkpoint (it has no text tower or logit scale)"
         )
-    names = sorted(open_clip.list_models(), key=lambda n: ("quickgelu" in n, len(n), n))
-    matches: list[str] = []
-    for name in names:
-        cfg = open_clip.get_model_config(name) or {}
-        tcfg = cfg.get("text_cfg", {})
-        if "hf_model_name" in tcfg or "hf_tokenizer_name" in tcfg:
-            continue  # would need files from a model hub
-        # Cheap checks first; only the survivors are built (on the meta device, no memory).
-        if cfg.get("embed_dim") not in text_proj:
-            continue
-        if (tcfg.get("vocab_size", 49408), tcfg.get("width", 512)) != tuple(token):
-            continue
-        if context is not None and tcfg.get("context_length", 77) != context[0]:
-            continue
-        if not _towers_fit(cfg, ours):
-            continue
-        try:
-            with torch.device("meta"):
-                model = open_clip.create_model(
-                    name,
-                    pretrained=None,
-                    load_weights=False,
-                    device="meta",
-                    pretrained_text=False,
-                    pretrained_image=False,
-                )
-        except Exception:
-            continue
-        theirs = _shape_signature(model.state_dict())
-        a = {k: v for k, v in ours.items() if k not in ignore}
-        b = {k: v for k, v in theirs.items() if k not in ignore}
-        if a == b:
-            matches.append(name)
-            if len(matches) > 1:
-                break
+    configs = _known_configs()
+    matches = checkpoint.infer_architectures(shapes, configs)
+    if matches and any(k.startswith("visual.trunk.") for k in shapes):
+        matches = [m for m in matches if _fits_on_meta(m, shapes)][:2]
+    elif "text.token_embedding.weight" in shapes:  # a custom text tower: keys a config does not spell out
+        embed = (shapes.get("text.text_projection") or (0, 0))[-1]
+        custom = [n for n, c in configs.items() if c.get("custom_text") and c.get("embed_dim") == embed]
+        matches = [m for m in sorted(custom, key=lambda n: ("quickgelu" in n, len(n), n)) if _fits_on_meta(m, shapes)]
     if not matches:
         raise ModelUnavailableError(
             "Cannot tell which open_clip architecture this checkpoint is; name it, e.g. --model clip:ViT-B-32"
         )
-    if len(matches) > 1:
-        log.warning("checkpoint fits %s; using %s (name the architecture to choose)", matches, matches[0])
+    same = [m for m in matches if configs.get(m) == configs.get(matches[0])]
+    if len(same) < len(matches):
+        log.info("checkpoint fits %s; using %s (name the architecture to choose)", matches, matches[0])
     return matches[0]
+
+
+@contextmanager
+def _library_logs_to_ours():
+    """While open_clip works on this thread, what it logs on the root logger (e.g. "No
+    pretrained weights loaded ... initialized randomly" for every model built before
+    its weights are loaded) goes to this module's log at INFO: shown with -v, never
+    on a user's stderr otherwise."""
+    me = threading.get_ident()
+
+    class Divert(logging.Filter):
+        def filter(self, record: logging.LogRecord) -> bool:
+            if record.thread != me:
+                return True
+            log.info("open_clip: %s", record.getMessage())
+            return False
+
+    divert = Divert()
+    root = logging.getLogger()
+    root.addFilter(divert)
+    try:
+        yield
+    finally:
+        root.removeFilter(divert)
 
 
 def _find_weights_in_dir(folder: Path) -> Path:
@@ -428,15 +423,27 @@ def _preprocess_for(arch: str, tag: str | None, cfg_pre: dict | None) -> dict:
 # -- the encoder ---------------------------------------------------------------------
 
 
+def spec_name(spec: ClipSpec) -> str:
+    """The model name a spec came from: clip, clip:ARCH or clip:ARCH:TAG."""
+    return ":".join([NAME, *(p for p in (spec.arch, spec.tag) if p)])
+
+
 class ClipEncoder:
-    """An open_clip model: image and text towers into one space."""
+    """An open_clip model: image and text towers into one space.
+
+    The first load of a set of weights goes through open_clip and torch, exports
+    the text tower (numpy, :mod:`clip_text`) and on CPU the image tower (ONNX
+    Runtime, :mod:`clip_image`) beside the weights' checksum, and remembers what
+    it found (:mod:`checkpoint`). Later loads of the unchanged file on CPU take
+    the exports and import neither open_clip nor torch.
+    """
 
     supports_text = True
     # Photos per call when indexing on CPU: a vision transformer gets cheaper a photo
     # with batch (ViT-B-32, one thread: 105 ms alone, 71 ms in eights, 68 in sixteens;
     # `lookalike bench`); eights leave two calls per commit batch to run side by side.
     cpu_batch = 8
-    side_by_side = True
+    side_by_side = True  # ONNX Runtime sessions and torch modules both take calls from several threads
 
     def __init__(
         self,
@@ -451,10 +458,78 @@ class ClipEncoder:
 
         spec = spec or ClipSpec(None, None)
         self.device = pick_device(device)
+        self._model = None
+        self._onnx = None
+        self._onnx_file: Path | None = None
+        self._load_lock = threading.RLock()
+        self._text = None
+        self._spec_args = (spec, model_file)
+        self.uses_torch = True
+        self.backend = "torch"
+        self._key = (spec_name(spec), model_file)
+        rec = checkpoint.recall_load(*self._key)
+        if rec is not None and self._load_exports(rec):
+            _common.report(progress, 1, 1, f"CLIP {rec.architecture} ready")
+            return
+        self._load_with_open_clip(spec, model_file, progress, cancel)
+
+    # -- loading --------------------------------------------------------------------------
+
+    def _load_exports(self, rec: checkpoint.LoadRecord) -> bool:
+        """Take a remembered load's exports: its text tower (False when there is none), and on
+        CPU its ONNX image tower; without one, torch loads with the first photo to encode."""
+        from lookalike.core.encoders import clip_image, clip_text
+
+        folder = checkpoint.export_dir(rec.checksum)
+        text = clip_text.load_text_tower(folder)
+        if text is None:
+            return False
+        onnx = folder / clip_image.ONNX_NAME
+        if self.device == "cpu" and onnx.is_file() and clip_image.onnxruntime_available():
+            # The session (about 0.7 s) starts with the first photo: a text query never needs it.
+            self._onnx_file = onnx
+            self.uses_torch = False
+            self.backend = "onnxruntime"
+        self._text = text
+        self._set_from_record(rec)
+        return True
+
+    def _image_tower(self):
+        """The ONNX Runtime session, started on first use; None: images go through torch
+        (the model loaded now if it was not)."""
+        if self._onnx is not None or (self._onnx_file is None and self._model is not None):
+            return self._onnx
+        with self._load_lock:
+            if self._onnx is None and self._onnx_file is not None:
+                from lookalike.core.encoders.clip_image import OnnxImageTower
+
+                try:
+                    self._onnx = OnnxImageTower(self._onnx_file)
+                except Exception as exc:
+                    log.warning("exported image tower %s unusable (%s); using torch", self._onnx_file, exc)
+                    self._onnx_file = None
+                    self.uses_torch = True
+                    self.backend = "torch"
+            if self._onnx is None and self._model is None:
+                self._load_with_open_clip(*self._spec_args, None, None)
+        return self._onnx
+
+    def _set_from_record(self, rec: checkpoint.LoadRecord) -> None:
+        self.id = rec.encoder_id
+        self.architecture = rec.architecture
+        self.weights_file = Path(rec.weights)
+        self.weights_checksum = rec.checksum
+        self.dimension = int(rec.dimension)
+        self.image_size = int(rec.image_size)
+        self._mean, self._std = tuple(rec.mean), tuple(rec.std)
+        self._interp, self._resize_mode = rec.interpolation, rec.resize_mode
+
+    def _load_with_open_clip(self, spec: ClipSpec, model_file, progress, cancel) -> None:
         _common.torch_setup()
         _common.report(progress, 0, None, "loading open_clip")
         try:
-            import open_clip  # noqa: F401
+            with _library_logs_to_ours():
+                import open_clip  # noqa: F401
         except ImportError:  # pragma: no cover - a dependency
             raise ModelUnavailableError("CLIP needs the package open_clip_torch; install it") from None
 
@@ -486,9 +561,9 @@ class ClipEncoder:
         self.architecture = arch
         self.weights_file = weights
         quick_gelu = False
-        if tag is not None:
-            import open_clip
+        import open_clip
 
+        if tag is not None:
             quick_gelu = bool((open_clip.get_pretrained_cfg(arch, tag) or {}).get("quick_gelu"))
         self._model = self._build(arch, weights, quick_gelu=quick_gelu)
         pre = _preprocess_for(arch, tag, cfg_pre)
@@ -500,17 +575,72 @@ class ClipEncoder:
         self._std = tuple(pre.get("std", (0.26862954, 0.26130258, 0.27577711)))
         self._interp = str(pre.get("interpolation", "bicubic"))
         self._resize_mode = str(pre.get("resize_mode", "shortest"))
-        import open_clip
-
         try:
-            self._tokenizer = open_clip.get_tokenizer(arch)
+            with _library_logs_to_ours():
+                self._tokenizer = open_clip.get_tokenizer(arch)
         except Exception as exc:
             raise ModelUnavailableError(f"Cannot load the tokenizer of {arch}: {exc}") from None
         _common.check(cancel)
         _common.report(progress, 0, None, "checking the CLIP weights")
         self.weights_checksum = _common.file_sha256(weights)
-        self.dimension = int(open_clip.get_model_config(arch)["embed_dim"])
+        model_cfg = open_clip.get_model_config(arch) or {}
+        self.dimension = int(model_cfg["embed_dim"])
+        self._export(model_cfg, quick_gelu, progress)
         _common.report(progress, 1, 1, f"CLIP {label} ready")
+
+    def _export(self, model_cfg: dict, quick_gelu: bool, progress) -> None:
+        """Export the towers once per set of weights (so later starts skip open_clip and
+        torch), use them from now on, and remember this load."""
+        from lookalike.core.encoders import clip_image, clip_text
+
+        if self._model is None or self._dtype != _torch_float32():
+            return
+        folder = checkpoint.export_dir(self.weights_checksum)
+        try:
+            text = clip_text.load_text_tower(folder)
+            if text is None:
+                _common.report(progress, 0, None, "preparing CLIP text queries")
+                if clip_text.export_text_tower(self._model, model_cfg, folder, quick_gelu=quick_gelu):
+                    text = clip_text.load_text_tower(folder)
+            onnx = folder / clip_image.ONNX_NAME
+            if self.device == "cpu" and not onnx.is_file() and clip_image.onnxruntime_available():
+                _common.report(progress, 0, None, "preparing the CLIP image tower for ONNX Runtime")
+                clip_image.export_image_tower(self._model, folder, self.image_size)
+        except Exception as exc:  # only speed is at stake: the torch model still answers
+            log.warning("could not export the CLIP towers to %s: %s", folder, exc)
+            return
+        if text is not None:
+            self._text = text
+        if self.device == "cpu" and onnx.is_file():
+            try:
+                self._onnx = clip_image.OnnxImageTower(onnx)
+            except Exception as exc:
+                log.info("exported image tower %s unusable: %s", onnx, exc)
+            else:
+                self.backend = "onnxruntime"
+                self._onnx_file = onnx
+        if self._text is not None and self._onnx is not None:
+            self._model = None  # both towers answer from the exports: the torch copy can go
+            self.uses_torch = False
+        st = self.weights_file.stat()
+        checkpoint.remember_load(
+            checkpoint.LoadRecord(
+                key=checkpoint.load_key(*self._key),
+                weights=os.fspath(self.weights_file.resolve()),
+                size=st.st_size,
+                mtime_ns=st.st_mtime_ns,
+                checksum=self.weights_checksum,
+                encoder_id=self.id,
+                architecture=self.architecture,
+                dimension=self.dimension,
+                image_size=self.image_size,
+                mean=tuple(float(v) for v in self._mean),
+                std=tuple(float(v) for v in self._std),
+                interpolation=self._interp,
+                resize_mode=self._resize_mode,
+                model_cfg=model_cfg,
+            )
+        )
 
     def _resolve_file(self, path: Path, spec: ClipSpec):
         """(weights file, open_clip architecture name, display label, preprocess cfg)."""
@@ -543,7 +673,16 @@ class ClipEncoder:
             if open_clip.get_model_config(spec.arch) is None:
                 raise UsageError(f"open_clip knows no architecture '{spec.arch}'")
             return path, spec.arch, _safe_label(spec.arch), None
-        arch = infer_architecture(_checkpoint_state(path))
+        if path.suffix == ".safetensors":
+            try:  # the header alone holds the shapes: the weights are read once, when loaded
+                shapes = checkpoint.safetensors_shapes(path)[0]
+            except (OSError, ValueError) as exc:
+                raise ModelUnavailableError(
+                    f"{path.name} is not a safetensors file Lookalike can read ({exc})"
+                ) from None
+        else:
+            shapes = checkpoint.state_shapes(_checkpoint_state(path))
+        arch = infer_architecture(shapes)
         log.info("%s looks like open_clip's %s", path.name, arch)
         return path, arch, _safe_label(arch), None
 
@@ -553,19 +692,21 @@ class ClipEncoder:
         try:
             # Weights trained with QuickGELU (OpenAI's, some LAION-400M) say so in their
             # published config; building the plain architecture would change their output.
-            model = open_clip.create_model(
-                arch,
-                pretrained=None,
-                load_weights=False,
-                device="cpu",
-                pretrained_text=False,
-                pretrained_image=False,
-                force_quick_gelu=quick_gelu,
-            )
+            with _library_logs_to_ours():
+                model = open_clip.create_model(
+                    arch,
+                    pretrained=None,
+                    load_weights=False,
+                    device="cpu",
+                    pretrained_text=False,
+                    pretrained_image=False,
+                    force_quick_gelu=quick_gelu,
+                )
         except Exception as exc:
             raise ModelUnavailableError(f"Cannot build the open_clip architecture {arch}: {exc}") from None
         try:
-            open_clip.load_checkpoint(model, str(weights))
+            with _library_logs_to_ours():
+                open_clip.load_checkpoint(model, str(weights))
         except Exception as exc:
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
             raise ModelUnavailableError(f"{weights.name} does not fit the architecture {arch}: {first}") from None
@@ -582,21 +723,38 @@ class ClipEncoder:
         self._dtype = next(model.parameters()).dtype
         return model
 
+    # -- encoding -------------------------------------------------------------------------
+
+    def _pixels(self, batch: Sequence[Image.Image]) -> np.ndarray:
+        return _common.images_to_array(
+            batch, self.image_size, self._mean, self._std, resize_mode=self._resize_mode, interpolation=self._interp
+        )
+
     def encode_images(self, images: Sequence[Image.Image], batch_size: int = 32) -> np.ndarray:
+        tower = self._image_tower()
+        if tower is not None:
+            from lookalike.core.encoders.clip_image import encode_with
+
+            return encode_with(tower, images, self._pixels, batch_size, self.dimension)
+        import torch
+
+        pin = self.device.startswith("cuda")
         return _common.encode_image_batches(
             images,
             batch_size,
             self.dimension,
-            lambda batch: _common.images_to_tensor(
-                batch, self.image_size, self._mean, self._std, resize_mode=self._resize_mode, interpolation=self._interp
+            lambda batch: torch.from_numpy(self._pixels(batch)),
+            lambda x: self._model.encode_image(
+                (x.pin_memory() if pin else x).to(self.device, self._dtype, non_blocking=pin)
             ),
-            lambda x: self._model.encode_image(x.to(self.device, self._dtype)),
         )
 
     def encode_texts(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
         texts = [str(t) for t in texts]
         if not texts:
             return _common.empty_rows(getattr(self, "dimension", 0))
+        if self._text is not None:
+            return self._text.encode(texts)
         import torch
 
         out = []
@@ -607,7 +765,13 @@ class ClipEncoder:
         return _common.unit_rows(torch.cat(out))
 
     def __repr__(self) -> str:
-        return f"ClipEncoder({self.id!r}, device={self.device!r})"
+        return f"ClipEncoder({self.id!r}, device={self.device!r}, {self.backend})"
+
+
+def _torch_float32():
+    import torch
+
+    return torch.float32
 
 
 def _safe_label(label: str) -> str:
