@@ -374,13 +374,13 @@ def test_unreadable_photos_are_counted_per_folder(qtbot, make_window, gui_photos
         lambda: bool(window.folders_panel.rows()) and window.folders_panel.rows()[0].failures == 1, timeout=10_000
     )
     assert "1 unreadable" in window.folders_panel.list.item(0).text()
-    window.show_failures(str(folder))
-    qtbot.waitUntil(lambda: getattr(window, "failures_dialog", None) is not None, timeout=10_000)
+    window.folders.show_failures(str(folder))
+    qtbot.waitUntil(lambda: window.folders.failures_dialog is not None, timeout=10_000)
     from PySide6.QtWidgets import QListWidget
 
-    lst = window.failures_dialog.findChild(QListWidget)
+    lst = window.folders.failures_dialog.findChild(QListWidget)
     assert lst.count() == 1 and "broken.jpg" in lst.item(0).text()
-    window.failures_dialog.close()
+    window.folders.failures_dialog.close()
 
 
 def test_second_instance_searches_read_only(qtbot, make_window, library_copy):
@@ -411,8 +411,8 @@ def test_missing_model_is_a_banner(qtbot, make_window, tmp_path):
 
 def test_model_dialog_reports_a_bad_checkpoint(qtbot, make_window, tmp_path):
     window = make_window()
-    window.show_model_dialog()
-    dlg = window.model_dialog
+    window.models.show_dialog()
+    dlg = window.models.dialog
     assert dlg is not None and dlg.isVisible()
     bad = tmp_path / "clip.pt"
     bad.write_text("this is not a checkpoint")
@@ -432,8 +432,8 @@ def test_model_dialog_fetch_failure_is_clear(qtbot, make_window, monkeypatch):
 
     monkeypatch.setattr(encoders, "load_encoder", offline)
     window = make_window()
-    window.show_model_dialog()
-    dlg = window.model_dialog
+    window.models.show_dialog()
+    dlg = window.models.dialog
     dlg.fetch_button.click()
     qtbot.waitUntil(dlg.error_label.isVisible, timeout=10_000)
     assert "offline" in dlg.error_label.text()
@@ -447,7 +447,7 @@ def test_switching_model_reindexes_in_the_background(qtbot, make_window, library
     wait_idle(qtbot, window)
     switched = []
     window.service.model_switched.connect(switched.append)
-    window.switch_model(ModelChoice("clip", str(tiny_clip_checkpoint)))
+    window.models.switch(ModelChoice("clip", str(tiny_clip_checkpoint)))
     qtbot.waitUntil(lambda: window.service.indexing, timeout=10_000)
     window.service.pause_indexing()
     # The old index keeps answering while the new one is built.
@@ -481,7 +481,7 @@ def test_remove_and_rescan_a_folder(qtbot, make_window, gui_photos, tmp_path):
     wait_idle(qtbot, window)
     qtbot.waitUntil(lambda: sorted(r.photos for r in window.folders_panel.rows()) == [1, 8], timeout=20_000)
     assert set(search(qtbot, window, "a cat")[:2]) == {"cat.jpg", "kitty.jpg"}
-    window.remove_folder(str(b))
+    window.folders.remove(str(b))
     qtbot.waitUntil(lambda: [r.path for r in window.folders_panel.rows()] == [str(a)], timeout=10_000)
     assert "kitty.jpg" not in names(window)
     assert "kitty.jpg" not in search(qtbot, window, "a cat")

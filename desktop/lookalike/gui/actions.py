@@ -42,14 +42,14 @@ class WindowActions:
     """What the frame itself can do: folders, indexing, model, help."""
 
     def __init__(self, w: MainWindow) -> None:
-        s = w.service
-        self.add_folder = make_action(w, "&Add a folder…", w.choose_folder, QKeySequence.StandardKey.Open, "folder-add")
+        folders, models = w.folders, w.models
+        self.add_folder = make_action(w, "&Add a folder…", folders.choose, QKeySequence.StandardKey.Open, "folder-add")
         self.paste = make_action(w, "&Paste image", w.paste_from_clipboard, QKeySequence.StandardKey.Paste, "paste")
-        self.rescan_all = make_action(w, "&Re-scan all folders", w.rescan_all, "F5", "rescan")
+        self.rescan_all = make_action(w, "&Re-scan all folders", folders.rescan_all, "F5", "rescan")
         self.pause = make_action(w, "&Pause / resume indexing", w.toggle_pause, "Ctrl+P", "pause")
-        self.cancel = make_action(w, "&Cancel indexing", s.cancel_indexing, None, "stop")
-        self.failures = make_action(w, "Show &unreadable files", lambda: w.show_failures(None), None, "warning")
-        self.model = make_action(w, "&Model…", w.show_model_dialog, None, "model")
+        self.cancel = make_action(w, "&Cancel indexing", w.indexing_bar.cancel_requested.emit, None, "stop")
+        self.failures = make_action(w, "Show &unreadable files", lambda: folders.show_failures(None), None, "warning")
+        self.model = make_action(w, "&Model…", models.show_dialog, None, "model")
         self.quit = make_action(w, "&Quit", w.close, QKeySequence.StandardKey.Quit)
         self.shortcuts = make_action(w, "&Keyboard shortcuts", w.show_shortcuts, "F1")
         self.about = make_action(w, "&About Lookalike", w.show_about)
@@ -58,11 +58,16 @@ class WindowActions:
         fl = w.folders_panel.list
         ctx = Qt.ShortcutContext.WidgetWithChildrenShortcut
         self.remove_folder = make_action(
-            fl, "&Remove folder", w.remove_selected_folder, QKeySequence.StandardKey.Delete, "folder-remove", ctx
+            fl, "&Remove folder", folders.remove_selected, QKeySequence.StandardKey.Delete, "folder-remove", ctx
         )
-        self.rescan_folder = make_action(fl, "Re-&scan folder", w.rescan_selected_folder, None, "rescan", ctx)
+        self.rescan_folder = make_action(fl, "Re-&scan folder", folders.rescan_selected, None, "rescan", ctx)
         self.folder_failures = make_action(
-            fl, "Show &unreadable files", lambda: w.show_failures(w.folders_panel.selected()), None, "warning", ctx
+            fl,
+            "Show &unreadable files",
+            lambda: folders.show_failures(w.folders_panel.selected()),
+            None,
+            "warning",
+            ctx,
         )
         fl.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
 

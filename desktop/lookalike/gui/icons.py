@@ -23,11 +23,6 @@ def _icon_bytes(name: str) -> bytes:
     return resources.files("lookalike").joinpath("resources", "icons", f"{name}.svg").read_bytes()
 
 
-def svg_path(name: str) -> str:
-    """The on-disk path of a packaged SVG (for QIcon(path) where a file is needed)."""
-    return str(resources.files("lookalike").joinpath("resources", "icons", f"{name}.svg"))
-
-
 def _render(svg: bytes, size: int, dpr: float) -> QPixmap:
     renderer = QSvgRenderer(QByteArray(svg))
     px = max(1, round(size * dpr))

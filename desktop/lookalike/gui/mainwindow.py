@@ -8,18 +8,14 @@ Views live in :mod:`lookalike.gui.views`; the frame lists them in ``VIEWS``.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QEvent, Qt
 from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent
 from PySide6.QtWidgets import (
     QApplication,
-    QFileDialog,
     QMainWindow,
-    QMessageBox,
     QSplitter,
     QStackedWidget,
     QVBoxLayout,
@@ -27,17 +23,14 @@ from PySide6.QtWidgets import (
 )
 
 from lookalike import APP_NAME
-from lookalike.core.paths import ModelChoice
 from lookalike.gui import desktop, dialogs, icons
 from lookalike.gui.actions import WindowActions
+from lookalike.gui.folders import Folders
 from lookalike.gui.messages import Action, Level, failure_text
-from lookalike.gui.modeldialog import ModelDialog
+from lookalike.gui.modeldialog import ModelSwitch
 from lookalike.gui.pages import WelcomePage
 from lookalike.gui.panels import Banner, FolderRow, IndexingBar
 from lookalike.gui.service import (
-    EngineConfig,
-    IndexJob,
-    IndexKind,
     IndexOutcome,
     LibraryService,
     OpenOutcome,
@@ -78,13 +71,9 @@ class MainWindow(QMainWindow):
         self.setWindowIcon(icons.app_icon())
         self.setAcceptDrops(True)
         self.runner = JobRunner(2, "lookalike-window", self)
-        self._folders: list[FolderRow] = []
         self._opened = False
-        self._model_dialog: ModelDialog | None = None
-        self._switching_to: ModelChoice | None = None
         self._start_requested = False
         self._open_failed = False
-        self.failures_dialog: dialogs.FailuresDialog | None = None
 
         self._build()
         self.window_actions = WindowActions(self)
@@ -110,7 +99,7 @@ class MainWindow(QMainWindow):
             notify=self.notify,
             dismiss=self.banner.clear,
             show_photos=self.show_photos,
-            choose_folder=self.choose_folder,
+            choose_folder=lambda: self.folders.choose(),
         )
         self.splitter = QSplitter(Qt.Orientation.Horizontal, central)
         self.splitter.setChildrenCollapsible(False)
@@ -127,6 +116,8 @@ class MainWindow(QMainWindow):
         self.sidebar = Sidebar(self.views, self.splitter)
         self.sidebar.setMinimumWidth(180)
         self.folders_panel = self.sidebar.folders
+        self.folders = Folders(self, self.service, self.settings, self.folders_panel, self.notify)
+        self.models = ModelSwitch(self, self.service, self.settings, self.notify, lambda: self.folders_panel.paths())
         self.splitter.addWidget(self.sidebar)
         self.splitter.addWidget(self.content)
         self.splitter.setStretchFactor(0, 0)
@@ -135,6 +126,7 @@ class MainWindow(QMainWindow):
         root.addWidget(self.splitter, 1)
 
         self.indexing_bar = IndexingBar(central)
+        self.indexing_bar.follow(self.service)
         root.addWidget(self.indexing_bar)
         self.status_bar = StatusBar(self)
         self.setStatusBar(self.status_bar)
@@ -148,18 +140,10 @@ class MainWindow(QMainWindow):
         self.sidebar.view_selected.connect(self.activate_view)
         for view in self.views:
             view.activation_requested.connect(lambda v=view: self.activate_view(v.key))
-        fp = self.folders_panel
-        fp.add_requested.connect(self.choose_folder)
-        fp.remove_requested.connect(self.confirm_remove_folder)
-        fp.rescan_requested.connect(lambda p: self.service.index(IndexJob.of([p])))
-        fp.failures_requested.connect(self.show_failures)
-        self.welcome.add_folder_requested.connect(self.choose_folder)
-        self.welcome.model_requested.connect(self.show_model_dialog)
-        self.welcome.checkpoint_requested.connect(self._pick_checkpoint)
-        self.status_bar.model_button.clicked.connect(self.show_model_dialog)
-        self.indexing_bar.pause_requested.connect(self.service.pause_indexing)
-        self.indexing_bar.resume_requested.connect(self.service.resume_indexing)
-        self.indexing_bar.cancel_requested.connect(self.cancel_indexing)
+        self.welcome.add_folder_requested.connect(self.folders.choose)
+        self.welcome.model_requested.connect(self.models.show_dialog)
+        self.welcome.checkpoint_requested.connect(self.models.pick_checkpoint)
+        self.status_bar.model_button.clicked.connect(self.models.show_dialog)
 
         s = self.service
         s.opened.connect(self._on_opened)
@@ -168,13 +152,10 @@ class MainWindow(QMainWindow):
         s.model_loaded.connect(self._on_status)
         s.model_failed.connect(self._on_model_failed)
         s.status_changed.connect(self._on_status)
+        s.model_switched.connect(self._on_status)
         s.folders_changed.connect(self._on_folders)
-        s.indexing_started.connect(self._on_indexing_started)
-        s.indexing_progressed.connect(self.indexing_bar.update_progress)
-        s.indexing_paused.connect(self.indexing_bar.set_paused)
         s.indexing_finished.connect(self._on_indexing_finished)
         s.operation_failed.connect(self._on_operation_failed)
-        s.model_switched.connect(self._on_model_switched)
         s.disk_changed.connect(self._on_disk_changed)
 
     def _restore(self) -> None:
@@ -184,8 +165,6 @@ class MainWindow(QMainWindow):
         split = self.settings.splitter_state()
         if split is not None:
             self.splitter.restoreState(split)
-        # Folders from the last run, shown before the library is open.
-        self.folders_panel.set_folders([FolderRow(p) for p in self.settings.folders()])
 
     # -- messages -------------------------------------------------------------------------
     def notify(self, level: Level, text: str, *, key: str = "", actions: Sequence[Action] = ()) -> None:
@@ -207,10 +186,9 @@ class MainWindow(QMainWindow):
                 Level.ERROR,
                 f"Indexing stopped: {failure_text(f)}",
                 key="index",
-                actions=[("Try again", self.rescan_all)],
+                actions=[("Try again", self.folders.rescan_all)],
             )
         elif op.what is Operation.MODEL:
-            self._switching_to = None
             self.notify(
                 Level.ERROR, f"Switching model failed: {failure_text(f)} The current model stays.", key="switch"
             )
@@ -232,7 +210,7 @@ class MainWindow(QMainWindow):
     def _show_content(self) -> None:
         """The current view; the welcome page in place of the home view while the library has no folders."""
         home = self._current is self.views[0]
-        if home and self._opened and not self._folders and not self.service.read_only:
+        if home and self._opened and not self.folders.rows and not self.service.read_only:
             self.content.setCurrentWidget(self.welcome)
         else:
             self.content.setCurrentWidget(self._current.widget)
@@ -263,7 +241,6 @@ class MainWindow(QMainWindow):
 
     def _on_opened(self, outcome: OpenOutcome) -> None:
         self._opened = True
-        self._folders = list(outcome.folders)
         self._on_status(outcome.status)
         if outcome.read_only:
             self.notify(
@@ -284,7 +261,7 @@ class MainWindow(QMainWindow):
                     "Lookalike is using its built-in offline model, which knows about 1,000 everyday "
                     "concepts. CLIP understands far more.",
                     key="first-run",
-                    actions=[("Get CLIP…", self.show_model_dialog)],
+                    actions=[("Get CLIP…", self.models.show_dialog)],
                 )
         self._show_content()
 
@@ -300,94 +277,21 @@ class MainWindow(QMainWindow):
             Level.ERROR,
             f"The model could not be loaded: {failure.message}",
             key="model",
-            actions=[("Choose a model…", self.show_model_dialog), ("Try again", self.service.load_model)],
+            actions=[("Choose a model…", self.models.show_dialog), ("Try again", self.service.load_model)],
         )
 
     def _on_status(self, status: LibraryStatus) -> None:
         self.status_bar.show_status(status, loading=not self.service.model_ready)
 
     def _on_folders(self, rows: Sequence[FolderRow]) -> None:
-        self._folders = list(rows)
-        self.folders_panel.set_folders(self._folders)
-        self.folders_panel.set_busy(self._busy_folders(self.service.current_job))
-        self.settings.set_folders([r.path for r in self._folders])
-        if self._folders:
+        if rows:
             self.banner.clear("no-folders")
         self._show_content()
 
-    # -- folders --------------------------------------------------------------------------
-    def choose_folder(self) -> None:
-        if self.service.read_only:
-            return
-        path = QFileDialog.getExistingDirectory(self, "Add a folder of photos", os.path.expanduser("~"))
-        if path:
-            self.add_folders([path])
-
     def add_folders(self, paths: Sequence[str]) -> None:
-        if self.service.read_only:
-            self.notify(
-                Level.WARNING,
-                "This window opened the library for searching only; another Lookalike is updating it.",
-                key="locked",
-            )
-            return
-        if not self.service.is_open:
-            self.notify(Level.INFO, "The library is still opening; try again in a moment.")
-            return
-        self.settings.set_first_run_seen()
-        self.service.add_folders([os.path.abspath(p) for p in paths])
-
-    def confirm_remove_folder(self, path: str) -> None:
-        row = next((r for r in self._folders if r.path == path), None)
-        n = f"{row.photos:,} photos" if row is not None else "its photos"
-        answer = QMessageBox.question(
-            self,
-            "Remove folder",
-            f"Stop searching {path}?\n\nLookalike forgets its index ({n}); the photos themselves stay "
-            "where they are. Adding the folder again re-indexes it.",
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
-            QMessageBox.StandardButton.Cancel,
-        )
-        if answer == QMessageBox.StandardButton.Yes:
-            self.remove_folder(path)
-
-    def remove_folder(self, path: str) -> None:
-        self.service.remove_folder(path)
-        self.notify(Level.STATUS, f"Removed {path} from the library (the photos are untouched)")
-
-    def remove_selected_folder(self) -> None:
-        p = self.folders_panel.selected()
-        if p:
-            self.confirm_remove_folder(p)
-
-    def rescan_selected_folder(self) -> None:
-        p = self.folders_panel.selected()
-        if p:
-            self.service.index(IndexJob.of([p]))
-
-    def rescan_all(self) -> None:
-        self.service.index(IndexJob.all())
-
-    def show_failures(self, folder: str | None) -> None:
-        def show(rows) -> None:
-            self.failures_dialog = dialogs.FailuresDialog(rows, folder, self)
-            self.failures_dialog.show()
-
-        self.service.failures(show, folder)
-
-    # -- indexing -------------------------------------------------------------------------
-    def _busy_folders(self, job: IndexJob | None) -> set[str]:
-        if job is None or job.kind is IndexKind.MODEL:
-            return set()
-        return {r.path for r in self._folders if job.covers(r.path)}
-
-    def _on_indexing_started(self, job: IndexJob) -> None:
-        self.indexing_bar.start(job.title)
-        self.folders_panel.set_busy(self._busy_folders(job))
+        self.folders.add(paths)
 
     def _on_indexing_finished(self, outcome: IndexOutcome) -> None:
-        self.indexing_bar.hide()
-        self.folders_panel.set_busy(set())
         report = outcome.report
         if outcome.cancelled:
             self.notify(Level.STATUS, "Indexing cancelled; the photos indexed so far are kept.")
@@ -423,16 +327,10 @@ class MainWindow(QMainWindow):
             self.notify(Level.STATUS, f"Updated {changed:,} photo{'s' if changed != 1 else ''} changed on disk")
 
     def toggle_pause(self) -> None:
-        if not self.service.indexing:
-            return
         if self.service.paused:
             self.service.resume_indexing()
         else:
             self.service.pause_indexing()
-
-    def cancel_indexing(self) -> None:
-        self.indexing_bar.stopping()
-        self.service.cancel_indexing()
 
     # -- drops and pastes -----------------------------------------------------------------
     def handle_mime(self, mime, *, source: str = "drop") -> bool:
@@ -495,53 +393,6 @@ class MainWindow(QMainWindow):
         else:
             event.ignore()
 
-    # -- model ----------------------------------------------------------------------------
-    def show_model_dialog(self) -> None:
-        if self._model_dialog is not None and self._model_dialog.isVisible():
-            self._model_dialog.raise_()
-            return
-        st = self.service.last_status
-        name = (st.model_name if st is not None else "") or "offline"
-        dlg = ModelDialog(name, st.device if st is not None else "", self)
-        dlg.model_chosen.connect(self.switch_model)
-        dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        dlg.destroyed.connect(lambda: setattr(self, "_model_dialog", None))
-        self._model_dialog = dlg
-        self.settings.set_first_run_seen()
-        dlg.show()
-
-    @property
-    def model_dialog(self) -> ModelDialog | None:
-        return self._model_dialog
-
-    def _pick_checkpoint(self) -> None:
-        self.show_model_dialog()
-        if self._model_dialog is not None:
-            self._model_dialog.pick_checkpoint()
-
-    def switch_model(self, choice: ModelChoice) -> None:
-        """Re-index the folders with another model in the background; searches go on meanwhile."""
-        if self.service.read_only:
-            return
-        self._switching_to = choice
-        self.notify(
-            Level.INFO,
-            f"Re-indexing your photos with {choice.name}. Searches keep using the current model until it is done.",
-            key="switch",
-        )
-        model_file = Path(choice.model_file) if choice.model_file else None
-        config = EngineConfig(library=self.paths.library_for(choice), model=choice.name, model_file=model_file)
-        self.service.switch_model(config, [r.path for r in self._folders])
-
-    def _on_model_switched(self, status: LibraryStatus) -> None:
-        choice, self._switching_to = self._switching_to, None
-        if choice is not None:
-            # Recorded in the data folder, so the command line searches the same library.
-            self.paths.set_current_model(choice)
-            self.settings.set_model(choice.name, choice.model_file)
-        self.notify(Level.INFO, f"Now searching with {status.model_name or 'the new model'}.", key="switch")
-        self._on_status(status)
-
     # -- help -----------------------------------------------------------------------------
     def show_shortcuts(self) -> None:
         dialogs.show_shortcuts(self)
@@ -562,8 +413,8 @@ class MainWindow(QMainWindow):
         for view in self.views:
             view.closing()
         self.settings.sync()
-        if self._model_dialog is not None:
-            self._model_dialog.cancel()
+        if self.models.dialog is not None:
+            self.models.dialog.cancel()
         self.thumbnails.stop(2000)
         self.runner.wait(2000)
         self.service.shutdown()

@@ -1,19 +1,36 @@
-"""The model notice: what the offline model knows, and getting CLIP (fetch or local file)."""
+"""The model notice and dialog (what the offline model knows, getting CLIP), and switching to another model."""
 
 from __future__ import annotations
 
 import html
 import os
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QDialog, QFileDialog, QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout
+from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtWidgets import (
+    QDialog,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from lookalike.core.paths import ModelChoice
 from lookalike.core.progress import Progress, Stage
 from lookalike.gui import icons
+from lookalike.gui.messages import Level, Notify
 from lookalike.gui.panels import progress_counts, stage_title
+from lookalike.gui.service import EngineConfig, LibraryService, Operation, OperationFailure
 from lookalike.gui.workers import JobFailure, JobRunner
+
+if TYPE_CHECKING:
+    from lookalike.core.search import LibraryStatus
+    from lookalike.gui.settings import Settings
 
 OFFLINE_NOTE = (
     "Lookalike starts with a built-in model that works with no network at all. "
@@ -190,3 +207,74 @@ class ModelDialog(QDialog):
     def closeEvent(self, event) -> None:
         self.cancel()
         super().closeEvent(event)
+
+
+class ModelSwitch(QObject):
+    """Choosing another model: the dialog, then a re-index in the background, then the swap.
+
+    Searches keep using the current model until the new library is built; the
+    choice is recorded in the data folder so the command line opens the same library.
+    """
+
+    def __init__(
+        self,
+        window: QWidget,
+        service: LibraryService,
+        settings: Settings,
+        notify: Notify,
+        folders: Callable[[], Sequence[str]],
+    ) -> None:
+        super().__init__(window)
+        self.window = window
+        self.service = service
+        self.settings = settings
+        self.notify = notify
+        self.folders = folders  # the library's folders, to index with the new model
+        self.dialog: ModelDialog | None = None
+        self._switching_to: ModelChoice | None = None
+        service.model_switched.connect(self._on_switched)
+        service.operation_failed.connect(self._on_failed)
+
+    def show_dialog(self) -> None:
+        if self.dialog is not None and self.dialog.isVisible():
+            self.dialog.raise_()
+            return
+        st = self.service.last_status
+        name = (st.model_name if st is not None else "") or "offline"
+        dlg = ModelDialog(name, st.device if st is not None else "", self.window)
+        dlg.model_chosen.connect(self.switch)
+        dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dlg.destroyed.connect(lambda: setattr(self, "dialog", None))
+        self.dialog = dlg
+        self.settings.set_first_run_seen()
+        dlg.show()
+
+    def pick_checkpoint(self) -> None:
+        self.show_dialog()
+        if self.dialog is not None:
+            self.dialog.pick_checkpoint()
+
+    def switch(self, choice: ModelChoice) -> None:
+        """Re-index the library's folders with ``choice``; searches go on meanwhile."""
+        if self.service.read_only:
+            return
+        self._switching_to = choice
+        self.notify(
+            Level.INFO,
+            f"Re-indexing your photos with {choice.name}. Searches keep using the current model until it is done.",
+            key="switch",
+        )
+        model_file = Path(choice.model_file) if choice.model_file else None
+        config = EngineConfig(library=self.service.paths.library_for(choice), model=choice.name, model_file=model_file)
+        self.service.switch_model(config, list(self.folders()))
+
+    def _on_switched(self, status: LibraryStatus) -> None:
+        choice, self._switching_to = self._switching_to, None
+        if choice is not None:
+            self.service.paths.set_current_model(choice)
+            self.settings.set_model(choice.name, choice.model_file)
+        self.notify(Level.INFO, f"Now searching with {status.model_name or 'the new model'}.", key="switch")
+
+    def _on_failed(self, op: OperationFailure) -> None:
+        if op.what is Operation.MODEL:
+            self._switching_to = None

@@ -28,6 +28,7 @@ from lookalike.gui.messages import Action, Level
 
 if TYPE_CHECKING:
     from lookalike.core.search import FolderInfo
+    from lookalike.gui.service import LibraryService
 
 
 def _tint(pal: QPalette, level: Level) -> tuple[QColor, QColor]:
@@ -244,6 +245,17 @@ class IndexingBar(QFrame):
             parts.append("paused")
         self.detail.setText(" · ".join(parts))
         self.title.setText("Paused" if self.paused else stage_title(p.stage))
+
+    def follow(self, service: LibraryService) -> None:
+        """Show ``service``'s indexing runs, and pause, resume or cancel them from the buttons."""
+        service.indexing_started.connect(lambda job: self.start(job.title))
+        service.indexing_progressed.connect(self.update_progress)
+        service.indexing_paused.connect(self.set_paused)
+        service.indexing_finished.connect(lambda _outcome: self.hide())
+        self.pause_requested.connect(service.pause_indexing)
+        self.resume_requested.connect(service.resume_indexing)
+        self.cancel_requested.connect(service.cancel_indexing)
+        self.cancel_requested.connect(self.stopping)
 
     def _on_pause_clicked(self) -> None:
         if self.paused:

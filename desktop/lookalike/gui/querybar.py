@@ -427,11 +427,6 @@ class QueryBar(QWidget):
             self.clear_images()
         self.cleared.emit()
 
-    def clear_all(self) -> None:
-        self.field.clear()
-        self.clear_error()
-        self.clear_images()
-
     def focus_field(self) -> None:
         self.field.setFocus(Qt.FocusReason.ShortcutFocusReason)
         self.field.selectAll()

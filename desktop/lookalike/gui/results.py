@@ -158,12 +158,6 @@ class ResultsModel(QAbstractListModel):
     def row_of(self, path: str) -> int:
         return self._row_of.get(path, -1)
 
-    def score_range(self) -> tuple[float, float] | None:
-        if not self._all:
-            return None
-        scores = [i.score for i in self._all]
-        return min(scores), max(scores)
-
     def _refresh(self) -> None:
         items = self._all
         if self._min_score is not None:
@@ -360,8 +354,6 @@ class ResultsView(QListView):
     """A virtualised grid of tiles. Enter opens the current photo (``open_requested``)."""
 
     open_requested = Signal(int)  # row
-    more_like_requested = Signal(int)
-    less_like_requested = Signal(int)
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)

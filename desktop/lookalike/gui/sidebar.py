@@ -68,9 +68,9 @@ class Sidebar(QFrame):
         # One panel in the base colour (as a list is), views and folders inside it.
         pal = self.palette()
         base, border = pal.color(QPalette.ColorRole.Base), pal.color(QPalette.ColorRole.Mid)
-        self.setStyleSheet(
-            f"#Sidebar {{ background: {base.name()}; border: 1px solid {border.name()}; border-radius: 6px; }}"
-        )
+        css = f"#Sidebar {{ background: {base.name()}; border: 1px solid {border.name()}; border-radius: 6px; }}"
+        if css != self.styleSheet():  # setting it changes the palette again
+            self.setStyleSheet(css)
 
     def changeEvent(self, event: QEvent) -> None:
         if event.type() == QEvent.Type.PaletteChange:

@@ -343,10 +343,6 @@ class ThumbnailLoader(QObject):
                 self._pending.discard(p)
             self._stack.clear()
 
-    def pending(self) -> int:
-        with self._lock:
-            return len(self._pending)
-
     def stop(self, wait_ms: int = 3000) -> None:
         with self._lock:
             self._stopped = True
