@@ -20,7 +20,7 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-SECTIONS = ("decode", "encode", "indexing", "memory", "scale", "grid", "query", "startup")
+SECTIONS = ("decode", "encode", "indexing", "memory", "scale", "grid", "query", "startup", "duplicates")
 
 # Normal defaults (minutes on two cores) and --quick (seconds, for the smoke test).
 DEFAULTS = dict(
@@ -379,6 +379,11 @@ class Bench:
         if not self.quick:
             res["first_paint"] = measure_first_paint(lib, 3, self.say)
         self.results["startup"] = res
+
+    def run_duplicates(self) -> None:
+        from lookalike.bench.duplicates import run
+
+        run(self)
 
     # -- driver -------------------------------------------------------------------------
 

@@ -364,6 +364,11 @@ def render(results: dict, plots: list[str]) -> str:
         L.append(f"| window first paint (offscreen) | {_ms(fp['s'], 2) if fp else 'not measured'} |")
         L.append("")
 
+    if results.get("duplicates"):
+        from lookalike.bench.duplicates import render as render_duplicates
+
+        L.extend(render_duplicates(results["duplicates"]))
+
     if plots:
         L.append("## Plots\n")
         for p in plots:

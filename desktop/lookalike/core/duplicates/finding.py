@@ -63,7 +63,13 @@ THRESHOLDS: dict[str, ModelThresholds] = {
 }
 DEFAULT_THRESHOLDS = ModelThresholds(near=0.85, similar=0.90, measured=False)
 BURST_SECONDS = 10.0  # similar shots: taken at most this far apart
-NEIGHBOURS = 16  # graph neighbours asked for each photo (more when all of them qualify)
+NEIGHBOURS = 24  # graph neighbours asked for each photo
+# A photo whose last neighbour still scores this high (a copy among many copies) is asked
+# again with twice the neighbours, up to MAX_NEIGHBOURS. Below it the neighbours are
+# look-alikes, not copies: asking further would only feed the fingerprint check more
+# pairs it rejects (a burst of 500 photos of one scene is not 500 candidates each).
+COPY_COSINE = 0.95
+MAX_NEIGHBOURS = 1024
 
 
 def thresholds_for(model_name: str) -> ModelThresholds:
@@ -116,8 +122,9 @@ def neighbour_pairs(
     ids: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Every pair (a < b) whose cosine reaches ``min_cosine`` among each photo's ``k``
-    nearest: arrays a, b, cosine. A photo whose k-th neighbour still qualifies is
-    asked again with twice the k, so a photo with many copies keeps all its pairs."""
+    nearest: arrays a, b, cosine. A photo whose k-th neighbour still looks like a copy
+    (COPY_COSINE) is asked again with twice the k, so a photo with many copies keeps
+    all its pairs."""
     from lookalike.core.vectors import EXACT_LIMIT
 
     if ids is None:
@@ -138,7 +145,7 @@ def neighbour_pairs(
             got_a.append(q[rows])
             got_b.append(nb[rows, cols])
             got_s.append(sc[rows, cols])
-            full = keep[:, -1] & (kk < len(vectors))
+            full = keep[:, -1] & (sc[:, -1] >= max(min_cosine, COPY_COSINE)) & (kk < min(len(vectors), MAX_NEIGHBOURS))
             if full.any():
                 again.append(q[full])
         todo = np.concatenate(again) if again else np.zeros(0, np.int64)
