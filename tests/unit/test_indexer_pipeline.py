@@ -134,3 +134,101 @@ def test_cancel_stops_between_encoder_calls_and_the_next_run_finishes(tmp_path, 
     second = Indexer(catalog, vectors, ColourEncoder(), batch_size=16).run([folder])
     assert second.added == 40 - first.added and not second.cancelled
     _assert_own_vectors(catalog, colours)
+
+
+def test_an_encoder_that_wants_one_call_at_a_time_gets_it(tmp_path, catalog):
+    colours = _photos(tmp_path / "photos", 40)
+    folder = catalog.add_folder(tmp_path / "photos")
+    encoder = ColourEncoder(delay=0.03)
+    encoder.side_by_side = False
+    report = Indexer(catalog, VectorIndex(4), encoder, batch_size=16).run([folder])
+    assert report.added == 40
+    assert encoder.most_running == 1
+    _assert_own_vectors(catalog, colours)
+
+
+# -- the steps on their own ----------------------------------------------------------
+
+
+def _scanned(path, folder_id, size=10, mtime=20):
+    from lookalike.core.indexer import ScannedFile
+
+    return ScannedFile(path, folder_id, size, mtime)
+
+
+def test_the_plan_tells_new_changed_unchanged_and_gone_photos_apart(tmp_path, catalog):
+    from lookalike.core.catalog import FailureRow, NewPhoto
+    from lookalike.core.indexer import ScanResult
+    from lookalike.core.pipeline import make_plan
+
+    folder = catalog.add_folder(tmp_path)
+    v = np.ones(4, np.float32)
+    same, changed, gone = (tmp_path / n for n in ("same.jpg", "changed.jpg", "gone.jpg"))
+    ids = catalog.commit_batch(
+        added=[NewPhoto(p, folder.id, 10, 20, h, 1, 1, None, v) for p, h in ((same, "a"), (changed, "b"), (gone, "c"))]
+    )
+    bad, bad_edited, bad_gone = (tmp_path / n for n in ("bad.jpg", "bad2.jpg", "bad3.jpg"))
+    catalog.commit_batch(failures=[FailureRow(p, folder.id, "damaged", 10, 20) for p in (bad, bad_edited, bad_gone)])
+    new = tmp_path / "new.jpg"
+    found = ScanResult(
+        files=[
+            _scanned(same, folder.id),
+            _scanned(changed, folder.id, mtime=21),
+            _scanned(new, folder.id),
+            _scanned(bad, folder.id),
+            _scanned(bad_edited, folder.id, size=11),
+        ],
+        scanned=[folder],
+    )
+    plan = make_plan(found, catalog, keep_unchanged=True)
+    assert [(j.file.path, j.old_id, j.old_hash) for j in plan.jobs] == [
+        (changed, ids[1], "b"),
+        (new, None, None),
+        (bad_edited, None, None),  # a failure is tried again once its file changed, not before
+    ]
+    assert plan.unchanged == {ids[0]: same} and plan.unchanged_count == 1
+    assert plan.gone == {ids[2]: "c"} and plan.gone_by_hash() == {"c": ids[2]}
+    assert plan.stale_failures == [bad_gone]
+    # Without stages to feed, the unchanged photos are only counted.
+    assert make_plan(found, catalog).unchanged == {}
+
+
+def test_each_decode_outcome_lands_in_its_batch(tmp_path):
+    from lookalike.core.imaging import decode_file
+    from lookalike.core.pipeline import Batches, Job, Outcome, Tally
+
+    twin = tmp_path / "twin.png"
+    Image.new("RGB", (40, 30), "red").save(twin)
+    decoded = decode_file(twin, 64)
+    tally = Tally()
+    batches = Batches({"h-moved": 7}, 64, tally)
+    batches.take(Outcome(Job(_scanned(tmp_path / "a.jpg", 1), old_id=1), vanished=True))
+    batches.take(Outcome(Job(_scanned(tmp_path / "b.jpg", 1), old_id=2), error="damaged"))
+    batches.take(Outcome(Job(_scanned(tmp_path / "c.jpg", 1, size=5, mtime=6), old_id=3), "h", same_content=True))
+    batches.take(Outcome(Job(_scanned(tmp_path / "moved.jpg", 1)), "h-moved", reuse=True))
+    batches.take(Outcome(Job(_scanned(twin, 1)), "h-moved", reuse=True))  # the same content again: a new photo
+    batches.take(Outcome(Job(_scanned(tmp_path / "d.png", 1)), "h-d", decoded=decoded))
+    rows = batches.take_rows()
+    assert rows.vanished == [1] and rows.vanished_paths == [tmp_path / "a.jpg"]
+    assert [(f.path, f.reason) for f in rows.failures] == [(tmp_path / "b.jpg", "damaged")] and rows.dropped == [2]
+    assert rows.touched == [(3, 5, 6)]
+    assert [(m.photo_id, m.file.path) for m in rows.moved] == [(7, tmp_path / "moved.jpg")]
+    ready = batches.take_ready()
+    assert [(r.job.file.path, r.hash) for r in ready] == [(twin, "h-moved"), (tmp_path / "d.png", "h-d")]
+    assert ready[0].decoded.image.size == decoded.image.size
+    assert (tally.removed, tally.failed, tally.moved) == (1, 1, 1)
+    assert len(batches.take_rows()) == 0 and batches.take_ready() == []
+
+
+def test_the_cpu_share_follows_the_encoders_preferences(monkeypatch):
+    from lookalike.core.stages import CpuShare
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    encoder = ColourEncoder()
+    encoder.cpu_batch = 8
+    share = CpuShare.for_encoder(encoder, None, None)
+    assert (share.batch_size, share.encode_chunk, share.encode_threads, share.workers) == (16, 8, 4, 5)
+    monkeypatch.setenv("LOOKALIKE_ENCODE_CHUNK", "3")
+    assert CpuShare.for_encoder(encoder, 32, 2) == CpuShare(32, 3, 4, 2)
+    encoder.device = "cuda:0"  # a GPU: whole batches, no thread share, decoders on all but one core
+    assert CpuShare.for_encoder(encoder, None, None) == CpuShare(128, 128, None, 7)
