@@ -148,7 +148,7 @@ class MainWindow(QMainWindow):
         s = self.service
         s.opened.connect(self._on_opened)
         s.open_failed.connect(self._on_open_failed)
-        s.model_loading.connect(lambda: self.status_bar.show_model_state("loading…"))
+        s.model_loading.connect(lambda: self.status_bar.show_loading(s.last_status))
         s.model_loaded.connect(self._on_status)
         s.model_failed.connect(self._on_model_failed)
         s.status_changed.connect(self._on_status)

@@ -376,8 +376,6 @@ class FoldersPanel(QFrame):
             if row.path == current:
                 it.setSelected(True)
                 self.list.setCurrentItem(it)
-        if self.list.currentItem() is None and self.list.count():
-            self.list.setCurrentRow(0)
         self.list.setVisible(bool(rows))
         self.empty.setVisible(not rows)
         self._update_buttons()

@@ -57,6 +57,9 @@ class StatusBar(QStatusBar):
         self.library_label.setText(library_text(status))
         self.library_label.setToolTip(f"Library: {status.path}")
 
+    def show_loading(self, status: LibraryStatus | None) -> None:
+        self.model_button.setText(model_text(status, loading=True))
+
     def show_model_state(self, text: str) -> None:
         """``loading…``, ``unavailable``, ``not loaded``: the model button says it."""
         self.model_button.setText(f"Model: {text}")
