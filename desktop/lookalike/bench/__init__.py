@@ -20,7 +20,10 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
+# `peer` (Lookalike beside rclip) runs only where rclip is installed: bench/peer.py.
 SECTIONS = ("decode", "encode", "indexing", "memory", "scale", "grid", "query", "startup", "duplicates")
+
+SECTIONS += ("peer",)
 
 # Normal defaults (minutes on two cores) and --quick (seconds, for the smoke test).
 DEFAULTS = dict(
@@ -385,6 +388,11 @@ class Bench:
 
         run(self)
 
+    def run_peer(self) -> None:
+        from lookalike.bench.peer import measure_peer
+
+        self.results["peer"] = measure_peer(self.work, max(1, self.cfg["repeats"]), self.say, quick=self.quick)
+
     # -- driver -------------------------------------------------------------------------
 
     def _M(self) -> int:
@@ -448,6 +456,9 @@ class Bench:
         from lookalike.bench.report import write_report
 
         write_report(self.results, self.out)
+        from lookalike.bench.peer import write_peer_report
+
+        write_peer_report(self.results, self.out)
         if not self.keep_work:
             shutil.rmtree(self.work, ignore_errors=True)
         self.say(f"report: {self.out / 'report.md'}")
