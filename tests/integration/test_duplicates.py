@@ -125,6 +125,23 @@ def test_exact_and_near_groups_and_different_shots_stay_apart(library):
     assert cat.as_json()["keep"] == str(photos / "cat.jpg")
 
 
+def test_fingerprints_come_from_indexing_and_lazily_for_older_photos(library):
+    _, lib = library
+    with SearchEngine.open(lib, writer=True) as engine:
+        count = engine.catalog.query("SELECT COUNT(*) FROM dup_fingerprints WHERE percept IS NOT NULL")[0][0]
+        assert count == engine.catalog.photo_count()  # the indexer's stage wrote them
+        dups = Duplicates(engine)
+        first = {frozenset(member_names(g)) for g in dups.groups()}
+        assert dups.last_stats.candidates > 0
+        # A library indexed before the stage existed: the finder fills in what it needs.
+        with engine.catalog.transaction() as conn:
+            conn.execute("DELETE FROM dup_fingerprints")
+        again = {frozenset(member_names(g)) for g in dups.groups()}
+        assert again == first
+        filled = engine.catalog.query("SELECT COUNT(*) FROM dup_fingerprints")[0][0]
+        assert 0 < filled == dups.last_stats.fingerprinted < engine.catalog.photo_count()
+
+
 def test_similar_shots_are_bursts_seconds_apart(library):
     _, lib = library
     with SearchEngine.open(lib, writer=True) as engine:

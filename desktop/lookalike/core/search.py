@@ -406,6 +406,7 @@ class SearchEngine:
 
         ``on_commit`` is called (on an indexing thread) after each batch is committed."""
         self._need_writer("index")
+        from lookalike.core.duplicates.fingerprint import FingerprintStage
         from lookalike.core.indexer import Indexer, IndexReport
 
         with self._index_lock:
@@ -434,7 +435,7 @@ class SearchEngine:
                 batch_size=batch_size,
                 workers=workers,
                 on_commit=on_commit,
-                stages=self.people().stages(),
+                stages=(*self.people().stages(), FingerprintStage()),
             )
             try:
                 report = indexer.run(targets, excludes=excludes, progress=progress, cancel=cancel)
