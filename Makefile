@@ -29,5 +29,23 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/lookalike bench
 
+# Packaging (packaging/README.md): the one-folder bundle in dist/lookalike, its test,
+# the lock it is built from, and the application menu entry for this user.
+.PHONY: package package-test lock install-desktop uninstall-desktop
+package:
+	$(PYTHON) packaging/build.py
+
+package-test: $(STAMP)
+	LOOKALIKE_BUNDLE=$(CURDIR)/dist/lookalike $(BIN)/python -m pytest -q tests/integration/test_packaging_bundle.py
+
+lock:
+	$(PYTHON) packaging/lock.py
+
+install-desktop:
+	$(PYTHON) packaging/desktop_integration.py install
+
+uninstall-desktop:
+	$(PYTHON) packaging/desktop_integration.py uninstall
+
 clean:
-	rm -rf $(VENV) build *.egg-info desktop/*.egg-info
+	rm -rf $(VENV) build dist *.egg-info desktop/*.egg-info

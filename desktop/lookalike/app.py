@@ -174,6 +174,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if photos:
         window.add_query_images(photos)  # searched as soon as the library is open
     _FirstPaint(window, window.start)
+    if os.environ.get("LOOKALIKE_QUIT_AFTER_PAINT"):  # a smoke test (packaging): paint once, then quit
+        _FirstPaint(window, app.quit)
     QTimer.singleShot(1000, window.start)  # in case no paint event arrives (e.g. minimised)
     rc = app.exec()
     # Let Qt tear down while Python is still alive: the clipboard may hold data we put there

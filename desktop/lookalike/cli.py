@@ -123,12 +123,33 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _only_photos(argv: Sequence[str]) -> bool:
+    """True when every argument is a photo file (a path or a file:// URL): the window opens with them as the query."""
+
+    def is_file(a: str) -> bool:
+        if a.startswith("file://"):
+            from urllib.parse import unquote, urlparse
+
+            a = unquote(urlparse(a).path)
+        return os.path.isfile(a)
+
+    if not all(is_file(a) for a in argv):  # checked first: a command name is no file, and PIL stays unloaded
+        return False
+    from lookalike.core.imaging import is_photo_name
+
+    return all(is_photo_name(a) for a in argv)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv:
         from lookalike.app import main as gui_main
 
         return gui_main()
+    if _only_photos(argv):  # `lookalike PHOTO...`, as "Open with" in a file manager runs it
+        from lookalike.app import main as gui_main
+
+        return gui_main(argv)
     try:
         args = build_parser().parse_args(argv)
     except UsageError as exc:
