@@ -97,6 +97,8 @@ DROPPED_FILES: tuple[str, ...] = (
     "PySide6/Qt/plugins/platforms/libqminimalegl*",
     "PySide6/Qt/plugins/egldeviceintegrations/*",
     "PySide6/Qt/plugins/generic/*",
+    # dlib's 68-point landmark model (99 MB): Lookalike aligns faces with the 5-point one.
+    "face_recognition_models/models/shape_predictor_68_face_landmarks.dat",
     # Test folders of any package.
     "*/tests/*",
 )
