@@ -146,6 +146,10 @@ class Bench:
         if _ints(getattr(args, "batch_sizes", None)):
             cfg["batch_sizes"] = _ints(args.batch_sizes)
         self.device = getattr(args, "device", None) or "cpu"
+        if self.device != "cpu":  # a clear one-line error where the GPU asked for is not here
+            from lookalike.core.encoders.base import pick_device
+
+            pick_device(self.device)
         if self.device.startswith("cuda"):
             cfg["batch_sizes"] = _ints(getattr(args, "batch_sizes", None)) or [32, 64, 128, 256]
         cfg["threads"] = cfg["threads"] or sorted({1, os.cpu_count() or 1})
