@@ -14,6 +14,7 @@ import logging
 import os
 import signal
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -304,13 +305,19 @@ def cmd_search(args) -> int:
     engine = _open_engine(args, writer=False)
     with engine:
         results = engine.search(args.query, k=args.k, min_score=args.min_score, folder=args.folder)
+    # A query of filters alone lists photos newest first: no score (NaN), the date instead.
+    def score(r) -> float | None:
+        return None if r.score != r.score else round(r.score, 6)
+
     if args.json:
-        _print_json([{"rank": r.rank, **_json_path(r.path.absolute()), "score": round(r.score, 6)} for r in results])
+        _print_json([{"rank": r.rank, **_json_path(r.path.absolute()), "score": score(r)} for r in results])
     else:
         if not results:
             print("No photos matched.", file=sys.stderr)
         for r in results:
-            _print_line(f"{r.rank:>3}  {r.score:6.3f}  ", r.path)
+            taken = time.strftime("%Y-%m", time.localtime(r.taken)) if r.taken else "   -   "
+            shown = f"{r.score:6.3f}" if score(r) is not None else taken
+            _print_line(f"{r.rank:>3}  {shown}  ", r.path)
     return 0
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lookalike.core.concepts_schema import MIGRATION as _CONCEPTS_SCHEMA
 from lookalike.core.duplicates.schema import MIGRATION as _DUPLICATES_SCHEMA
 from lookalike.core.errors import DiskFullError, LibraryCorruptError, LookalikeError
 from lookalike.core.faces.schema import MIGRATION as _FACES_SCHEMA
@@ -69,6 +70,7 @@ CREATE INDEX IF NOT EXISTS failures_folder ON failures(folder_id);
 # 4 duplicates/trash journal.
 MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1}
 MIGRATIONS[2] = _FACES_SCHEMA
+MIGRATIONS[3] = _CONCEPTS_SCHEMA
 MIGRATIONS[4] = _DUPLICATES_SCHEMA
 SCHEMA_VERSION = max(MIGRATIONS)
 

@@ -267,7 +267,8 @@ class Query:
 
     @property
     def has_vector_terms(self) -> bool:
-        return any(t.kind in VECTOR_KINDS for t in self.terms)
+        """Whether any term adds to the query's vector (the opposite of :attr:`is_browse`)."""
+        return not self.is_browse
 
     def filters_of(self, key: FilterKey) -> tuple[Filter, ...]:
         return tuple(f for f in self.filters if f.key == key)

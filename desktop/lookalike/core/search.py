@@ -90,6 +90,7 @@ class SearchEngine:
         self._vectors_lock = threading.Lock()
         self._index_lock = threading.Lock()
         self._people = None
+        self._learner = None
 
     @classmethod
     def open(
@@ -220,7 +221,12 @@ class SearchEngine:
                         q.source,
                         t.column,
                     )
-        return embed(q, lambda texts: enc.encode_texts(texts), lambda p: self._image_vector(Path(p), q))
+        return embed(
+            q,
+            lambda texts: enc.encode_texts(texts),
+            lambda p: self._image_vector(Path(p), q),
+            lambda t: self.learner().concepts.scorer(t.value).direction,
+        )
 
     def _text_encoder(self):
         """What encodes the query's text: the loaded encoder, or for the offline
@@ -258,6 +264,49 @@ class SearchEngine:
             raise QueryError(f"cannot use {path.name} as a query photo: {exc}", q.source, col) from None
         return enc.encode_images([decoded.image])[0]
 
+    def learner(self):
+        """Tags and concepts of this library: :class:`lookalike.core.concepts.Learner`."""
+        if self._learner is None:
+            from lookalike.core.concepts import Learner
+
+            self._learner = Learner(self.catalog, lambda texts: self._text_encoder().encode_texts(texts))
+        return self._learner
+
+    def _filtered(self, q, allowed: np.ndarray | None) -> np.ndarray | None:
+        from lookalike.core.browse import allowed_ids
+
+        chosen = allowed_ids(self.catalog, q, concepts=self.learner().concepts)
+        if chosen is None:
+            return allowed
+        return chosen if allowed is None else np.intersect1d(allowed, chosen)
+
+    def _browse_results(self, allowed: np.ndarray | None, k: int) -> list[SearchResult]:
+        from lookalike.core.browse import browse
+
+        items = browse(self.catalog, allowed, limit=k)
+        return [
+            SearchResult(n + 1, i.path, float("nan"), i.photo_id, i.width, i.height, i.taken, i.size)
+            for n, i in enumerate(items)
+        ]
+
+    def browse(self, query=None, *, limit: int | None = None, offset: int = 0, folder: Path | str | None = None):
+        """The photos a query of filters (people, concepts) allows, or the whole library,
+        newest first (date taken, else file time): :class:`lookalike.core.browse.BrowseItem`."""
+        from lookalike.core.browse import browse
+
+        q = self.parse(query) if isinstance(query, str) else query
+        allowed = None
+        if folder is not None:
+            allowed = self.catalog.ids_in_folder(Path(folder).expanduser().resolve())
+        if q is not None:
+            if q.has_text or q.has_image:
+                raise UsageError("this query ranks photos: search it instead of listing it")
+            allowed = self._filtered(q, allowed)
+            persons = self.people().select(q.terms, q.source)
+            if persons is not None:
+                allowed = persons.narrow(allowed, self.catalog.all_ids)
+        return browse(self.catalog, allowed, limit=limit, offset=offset)
+
     def people(self):
         """The library's People (faces, persons, names): :class:`lookalike.core.faces.People`."""
         if self._people is None:
@@ -276,7 +325,7 @@ class SearchEngine:
         q = self.parse(query) if isinstance(query, str) else query
         # Person terms (@name, @./face.jpg) choose photos; People resolves them.
         persons = self.people().select(q.terms, q.source)
-        vec = self.embed(q) if persons is None or q.has_vector_terms else None
+        vec = self.embed(q) if q.has_vector_terms else None
         vectors = self.vectors()
         allowed = None
         if folder is not None:
@@ -284,6 +333,12 @@ class SearchEngine:
             allowed = self.catalog.ids_in_folder(folder)
             if allowed.size == 0:
                 return []
+        # Filters (year:, in:, tag:...) and #concepts choose photos; they never change a score.
+        allowed = self._filtered(q, allowed)
+        if allowed is not None and allowed.size == 0:
+            return []
+        if vec is None and persons is None:  # nothing to rank by: newest first
+            return self._browse_results(allowed, k)
         if persons is not None:
             allowed = persons.narrow(allowed, self.catalog.all_ids)
             if allowed.size == 0:
@@ -443,6 +498,7 @@ class SearchEngine:
                 vectors.generation = self.catalog.generation()
                 self._save_graph()
                 self.people().finish()
+            self.learner().update()  # tags and concepts for the photos just indexed
             if len(vectors) > 20_000:
                 ef, recall = vectors.tune_ef(k=50)
                 self.catalog.set_meta({"hnsw_ef": ef, "hnsw_recall_at_50": f"{recall:.4f}"})

@@ -1,0 +1,207 @@
+"""Which photos a query's filters, people and concepts allow, and the library browsed by date.
+
+Filters never touch scores: they only choose the photos that may answer
+(:func:`allowed_ids`), and search ranks among those exactly as it ranks the
+whole library. A query with nothing to rank by (filters, people, subtracted
+concepts only; or no query at all) lists the photos it allows newest first
+(:func:`browse`): by the date the photo was taken, else its file's time,
+grouped by month (:func:`by_month`).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from lookalike.core.catalog import prefix_range, unkey
+from lookalike.core.errors import QueryError
+from lookalike.core.query import KINDS, FilterKey, Query, Shape, Term, date_span, min_size
+
+if TYPE_CHECKING:  # pragma: no cover
+    from lookalike.core.catalog import Catalog
+    from lookalike.core.concepts import Concepts
+
+log = logging.getLogger(__name__)
+
+#: The date a photo is browsed and filtered by: taken, else the file's modification time.
+DATE_SQL = "COALESCE(taken, mtime_ns / 1000000000.0)"
+#: A square photo's sides differ by at most this fraction.
+SQUARE_TOLERANCE = 0.05
+
+#: Photos showing a person: a person or face term -> photo ids (the People feature answers).
+PersonPhotos = Callable[[Term], Sequence[int] | np.ndarray]
+
+
+@dataclass(frozen=True)
+class BrowseItem:
+    photo_id: int
+    path: Path
+    date: float  # taken, else the file's modification time (POSIX seconds)
+    taken: float | None
+    width: int | None
+    height: int | None
+    size: int
+
+    @property
+    def month(self) -> str:
+        """``YYYY-MM`` in local time."""
+        return time.strftime("%Y-%m", time.localtime(self.date))
+
+
+def _filter_sql(query: Query) -> tuple[list[str], list[object]]:
+    """SQL conditions (all must hold) and their arguments for the query's filters."""
+    where: list[str] = []
+    args: list[object] = []
+    by_key: dict[FilterKey, list[str]] = {}
+    for f in query.filters:
+        by_key.setdefault(f.key, []).append(f.value)
+    for value in by_key.get(FilterKey.AFTER, ()):
+        where.append(f"{DATE_SQL} >= ?")
+        args.append(date_span(value)[0])
+    for value in by_key.get(FilterKey.BEFORE, ()):
+        where.append(f"{DATE_SQL} < ?")
+        args.append(date_span(value)[0])
+    years = by_key.get(FilterKey.YEAR, ())
+    if years:
+        spans = [date_span(v) for v in years]
+        where.append("(" + " OR ".join(f"({DATE_SQL} >= ? AND {DATE_SQL} < ?)" for _ in spans) + ")")
+        for lo, hi in spans:
+            args += [lo, hi]
+    folders = by_key.get(FilterKey.IN, ())
+    if folders:
+        parts = []
+        for folder in folders:
+            lo, hi = prefix_range(folder)
+            parts.append("(path >= ? AND path < ?)")
+            args += [lo, hi]
+        where.append("(" + " OR ".join(parts) + ")")
+    kinds = [s for value in by_key.get(FilterKey.KIND, ()) for name in value.split(",") for s in KINDS[name]]
+    if kinds:
+        where.append("(" + " OR ".join("lower(CAST(path AS TEXT)) LIKE ?" for _ in kinds) + ")")
+        args += [f"%.{s}" for s in kinds]
+    shapes = by_key.get(FilterKey.SHAPE, ())
+    if shapes:
+        parts = []
+        for shape in shapes:
+            if shape == Shape.PORTRAIT:
+                parts.append("height > width * ?")
+                args.append(1 + SQUARE_TOLERANCE)
+            elif shape == Shape.LANDSCAPE:
+                parts.append("width > height * ?")
+                args.append(1 + SQUARE_TOLERANCE)
+            else:
+                parts.append("(width <= height * ? AND height <= width * ?)")
+                args += [1 + SQUARE_TOLERANCE, 1 + SQUARE_TOLERANCE]
+        where.append("(width IS NOT NULL AND height IS NOT NULL AND (" + " OR ".join(parts) + "))")
+    for value in by_key.get(FilterKey.MIN, ()):
+        pixels, long_side, short_side = min_size(value)
+        where.append("(width * height >= ? AND MAX(width, height) >= ? AND MIN(width, height) >= ?)")
+        args += [pixels, long_side, short_side]
+    for value in by_key.get(FilterKey.TAG, ()):
+        where.append("id IN (SELECT photo_id FROM photo_tags WHERE tag = ?)")
+        args.append(value)
+    return where, args
+
+
+def _concept_sql(query: Query, concepts: Concepts | None) -> tuple[list[str], list[object]]:
+    where: list[str] = []
+    args: list[object] = []
+    for term in query.terms_of("concept"):
+        if concepts is None:
+            raise QueryError("concepts cannot be used here", query.source or str(query), term.column)
+        info = concepts.find(term.value)
+        if info is None:
+            known = ", ".join(c.name for c in concepts.list()) or "none yet; teach one first"
+            raise QueryError(
+                f"no concept named {term.value!r} (concepts: {known})", query.source or str(query), term.column
+            )
+        op = "IN" if term.weight > 0 else "NOT IN"
+        where.append(f"id {op} (SELECT photo_id FROM photo_concepts WHERE concept_id = ?)")
+        args.append(info.id)
+    return where, args
+
+
+def chooses(query: Query | None) -> bool:
+    """Whether the query's filters or concepts restrict which photos may answer."""
+    return query is not None and bool(query.filters or query.terms_of("concept"))
+
+
+def allowed_ids(
+    catalog: Catalog,
+    query: Query,
+    *,
+    concepts: Concepts | None = None,
+    people: PersonPhotos | None = None,
+) -> np.ndarray | None:
+    """The ids (ascending) of the photos the query's filters and concepts allow (and its
+    people, when ``people`` answers them; else whoever resolves people narrows further),
+    or None when it allows every photo. Raises :class:`QueryError` pointing at an unknown
+    concept."""
+    if not chooses(query) and not (people is not None and query.terms_of("person", "face")):
+        return None
+    if concepts is not None and query.terms_of("concept"):
+        concepts.ensure_current()
+    where, args = _filter_sql(query)
+    more, more_args = _concept_sql(query, concepts)
+    where += more
+    args += more_args
+    sql = "SELECT id FROM photos" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id"
+    rows = catalog.query(sql, args)
+    ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+    for term in query.terms_of("person", "face") if people is not None else ():
+        theirs = np.asarray(people(term), dtype=np.int64)
+        ids = np.intersect1d(ids, theirs) if term.weight > 0 else np.setdiff1d(ids, theirs)
+    return ids
+
+
+def browse(
+    catalog: Catalog,
+    allowed: np.ndarray | None = None,
+    *,
+    limit: int | None = None,
+    offset: int = 0,
+) -> list[BrowseItem]:
+    """Photos newest first (date taken, else file time; ties by id, newest first).
+    ``allowed`` restricts them (None: the whole library)."""
+    sql = f"SELECT id, path, {DATE_SQL}, taken, width, height, size FROM photos"
+    args: list[object] = []
+    if allowed is not None:
+        if len(allowed) == 0:
+            return []
+        if len(allowed) <= 900:
+            sql += " WHERE id IN (" + ",".join("?" * len(allowed)) + ")"
+            args += [int(i) for i in allowed]
+    sql += f" ORDER BY {DATE_SQL} DESC, id DESC"
+    if allowed is None or len(allowed) <= 900:
+        if limit is not None:
+            sql += " LIMIT ? OFFSET ?"
+            args += [int(limit), int(offset)]
+        rows = catalog.query(sql, args)
+    else:
+        keep = set(np.asarray(allowed).tolist())
+        rows = [r for r in catalog.query(sql) if r[0] in keep]
+        rows = rows[offset : None if limit is None else offset + limit]
+    return [BrowseItem(r[0], unkey(r[1]), float(r[2]), r[3], r[4], r[5], r[6]) for r in rows]
+
+
+def by_month(items: Iterable[BrowseItem]) -> list[tuple[str, list[BrowseItem]]]:
+    """Consecutive items grouped under their ``YYYY-MM`` (the items are newest first)."""
+    groups: list[tuple[str, list[BrowseItem]]] = []
+    for item in items:
+        month = item.month
+        if not groups or groups[-1][0] != month:
+            groups.append((month, []))
+        groups[-1][1].append(item)
+    return groups
+
+
+def month_title(month: str) -> str:
+    """``2024-06`` -> ``June 2024``."""
+    year, mon = month.split("-")
+    return f"{time.strftime('%B', time.strptime(mon, '%m'))} {year}"
