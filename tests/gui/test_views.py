@@ -67,6 +67,15 @@ def test_a_view_is_one_line_in_the_frame(qtbot, make_window, library_copy, gui_p
     albums.context.notify(Level.STATUS, "3 albums")
     assert window.statusBar().currentMessage() == "3 albums"
 
+    # A view's own work on the core API runs off the GUI thread, reads and writes.
+    got: list[tuple[str, int]] = []
+    failed: list = []
+    service = albums.context.service
+    assert service.submit(lambda engine: ("read", engine.status().photos), got.append, failed.append)
+    assert service.submit(lambda engine: ("write", len(engine.folders())), got.append, failed.append, write=True)
+    qtbot.waitUntil(lambda: len(got) == 2, timeout=10_000)
+    assert sorted(got) == [("read", 8), ("write", 1)] and not failed
+
     # A search afterwards shows scores again.
     assert search(qtbot, window, "a cat")[0] == "cat.jpg"
     assert window.search_view.delegate.show_scores

@@ -104,6 +104,7 @@ class Banner(QFrame):
         while self.actions_box.count():
             w = self.actions_box.takeAt(0).widget()
             if w is not None:
+                w.hide()  # at once: deleteLater waits for the event loop
                 w.deleteLater()
         for label, fn in actions:
             b = QPushButton(label, self)

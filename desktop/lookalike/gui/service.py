@@ -28,7 +28,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from PySide6.QtCore import QObject, Signal
 
@@ -45,6 +45,8 @@ if TYPE_CHECKING:
     from lookalike.core.watch import FolderWatcher, WatchUpdate
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 # How many results a search asks for; the grid shows them all (virtualised).
 DEFAULT_K = 2000
@@ -418,6 +420,28 @@ class LibraryService(QObject):
     @property
     def searching(self) -> bool:
         return self._search_running is not None
+
+    # -- a view's own work --------------------------------------------------------------
+    def submit(
+        self,
+        work: Callable[[SearchEngine], T],
+        on_success: Callable[[T], None],
+        on_failure: Callable[[JobFailure], None],
+        *,
+        write: bool = False,
+        name: str = "",
+    ) -> bool:
+        """Run ``work(engine)`` off the GUI thread and hand its result back on it.
+
+        Reads go on the control queue; ``write=True`` puts the work on the write queue,
+        after the indexing run in progress (one writer at a time). False when no library is open.
+        """
+        engine = self.engine
+        if engine is None:
+            return False
+        runner = self._writes if write else self._control
+        runner.submit(work, engine, name=name or "view-work", on_success=on_success, on_failure=on_failure)
+        return True
 
     # -- folders --------------------------------------------------------------------------
     def _failed(self, what: Operation, subject: str = "") -> Callable[[JobFailure], None]:

@@ -7,7 +7,11 @@ that carries everything it may use:
 
 * ``context.service``: the library (an :class:`~lookalike.gui.service.LibraryService`);
   every engine call runs on pool threads and answers through its signals.
-  Connect to the signals you need in ``__init__``.
+  Connect to the signals you need in ``__init__`` (``opened``, ``status_changed``,
+  ``folders_changed``, ``indexing_finished``, ...). For work of your own on the
+  core API, ``context.service.submit(lambda engine: ..., on_success, on_failure,
+  write=False)`` runs it off the GUI thread (``write=True``: on the write queue,
+  after any indexing run, so the library keeps one writer).
 * ``context.notify(level, text, key=..., actions=...)``: the one way to tell the
   person something (``Level.STATUS`` for a passing note in the status bar;
   ``INFO``/``WARNING``/``ERROR`` for the banner). ``context.dismiss(key)`` takes
