@@ -195,13 +195,13 @@ def test_the_plan_tells_new_changed_unchanged_and_gone_photos_apart(tmp_path, ca
 
 def test_each_decode_outcome_lands_in_its_batch(tmp_path):
     from lookalike.core.imaging import decode_file
-    from lookalike.core.pipeline import Batches, Job, Outcome, Tally
+    from lookalike.core.pipeline import Batches, Job, Outcome, Sizes, Tally, Views
 
     twin = tmp_path / "twin.png"
     Image.new("RGB", (40, 30), "red").save(twin)
-    decoded = decode_file(twin, 64)
+    decoded = Views({64: decode_file(twin, 64)})
     tally = Tally()
-    batches = Batches({"h-moved": 7}, 64, tally)
+    batches = Batches({"h-moved": 7}, Sizes.of(64), tally)
     batches.take(Outcome(Job(_scanned(tmp_path / "a.jpg", 1), old_id=1), vanished=True))
     batches.take(Outcome(Job(_scanned(tmp_path / "b.jpg", 1), old_id=2), error="damaged"))
     batches.take(Outcome(Job(_scanned(tmp_path / "c.jpg", 1, size=5, mtime=6), old_id=3), "h", same_content=True))
@@ -215,7 +215,7 @@ def test_each_decode_outcome_lands_in_its_batch(tmp_path):
     assert [(m.photo_id, m.file.path) for m in rows.moved] == [(7, tmp_path / "moved.jpg")]
     ready = batches.take_ready()
     assert [(r.job.file.path, r.hash) for r in ready] == [(twin, "h-moved"), (tmp_path / "d.png", "h-d")]
-    assert ready[0].decoded.image.size == decoded.image.size
+    assert ready[0].decoded.at(64).image.size == decoded.at(64).image.size == (40, 30)
     assert (tally.removed, tally.failed, tally.moved) == (1, 1, 1)
     assert len(batches.take_rows()) == 0 and batches.take_ready() == []
 
@@ -232,3 +232,18 @@ def test_the_cpu_share_follows_the_encoders_preferences(monkeypatch):
     assert CpuShare.for_encoder(encoder, 32, 2) == CpuShare(32, 3, 4, 2)
     encoder.device = "cuda:0"  # a GPU: whole batches, no thread share, decoders on all but one core
     assert CpuShare.for_encoder(encoder, None, None) == CpuShare(128, 128, None, 7)
+
+
+def test_each_stage_gets_the_photo_near_its_own_size_from_one_decode():
+    from lookalike.core.imaging import DecodedPhoto
+    from lookalike.core.pipeline import Sizes, fit
+
+    photo = DecodedPhoto(Image.new("RGB", (1008, 756), "blue"), 4032, 3024, None)
+    # Halved while the short side stays at least the size asked for (as the JPEG draft
+    # scales would have done), then scaled down when still over twice it.
+    assert fit(photo, 224).image.size == (504, 378)
+    assert fit(photo, 700) is photo
+    assert fit(photo, 64).image.size == (126, 95)  # an eighth at most, as the codec
+    assert fit(photo, 32).image.size == (42, 32)
+    assert (fit(photo, 32).width, fit(photo, 32).height) == (4032, 3024)
+    assert Sizes.of(224, 0, 700, 224).sizes == (700, 224) and Sizes.of().sizes == (224,)

@@ -28,14 +28,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lookalike.core.catalog import Catalog, FailureRow, FolderRow
-from lookalike.core.imaging import DecodedPhoto, is_photo_name
+from lookalike.core.imaging import is_photo_name
 from lookalike.core.pipeline import (
     SMALL_COMMIT,
     Batches,
     DecodePool,
     Plan,
     Refresh,
+    Sizes,
     Tally,
+    Views,
     commit_ready,
     commit_refreshed,
     commit_removed,
@@ -363,7 +365,7 @@ class Indexer:
         tally = Tally(failed=len(found.failures))
         if found.failures or plan.stale_failures:  # met while walking: recorded up front
             self.catalog.commit_batch(failures=found.failures, cleared_failures=plan.stale_failures)
-        batches = Batches(plan.gone_by_hash(), self._decode_size(), tally)
+        batches = Batches(plan.gone_by_hash(), self._sizes(), tally)
         cancelled = self._dispatch(plan, batches, meter, cancel)
         cancelled = cancelled or cancel.cancelled
         if not cancelled:
@@ -376,15 +378,19 @@ class Indexer:
         meter.finish()
         return tally, plan, cancelled
 
-    def _decode_size(self) -> int:
-        return max([self.encode.image_size, *(s.image_size for s in self.stages)])
+    def _sizes(self, stages: Sequence[PhotoStage] | None = None) -> Sizes:
+        """The image sizes to decode for: the encoder's and the stages' (all of them, or
+        ``stages`` alone). One decode at the largest; the others are derived from it."""
+        if stages is None:
+            return Sizes.of(self.encode.image_size, *(s.image_size or self.encode.image_size for s in self.stages))
+        return Sizes.of(*(s.image_size or self.encode.image_size for s in stages))
 
     def _dispatch(self, plan: Plan, batches: Batches, meter: _Meter, cancel: CancelToken) -> bool:
         """Decode the plan's jobs and commit them batch by batch. Returns whether cancelled;
         the batch in flight is finished and committed either way (a cancel during it
         stops it between encoder calls)."""
         share = self.encode.share
-        work = partial(decode_job, target=self._decode_size(), gone_hashes=frozenset(plan.gone_by_hash()))
+        work = partial(decode_job, sizes=self._sizes(), gone_hashes=frozenset(plan.gone_by_hash()))
         cancelled = False
         with DecodePool(share.workers, max(4 * share.batch_size, 2 * share.workers)) as pool:
             self.encode.idle_decoders = pool.idle
@@ -440,13 +446,13 @@ class Indexer:
         if not jobs:
             return 0
         meters = {s: _Meter(progress, s.stage, sum(s in j.stages for j in jobs)) for s in self.stages}
-        size = max(s.image_size for s in self.stages) or self.encode.image_size
+        needed = [s for s in self.stages if meters[s].total]
         share = self.encode.share
-        batch: list[tuple[Refresh, DecodedPhoto]] = []
+        batch: list[tuple[Refresh, Views]] = []
         refreshed = 0
         with DecodePool(share.workers, max(4 * share.batch_size, 2 * share.workers)) as pool:
             try:
-                for job, decoded in pool.results(jobs, partial(decode_refresh, target=size), cancel):
+                for job, decoded in pool.results(jobs, partial(decode_refresh, sizes=self._sizes(needed)), cancel):
                     if decoded is not None:
                         batch.append((job, decoded))
                     if len(batch) >= share.batch_size:
@@ -460,11 +466,11 @@ class Indexer:
         return refreshed
 
     def _commit_refreshed(
-        self, batch: list[tuple[Refresh, DecodedPhoto]], meters: dict[PhotoStage, _Meter], cancel: CancelToken
+        self, batch: list[tuple[Refresh, Views]], meters: dict[PhotoStage, _Meter], cancel: CancelToken
     ) -> int:
         if not batch:
             return 0
-        done = commit_refreshed(batch, self.catalog, self.stages, cancel)
+        done = commit_refreshed(batch, self.catalog, self.stages, cancel, self.encode.image_size)
         for stage, n in done.items():
             meters[stage].tick(n, note=batch[-1][0].path.name)
         return max(done.values(), default=0)

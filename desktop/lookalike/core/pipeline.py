@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import os
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+from PIL import Image
 
 from lookalike.core.catalog import Catalog, FailureRow, NewPhoto, pkey
 from lookalike.core.imaging import (
@@ -158,18 +160,70 @@ def _plan_folder(
 # -- decode -------------------------------------------------------------------------
 
 
+def fit(decoded: DecodedPhoto, size: int) -> DecodedPhoto:
+    """``decoded`` for a stage that asked for a short side of ``size``, shrunk about as
+    the decoder would have shrunk it: halved (a box filter, like the JPEG codec's draft
+    scales) while the short side stays at least ``size``, then scaled down to ``size``
+    if still over twice it."""
+    img = decoded.image
+    short = min(img.size)
+    factor = 1
+    while factor < 8 and short // (factor * 2) >= size:
+        factor *= 2
+    if factor == 1 and short <= 2 * size:
+        return decoded
+    small = img.reduce(factor) if factor > 1 else img.copy()
+    if min(small.size) > 2 * size:
+        scale = size / min(small.size)
+        small.thumbnail(
+            (max(1, round(small.width * scale)), max(1, round(small.height * scale))),
+            Image.Resampling.BILINEAR,
+            reducing_gap=2.0,
+        )
+    return dataclasses.replace(decoded, image=small)
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """The image sizes a run's stages ask for: the largest is decoded, the others derived."""
+
+    sizes: tuple[int, ...]
+
+    @classmethod
+    def of(cls, *sizes: int) -> Sizes:
+        return cls(tuple(sorted({s for s in sizes if s}, reverse=True)) or (224,))
+
+    def decode(self, data: bytes, name: str = "") -> Views:
+        decoded = decode_bytes(data, self.sizes[0], name=name)
+        return Views({size: fit(decoded, size) for size in self.sizes})
+
+
+@dataclass(frozen=True)
+class Views:
+    """One photo decoded once, at each size a stage asked for."""
+
+    by_size: dict[int, DecodedPhoto]
+
+    def at(self, size: int) -> DecodedPhoto:
+        return self.by_size.get(size) or self.by_size[max(self.by_size)]
+
+    @property
+    def largest(self) -> DecodedPhoto:
+        return self.by_size[max(self.by_size)]
+
+
 @dataclass(frozen=True)
 class Outcome:
     job: Job
     hash: str = ""
-    decoded: DecodedPhoto | None = None
+    decoded: Views | None = None
     reuse: bool = False  # the content is a known photo whose file is gone: maybe a move
     same_content: bool = False  # changed stat, same bytes
     error: str | None = None
     vanished: bool = False  # deleted (or renamed) between the scan and the read
 
 
-def decode_job(job: Job, target: int, gone_hashes: frozenset[str]) -> Outcome:
+def decode_job(job: Job, sizes: Sizes, gone_hashes: frozenset[str]) -> Outcome:
     """Runs in a worker: read once, hash, and decode unless the content is known."""
     try:
         data = read_file_bytes(job.file.path)
@@ -178,7 +232,7 @@ def decode_job(job: Job, target: int, gone_hashes: frozenset[str]) -> Outcome:
             return Outcome(job, h, same_content=True)
         if job.old_id is None and h in gone_hashes:
             return Outcome(job, h, reuse=True)  # a moved or renamed photo: its vector is kept
-        return Outcome(job, h, decoded=decode_bytes(data, target, name=job.file.path.name))
+        return Outcome(job, h, decoded=sizes.decode(data, name=job.file.path.name))
     except FileVanishedError:
         return Outcome(job, vanished=True)
     except ImageDecodeError as exc:
@@ -188,11 +242,11 @@ def decode_job(job: Job, target: int, gone_hashes: frozenset[str]) -> Outcome:
         return Outcome(job, error=f"could not be decoded ({exc.__class__.__name__}: {exc})")
 
 
-def decode_refresh(job: Refresh, target: int) -> tuple[Refresh, DecodedPhoto | None]:
+def decode_refresh(job: Refresh, sizes: Sizes) -> tuple[Refresh, Views | None]:
     """Runs in a worker: decode a photo already indexed, for the stages that lack it.
     A file that cannot be decoded now is left as it is (its stages try again next run)."""
     try:
-        return job, decode_bytes(read_file_bytes(job.path), target, name=job.path.name)
+        return job, sizes.decode(read_file_bytes(job.path), name=job.path.name)
     except Exception as exc:
         log.info("Cannot decode %s for %s: %s", job.path, ", ".join(map(repr, job.stages)), exc)
         return job, None
@@ -250,7 +304,7 @@ class Ready:
 
     job: Job
     hash: str
-    decoded: DecodedPhoto
+    decoded: Views
 
 
 @dataclass(frozen=True)
@@ -293,13 +347,13 @@ def _failure(f: ScannedFile, reason: str) -> FailureRow:
 class Batches:
     """Routes each decode outcome to the ready batch or the row changes."""
 
-    def __init__(self, gone_by_hash: dict[str, int], target: int, tally: Tally) -> None:
+    def __init__(self, gone_by_hash: dict[str, int], sizes: Sizes, tally: Tally) -> None:
         self.ready: list[Ready] = []
         self.rows = RowChanges()
         self.tally = tally
         self.claimed: set[int] = set()  # gone photos found again under a new path
         self._gone_by_hash = gone_by_hash
-        self._target = target
+        self._sizes = sizes
 
     def take(self, o: Outcome) -> None:
         f, old_id = o.job.file, o.job.old_id
@@ -332,7 +386,7 @@ class Batches:
     def _decode_after_all(self, o: Outcome) -> None:
         """Its twin was claimed already: decode it after all."""
         try:
-            decoded = decode_bytes(read_file_bytes(o.job.file.path), self._target)
+            decoded = self._sizes.decode(read_file_bytes(o.job.file.path))
         except ImageDecodeError as exc:
             self._fail(o.job, str(exc))
         else:
@@ -357,10 +411,16 @@ class Batches:
 
 
 def _stage_outputs(
-    stages: Sequence[PhotoStage], photos: list[StagePhoto], cancel: CancelToken
+    stages: Sequence[PhotoStage],
+    decoded: list[tuple[Path, Views, int | None]],
+    cancel: CancelToken,
+    default_size: int,
 ) -> list[tuple[PhotoStage, list]]:
+    """Each stage's outputs for a prefix of the photos, each given its own image size."""
     out: list[tuple[PhotoStage, list]] = []
     for stage in stages:
+        size = stage.image_size or default_size
+        photos = [StagePhoto(path, views.at(size), pid) for path, views, pid in decoded]
         try:
             results = list(stage.process(photos, cancel))[: len(photos)]
         except Cancelled:
@@ -379,7 +439,7 @@ def _write_outputs(conn: sqlite3.Connection, ids: Sequence[int], outputs: list[t
 
 
 def _new_photo(r: Ready, vector: np.ndarray) -> NewPhoto:
-    f, d = r.job.file, r.decoded
+    f, d = r.job.file, r.decoded.largest
     return NewPhoto(f.path, f.folder_id, f.size, f.mtime_ns, r.hash, d.width, d.height, d.taken, vector)
 
 
@@ -390,11 +450,10 @@ def commit_ready(
     Returns (added, updated). Cancelled mid-batch: the photos not encoded are left for
     the next run; a later stage that stopped early leaves its photos pending."""
     trace_encodes("start", (r.job.file.path for r in batch))
-    photos = [StagePhoto(r.job.file.path, r.decoded) for r in batch]
-    vecs = encode.process(photos, cancel)
-    batch, photos = batch[: len(vecs)], photos[: len(vecs)]
+    vecs = encode.process([StagePhoto(r.job.file.path, r.decoded.at(encode.image_size)) for r in batch], cancel)
+    batch = batch[: len(vecs)]
     trace_encodes("done", (r.job.file.path for r in batch))
-    outputs = _stage_outputs(stages, photos, cancel)
+    outputs = _stage_outputs(stages, [(r.job.file.path, r.decoded, None) for r in batch], cancel, encode.image_size)
     replaced = [r.job.old_id for r in batch if r.job.old_id is not None]
     new_ids = catalog.commit_batch(
         added=[_new_photo(r, v) for r, v in zip(batch, vecs)],
@@ -432,7 +491,11 @@ def commit_removed(ids: list[int], catalog: Catalog, stages: Sequence[PhotoStage
 
 
 def commit_refreshed(
-    batch: list[tuple[Refresh, DecodedPhoto]], catalog: Catalog, stages: Sequence[PhotoStage], cancel: CancelToken
+    batch: list[tuple[Refresh, Views]],
+    catalog: Catalog,
+    stages: Sequence[PhotoStage],
+    cancel: CancelToken,
+    default_size: int,
 ) -> dict[PhotoStage, int]:
     """Run each stage on the photos of the batch that lack it; commit their outputs together.
     Returns the photos each stage processed."""
@@ -442,8 +505,7 @@ def commit_refreshed(
         mine = [(job, d) for job, d in batch if stage in job.stages]
         if not mine:
             continue
-        photos = [StagePhoto(job.path, d, job.photo_id) for job, d in mine]
-        ((_, results),) = _stage_outputs([stage], photos, cancel)
+        ((_, results),) = _stage_outputs([stage], [(j.path, d, j.photo_id) for j, d in mine], cancel, default_size)
         outputs.append((stage, results))
         ids[stage] = [job.photo_id for job, _ in mine]
     if any(results for _, results in outputs):

@@ -14,8 +14,10 @@ The protocol, as the indexer drives it:
     the library (``Stage.FACES``). While new photos are indexed all stages
     count under ``Stage.ENCODE``.
 ``image_size``
-    The short side (pixels) the stage wants the decoded image to have at
-    least; the indexer decodes once, at the largest size any stage asks for.
+    The short side (pixels) the stage wants the decoded image to have; 0: the
+    encoder's. The indexer decodes once, at the largest size any stage asks
+    for, and hands each stage the photo shrunk to about its own size (short
+    side between it and twice it, as the decoder itself would have given).
 ``process(photos, cancel) -> list[T]``
     Runs on a worker thread, a batch (a commit batch, up to 16 photos on CPU)
     at a time; ``photos`` are :class:`StagePhoto` (path, decoded image, the
@@ -97,7 +99,8 @@ class StagePhoto:
     """One decoded photo as a stage sees it."""
 
     path: Path
-    decoded: DecodedPhoto  # .image: RGB, oriented, short side about the decode size; .width/.height: the original's
+    # .image: RGB, oriented, short side about the stage's image_size; .width/.height: the original's
+    decoded: DecodedPhoto
     photo_id: int | None = None  # known for a photo already in the catalog; None for a new one
 
 
