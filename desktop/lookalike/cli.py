@@ -97,11 +97,14 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--quick", action="store_true", help="the smallest sizes, for a smoke test")
     sp.add_argument("--device", metavar="DEV", help="cpu or cuda")
     sp.add_argument("--sizes", metavar="N,N,...", help="vector counts for the scale benchmark")
+    sp.add_argument(
+        "--cold-sizes", metavar="N,N,...", help="library sizes for the start-up section's cold query (37,20000,100000)"
+    )
     sp.add_argument("--photos", type=int, metavar="N", help="photos for the indexing benchmark")
     sp.add_argument(
         "--only",
         metavar="SECTION,...",
-        help="run only these sections (decode, encode, indexing, memory, scale, grid, query, "
+        help="run only these sections (decode, encode, indexing, memory, scale, grid, query, duplicates, faces, "
         "startup; peer: beside rclip, when it is installed); the others are kept from the report folder's results.json",
     )
     sp.add_argument(

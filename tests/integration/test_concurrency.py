@@ -350,7 +350,8 @@ def test_removing_a_folder_while_it_is_being_indexed(base_library, tiny_clip_che
 def test_searches_go_on_while_the_graph_is_saved(tmp_path):
     """In one process (the window): a save, however long, does not hold up searches,
     while a change to the graph waits for the save so the file stays whole."""
-    from lookalike.core.vectors import VectorIndex, _graph_file_is_whole
+    from lookalike.core.hnswfile import whole_graph_levels
+    from lookalike.core.vectors import VectorIndex
 
     rng = np.random.default_rng(0)
     x = rng.normal(size=(3000, 64)).astype(np.float32)
@@ -383,7 +384,7 @@ def test_searches_go_on_while_the_graph_is_saved(tmp_path):
         assert hits.ids[0] == 8
         time.sleep(0.01)
     added.join(30)
-    assert _graph_file_is_whole(tmp_path / "vectors.hnsw", 2000)
+    assert whole_graph_levels(tmp_path / "vectors.hnsw", 2000) is not None
     assert len(v) == 3000
     print(f"\nFIGURE searches during a 1.5 s graph save: {summary(lat)}")
     assert len(lat) > 20 and max(lat) < 0.5

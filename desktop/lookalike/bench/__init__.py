@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 
 # `peer` (Lookalike beside rclip) runs only where rclip is installed: bench/peer.py.
 SECTIONS = ("decode", "encode", "indexing", "memory", "scale", "grid", "query", "startup", "duplicates")
+SECTIONS += ("faces",)  # People: bench/faces.py
 
 SECTIONS += ("peer",)
 
@@ -134,6 +135,8 @@ class Bench:
             cfg["photos"] = int(args.photos)
         if _ints(getattr(args, "sizes", None)):
             cfg["sizes"] = _ints(args.sizes)
+        if _ints(getattr(args, "cold_sizes", None)):
+            cfg["cold_sizes"] = _ints(args.cold_sizes)
         for key in ("query_size", "memory_photos", "dim", "repeats", "grid_size"):
             v = getattr(args, key, None)
             if v is not None:
@@ -362,6 +365,7 @@ class Bench:
         self.results["query"] = {"runs": out}
 
     def run_startup(self) -> None:
+        from lookalike.bench import coldstart
         from lookalike.bench.queries import measure_first_paint, measure_startup
 
         lib = None
@@ -385,10 +389,21 @@ class Bench:
         res = measure_startup(lib, reps, self.say, floor=not self.quick)
         if not self.quick:
             res["first_paint"] = measure_first_paint(lib, 3, self.say)
+        sizes = self.cfg.get("cold_sizes") or ([] if self.quick else list(coldstart.SIZES))
+        if sizes and "offline" in self.encoders():
+            enc = self.encoders()["offline"]
+            res["cold_search"] = coldstart.cold_search_by_size(
+                self.work, enc, sizes, reps, self.say, self.anchors(enc), keep=self.keep_work
+            )
         self.results["startup"] = res
 
     def run_duplicates(self) -> None:
         from lookalike.bench.duplicates import run
+
+        run(self)
+
+    def run_faces(self) -> None:
+        from lookalike.bench.faces import run
 
         run(self)
 

@@ -362,12 +362,20 @@ def render(results: dict, plots: list[str]) -> str:
             L.append(f"| {r['what']} | {_ms(r['s'], 2)} |")
         fp = st.get("first_paint")
         L.append(f"| window first paint (offscreen) | {_ms(fp['s'], 2) if fp else 'not measured'} |")
+        from lookalike.bench.coldstart import render as render_cold
+
+        L.extend(render_cold(st.get("cold_search")))
         L.append("")
 
     if results.get("duplicates"):
         from lookalike.bench.duplicates import render as render_duplicates
 
         L.extend(render_duplicates(results["duplicates"]))
+
+    if results.get("faces"):
+        from lookalike.bench.faces import render as render_faces
+
+        L.extend(render_faces(results["faces"]))
 
     if plots:
         L.append("## Plots\n")

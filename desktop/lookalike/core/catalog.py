@@ -121,12 +121,19 @@ class PhotoRow:
 
 
 @dataclass(frozen=True)
-class FolderRow:
+class Folder:
+    """A library folder: where it is, whether it was there at the last look, what it holds."""
+
     id: int
     path: Path
     added: float
     last_scan: float | None
     online: bool
+    photos: int = 0
+    failures: int = 0  # files in it that could not be read
+
+
+FolderRow = Folder  # the indexer's older name for it
 
 
 @dataclass(frozen=True)
@@ -154,6 +161,15 @@ class FailureRow:
 
 
 _PHOTO_COLS = "id, path, folder_id, size, mtime_ns, hash, width, height, taken"
+_FOLDER_SELECT = (
+    "SELECT f.id, f.path, f.added, f.last_scan, f.online, "
+    "(SELECT COUNT(*) FROM photos p WHERE p.folder_id = f.id), "
+    "(SELECT COUNT(*) FROM failures x WHERE x.folder_id = f.id) FROM folders f"
+)
+
+
+def _folder(row: Sequence) -> Folder:
+    return Folder(row[0], unkey(row[1]), row[2], row[3], bool(row[4]), row[5], row[6])
 
 
 def _photo(row: Sequence) -> PhotoRow:
@@ -228,7 +244,21 @@ class Catalog:
             self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def _check(self) -> None:
-        row = self._db.execute("PRAGMA quick_check").fetchone()
+        """SQLite's structural check before anything is written; a reader checks every
+        table but the photos (its vectors are most of the file: checking them would make
+        a query's start grow with the library), and of that one its index and both ends.
+        Damage a reader meets later is reported as damage too (see _q)."""
+        if not self.readonly:
+            self._quick_check("PRAGMA quick_check")
+            return
+        tables = [r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        for table in tables:
+            if table != "photos" and not table.startswith("sqlite_"):
+                self._quick_check(f'PRAGMA quick_check("{table}")')
+        self._db.execute("SELECT COUNT(*), MIN(id), MAX(id) FROM photos").fetchone()
+
+    def _quick_check(self, pragma: str) -> None:
+        row = self._db.execute(pragma).fetchone()
         if row is None or row[0] != "ok":
             raise sqlite3.DatabaseError(row[0] if row else "quick_check failed")
 
@@ -266,7 +296,14 @@ class Catalog:
 
     def _q(self, sql: str, args: Iterable = ()) -> list[tuple]:
         with self._lock:
-            return self._db.execute(sql, tuple(args)).fetchall()
+            try:
+                return self._db.execute(sql, tuple(args)).fetchall()
+            except sqlite3.DatabaseError as exc:
+                if isinstance(exc, sqlite3.OperationalError) or "malformed" not in str(exc):
+                    raise
+                raise LibraryCorruptError(
+                    f"The catalog {self.path} is damaged ({exc}). Move it aside and index your folders again."
+                ) from None
 
     def query(self, sql: str, args: Iterable = ()) -> list[tuple]:
         """Rows of a read (a feature reading its own tables; writes go through transaction())."""
@@ -311,7 +348,7 @@ class Catalog:
 
     # -- folders ------------------------------------------------------------
 
-    def add_folder(self, path: Path) -> FolderRow:
+    def add_folder(self, path: Path) -> Folder:
         with self.transaction() as conn:
             conn.execute(
                 "INSERT INTO folders(path, added) VALUES(?, ?) ON CONFLICT(path) DO NOTHING",
@@ -363,15 +400,19 @@ class Catalog:
             self._bump(conn)
         return moved
 
-    def folders(self) -> list[FolderRow]:
-        return [
-            FolderRow(r[0], unkey(r[1]), r[2], r[3], bool(r[4]))
-            for r in self._q("SELECT id, path, added, last_scan, online FROM folders ORDER BY path")
-        ]
+    def folders(self) -> list[Folder]:
+        return [_folder(r) for r in self._q(f"{_FOLDER_SELECT} ORDER BY f.path")]
 
-    def folder_by_path(self, path: Path) -> FolderRow | None:
-        rows = self._q("SELECT id, path, added, last_scan, online FROM folders WHERE path = ?", (pkey(path),))
-        return FolderRow(rows[0][0], unkey(rows[0][1]), rows[0][2], rows[0][3], bool(rows[0][4])) if rows else None
+    def folder_by_path(self, path: Path) -> Folder | None:
+        rows = self._q(f"{_FOLDER_SELECT} WHERE f.path = ?", (pkey(path),))
+        return _folder(rows[0]) if rows else None
+
+    def absorb_folder(self, child_id: int, into_id: int) -> None:
+        """A folder inside another library folder joins it: its photos and failures move over."""
+        with self.transaction() as conn:
+            conn.execute("UPDATE photos SET folder_id = ? WHERE folder_id = ?", (into_id, child_id))
+            conn.execute("UPDATE failures SET folder_id = ? WHERE folder_id = ?", (into_id, child_id))
+            conn.execute("DELETE FROM folders WHERE id = ?", (child_id,))
 
     def set_folder_state(self, folder_id: int, *, online: bool, scanned: bool = False) -> None:
         with self.transaction() as conn:
@@ -433,6 +474,21 @@ class Catalog:
         rows = self._q("SELECT vector FROM photos WHERE id = ?", (photo_id,))
         return np.frombuffer(rows[0][0], dtype=np.float32).copy() if rows else None
 
+    def vectors_of(self, ids: Sequence[int] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, vectors) of those of ``ids`` in the catalog, in the order asked, as one
+        contiguous float32 array."""
+        want = [int(i) for i in np.asarray(ids, np.int64).tolist()]
+        blobs: dict[int, bytes] = {}
+        for start in range(0, len(want), 500):
+            chunk = want[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            blobs.update(self._q(f"SELECT id, vector FROM photos WHERE id IN ({marks})", chunk))
+        found = [i for i in want if i in blobs]
+        if not found:
+            return np.zeros(0, np.int64), np.zeros((0, 0), np.float32)
+        vecs = np.frombuffer(b"".join(blobs[i] for i in found), np.float32).reshape(len(found), -1)
+        return np.asarray(found, np.int64), vecs
+
     def iter_vectors(self, batch: int = 4096, after_id: int = 0) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """(ids, vectors) in id order, in batches, for rebuilding the graph."""
         last = after_id
@@ -448,16 +504,6 @@ class Catalog:
     def all_ids(self) -> np.ndarray:
         rows = self._q("SELECT id FROM photos ORDER BY id")
         return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-
-    def ids_by_hash(self, hashes: Iterable[str]) -> dict[str, int]:
-        hashes = list(set(hashes))
-        out: dict[str, int] = {}
-        for start in range(0, len(hashes), 500):
-            chunk = hashes[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            for h, i in self._q(f"SELECT hash, MIN(id) FROM photos WHERE hash IN ({marks}) GROUP BY hash", chunk):
-                out[h] = i
-        return out
 
     def commit_batch(
         self,

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lookalike.core.catalog import FolderRow
+from lookalike.core.catalog import Folder
 from lookalike.core.errors import LookalikeError, QueryError, UsageError
 from lookalike.core.library import Library, ModelRecord
 from lookalike.core.progress import CancelToken, ProgressCallback, no_progress
@@ -33,15 +33,6 @@ class SearchResult:
     height: int | None
     taken: float | None
     size: int
-
-
-@dataclass(frozen=True)
-class FolderInfo:
-    path: Path
-    photos: int
-    failures: int
-    online: bool
-    last_scan: float | None = None
 
 
 @dataclass(frozen=True)
@@ -187,12 +178,9 @@ class SearchEngine:
             return self._vectors
 
     def _saved_generation(self) -> int:
-        import json
+        from lookalike.core.vectors import VectorIndex
 
-        try:
-            return int(json.loads((self.library.path / "vectors.json").read_text())["generation"])
-        except (OSError, ValueError, KeyError):
-            return -1
+        return VectorIndex.saved_generation(self.library.path)
 
     def _save_graph(self) -> None:
         if self._vectors is not None and self.library.writer:
@@ -367,7 +355,7 @@ class SearchEngine:
 
     # -- folders and indexing ------------------------------------------------
 
-    def add_folder(self, path: Path | str) -> FolderInfo:
+    def add_folder(self, path: Path | str) -> Folder:
         self._need_writer("add a folder")
         p = Path(path).expanduser()
         try:
@@ -382,19 +370,13 @@ class SearchEngine:
             raise LookalikeError(f"Cannot open the folder {p}: permission denied")
         for f in self.catalog.folders():
             if p.is_relative_to(f.path) and p != f.path:
-                return self._folder_info(f)  # already covered by a parent folder
+                return f  # already covered by a parent folder
         row = self.catalog.add_folder(p)
         # A parent added after its children absorbs them.
         for f in self.catalog.folders():
             if f.id != row.id and f.path.is_relative_to(p):
-                self._absorb(f, row)
-        return self._folder_info(row)
-
-    def _absorb(self, child: FolderRow, parent: FolderRow) -> None:
-        with self.catalog.transaction() as conn:
-            conn.execute("UPDATE photos SET folder_id = ? WHERE folder_id = ?", (parent.id, child.id))
-            conn.execute("UPDATE failures SET folder_id = ? WHERE folder_id = ?", (parent.id, child.id))
-            conn.execute("DELETE FROM folders WHERE id = ?", (child.id,))
+                self.catalog.absorb_folder(f.id, row.id)
+        return self.catalog.folder_by_path(p) or row
 
     def remove_folder(self, path: Path | str) -> int:
         self._need_writer("remove a folder")
@@ -414,7 +396,7 @@ class SearchEngine:
             self._save_graph()
         return n
 
-    def move_folder(self, old: Path | str, new: Path | str) -> FolderInfo:
+    def move_folder(self, old: Path | str, new: Path | str) -> Folder:
         """Follow a library folder renamed or moved on disk: its photos keep their vectors."""
         self._need_writer("follow a renamed folder")
         with self._index_lock:
@@ -430,21 +412,15 @@ class SearchEngine:
             assert moved is not None
             parent = next((f for f in self.catalog.folders() if f.id != moved.id and newp.is_relative_to(f.path)), None)
             if parent is not None:  # moved into another library folder: it joins it
-                self._absorb(moved, parent)
+                self.catalog.absorb_folder(moved.id, parent.id)
                 moved = parent
             if self._vectors is not None:  # same ids, same vectors: the graph is still current
                 self._vectors.generation = self.catalog.generation()
             self._save_graph()
-            return self._folder_info(moved)
+            return self.catalog.folder_by_path(moved.path) or moved
 
-    def _folder_info(self, f: FolderRow, counts: dict | None = None) -> FolderInfo:
-        counts = counts if counts is not None else self.catalog.folder_counts()
-        photos, failures = counts.get(f.id, (0, 0))
-        return FolderInfo(f.path, photos, failures, f.online, f.last_scan)
-
-    def folders(self) -> list[FolderInfo]:
-        counts = self.catalog.folder_counts()
-        return [self._folder_info(f, counts) for f in self.catalog.folders()]
+    def folders(self) -> list[Folder]:
+        return self.catalog.folders()
 
     def index(
         self,
@@ -465,16 +441,15 @@ class SearchEngine:
         from lookalike.core.indexer import Indexer, IndexReport
 
         with self._index_lock:
-            targets: list[FolderRow] = []
+            targets: list[Folder] = []
             if roots:
                 for r in roots:
                     # A library folder that is not there now (a drive unplugged) is still
                     # reconciled: the indexer marks it offline and keeps its photos.
                     row = self.catalog.folder_by_path(Path(r).expanduser().absolute())
                     if row is None:
-                        info = self.add_folder(r)
-                        row = self.catalog.folder_by_path(info.path)
-                    if row is not None and row not in targets:
+                        row = self.add_folder(r)
+                    if row.id not in {t.id for t in targets}:
                         targets.append(row)
             else:
                 targets = self.catalog.folders()

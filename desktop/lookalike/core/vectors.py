@@ -6,6 +6,13 @@ differs from the catalog's), truncated or corrupt is repaired from the catalog
 rather than trusted. Small libraries (and small folder restrictions) are
 searched exactly with numpy; large ones through HNSW with an ``ef`` tuned so
 that recall@k against exact search is at least 0.99.
+
+Opening costs the same at any size: the saved graph is memory-mapped and
+searched in place (:class:`hnswfile.GraphFile`), its integrity taken from the
+size, modification time and checksum its sidecar recorded at the save (the
+whole file is hashed again only when size or time disagree). hnswlib loads
+the graph only when something changes it (indexing, a removed folder) or a
+batch job asks for it.
 """
 
 from __future__ import annotations
@@ -15,19 +22,21 @@ import hashlib
 import json
 import logging
 import os
-import struct
 import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from lookalike.core import hnswfile
 from lookalike.core.fsutil import atomic_paths
 
 if TYPE_CHECKING:  # pragma: no cover
+    import hnswlib
+
     from lookalike.core.catalog import Catalog
 
 log = logging.getLogger(__name__)
@@ -46,7 +55,6 @@ EXACT_LIMIT = 20_000
 DEFAULT_M = 32
 DEFAULT_EF_CONSTRUCTION = 200
 DEFAULT_EF = 96
-MIN_EF = 16
 
 
 @dataclass(frozen=True)
@@ -74,107 +82,12 @@ def _file_digest(path: Path, limit: int = 256 * 2**20) -> str:
     return h.hexdigest()
 
 
-_HNSW_HEADER = 96  # hnswlib's saveIndex header: 6 size_t, int, uint, 3 size_t, double, size_t
-
-
-def _graph_file_is_whole(path: Path, elements: int) -> bool:
-    return _whole_graph_levels(path, elements) is not None
-
-
-def _whole_graph_levels(path: Path, elements: int) -> np.ndarray | None:
-    """Walk hnswlib's file layout: header, level-0 block, then one length-prefixed
-    list of upper-level links per element, ending exactly at the end of the file.
-    The upper lists' sizes when it does (0: bottom layer only), else None."""
+def _same_file(path: Path, st: os.stat_result) -> bool:
     try:
-        with open(path, "rb") as fh:
-            head = fh.read(_HNSW_HEADER)
+        now = path.stat()
     except OSError:
-        return None
-    if len(head) < _HNSW_HEADER:
-        return None
-    count, size_data = struct.unpack_from("<QQ", head, 16)
-    if count != elements:
-        return None
-    return _upper_list_sizes(path, count, size_data)
-
-
-def _unreachable_labels(path: Path, levels: np.ndarray | None = None, chunk_bytes: int = 32 * 2**20) -> np.ndarray:
-    """Labels of the elements in a saved hnswlib graph that no search can reach.
-
-    A search descends the upper layers greedily and then walks the bottom layer
-    from where it landed: an element with a level above 0, or the entry point. An
-    element that no bottom-layer link leads to from those is never visited, for
-    any query and any ef. hnswlib prunes links by a heuristic, and on clustered
-    photo vectors it leaves a few such elements (16 in 100,000 at M=32).
-    ``levels``: the file's upper-list sizes when the caller has walked them already.
-
-    The bottom layer's links are read from the file in one sequential pass into a
-    compact array (about 4% of the graph at 1664-d); the vectors are not kept, so a
-    save does not double the memory the graph takes."""
-    with open(path, "rb") as fh:
-        head = fh.read(_HNSW_HEADER)
-        count, size, label_off = struct.unpack_from("<QQQ", head, 16)
-        entry = struct.unpack_from("<I", head, 52)[0]
-        max_m0 = int(struct.unpack_from("<Q", head, 64)[0])
-        if count == 0:
-            return np.zeros(0, np.int64)
-        width = 1 + max_m0  # uint32 words: the count (low 16 bits), then the links
-        links = np.empty((count, width), np.uint32)
-        rows = max(1, chunk_bytes // size)
-        for start in range(0, count, rows):
-            m = min(rows, count - start)
-            buf = fh.read(m * size)
-            if len(buf) != m * size:
-                raise ValueError("the graph file is shorter than its header says")
-            links[start : start + m] = (
-                np.frombuffer(buf, np.uint8).reshape(m, size)[:, : 4 * width].copy().view(np.uint32)
-            )
-    if levels is None:
-        levels = _upper_list_sizes(path, count, size)
-    if levels is None or len(levels) != count:
-        raise ValueError("the graph file's upper layers do not add up")
-    degree = (links[:, 0] & 0xFFFF).astype(np.int64)
-    cols = np.arange(max_m0)
-    seen = np.zeros(count, dtype=bool)
-    front = np.union1d(np.flatnonzero(levels > 0), [entry]).astype(np.int64)
-    seen[front] = True
-    while front.size:
-        block = links[front, 1:]
-        nxt = block[cols[None, :] < degree[front, None]].astype(np.int64)
-        nxt = np.unique(nxt[nxt < count])
-        nxt = nxt[~seen[nxt]]
-        seen[nxt] = True
-        front = nxt
-    lost = np.flatnonzero(~seen)
-    del links
-    out = np.zeros(lost.size, np.int64)
-    with open(path, "rb") as fh:
-        for i, e in enumerate(lost.tolist()):
-            fh.seek(_HNSW_HEADER + e * size + label_off)
-            out[i] = int.from_bytes(fh.read(8), "little")
-    return out
-
-
-def _upper_list_sizes(path: Path, count: int, size: int) -> np.ndarray | None:
-    """Byte length of each element's upper-layer link lists (0: bottom layer only), or
-    None when the file does not end exactly where its layout says it does."""
-    try:
-        with open(path, "rb") as fh:
-            fh.seek(_HNSW_HEADER + count * size)
-            tail = fh.read()
-    except OSError:
-        return None
-    off, end = 0, len(tail)
-    if end < 4 * count:
-        return None
-    sizes = np.zeros(count, np.int64)
-    for i in range(count):
-        if off + 4 > end:
-            return None
-        n = int.from_bytes(tail[off : off + 4], "little")
-        sizes[i] = n
-        off += 4 + n
-    return sizes if off == end else None
+        return False
+    return (now.st_ino, now.st_size, now.st_mtime_ns) == (st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 def _nearly_full(folder: Path) -> bool:
@@ -203,8 +116,6 @@ class VectorIndex:
         capacity: int = 1024,
         init: bool = True,
     ) -> None:
-        import hnswlib
-
         self.dim = int(dim)
         self.M = M
         self.ef_construction = ef_construction
@@ -213,12 +124,14 @@ class VectorIndex:
         # Held by whatever changes the graph, and by save(): a save must not see the graph
         # change under it, but searches (read-only, like the save) go on while it writes.
         self._mutating = threading.RLock()
-        self._graph = hnswlib.Index(space="ip", dim=self.dim)
-        if init:
-            self._graph.init_index(max_elements=max(16, capacity), ef_construction=ef_construction, M=M)
-            self._graph.set_ef(ef)
-        self._alive: set[int] = set()
+        # The graph in hnswlib, once something needs it; until then the saved file answers.
+        self._graph: Any = self._new_graph(capacity) if init else None
+        self._file: hnswfile.GraphFile | None = None  # the saved graph, while this index is it
+        self._catalog: Catalog | None = None  # where vectors are read from in bulk
+        self._alive: set[int] = set()  # live labels, kept while the graph is loaded
+        self._count = 0  # live photos in the saved graph (file mode)
         self._dense: tuple[np.ndarray, np.ndarray] | None = None  # (ids, vecs) cache for exact search
+        self._scanned = False  # an exact search has scanned the saved file once
         self.generation = -1  # catalog generation this index reflects
         self.max_id = 0
         self.repaired = False  # open() rebuilt or caught up the graph: the file on disk is not it
@@ -227,15 +140,51 @@ class VectorIndex:
         self._unreachable: np.ndarray = np.zeros(0, np.int64)
         self._unreachable_vecs: tuple[np.ndarray, np.ndarray] | None = None
 
+    def _new_graph(self, capacity: int) -> hnswlib.Index:
+        import hnswlib
+
+        graph = hnswlib.Index(space="ip", dim=self.dim)
+        graph.init_index(max_elements=max(16, capacity), ef_construction=self.ef_construction, M=self.M)
+        graph.set_ef(self.ef)
+        return graph
+
+    def _loaded(self) -> hnswlib.Index:
+        """The graph in hnswlib, loaded from the saved file on first need."""
+        with self._lock:
+            if self._graph is not None:
+                return self._graph
+            file = self._file
+            if file is None:
+                self._graph = self._new_graph(1024)
+                return self._graph
+            import hnswlib
+
+            graph = hnswlib.Index(space="ip", dim=self.dim)
+            graph.load_index(os.fspath(file.path), max_elements=len(file) + 1024)
+            graph.set_ef(self.ef)
+            same = _same_file(file.path, file.stat)
+            self._graph, self._file = graph, None
+            file.close()
+            self._alive = set(np.asarray(graph.get_ids_list(), np.int64).tolist())
+            if not same:  # saved again by another process since it was mapped: catch up below
+                self.generation = -1
+            if self._catalog is not None and (not same or len(self._alive) != self._saved_count):
+                # Deleted labels stay in the graph's label list; the catalog says which live.
+                self.generation = self._catalog.generation()
+                self._reconcile(self._catalog, set(self._catalog.all_ids().tolist()))
+            return graph
+
     # -- content ------------------------------------------------------------
 
     def __len__(self) -> int:
-        return len(self._alive)
+        return len(self._alive) if self._graph is not None else self._count
 
     def __contains__(self, photo_id: int) -> bool:
+        self._loaded()
         return int(photo_id) in self._alive
 
     def ids(self) -> np.ndarray:
+        self._loaded()
         with self._lock:
             return np.fromiter(self._alive, dtype=np.int64, count=len(self._alive))
 
@@ -245,14 +194,15 @@ class VectorIndex:
             return
         vectors = np.ascontiguousarray(vectors, dtype=np.float32).reshape(len(ids), self.dim)
         with self._mutating, self._lock:
-            need = self._graph.element_count + len(ids)
-            if need > self._graph.max_elements:
-                self._graph.resize_index(max(need, int(self._graph.max_elements * 1.5) + 1024))
+            graph = self._loaded()
+            need = graph.element_count + len(ids)
+            if need > graph.max_elements:
+                graph.resize_index(max(need, int(graph.max_elements * 1.5) + 1024))
             # Labels already present (deleted earlier, or re-added) are replaced in place.
-            self._graph.add_items(vectors, ids.astype(np.uint64), num_threads=num_threads, replace_deleted=False)
+            graph.add_items(vectors, ids.astype(np.uint64), num_threads=num_threads, replace_deleted=False)
             for pid in ids.tolist():
                 try:
-                    self._graph.unmark_deleted(pid)
+                    graph.unmark_deleted(pid)
                 except RuntimeError:
                     pass
             self._alive.update(ids.tolist())
@@ -261,21 +211,36 @@ class VectorIndex:
 
     def delete(self, ids) -> None:
         with self._mutating, self._lock:
+            graph = self._loaded()
             for pid in np.asarray(ids, dtype=np.int64).tolist():
                 if pid in self._alive:
                     self._alive.discard(pid)
                     try:
-                        self._graph.mark_deleted(pid)
+                        graph.mark_deleted(pid)
                     except RuntimeError:
                         pass
             self._dense = None
             self._unreachable_vecs = None
 
     def vectors(self, ids: np.ndarray) -> np.ndarray:
+        """The vectors of these photos, in order: from the catalog (one contiguous array),
+        else from the graph for photos the catalog does not hold (yet)."""
+        ids = np.asarray(ids, np.int64)
+        if len(ids) == 0:
+            return np.zeros((0, self.dim), dtype=np.float32)
         with self._lock:
-            if len(ids) == 0:
-                return np.zeros((0, self.dim), dtype=np.float32)
-            return np.asarray(self._graph.get_items(np.asarray(ids, dtype=np.uint64)), dtype=np.float32)
+            out = np.empty((len(ids), self.dim), np.float32)
+            have = np.zeros(len(ids), bool)
+            if self._catalog is not None:
+                found, vecs = self._catalog.vectors_of(ids)
+                if len(found):
+                    pos = {int(i): j for j, i in enumerate(ids.tolist())}
+                    at = np.fromiter((pos[i] for i in found.tolist()), np.int64, len(found))
+                    out[at], have[at] = vecs, True
+            if not have.all():
+                rest = ids[~have]
+                out[~have] = np.asarray(self._loaded().get_items(rest.astype(np.uint64)), np.float32)
+            return out
 
     # -- search -------------------------------------------------------------
 
@@ -285,13 +250,13 @@ class VectorIndex:
         """Top ``k`` by cosine similarity. ``allowed`` restricts to those ids."""
         q = np.asarray(query, dtype=np.float32).reshape(1, self.dim)
         with self._lock:
-            n = len(self._alive)
+            n = len(self)
             if n == 0 or k <= 0:
                 return Hits(np.zeros(0, np.int64), np.zeros(0, np.float32))
             if allowed is not None:
-                allowed = np.asarray(
-                    [i for i in np.asarray(allowed, np.int64).tolist() if i in self._alive], dtype=np.int64
-                )
+                allowed = np.unique(np.asarray(allowed, np.int64))
+                if self._graph is not None:
+                    allowed = allowed[np.fromiter((i in self._alive for i in allowed.tolist()), bool, allowed.size)]
                 if allowed.size == 0:
                     return Hits(np.zeros(0, np.int64), np.zeros(0, np.float32))
             use_exact = (
@@ -301,23 +266,23 @@ class VectorIndex:
             )
             if use_exact:
                 if allowed is not None:
-                    ids, vecs = allowed, self.vectors(allowed)
+                    ids, vecs = self._rows(allowed)
+                elif self._dense is None and self._graph is None and self._file is not None and not self._scanned:
+                    # A first search (a one-shot command's only one) scans the file in place;
+                    # a process that searches again keeps the vectors as one array.
+                    self._scanned = True
+                    ids, scores = self._file.scan(q[0], k)
+                    return _topk(ids, scores, k)
                 else:
                     ids, vecs = self._dense_matrix()
                 return _topk(ids, vecs @ q[0], k)
             k_eff = min(k, n if allowed is None else allowed.size)
-            self._graph.set_ef(max(self.ef, k_eff))
-            flt: Callable[[int], bool] | None = None
-            if allowed is not None:
-                allowed_set = set(allowed.tolist())
-                flt = allowed_set.__contains__
             try:
-                labels, dist = self._graph.knn_query(q, k=k_eff, num_threads=1, filter=flt)
+                ids, scores = self._graph_search(q, k_eff, allowed)
             except RuntimeError:
                 # Fewer than k reachable elements pass the filter: hnswlib refuses to
                 # answer with fewer. Exact search always can.
                 return self.search(query, k, allowed=allowed, exact=True)
-            ids, scores = labels[0].astype(np.int64), (1.0 - dist[0]).astype(np.float32)
             lost_ids, lost_vecs = self._unreachable_rows()
             if lost_ids.size:
                 if allowed is not None:
@@ -329,13 +294,30 @@ class VectorIndex:
                 return _topk(ids, scores, k_eff)
             return Hits(ids, scores)
 
+    def _graph_search(self, q: np.ndarray, k: int, allowed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """HNSW top ``k``: in hnswlib when loaded, else on the mapped file. RuntimeError
+        when fewer than ``k`` reachable photos pass ``allowed``."""
+        flt: Callable[[int], bool] | None = None
+        if allowed is not None:
+            flt = set(allowed.tolist()).__contains__
+        ef = max(self.ef, k)
+        if self._graph is None and self._file is not None:
+            labels, scores = self._file.search(q[0], k, ef, flt)
+            if len(labels) < k:
+                raise RuntimeError("fewer reachable photos than asked for")
+            return labels, scores
+        graph = self._loaded()
+        graph.set_ef(ef)
+        labels, dist = graph.knn_query(q, k=k, num_threads=1, filter=flt)
+        return labels[0].astype(np.int64), (1.0 - dist[0]).astype(np.float32)
+
     def neighbours(self, ids: np.ndarray, k: int, *, num_threads: int = -1) -> tuple[np.ndarray, np.ndarray]:
         """The ``k`` nearest photos of each of these photos (itself included), many at a
         time from the graph (exact at or under EXACT_LIMIT): (ids, cosine), (len(ids), k),
         best first; rows padded with -1 / -inf when fewer photos are alive."""
         ids = np.asarray(ids, np.int64)
         with self._lock:
-            n = len(self._alive)
+            n = len(self)
             k_eff = min(k, n)
             out_i = np.full((len(ids), k), -1, np.int64)
             out_s = np.full((len(ids), k), -np.inf, np.float32)
@@ -355,22 +337,35 @@ class VectorIndex:
                 out_i[:, :k_eff] = all_ids[np.take_along_axis(top, order, axis=1)]
                 out_s[:, :k_eff] = np.take_along_axis(s, order, axis=1)
                 return out_i, out_s
-            self._graph.set_ef(max(self.ef, k_eff))
-            labels, dist = self._graph.knn_query(q, k=k_eff, num_threads=num_threads)
+            graph = self._loaded()
+            graph.set_ef(max(self.ef, k_eff))
+            labels, dist = graph.knn_query(q, k=k_eff, num_threads=num_threads)
             out_i[:, :k_eff] = labels.astype(np.int64)
             out_s[:, :k_eff] = 1.0 - dist
             return out_i, out_s
 
+    def _rows(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, vectors) of those of ``ids`` that are live photos."""
+        if self._catalog is not None and self._graph is None:
+            found, vecs = self._catalog.vectors_of(ids)
+            return found, vecs.reshape(len(found), self.dim)
+        ids = np.asarray([i for i in np.asarray(ids, np.int64).tolist() if i in self._alive], np.int64)
+        return ids, self.vectors(ids)
+
     def _unreachable_rows(self) -> tuple[np.ndarray, np.ndarray]:
         if self._unreachable_vecs is None:
-            ids = np.asarray([i for i in self._unreachable.tolist() if i in self._alive], np.int64)
-            self._unreachable_vecs = (ids, self.vectors(ids))
+            self._unreachable_vecs = self._rows(self._unreachable)
         return self._unreachable_vecs
 
     def _dense_matrix(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every live (id, vector) as one contiguous array: read from the saved graph in one
+        pass, or from the catalog, never element by element out of hnswlib."""
         if self._dense is None:
-            ids = np.fromiter(sorted(self._alive), dtype=np.int64, count=len(self._alive))
-            self._dense = (ids, self.vectors(ids))
+            if self._graph is None and self._file is not None:
+                self._dense = self._file.dense()
+            else:
+                ids = np.fromiter(sorted(self._alive), dtype=np.int64, count=len(self._alive))
+                self._dense = (ids, self.vectors(ids))
         return self._dense
 
     # -- persistence --------------------------------------------------------
@@ -380,9 +375,10 @@ class VectorIndex:
         both are complete on disk before either is renamed into place."""
         folder = Path(folder)
         with self._mutating:  # not self._lock: searches are not held up by a save
+            graph = self._loaded()
             with atomic_paths(folder / self.GRAPH, folder / self.SIDECAR) as (tmp, side_tmp):
-                self._graph.save_index(os.fspath(tmp))
-                levels = _whole_graph_levels(tmp, int(self._graph.element_count))
+                graph.save_index(os.fspath(tmp))
+                levels = hnswfile.whole_graph_levels(tmp, int(graph.element_count))
                 if levels is None:
                     # hnswlib writes through an unchecked C++ stream: a full disk leaves the
                     # file short without any error. Never rename a short file over a good one.
@@ -390,7 +386,9 @@ class VectorIndex:
                         errno.ENOSPC if _nearly_full(folder) else errno.EIO,
                         "the vector graph could not be written completely",
                     )
-                unreachable = _unreachable_labels(tmp, levels)
+                unreachable = hnswfile.unreachable_labels(tmp, levels)
+                upper = hnswfile.upper_offsets(levels, hnswfile.Header.read(tmp))
+                st = tmp.stat()
                 sidecar = {
                     "format": 1,
                     "dim": self.dim,
@@ -400,19 +398,33 @@ class VectorIndex:
                     "generation": generation,
                     "count": len(self._alive),
                     "max_id": self.max_id,
-                    "elements": int(self._graph.element_count),
+                    "elements": int(graph.element_count),
+                    # The integrity of the file as saved: size and time are checked on every
+                    # open, the digest only when they disagree.
+                    "size": st.st_size,
+                    "mtime_ns": st.st_mtime_ns,
                     "digest": _file_digest(tmp),
                     "unreachable": unreachable.tolist(),
+                    "upper": [list(p) for p in upper.items()],
                 }
-                side_tmp.write_text(json.dumps(sidecar, indent=1))
+                side_tmp.write_text(json.dumps(sidecar, separators=(",", ":")))
             self.generation = generation
+            self._saved_count = len(self._alive)
             with self._lock:
                 self._unreachable = unreachable
                 self._unreachable_vecs = None
 
     @classmethod
+    def saved_generation(cls, folder: Path) -> int:
+        """The catalog generation the saved graph reflects (-1: none, or unreadable)."""
+        try:
+            return int(json.loads((Path(folder) / cls.SIDECAR).read_text())["generation"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return -1
+
+    @classmethod
     def open(cls, folder: Path, catalog: Catalog, dim: int, *, ef: int | None = None) -> VectorIndex:
-        """Load the graph if it is sound and current; otherwise repair or rebuild from the catalog."""
+        """The saved graph if it is sound and current; otherwise repaired or rebuilt from the catalog."""
         folder = Path(folder)
         graph_path, sidecar_path = folder / cls.GRAPH, folder / cls.SIDECAR
         gen = catalog.generation()
@@ -430,14 +442,13 @@ class VectorIndex:
             except Exception as exc:  # a damaged cache is rebuilt, never trusted
                 log.warning("Rebuilding the vector graph from the catalog: %s", exc)
                 break
-        if index is not None and index.generation == gen:
-            if len(index._alive) != index._saved_count:
-                # Deleted labels stay in the graph's label list; the catalog says which live.
-                index._reconcile(catalog, set(catalog.all_ids().tolist()))
-            return index
+        if index is not None:
+            index._catalog = catalog
+            if index.generation == gen:
+                return index
         if index is None:
             index = cls(dim, ef=ef or DEFAULT_EF, capacity=max(1024, catalog.photo_count() + 1024))
-            index._alive = set()
+            index._catalog = catalog
         index._reconcile(catalog, set(catalog.all_ids().tolist()))
         index.generation = gen
         index.repaired = True
@@ -445,19 +456,36 @@ class VectorIndex:
 
     @classmethod
     def _load(cls, graph_path: Path, sidecar_path: Path, dim: int, ef: int | None) -> VectorIndex | None:
-        """The graph on disk if it matches its sidecar; None if there is none yet."""
+        """The graph on disk, mapped, if it matches its sidecar; None if there is none yet."""
         if not graph_path.exists() and not sidecar_path.exists():
             return None
         try:
             side_bytes = sidecar_path.read_bytes()
-            digest = _file_digest(graph_path)
+            st = graph_path.stat()
         except FileNotFoundError:
             raise _SavedMeanwhile("graph file or its sidecar is missing") from None
         meta = json.loads(side_bytes)
         if meta.get("dim") != dim:
             raise ValueError(f"graph dimension {meta.get('dim')} != {dim}")
-        if digest != meta.get("digest"):
-            raise _SavedMeanwhile("graph file does not match its checksum (truncated or damaged)")
+        if (meta.get("size"), meta.get("mtime_ns")) != (st.st_size, st.st_mtime_ns):
+            # Copied, touched, damaged, or from before size and time were kept: hash it.
+            try:
+                digest = _file_digest(graph_path)
+            except FileNotFoundError:
+                raise _SavedMeanwhile("graph file is missing") from None
+            if digest != meta.get("digest"):
+                raise _SavedMeanwhile("graph file does not match its checksum (truncated or damaged)")
+        upper = meta.get("upper")
+        try:
+            file = hnswfile.GraphFile(graph_path, dim, {int(i): int(o) for i, o in upper} if upper else None)
+        except FileNotFoundError:
+            raise _SavedMeanwhile("graph file is missing") from None
+        if (file.stat.st_ino, file.stat.st_size) != (st.st_ino, st.st_size) or sidecar_path.read_bytes() != side_bytes:
+            file.close()
+            raise _SavedMeanwhile("the graph was saved again while it was being read")
+        if len(file) != int(meta["elements"]):
+            file.close()
+            raise ValueError("the graph file holds another number of elements than its sidecar says")
         index = cls(
             dim,
             M=int(meta["M"]),
@@ -465,21 +493,16 @@ class VectorIndex:
             ef=int(ef or meta.get("ef", DEFAULT_EF)),
             init=False,
         )
-        index._graph.load_index(os.fspath(graph_path), max_elements=int(meta["elements"]) + 1024)
-        if sidecar_path.read_bytes() != side_bytes:
-            raise _SavedMeanwhile("the graph was saved again while it was being read")
-        index._graph.set_ef(index.ef)
-        labels = np.asarray(index._graph.get_ids_list(), dtype=np.int64)
+        index._file = file
         index.generation = int(meta["generation"])
         index.max_id = int(meta.get("max_id", 0))
-        index._alive = set(labels.tolist())
-        index._saved_count = meta.get("count")
+        index._count = index._saved_count = int(meta["count"])
         saved = meta.get("unreachable")
         if saved is not None:
             index._unreachable = np.asarray(saved, np.int64)
         else:  # a graph saved before this was recorded: the walk is a refinement, never a reason to rebuild
             try:
-                index._unreachable = _unreachable_labels(graph_path)
+                index._unreachable = hnswfile.unreachable_labels(graph_path)
             except (OSError, ValueError) as exc:
                 log.warning("Could not walk the vector graph for unreachable photos: %s", exc)
         return index
@@ -487,15 +510,12 @@ class VectorIndex:
     def _reconcile(self, catalog: Catalog, live: set[int]) -> tuple[int, int]:
         """Make the graph hold exactly the catalog's photos. Returns (added, removed)."""
         with self._mutating, self._lock:
-            labels = (
-                set(np.asarray(self._graph.get_ids_list(), dtype=np.int64).tolist())
-                if self._graph.element_count
-                else set()
-            )
+            graph = self._loaded()
+            labels = set(np.asarray(graph.get_ids_list(), dtype=np.int64).tolist()) if graph.element_count else set()
             extra = (self._alive | labels) - live
             for pid in extra:
                 try:
-                    self._graph.mark_deleted(pid)
+                    graph.mark_deleted(pid)
                 except RuntimeError:
                     pass
             self._alive = (self._alive | labels) & live
@@ -506,7 +526,7 @@ class VectorIndex:
                 relive = missing & labels
                 for pid in relive:
                     try:
-                        self._graph.unmark_deleted(pid)
+                        graph.unmark_deleted(pid)
                     except RuntimeError:
                         pass
                 self._alive |= relive
@@ -519,6 +539,7 @@ class VectorIndex:
                             self.add(ids[mask], vecs[mask])
                             added += int(mask.sum())
             self._dense = None
+            self._unreachable_vecs = None
             return added, len(extra)
 
     def refresh(self, catalog: Catalog) -> bool:
@@ -535,16 +556,11 @@ class VectorIndex:
     def exact_topk(
         self, queries: np.ndarray, k: int, *, ids: np.ndarray | None = None, chunk_bytes: int = 32 * 2**20
     ) -> np.ndarray:
-        """Ids of the exact top ``k`` (unordered) for each query, over every live vector.
-
-        Vectors are read back from the graph in chunks of about ``chunk_bytes``:
-        hnswlib hands each chunk over twice (a C++ copy, then the array), so big
-        chunks showed up as a spike in peak memory at the end of an indexing run
-        (about 1.1 GB at 100,000 x 1664 with 50,000-row chunks).
-        """
+        """Ids of the exact top ``k`` (unordered) for each query, over every live vector,
+        read in chunks of about ``chunk_bytes`` (the peak memory stays small)."""
         with self._lock:
             if ids is None:
-                ids = np.fromiter(sorted(self._alive), dtype=np.int64, count=len(self._alive))
+                ids = np.fromiter(sorted(self.ids().tolist()), dtype=np.int64)
             q = np.asarray(queries, np.float32).reshape(-1, self.dim)
             step = max(256, chunk_bytes // (4 * self.dim))
             chunks = ((ids[s : s + step], self.vectors(ids[s : s + step])) for s in range(0, len(ids), step))
@@ -558,6 +574,7 @@ class VectorIndex:
         top-k is computed with numpy over every live vector.
         """
         with self._lock:
+            graph = self._loaded()
             ids = np.fromiter(sorted(self._alive), dtype=np.int64, count=len(self._alive))
             rng = np.random.default_rng(seed)
             n = len(ids)
@@ -572,8 +589,8 @@ class VectorIndex:
             for ef in (16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512):
                 if ef < k:
                     continue
-                self._graph.set_ef(ef)
-                labels, _ = self._graph.knn_query(q, k=k)
+                graph.set_ef(ef)
+                labels, _ = graph.knn_query(q, k=k)
                 recall = float(
                     np.mean(
                         [len(set(a.tolist()) & set(b.tolist())) / k for a, b in zip(labels.astype(np.int64), truth)]
@@ -583,7 +600,7 @@ class VectorIndex:
                 if recall >= target:
                     break
             self.ef = chosen
-            self._graph.set_ef(chosen)
+            graph.set_ef(chosen)
             return chosen, recall
 
 

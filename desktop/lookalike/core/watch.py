@@ -78,13 +78,65 @@ class _Root:
 
 
 @dataclass
-class _Pending:
-    roots: set[Path] = field(default_factory=set)
-    renamed: list[tuple[Path, Path]] = field(default_factory=list)
+class Batch:
+    """Changes folded together for one indexing run."""
+
+    roots: set[Path] = field(default_factory=set)  # library folders touched
+    renamed: list[tuple[Path, Path]] = field(default_factory=list)  # library folders renamed: (old, new)
     events: int = 0
-    first: float = 0.0
-    last: float = 0.0
-    not_before: float = 0.0  # retry back-off after an error
+    first: float = 0.0  # when the first change came
+
+
+class Debouncer:
+    """Folds change notices into batches; pure (the caller passes the time), so its
+    rule can be tested with a made-up clock.
+
+    A batch is due once no notice came for ``quiet`` seconds, or ``max_delay``
+    seconds after its first notice while a burst goes on; never before a back-off
+    set after a failed run. An urgent notice (a rescan asked for) is due at once.
+    """
+
+    def __init__(self, quiet: float, max_delay: float) -> None:
+        self.quiet = float(quiet)
+        self.max_delay = float(max_delay)
+        self._batch = Batch()
+        self._last = 0.0
+        self._not_before = 0.0
+
+    @property
+    def pending(self) -> bool:
+        return bool(self._batch.roots or self._batch.renamed)
+
+    def note(self, root: Path, now: float, *, events: int = 1, urgent: bool = False) -> None:
+        """A change under ``root`` (``events`` file-system events)."""
+        if not self.pending:
+            self._batch.first = now
+        self._batch.roots.add(root)
+        self._batch.events += events
+        self._last = now - self.quiet if urgent else now
+
+    def renamed(self, old: Path, new: Path, now: float) -> None:
+        """The library folder ``old`` now lives at ``new``."""
+        self._batch.renamed.append((old, new))
+        self.note(old, now)
+
+    def back_off(self, until: float) -> None:
+        """Run nothing before ``until`` (after a run failed)."""
+        self._not_before = until
+
+    def due(self) -> float | None:
+        """When the pending batch is due (None: nothing pending)."""
+        if not self.pending:
+            return None
+        return max(min(self._last + self.quiet, self._batch.first + self.max_delay), self._not_before)
+
+    def take(self, now: float) -> Batch | None:
+        """The pending batch if it is due at ``now`` (and start a new one), else None."""
+        due = self.due()
+        if due is None or now < due:
+            return None
+        batch, self._batch = self._batch, Batch()
+        return batch
 
 
 def _hidden_part(rel: str) -> bool:
@@ -114,14 +166,12 @@ class FolderWatcher:
     ) -> None:
         self.engine = engine
         self.on_change = on_change
-        self.quiet = float(quiet)
-        self.max_delay = float(max_delay)
         self.recheck = float(recheck)
         self.excludes = tuple(excludes)
         self.catch_up = catch_up
         self.stats = WatchStats()
         self._cond = threading.Condition()
-        self._pending = _Pending()
+        self._debounce = Debouncer(quiet, max_delay)
         self._roots: dict[Path, _Root] = {}
         self._parents: dict[Path, object] = {}  # parent folder -> watch (catches renames of a root)
         self._sync_lock = threading.Lock()
@@ -212,7 +262,7 @@ class FolderWatcher:
         """Block until nothing is pending and no run is going on. False on timeout."""
         end = time.monotonic() + timeout
         with self._cond:
-            while self._pending.roots or self._pending.renamed or self._running_batch:
+            while self._debounce.pending or self._running_batch:
                 left = end - time.monotonic()
                 if left <= 0:
                     return False
@@ -348,9 +398,9 @@ class FolderWatcher:
         best: Path | None = None
         for root in self._roots:
             r = os.fspath(root)
-            if path == r or path.startswith(r.rstrip(os.sep) + os.sep):
-                if best is None or len(r) > len(os.fspath(best)):
-                    best = root
+            inside = path == r or path.startswith(r.rstrip(os.sep) + os.sep)
+            if inside and (best is None or len(r) > len(os.fspath(best))):
+                best = root
         return best
 
     def _relevant(self, path: str, root: Path, is_dir: bool) -> bool:
@@ -378,8 +428,8 @@ class FolderWatcher:
             if event.is_directory and src in roots:
                 root = roots[src]
                 if kind == "moved" and dest:
-                    self._pending.renamed.append((root, Path(dest)))
-                    self._mark(root, quiet=True)
+                    self._debounce.renamed(root, Path(dest), time.monotonic())
+                    self._cond.notify_all()
                     return
                 if kind in ("deleted", "created"):  # gone (the indexer marks it offline), or back
                     self._mark(root, quiet=True)
@@ -397,24 +447,12 @@ class FolderWatcher:
                     self._mark(root, quiet=True)
 
     def _mark(self, root: Path, *, count: int = 1, quiet: bool = True) -> None:
-        """Note a change under ``root`` (call with the condition held)."""
-        now = time.monotonic()
-        pend = self._pending
-        if not pend.roots and not pend.renamed:
-            pend.first = now
-        pend.roots.add(root)
-        pend.events += count
-        pend.last = now if quiet else now - self.quiet  # a request is due at once
+        """Note a change under ``root`` (call with the condition held); not ``quiet``: a
+        request, due at once."""
+        self._debounce.note(root, time.monotonic(), events=count, urgent=not quiet)
         self._cond.notify_all()
 
     # -- the worker thread --------------------------------------------------------
-
-    def _due(self, now: float) -> float | None:
-        pend = self._pending
-        if not pend.roots and not pend.renamed:
-            return None
-        due = min(pend.last + self.quiet, pend.first + self.max_delay)
-        return max(due, pend.not_before)
 
     def _run(self) -> None:
         next_check = time.monotonic() + self.recheck
@@ -422,21 +460,15 @@ class FolderWatcher:
             with self._cond:
                 while not self._stopping:
                     now = time.monotonic()
-                    due = self._due(now)
-                    if due is not None and now >= due:
-                        break
-                    if now >= next_check:
+                    due = self._debounce.due()
+                    if (due is not None and now >= due) or now >= next_check:
                         break
                     wake = min(x for x in (due, next_check) if x is not None)
                     self._cond.wait(max(0.01, wake - now))
                 if self._stopping:
                     return
-                now = time.monotonic()
-                batch = None
-                due = self._due(now)
-                if due is not None and now >= due:
-                    batch, self._pending = self._pending, _Pending()
-                    self._running_batch = True
+                batch = self._debounce.take(time.monotonic())
+                self._running_batch = batch is not None
             if batch is not None:
                 try:
                     self._run_batch(batch)
@@ -463,7 +495,7 @@ class FolderWatcher:
                 with self._cond:
                     self._mark(path, count=0, quiet=False)
 
-    def _run_batch(self, batch: _Pending) -> None:
+    def _run_batch(self, batch: Batch) -> None:
         t0 = time.monotonic()
         waited = t0 - batch.first if batch.first else 0.0
         renamed: list[tuple[Path, Path]] = []
@@ -488,7 +520,7 @@ class FolderWatcher:
             with self._cond:  # try again later
                 for r in roots:
                     self._mark(r, count=0, quiet=True)
-                self._pending.not_before = time.monotonic() + self.recheck
+                self._debounce.back_off(time.monotonic() + self.recheck)
         except Exception as exc:  # a bug: say so, keep watching
             error = f"{exc.__class__.__name__}: {exc}"
             log.exception("Watching: indexing failed")

@@ -72,7 +72,8 @@ class NumpyMiniLM:
             p = f"encoder.layer.{i}."
 
             def lin(name: str) -> tuple[np.ndarray, np.ndarray]:
-                return np.ascontiguousarray(w[p + name + ".weight"].T), w[p + name + ".bias"]
+                # The transposed view: BLAS multiplies by it as it is, no copy of the weights.
+                return w[p + name + ".weight"].T, w[p + name + ".bias"]
 
             self.layers.append(
                 dict(
