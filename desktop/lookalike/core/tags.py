@@ -263,10 +263,12 @@ class Tagger:
         key: str,
         score: Callable[[np.ndarray], np.ndarray],
         thresholds: np.ndarray,
+        dimension: int = 0,
     ) -> None:
         self.key = key
         self._score = score
         self.thresholds = thresholds
+        self.dimension = dimension  # of the vectors it reads (0: any)
 
     def scores(self, vectors: np.ndarray) -> np.ndarray:
         return self._score(vectors)
@@ -363,7 +365,9 @@ def offline_tagger(checksum: str) -> Tagger:
         return out
 
     thresholds = np.array([max(FLOOR, OFFLINE_THRESHOLDS.get(t, FLOOR)) for t in TAG_NAMES], dtype=np.float32)
-    return Tagger(_vocabulary_key("offline:" + checksum), score, thresholds)
+    from lookalike.core.encoders.offline import CONCEPT_DIM, VISUAL_DIM
+
+    return Tagger(_vocabulary_key("offline:" + checksum), score, thresholds, VISUAL_DIM + CONCEPT_DIM)
 
 
 def clip_tagger(encoder_id: str, checksum: str, encode_texts: Callable[[list[str]], np.ndarray]) -> Tagger:
@@ -379,7 +383,7 @@ def clip_tagger(encoder_id: str, checksum: str, encode_texts: Callable[[list[str
         return e / e.sum(1, keepdims=True)
 
     thresholds = np.full(len(TAG_NAMES), CLIP_THRESHOLD, dtype=np.float32)
-    return Tagger(_vocabulary_key(f"clip:{encoder_id}:{checksum}"), score, thresholds)
+    return Tagger(_vocabulary_key(f"clip:{encoder_id}:{checksum}"), score, thresholds, int(prompts.shape[1]))
 
 
 class Tags:
@@ -426,6 +430,11 @@ class Tags:
         if tagger is None:
             return 0
         ids, vecs = self.matrix.get()
+        if len(ids) == 0:
+            return 0
+        if tagger.dimension and vecs.shape[1] != tagger.dimension:
+            log.warning("not tagging: the vectors have %d numbers, the model %d", vecs.shape[1], tagger.dimension)
+            return 0
         everything = self.catalog.get_meta(self.META_KEY) != tagger.key
         if everything:
             todo = np.ones(len(ids), dtype=bool)
