@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import platform
 import re
 import subprocess
 import sys
@@ -35,14 +36,30 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 ROOT = Path(__file__).resolve().parent.parent
-LOCK = ROOT / "packaging" / "requirements.lock"
 
-# The generic bundle's torch: the CPU build, and the torchvision released with it.
-CPU_TORCH = {"torch": "torch==2.13.0+cpu", "torchvision": "torchvision==0.28.0"}
+
+def lock_path(platform: str = sys.platform) -> Path:
+    """The lock of a platform: the committed one is Linux's; Windows and macOS make theirs where they build."""
+    if platform.startswith("linux"):
+        return ROOT / "packaging" / "requirements.lock"
+    return ROOT / "packaging" / f"requirements-{'macos' if platform == 'darwin' else 'windows'}.lock"
+
+
+LOCK = lock_path()
+
+# The generic bundle's torch: the CPU build, and the torchvision released with it. (macOS
+# wheels have no CUDA and no "+cpu" variant.)
+CPU_TORCH = {
+    "torch": "torch==2.13.0" if sys.platform == "darwin" else "torch==2.13.0+cpu",
+    "torchvision": "torchvision==0.28.0",
+}
 TORCH_INDEX = "https://download.pytorch.org/whl/cpu"
-# Packages that build the bundle but are not part of the app.
-BUILD_TOOLS = ("pyinstaller==6.22.3", "pyinstaller-hooks-contrib==2026.9")
-BUILD_TOOL_NAMES = frozenset({"pyinstaller", "pyinstaller-hooks-contrib", "altgraph", "setuptools"})
+# Packages that build the bundle, or build a locked sdist (hnswlib needs pybind11), but
+# are not part of the app. Locked too, so an offline build (Flatpak) can verify them.
+BUILD_TOOLS = ("pyinstaller==6.22.3", "pyinstaller-hooks-contrib==2026.9", "pybind11>=2.0", "wheel")
+BUILD_TOOL_NAMES = frozenset(
+    {"pyinstaller", "pyinstaller-hooks-contrib", "altgraph", "setuptools", "pybind11", "wheel"}
+)
 
 _NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 
@@ -122,7 +139,8 @@ def resolve(lines: list[str], python: str, torch_index: str | None) -> list[Pin]
 
 def render(pins: list[Pin], digest: str) -> str:
     head = [
-        "# The bundle's packages, pinned by hash: CPython 3.11, Linux x86_64, CPU torch.",
+        f"# The bundle's packages, pinned by hash: CPython {sys.version_info[0]}.{sys.version_info[1]}, "
+        f"{sys.platform} {platform.machine()}, CPU torch.",
         "# Written by packaging/lock.py from pyproject.toml's dependencies; do not edit by hand.",
         f"# input-sha256: {digest}",
         f"# torch's CPU build comes from {TORCH_INDEX} (or a find-links folder holding it).",
