@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 # `peer` (Lookalike beside rclip) runs only where rclip is installed: bench/peer.py.
 SECTIONS = ("decode", "encode", "indexing", "memory", "scale", "grid", "query", "startup", "duplicates")
 SECTIONS += ("faces",)  # People: bench/faces.py
+SECTIONS += ("faces",)  # People: bench/faces.py
 
 SECTIONS += ("peer",)
 
@@ -399,6 +400,11 @@ class Bench:
 
     def run_duplicates(self) -> None:
         from lookalike.bench.duplicates import run
+
+        run(self)
+
+    def run_faces(self) -> None:
+        from lookalike.bench.faces import run
 
         run(self)
 

@@ -377,6 +377,11 @@ def render(results: dict, plots: list[str]) -> str:
 
         L.extend(render_faces(results["faces"]))
 
+    if results.get("faces"):
+        from lookalike.bench.faces import render as render_faces
+
+        L.extend(render_faces(results["faces"]))
+
     if plots:
         L.append("## Plots\n")
         for p in plots:

@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 
 GRAPH = "faces.hnsw"
 SIDECAR = "faces.json"
-_M, _EF_CONSTRUCTION, _EF = 16, 200, 64
+_M, _EF_CONSTRUCTION, _EF = 16, 100, 64
 
 
 class FaceIndex:

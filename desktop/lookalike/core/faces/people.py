@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,13 +22,13 @@ from lookalike.core.errors import LookalikeError, ModelMismatchError, QueryError
 from lookalike.core.faces import index as face_index
 from lookalike.core.faces.grouping import GroupingReport, Thresholds, absorb, drop_empty_people, group_pending
 from lookalike.core.faces.model import (
+    DEFAULT_DIMENSION,
     DEFAULT_MODEL_ID,
     DEFAULT_WORKING_SIZE,
     MIN_CLUSTER_QUALITY,
     FaceModel,
     FaceModelRecord,
     FoundFace,
-    distances,
     load_face_model,
 )
 from lookalike.core.faces.store import FaceRow, FaceStore, PersonRow
@@ -79,14 +79,40 @@ class FaceInfo:
 
 
 @dataclass(frozen=True)
+class _Chosen:
+    """What one person term chooses: photo ids (sorted), each with a score and when
+    it was taken; ``by_score``: rank by score, not newest first."""
+
+    ids: np.ndarray
+    score: np.ndarray
+    when: np.ndarray
+    by_score: bool = False
+
+    @classmethod
+    def of(cls, rows: dict[int, tuple[float, float]], by_score: bool) -> _Chosen:
+        ids = np.fromiter(sorted(rows), np.int64, len(rows))
+        return cls(
+            ids,
+            np.asarray([rows[i][0] for i in ids.tolist()], np.float32),
+            np.asarray([rows[i][1] for i in ids.tolist()], np.float64),
+            by_score,
+        )
+
+    def at(self, ids: np.ndarray) -> np.ndarray:
+        return np.searchsorted(self.ids, ids)
+
+
+@dataclass(frozen=True)
 class PersonSelection:
     """What the person terms of a query choose. ``allowed``: the photos the query may
-    return (None: any); ``excluded``: photos it must not; ``ranked``: for a query of
-    person terms alone, the chosen photos best first (score in [0, 1])."""
+    return (None: any); ``excluded``: photos it must not; ``ranked_ids`` /
+    ``ranked_scores``: for a query of person terms alone, the chosen photos in the
+    order to show them (score in [0, 1])."""
 
     allowed: np.ndarray | None
     excluded: np.ndarray
-    ranked: tuple[tuple[int, float], ...] = ()
+    ranked_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    ranked_scores: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
 
     def narrow(self, allowed: np.ndarray | None, all_ids: Callable[[], np.ndarray]) -> np.ndarray:
         """The photo ids a query may return: ``allowed`` (None: every photo, from
@@ -99,13 +125,15 @@ class PersonSelection:
         return np.asarray(base, np.int64)
 
     def hits(self, allowed: np.ndarray, k: int):
-        """For a query of person terms alone: the best ``k`` chosen photos within
+        """For a query of person terms alone: the first ``k`` chosen photos within
         ``allowed``, as the vector graph's :class:`~lookalike.core.vectors.Hits`."""
         from lookalike.core.vectors import Hits
 
-        keep = set(np.asarray(allowed, np.int64).tolist())
-        top = [(pid, s) for pid, s in self.ranked if pid in keep][:k]
-        return Hits(np.asarray([p for p, _ in top], np.int64), np.asarray([s for _, s in top], np.float32))
+        ids, scores = self.ranked_ids, self.ranked_scores
+        if self.allowed is None or len(allowed) != len(self.allowed) or not np.array_equal(allowed, self.allowed):
+            keep = np.isin(ids, allowed)
+            ids, scores = ids[keep], scores[keep]
+        return Hits(ids[:k].copy(), scores[:k].copy())
 
 
 class People:
@@ -192,7 +220,7 @@ class People:
     def index(self) -> FaceIndex:
         """The face graph, opened (and brought in line with the catalog) on first use."""
         with self._lock:
-            dim = self.record().dimension if self.record() else 128
+            dim = self._dim()
             if self._index is None:
                 self._index = face_index.FaceIndex.open(
                     self.library.path, dim, self.model_id, self.store.live_vectors(self.model_id)
@@ -524,34 +552,41 @@ class People:
 
     def select(self, terms: Sequence, source: str = "") -> PersonSelection | None:
         """The photos the person (``@name``) and face (``@./photo.jpg``) terms of a query
-        choose: each added person must be in the photo, no subtracted one."""
+        choose: each added person must be in the photo, no subtracted one. A query of
+        person terms alone is a browse: its photos come newest first (a face from outside
+        the library that belongs to nobody yet ranks by how close the faces are)."""
         mine = [t for t in terms if getattr(t, "kind", "") in ("person", "face")]
         if not mine:
             return None
-        required: list[dict[int, float]] = []
+        required: list[_Chosen] = []
         excluded: set[int] = set()
         for t in mine:
-            scores = self._term_photos(t, source)
+            chosen = self._term_photos(t, source)
             if t.weight < 0:
-                excluded.update(scores)
+                excluded.update(chosen.ids.tolist())
             else:
-                required.append(scores)
-        allowed: np.ndarray | None = None
-        ranked: list[tuple[int, float]] = []
-        if required:
-            keep = set(required[0])
-            for r in required[1:]:
-                keep &= set(r)
-            keep -= excluded
-            allowed = np.fromiter(sorted(keep), np.int64, len(keep))
-            ranked = sorted(((pid, min(r[pid] for r in required)) for pid in keep), key=lambda x: (-x[1], x[0]))
-        return PersonSelection(allowed, np.fromiter(sorted(excluded), np.int64, len(excluded)), tuple(ranked))
+                required.append(chosen)
+        excluded_ids = np.fromiter(sorted(excluded), np.int64, len(excluded))
+        if not required:
+            return PersonSelection(None, excluded_ids)
+        keep = required[0].ids
+        for r in required[1:]:
+            keep = np.intersect1d(keep, r.ids, assume_unique=True)
+        if excluded_ids.size:
+            keep = np.setdiff1d(keep, excluded_ids, assume_unique=True)
+        score = np.min(np.stack([r.score[r.at(keep)] for r in required]), axis=0) if keep.size else np.zeros(0)
+        when = required[0].when[required[0].at(keep)]
+        if any(r.by_score for r in required):
+            order = np.lexsort((keep, -score))
+        else:
+            order = np.lexsort((-keep, -when))
+        return PersonSelection(keep, excluded_ids, keep[order], score[order].astype(np.float32))
 
-    def _term_photos(self, term, source: str) -> dict[int, float]:
+    def _term_photos(self, term, source: str) -> _Chosen:
         if term.kind == "person":
             has = self.store.has_tables()
-            row = self.store.person_by_name(term.value) if has else None
-            if row is None:
+            pid = self.store.person_id_by_name(term.value) if has else None
+            if pid is None:
                 known = self.store.names() if has else []
                 if not known:
                     raise QueryError(
@@ -568,30 +603,16 @@ class People:
                     source,
                     term.column,
                 )
-            return self._person_scores(row.id)
+            return self._person_photos(pid)
         return self._face_term_photos(Path(term.value), source, term.column)
 
-    def _person_scores(self, person_id: int) -> dict[int, float]:
-        """photo id -> how surely the person is in it: 1 for a face a user placed,
-        else the closeness of the face to the person's references (or its quality)."""
-        rows = self.store.person_photo_scores(person_id)
-        refs = [fid for _p, fid, conf, _q in rows if conf]
-        score: dict[int, float] = {}
-        if refs:
-            others = [fid for _p, fid, conf, _q in rows if not conf]
-            dim = self.index().dim
-            d = (
-                distances(self.store.vectors(others, dim), self.store.vectors(refs, dim)).min(axis=1)
-                if others
-                else np.zeros(0)
-            )
-            near = dict(zip(others, d.tolist()))
-        for photo, fid, conf, q in rows:
-            s = 1.0 if conf else (max(0.0, 1.0 - near[fid] / (2 * DLIB_THRESHOLD)) if refs else 0.5 * q)
-            score[photo] = max(score.get(photo, 0.0), s)
-        return score
+    def _person_photos(self, person_id: int) -> _Chosen:
+        """The person's photos: score 1 where a user placed the face, else the face's
+        quality (under 1); with when the photo was taken (or its file's time)."""
+        ids, confirmed, quality, when = self.store.person_photo_rank(person_id)
+        return _Chosen(ids, np.where(confirmed > 0, 1.0, 0.9 * quality).astype(np.float32), when)
 
-    def _face_term_photos(self, path: Path, source: str, column: int) -> dict[int, float]:
+    def _face_term_photos(self, path: Path, source: str, column: int) -> _Chosen:
         """``@./photo.jpg``: the person whose face is in the photo (the largest face)."""
         row = self.catalog.photo_by_path(path)
         if row is not None and self.store.has_tables():
@@ -599,8 +620,8 @@ class People:
             if faces:
                 f = max(faces, key=lambda f: (f.box[2] - f.box[0]) * (f.box[3] - f.box[1]))
                 if f.person_id is not None:
-                    return self._person_scores(f.person_id)
-                vec = self.store.vectors([f.id], self.index().dim)[0]
+                    return self._person_photos(f.person_id)
+                vec = self.store.vectors([f.id], self._dim())[0]
                 return self._near_photos(vec)
         from lookalike.core.imaging import ImageDecodeError, decode_file
 
@@ -615,7 +636,7 @@ class People:
         best = max(found, key=lambda f: (f.box[2] - f.box[0]) * (f.box[3] - f.box[1]))
         return self._near_photos(best.vector)
 
-    def _near_photos(self, vec: np.ndarray) -> dict[int, float]:
+    def _near_photos(self, vec: np.ndarray) -> _Chosen:
         """The person of the faces within automatic reach of ``vec`` (the one most of them
         are); with no person in reach, the photos of faces within the model's threshold."""
         ids, d = self.index().search(vec[None, :], 32)
@@ -627,13 +648,18 @@ class People:
             if person is not None and dist <= self.thresholds.auto and info[fid][3] >= MIN_CLUSTER_QUALITY:
                 votes[person] = votes.get(person, 0) + 1
         if votes:
-            return self._person_scores(max(votes, key=votes.__getitem__))
-        out: dict[int, float] = {}
+            return self._person_photos(max(votes, key=votes.__getitem__))
+        out: dict[int, tuple[float, float]] = {}
         for fid, dist in near:
             if dist <= self.thresholds.suggest:
                 photo = info[fid][0]
-                out[photo] = max(out.get(photo, 0.0), 1.0 - dist / (2 * DLIB_THRESHOLD))
-        return out
+                score = 1.0 - dist / (2 * self.thresholds.suggest)
+                out[photo] = (max(out.get(photo, (0.0, 0.0))[0], score), 0.0)
+        return _Chosen.of(out, by_score=True)
+
+    def _dim(self) -> int:
+        rec = self.record()
+        return rec.dimension if rec else DEFAULT_DIMENSION
 
 
 def _clean_name(name: str) -> str:

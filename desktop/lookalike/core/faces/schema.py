@@ -13,6 +13,8 @@
   (a photo with no face has a row too, so it is not looked at again).
 * ``face_rejections``: "not this person" - the face never joins that person.
 
+``faces_person`` covers a person's photos (a person query reads no face row).
+
 Everything is keyed by ``photos(id)`` with ON DELETE CASCADE: a deleted photo's
 faces go with it, a moved photo keeps its id and so its faces and their names.
 """
@@ -38,7 +40,7 @@ CREATE TABLE IF NOT EXISTS faces (
     grouped      INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS faces_photo ON faces(photo_id);
-CREATE INDEX IF NOT EXISTS faces_person ON faces(person_id);
+CREATE INDEX IF NOT EXISTS faces_person ON faces(person_id, photo_id, confirmed, quality);
 CREATE INDEX IF NOT EXISTS faces_suggested ON faces(suggested_id);
 CREATE INDEX IF NOT EXISTS faces_ungrouped ON faces(grouped) WHERE grouped = 0;
 CREATE TABLE IF NOT EXISTS face_scans (
@@ -55,3 +57,4 @@ CREATE TABLE IF NOT EXISTS face_rejections (
 """
 
 TABLES = ("people", "faces", "face_scans", "face_rejections")
+INDEXES = ("faces_photo", "faces_person", "faces_suggested", "faces_ungrouped")

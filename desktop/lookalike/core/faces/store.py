@@ -12,7 +12,7 @@ import numpy as np
 
 from lookalike.core.catalog import Catalog, unkey
 from lookalike.core.faces.model import FoundFace
-from lookalike.core.faces.schema import MIGRATION, TABLES
+from lookalike.core.faces.schema import INDEXES, MIGRATION, TABLES
 
 
 @dataclass(frozen=True)
@@ -61,8 +61,8 @@ class FaceStore:
     def ensure_schema(self) -> None:
         """The tables, for a library whose schema skipped migration 2 (it was made while a
         later migration existed and this one did not). Writers only; idempotent."""
-        have = {r[0] for r in self.catalog.query("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        if set(TABLES) <= have or self.catalog.readonly:
+        have = {r[0] for r in self.catalog.query("SELECT name FROM sqlite_master WHERE type IN ('table', 'index')")}
+        if set(TABLES) | set(INDEXES) <= have or self.catalog.readonly:
             return
         with self.catalog.transaction() as conn:
             for stmt in MIGRATION.split(";"):
@@ -211,8 +211,12 @@ class FaceStore:
         return PersonRow(rows[0][0], rows[0][1], bool(rows[0][2]), rows[0][3], rows[0][4]) if rows else None
 
     def person_by_name(self, name: str) -> PersonRow | None:
+        pid = self.person_id_by_name(name)
+        return self.person(pid) if pid is not None else None
+
+    def person_id_by_name(self, name: str) -> int | None:
         rows = self.catalog.query("SELECT id FROM people WHERE name = ? COLLATE NOCASE", (name.strip(),))
-        return self.person(rows[0][0]) if rows else None
+        return rows[0][0] if rows else None
 
     def names(self) -> list[str]:
         return [r[0] for r in self.catalog.query("SELECT name FROM people WHERE name IS NOT NULL ORDER BY name")]
@@ -232,14 +236,20 @@ class FaceStore:
             )
         ]
 
-    def person_photo_scores(self, person_id: int) -> list[tuple[int, int, int, float]]:
-        """(photo id, face id, confirmed, quality) of every face of the person."""
-        return [
-            (r[0], r[1], r[2], r[3])
-            for r in self.catalog.query(
-                "SELECT photo_id, id, confirmed, quality FROM faces WHERE person_id = ?", (person_id,)
-            )
-        ]
+    def person_photo_rank(self, person_id: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Every photo the person is in, in id order: (photo ids, whether a user placed
+        the face, best face quality, when taken or else modified)."""
+        rows = self.catalog.query(
+            "SELECT f.photo_id, MAX(f.confirmed), MAX(f.quality), COALESCE(p.taken, p.mtime_ns / 1e9) "
+            "FROM faces f JOIN photos p ON p.id = f.photo_id WHERE f.person_id = ? GROUP BY f.photo_id "
+            "ORDER BY f.photo_id",
+            (person_id,),
+        )
+        if not rows:
+            z = np.zeros(0)
+            return z.astype(np.int64), z, z, z
+        arr = np.asarray(rows, dtype=np.float64)
+        return arr[:, 0].astype(np.int64), arr[:, 1], arr[:, 2], arr[:, 3]
 
     def counts(self) -> tuple[int, int, int]:
         """(faces, people, photos looked at)."""

@@ -1,0 +1,444 @@
+"""The `faces` bench section: the detector and its working scale, grouping quality,
+the faces stage's speed, indexing with People on and off, and person queries.
+
+* **Detector x scale** (dlib HOG and CNN/MMOD x long side 640-1600 px): detection
+  recall on the labelled test photos (``../shared/testdata/faces``) as they are,
+  and on the same photos as *distant* subjects: each pasted at a third of the
+  height of a 12 MP camera frame (4032 x 3024, grain, JPEG q90), where faces are
+  20-60 px across at 1024 px and the working scale matters. Recall counts faces
+  found, and faces found *and recognisable* (quality over the grouping bar).
+  Milliseconds a photo are for the distant set: the 12 MP JPEG decoded at the
+  size the detector needs (draft mode) plus detection, alignment and embedding.
+* **Grouping**: the 18 test photos indexed through the engine; pairwise
+  precision/recall and BCubed F1 of the people against the labels.
+* **Stage speed** on 12 MP camera JPEGs (the bench's scenes, and the test photos
+  blown up to camera frames as photos of people): faces stage photos/s beside the
+  offline encoder's, on the same decoded images.
+* **Indexing** the same camera JPEGs through the engine with People on and off.
+* **Person query** latency at 100,000 photos (a synthetic faces table: 150,000
+  faces in 3,000 people, 200 named): ``@name`` resolved, ranked and its rows read.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import shutil
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+FACES = Path(__file__).resolve().parents[4] / "shared" / "testdata" / "faces"
+# Who each face of the group photos is, left to right (None: an unlabelled child).
+GROUPS = {
+    "groups/obama_and_biden.jpg": ["biden", "obama", None],
+    "groups/kit_with_rose.jpg": ["rose_leslie", "kit_harington"],
+}
+SCALES = (640, 800, 1024, 1600)
+CNN_SCALES = (640, 800)
+
+
+def labels() -> dict[str, list[str]]:
+    return json.loads((FACES / "labels.json").read_text())["photos"]
+
+
+def _camera_frame(img, height_fraction: float, seed: int) -> bytes:
+    """``img`` pasted into a 12 MP camera frame, as a JPEG's bytes."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    w, h = 4032, 3024
+    bg = rng.integers(60, 200, size=(6, 8, 3), dtype=np.uint8)
+    frame = Image.fromarray(bg).resize((w, h), Image.Resampling.BICUBIC)
+    s = min(h * height_fraction / img.height, w / img.width)
+    small = img.resize((max(1, round(img.width * s)), max(1, round(img.height * s))), Image.Resampling.LANCZOS)
+    frame.paste(small, (int(rng.integers(0, w - small.width + 1)), int(rng.integers(0, h - small.height + 1))))
+    arr = np.asarray(frame, np.float32) + rng.normal(0, 4.0, size=(h, w, 1)).astype(np.float32)
+    buf = io.BytesIO()
+    Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8)).save(buf, "JPEG", quality=90)
+    return buf.getvalue()
+
+
+def _test_images() -> dict[str, object]:
+    from PIL import Image, ImageOps
+
+    return {rel: ImageOps.exif_transpose(Image.open(FACES / rel)).convert("RGB") for rel in labels()}
+
+
+def distant_set(work: Path, say: Callable[[str], None]) -> dict[str, Path]:
+    folder = work / "faces-distant"
+    folder.mkdir(parents=True, exist_ok=True)
+    out = {}
+    for i, (rel, img) in enumerate(_test_images().items()):
+        path = folder / (rel.replace("/", "__").rsplit(".", 1)[0] + ".jpg")
+        if not path.exists():
+            path.write_bytes(_camera_frame(img, 1 / 3, i))
+        out[rel] = path
+    say(f"  distant faces: {len(out)} camera frames of 4032x3024")
+    return out
+
+
+def people_camera_set(work: Path) -> list[Path]:
+    """The test photos blown up to fill 12 MP camera frames: photos of people."""
+    folder = work / "faces-people-camera"
+    folder.mkdir(parents=True, exist_ok=True)
+    out = []
+    for i, (rel, img) in enumerate(_test_images().items()):
+        path = folder / (rel.replace("/", "__").rsplit(".", 1)[0] + ".jpg")
+        if not path.exists():
+            path.write_bytes(_camera_frame(img, 1.0, 100 + i))
+        out.append(path)
+    return out
+
+
+def _count(found: list, want: int) -> tuple[int, int]:
+    from lookalike.core.faces.model import MIN_CLUSTER_QUALITY
+
+    return min(len(found), want), min(sum(f.quality >= MIN_CLUSTER_QUALITY for f in found), want)
+
+
+def detector_table(work: Path, quick: bool, say: Callable[[str], None]) -> list[dict]:
+    from lookalike.core.faces.model import DlibFaceModel
+    from lookalike.core.faces.stage import DECODE_FRACTION
+    from lookalike.core.imaging import decode_bytes
+
+    want = labels()
+    images = _test_images()
+    distant = distant_set(work, say)
+    rels = list(want)[:4] if quick else list(want)
+    rows = []
+    combos = [("hog", s) for s in SCALES] + ([] if quick else [("cnn", s) for s in CNN_SCALES])
+    for detector, scale in combos:
+        model = DlibFaceModel(scale, detector=detector)
+        total = sum(len(want[r]) for r in rels)
+        near = [0, 0]
+        far = [0, 0]
+        times = []
+        for rel in rels:
+            a, b = _count(model.analyse(images[rel]), len(want[rel]))
+            near[0] += a
+            near[1] += b
+            data = distant[rel].read_bytes()
+            t0 = time.perf_counter()
+            decoded = decode_bytes(data, int(scale * DECODE_FRACTION))
+            found = model.analyse(decoded.image)
+            times.append(time.perf_counter() - t0)
+            a, b = _count(found, len(want[rel]))
+            far[0] += a
+            far[1] += b
+        row = {
+            "detector": detector,
+            "scale": scale,
+            "faces": total,
+            "recall": near[0] / total,
+            "recall_recognisable": near[1] / total,
+            "distant_recall": far[0] / total,
+            "distant_recall_recognisable": far[1] / total,
+            "ms_per_photo": 1000 * statistics.median(times),
+        }
+        say(
+            f"  {detector} {scale}px: recall {row['recall']:.2f}, distant {row['distant_recall']:.2f} "
+            f"(recognisable {row['distant_recall_recognisable']:.2f}), {row['ms_per_photo']:.0f} ms a 12 MP photo"
+        )
+        rows.append(row)
+    return rows
+
+
+def grouping_quality(work: Path, say: Callable[[str], None]) -> dict:
+    from lookalike.core.faces.grouping import pairwise_scores
+    from lookalike.core.search import SearchEngine
+
+    photos = work / "faces-test-photos"
+    for rel in labels():
+        (photos / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(FACES / rel, photos / rel)
+    lib = work / "lib-faces-quality"
+    shutil.rmtree(lib, ignore_errors=True)
+    with SearchEngine.open(lib, writer=True, create=True, model="offline") as engine:
+        engine.index([photos])
+        people = engine.people()
+        truth, groups, found, labelled = [], [], 0, 0
+        for rel, who in labels().items():
+            faces = people.faces_in_photo(photos / rel)
+            labelled += len(who)
+            found += min(len(faces), len(who))
+            for face, name in zip(faces, GROUPS.get(rel, who)):
+                if name is not None:
+                    truth.append(name)
+                    groups.append(face.person_id)
+        scores = pairwise_scores(truth, groups)
+        listed = len(people.people())
+    out = {"faces": labelled, "found": found, "people_listed": listed, **scores}
+    say(
+        f"  grouping: recall {found}/{labelled}, pairwise P {scores['pairwise_precision']:.3f} "
+        f"R {scores['pairwise_recall']:.3f}, BCubed F1 {scores['bcubed_f1']:.3f}"
+    )
+    return out
+
+
+def stage_speed(bench, say: Callable[[str], None]) -> dict:
+    from lookalike.core.encoders import load_encoder
+    from lookalike.core.faces.model import load_face_model
+    from lookalike.core.faces.stage import DECODE_FRACTION
+    from lookalike.core.imaging import decode_file
+
+    model = load_face_model()
+    enc = load_encoder("offline")
+    out = {}
+    sets = {"scenes": bench.camera_photos(), "people": people_camera_set(bench.work)}
+    for name, paths in sets.items():
+        paths = paths[:4] if bench.quick else paths
+        size = int(model.working_size * DECODE_FRACTION)
+        t_dec_enc, t_dec_face, t_face, t_enc, faces = [], [], [], [], 0
+        for p in paths:
+            t0 = time.perf_counter()
+            small = decode_file(p, int(enc.image_size))
+            t_dec_enc.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            big = decode_file(p, size)
+            t_dec_face.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            faces += len(model.analyse(big.image))
+            t_face.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            enc.encode_images([small.image])
+            t_enc.append(time.perf_counter() - t0)
+        row = {
+            "photos": len(paths),
+            "faces": faces,
+            "faces_stage_photos_per_s": len(paths) / sum(t_face),
+            "encode_photos_per_s": len(paths) / sum(t_enc),
+            "decode_ms_encoder_size": 1000 * statistics.median(t_dec_enc),
+            "decode_ms_faces_size": 1000 * statistics.median(t_dec_face),
+        }
+        say(
+            f"  stage on {name}: faces {row['faces_stage_photos_per_s']:.1f} photos/s ({faces} faces), "
+            f"offline encoder {row['encode_photos_per_s']:.1f} photos/s; decode {row['decode_ms_encoder_size']:.0f} "
+            f"-> {row['decode_ms_faces_size']:.0f} ms"
+        )
+        out[name] = row
+    return out
+
+
+def people_on_off(bench, say: Callable[[str], None]) -> list[dict]:
+    from lookalike.core.search import SearchEngine
+
+    folder = bench.work / "faces-indexing"
+    if not folder.exists():
+        folder.mkdir(parents=True)
+        scenes = bench.camera_photos()
+        people = people_camera_set(bench.work)
+        n = 4 if bench.quick else 18
+        for i, p in enumerate(scenes[:n] + people[:n]):
+            shutil.copy2(p, folder / f"IMG_{i:04d}.jpg")
+    rows = []
+    for on in (False, True):
+        lib = bench.work / f"lib-faces-{'on' if on else 'off'}"
+        shutil.rmtree(lib, ignore_errors=True)
+        with SearchEngine.open(lib, writer=True, create=True, model="offline") as engine:
+            if not on:
+                engine.people().set_enabled(False)
+            t0 = time.perf_counter()
+            report = engine.index([folder])
+            secs = time.perf_counter() - t0
+            faces = engine.catalog.query("SELECT COUNT(*) FROM faces")[0][0]
+        rows.append({"people": on, "photos": report.added, "seconds": secs, "photos_per_s": report.added / secs})
+        say(
+            f"  indexing {report.added} camera JPEGs, People {'on' if on else 'off'}: {report.added / secs:.1f} photos/s"
+            f"{f' ({faces} faces)' if on else ''}"
+        )
+    return rows
+
+
+def build_faces_library(lib: Path, photos: int, people: int, named: int, seed: int = 0) -> list[str]:
+    """A library with ``photos`` photo rows and a synthetic faces table; returns the names."""
+    from lookalike.core.faces.people import People
+    from lookalike.core.library import Library
+
+    rng = np.random.default_rng(seed)
+    shutil.rmtree(lib, ignore_errors=True)
+    library = Library(lib, writer=True, create=True)
+    try:
+        cat = library.catalog
+        folder = cat.add_folder(lib / "photos")
+        People(library)  # its tables
+        now = time.time()
+        with cat.transaction() as conn:
+            conn.executemany(
+                "INSERT INTO photos(path, folder_id, size, mtime_ns, hash, width, height, taken, indexed, vector) "
+                "VALUES(?,?,?,?,?,?,?,?,?,?)",
+                (
+                    (
+                        f"/p/{i // 1000:03d}/IMG_{i:06d}.jpg".encode(),
+                        folder.id,
+                        1,
+                        1,
+                        f"h{i}",
+                        4032,
+                        3024,
+                        None,
+                        now,
+                        b"",
+                    )
+                    for i in range(1, photos + 1)
+                ),
+            )
+            names = [f"Person {k}" for k in range(named)]
+            conn.executemany(
+                "INSERT INTO people(id, name, created) VALUES(?,?,?)",
+                [(k + 1, names[k] if k < named else None, now) for k in range(people)],
+            )
+            # Person sizes fall off like a family album's: a few people in thousands of photos.
+            weights = 1.0 / np.arange(1, people + 1) ** 0.9
+            weights /= weights.sum()
+            centres = rng.normal(size=(people, 128)).astype(np.float32) * 0.09
+            n_faces = int(photos * 1.5)
+            who = rng.choice(people, size=n_faces, p=weights)
+            where = rng.integers(1, photos + 1, size=n_faces)
+            rows = []
+            seen_confirmed: set[int] = set()
+            for i in range(n_faces):
+                p = int(who[i])
+                vec = (centres[p] + rng.normal(size=128).astype(np.float32) * 0.02).astype(np.float32)
+                confirmed = p < named and p not in seen_confirmed
+                seen_confirmed.add(p)
+                x = float(rng.uniform(0, 0.8))
+                rows.append(
+                    (
+                        int(where[i]),
+                        "dlib-resnet-v1",
+                        x,
+                        0.2,
+                        x + 0.1,
+                        0.35,
+                        b"",
+                        1.0,
+                        vec.tobytes(),
+                        p + 1,
+                        int(confirmed),
+                        1,
+                    )
+                )
+            conn.executemany(
+                "INSERT INTO faces(photo_id, model, x0, y0, x1, y1, landmarks, quality, vector, person_id, "
+                "confirmed, grouped) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)",
+                rows,
+            )
+        return names
+    finally:
+        library.close()
+
+
+def person_query_latency(work: Path, n: int, say: Callable[[str], None], repeats: int = 15) -> dict:
+    from lookalike.core.faces.people import People
+    from lookalike.core.library import Library
+    from lookalike.core.query import parse
+
+    lib = work / f"lib-faces-query-{n}"
+    t0 = time.perf_counter()
+    names = build_faces_library(lib, n, max(30, n // 33), max(10, n // 500))
+    say(f"  person query: {n:,} photos, {int(n * 1.5):,} faces built in {time.perf_counter() - t0:.0f} s")
+    library = Library(lib)
+    out = {"photos": n, "faces": int(n * 1.5), "runs": []}
+    try:
+        people = People(library)
+        sizes = {p.name: p.faces for p in people.people() if p.name}
+        for label, name in (("largest named person", names[0]), ("a typical named person", names[len(names) // 2])):
+            q = parse(f'@"{name}"')
+            times = []
+            for _ in range(repeats):
+                t0 = time.perf_counter()
+                sel = people.select(q.terms, q.source)
+                allowed = sel.narrow(None, library.catalog.all_ids)
+                hits = sel.hits(allowed, 66)
+                library.catalog.photos_by_ids(hits.ids.tolist())
+                times.append(time.perf_counter() - t0)
+            row = {
+                "what": f"{label} ({sizes[name]:,} faces)",
+                "p50_ms": 1000 * statistics.median(times),
+                "max_ms": 1000 * max(times),
+            }
+            out["runs"].append(row)
+            say(f"  @{name}: {row['what']}: p50 {row['p50_ms']:.1f} ms")
+    finally:
+        library.close()
+        shutil.rmtree(lib, ignore_errors=True)
+    return out
+
+
+def run(bench) -> None:
+    say = bench.say
+    if not (FACES / "labels.json").exists():
+        say(f"  faces: the test photos are not at {FACES}; skipped")
+        return
+    res: dict = {}
+    res["detectors"] = detector_table(bench.work, bench.quick, say)
+    bench.results["faces"] = res
+    bench.save()
+    res["grouping"] = grouping_quality(bench.work, say)
+    res["stage"] = stage_speed(bench, say)
+    res["indexing"] = people_on_off(bench, say)
+    res["query"] = person_query_latency(bench.work, 2_000 if bench.quick else 100_000, say)
+    bench.results["faces"] = res
+
+
+def render(res: dict) -> list[str]:
+    L = ["## Faces (People)\n"]
+    rows = res.get("detectors", [])
+    if rows:
+        L.append(
+            "Detector x working scale (long side). Recall on the 20 labelled faces of the test photos as they are, "
+            "and as distant subjects in 12 MP camera frames (found / found and recognisable); milliseconds a "
+            "12 MP photo: draft decode at the size the scale needs, detection, alignment and embedding.\n"
+        )
+        L.append("| detector | scale | recall | distant recall | distant, recognisable | ms / 12 MP photo |")
+        L.append("|---|---|---|---|---|---|")
+        for r in rows:
+            L.append(
+                f"| {r['detector']} | {r['scale']} | {r['recall']:.2f} | {r['distant_recall']:.2f} | "
+                f"{r['distant_recall_recognisable']:.2f} | {r['ms_per_photo']:.0f} |"
+            )
+        L.append("")
+    g = res.get("grouping")
+    if g:
+        L.append(
+            f"Grouping the test photos: {g['found']}/{g['faces']} labelled faces found; pairwise precision "
+            f"{g['pairwise_precision']:.3f}, recall {g['pairwise_recall']:.3f}; BCubed precision "
+            f"{g['bcubed_precision']:.3f}, recall {g['bcubed_recall']:.3f}, F1 {g['bcubed_f1']:.3f}.\n"
+        )
+    st = res.get("stage")
+    if st:
+        L.append(
+            "| 12 MP JPEGs | faces stage photos/s | offline encoder photos/s | faces found | decode ms (encoder size -> faces size) |"
+        )
+        L.append("|---|---|---|---|---|")
+        for name, r in st.items():
+            L.append(
+                f"| {name} ({r['photos']}) | {r['faces_stage_photos_per_s']:.2f} | {r['encode_photos_per_s']:.2f} | "
+                f"{r['faces']} | {r['decode_ms_encoder_size']:.0f} -> {r['decode_ms_faces_size']:.0f} |"
+            )
+        L.append("")
+    ix = res.get("indexing")
+    if ix:
+        L.append(
+            "Indexing camera JPEGs through the engine: "
+            + ", ".join(f"People {'on' if r['people'] else 'off'} {r['photos_per_s']:.2f} photos/s" for r in ix)
+            + ".\n"
+        )
+    q = res.get("query")
+    if q:
+        L.append(
+            f"Person query (`@name`, resolved, ranked, rows read) at {q['photos']:,} photos, {q['faces']:,} faces:\n"
+        )
+        L.append("| person | p50 ms | max ms |")
+        L.append("|---|---|---|")
+        for r in q["runs"]:
+            L.append(f"| {r['what']} | {r['p50_ms']:.1f} | {r['max_ms']:.1f} |")
+        L.append("")
+    return L
