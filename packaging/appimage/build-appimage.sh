@@ -13,8 +13,8 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 APP_ID=io.github.lookalike.Lookalike
-BUNDLE=dist/lookalike
-APPDIR=build/Lookalike.AppDir
+BUNDLE=${BUNDLE:-dist/lookalike}
+APPDIR=${APPDIR:-build/Lookalike.AppDir}
 VERSION=$(sed -n 's/^__version__ = "\(.*\)"$/\1/p' desktop/lookalike/__init__.py)
 
 if [ ! -x "$BUNDLE/lookalike" ]; then

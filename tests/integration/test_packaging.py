@@ -270,7 +270,7 @@ def test_flatpak_manifest_pins_every_runtime_package_by_hash():
 
 def test_appimage_recipe_uses_the_bundle_and_the_desktop_files():
     script = (ROOT / "packaging" / "appimage" / "build-appimage.sh").read_text()
-    assert "BUNDLE=dist/lookalike" in script and f"APP_ID={APP_ID}" in script
+    assert "BUNDLE=${BUNDLE:-dist/lookalike}" in script and f"APP_ID={APP_ID}" in script
     assert 'cp "resources/$APP_ID.desktop"' in script and 'cp "resources/icons/$APP_ID.svg"' in script
     proc = subprocess.run(["bash", "-n", str(ROOT / "packaging" / "appimage" / "build-appimage.sh")])
     assert proc.returncode == 0

@@ -133,3 +133,28 @@ def test_what_was_left_out_is_not_in_the_bundle(bundle):
     # the offline model's weights are inside
     assert any(f.endswith("model.safetensors") for f in files)
     assert any(f.endswith(".pth") and "efficientnet" in f for f in files)
+
+
+def test_appimage_appdir_starts_the_bundle(bundle, clean_env, tmp_path):
+    """The AppImage's AppDir (packing it needs appimagetool, which is not here): AppRun runs the bundle."""
+    appdir = tmp_path / "Lookalike.AppDir"
+    proc = subprocess.run(
+        ["bash", str(ROOT / "packaging" / "appimage" / "build-appimage.sh"), "--appdir-only"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "BUNDLE": str(bundle.parent), "APPDIR": str(appdir)},
+    )
+    assert proc.returncode == 0, proc.stderr
+    from lookalike import APP_ID, __version__
+
+    assert (appdir / f"{APP_ID}.desktop").is_file() and (appdir / ".DirIcon").exists()
+    if shutil.which("desktop-file-validate"):
+        check = subprocess.run(["desktop-file-validate", str(appdir / f"{APP_ID}.desktop")], capture_output=True)
+        assert check.returncode == 0, check.stdout
+    out = run(appdir / "AppRun", clean_env, "--version", timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == f"lookalike {__version__}", out.stderr
+    desktop_exec = subprocess.run(  # the desktop file's command is found in the AppDir's usr/bin
+        [str(appdir / "usr" / "bin" / "lookalike-desktop"), "--version"], capture_output=True, text=True, env=clean_env
+    )
+    assert desktop_exec.stdout.strip() == f"lookalike {__version__}"
