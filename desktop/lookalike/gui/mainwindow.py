@@ -42,6 +42,7 @@ from lookalike.gui.sidebar import Sidebar
 from lookalike.gui.statusbar import StatusBar
 from lookalike.gui.thumbnails import ThumbnailLoader
 from lookalike.gui.views import PhotoSet, View, ViewContext
+from lookalike.gui.views.duplicates import DuplicatesView
 from lookalike.gui.views.search import SearchView
 from lookalike.gui.workers import JobFailure, JobRunner
 
@@ -52,7 +53,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 # The views, in sidebar order; the first is the home view. Adding a view is adding it here.
-VIEWS: tuple[type[View], ...] = (SearchView,)
+VIEWS: tuple[type[View], ...] = (SearchView, DuplicatesView)
 
 
 class MainWindow(QMainWindow):
