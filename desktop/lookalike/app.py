@@ -12,6 +12,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QEvent, QObject, QTimer, QtMsgType, qInstallMessageHandler
@@ -67,8 +68,10 @@ def tune_runtime() -> None:
 
 
 def ensure_application(argv: Sequence[str] | None = None) -> QApplication:
-    app = QApplication.instance()
-    if app is None:
+    existing = QApplication.instance()
+    if isinstance(existing, QApplication):
+        app = existing
+    else:
         QGuiApplication.setDesktopFileName(APP_ID)
         app = QApplication(list(argv) if argv is not None else [sys.argv[0]])
     app.setApplicationName(APP_NAME)
@@ -102,7 +105,9 @@ def build_services(
             config = EngineConfig()  # the default library, with the model it was built with
         else:
             config = EngineConfig(
-                library=paths.library_for(choice), model=choice.name, model_file=choice.model_file or None
+                library=paths.library_for(choice),
+                model=choice.name,
+                model_file=Path(choice.model_file) if choice.model_file else None,
             )
     library = LibraryService(paths, config, open_engine=open_engine or default_open)
     screen = QGuiApplication.primaryScreen()

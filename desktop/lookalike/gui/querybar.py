@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from PySide6.QtCore import QCoreApplication, QSize, QStringListModel, Qt, Signal
@@ -59,7 +60,7 @@ class SearchField(QLineEdit):
         super().__init__(parent)
         self._marked: tuple[int, int] | None = None
         # Called on Ctrl+V: returns True if it used the clipboard (a photo), else the text is pasted.
-        self.paste_filter = None
+        self.paste_filter: Callable[[], bool] | None = None
         self.textEdited.connect(lambda _t: self.clear_mark())
 
     def mark(self, start: int, length: int) -> None:

@@ -28,7 +28,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from PySide6.QtCore import QObject, Signal
 
@@ -38,7 +38,6 @@ from lookalike.gui.results import ResultItem
 from lookalike.gui.workers import JobFailure, JobRunner, Throttle
 
 if TYPE_CHECKING:
-    from lookalike.core.indexer import IndexReport
     from lookalike.core.progress import CancelToken, Progress, ProgressCallback
     from lookalike.core.query import Query
     from lookalike.core.search import Failure, LibraryStatus, SearchEngine
@@ -111,6 +110,26 @@ class IndexJob:
         if self.kind is IndexKind.MODEL:
             return f"Re-indexing with {self.model or 'the new model'}…"
         return "Re-scanning…" if self.kind is IndexKind.ALL else "Indexing…"
+
+
+class IndexReport(Protocol):
+    """What the window reads of an indexing run's report (core.indexer.IndexReport, handed on by
+    SearchEngine.index; the window reaches core only through core.search)."""
+
+    @property
+    def added(self) -> int: ...
+    @property
+    def updated(self) -> int: ...
+    @property
+    def moved(self) -> int: ...
+    @property
+    def removed(self) -> int: ...
+    @property
+    def failed(self) -> int: ...
+    @property
+    def offline_folders(self) -> tuple[Path, ...]: ...
+    @property
+    def cancelled(self) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -283,7 +302,7 @@ class LibraryService(QObject):
                 engine.close()
                 raise
 
-        self._control.submit(work, name="open", on_success=self._on_opened, on_failure=self.open_failed)
+        self._control.submit(work, name="open", on_success=self._on_opened, on_failure=self.open_failed.emit)
 
     def _on_opened(self, value: tuple[SearchEngine, OpenOutcome]) -> None:
         engine, outcome = value
@@ -369,7 +388,7 @@ class LibraryService(QObject):
         # On a queue of its own, below the GUI's priority: text searches do not need the
         # full model (the engine answers them without torch) and go on meanwhile; a
         # search that does need it waits inside the engine until it is loaded.
-        self._model.submit(work, name="load-model", on_success=done, on_failure=self.model_failed)
+        self._model.submit(work, name="load-model", on_success=done, on_failure=self.model_failed.emit)
 
     @property
     def is_open(self) -> bool:
@@ -412,7 +431,7 @@ class LibraryService(QObject):
         self._queries.submit(
             work,
             name="search",
-            on_success=self.search_finished,
+            on_success=self.search_finished.emit,
             on_failure=lambda f: self.search_failed.emit(SearchFailure(req, f)),
             on_finished=finished,
         )
@@ -520,7 +539,7 @@ class LibraryService(QObject):
         self._control.submit(
             lambda: _folder_rows(engine),
             name="folders",
-            on_success=self.folders_changed,
+            on_success=self.folders_changed.emit,
             on_failure=self._failed(Operation.FOLDERS),
         )
 
@@ -713,7 +732,7 @@ class LibraryService(QObject):
                 return  # a cancelled one is closed by the clean-up below
             new = built[0]
             self.replace_engine(new, config)
-            self._queries.submit(new.status, name="status", on_success=self.model_switched)
+            self._queries.submit(new.status, name="status", on_success=self.model_switched.emit)
 
         def clean_up() -> None:
             if built and built[0] is not self.engine:

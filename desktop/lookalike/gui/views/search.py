@@ -139,10 +139,10 @@ class SearchView(View):
         if icon_name:
             icons.apply(a, icon_name)
         if shortcut is not None:
-            if isinstance(shortcut, (list, tuple)):
-                a.setShortcuts([QKeySequence(s) for s in shortcut])
-            else:
+            if isinstance(shortcut, QKeySequence.StandardKey | str):
                 a.setShortcut(QKeySequence(shortcut))
+            else:
+                a.setShortcuts([QKeySequence(s) for s in shortcut])
             a.setShortcutContext(
                 Qt.ShortcutContext.WidgetWithChildrenShortcut if grid else Qt.ShortcutContext.WindowShortcut
             )
@@ -553,7 +553,7 @@ class SearchView(View):
             desktop.load_full_image,
             p,
             name="copy-image",
-            on_success=lambda img, path=p: self._on_image_copied(path, img),
+            on_success=lambda img: self._on_image_copied(p, img),
             on_failure=lambda f: self.context.notify(Level.STATUS, f"Cannot copy the image: {f.message}"),
         )
 
