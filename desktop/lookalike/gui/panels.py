@@ -27,7 +27,7 @@ from lookalike.gui import icons
 from lookalike.gui.messages import Action, Level
 
 if TYPE_CHECKING:
-    from lookalike.core.search import FolderInfo
+    from lookalike.core.search import Folder
     from lookalike.gui.service import LibraryService
 
 
@@ -282,7 +282,7 @@ class IndexingBar(QFrame):
 
 @dataclass(frozen=True)
 class FolderRow:
-    """A folder as the panel shows it (from core.search.FolderInfo)."""
+    """A folder as the panel shows it: core's Folder, its path as text (also before the library is open)."""
 
     path: str
     photos: int = 0
@@ -290,7 +290,7 @@ class FolderRow:
     online: bool = True
 
     @classmethod
-    def from_info(cls, info: FolderInfo) -> FolderRow:
+    def from_info(cls, info: Folder) -> FolderRow:
         return cls(os.fspath(info.path), info.photos, info.failures, info.online)
 
 
