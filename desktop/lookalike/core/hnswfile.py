@@ -18,7 +18,6 @@ elements no search can reach.
 from __future__ import annotations
 
 import heapq
-import mmap
 import os
 import struct
 from collections.abc import Callable, Iterator
@@ -179,29 +178,29 @@ def unreachable_labels(path: Path, levels: np.ndarray | None = None, chunk_bytes
 
 
 class GraphFile:
-    """A saved graph, memory-mapped and searched in place (inner-product space).
+    """A saved graph, searched in place (inner-product space).
 
-    Nothing is read up front: a search reads the records it visits, so its cost does
-    not grow with the library. The search is hnswlib's own (greedy descent through
-    the upper layers, then a best-first walk of the bottom layer with ``ef``
-    candidates), so it answers as the loaded graph would.
+    Nothing is read up front: a search reads the records it visits, each with one
+    positioned read, so its cost does not grow with the library. (Not a memory map:
+    the kernel maps whole cached folios of a file, and a query at 100,000 photos held
+    most of the 700 MB file as resident memory that way.) The search is hnswlib's
+    own: greedy descent through the upper layers, then a best-first walk of the bottom
+    layer with ``ef`` candidates, so it answers as the loaded graph would.
     """
 
     def __init__(self, path: Path, dim: int, upper: dict[int, int] | None = None) -> None:
-        with open(path, "rb") as fh:
-            self.stat = os.fstat(fh.fileno())
-            self._map = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+        self._fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
         try:
-            self.header = h = Header.parse(self._map[:HEADER_SIZE])
+            self.stat = os.fstat(self._fd)
+            self.header = h = Header.parse(os.pread(self._fd, HEADER_SIZE, 0))
             if h.data_offset + 4 * dim + 8 > h.record_size or h.label_offset != h.data_offset + 4 * dim:
                 raise ValueError(f"the graph file does not hold {dim}-d vectors")
             if h.count and not 0 <= h.entry < h.count:
                 raise ValueError("the graph file's entry point is outside it")
-            if h.tail_offset + 4 * h.count > len(self._map):
+            if h.tail_offset + 4 * h.count > self.stat.st_size:
                 raise ValueError("the graph file is shorter than its header says")
             self.path = Path(path)
             self.dim = dim
-            self._records = np.ndarray((h.count, h.record_size), np.uint8, buffer=self._map, offset=HEADER_SIZE)
             if upper is None:
                 levels = upper_list_sizes(path, h)
                 if levels is None:
@@ -209,43 +208,59 @@ class GraphFile:
                 upper = upper_offsets(levels, h)
             self._upper = upper
         except BaseException:
-            self._map.close()
+            os.close(self._fd)
             raise
 
     def close(self) -> None:
-        self._records = None
-        try:
-            self._map.close()
-        except BufferError:  # an array still points into it; the mapping goes with the last one
-            pass
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
 
     def __len__(self) -> int:
         return self.header.count
 
     # -- records ------------------------------------------------------------
 
-    def vectors(self, internal: np.ndarray) -> np.ndarray:
+    def _pread(self, size: int, offset: int) -> bytes:
+        data = os.pread(self._fd, size, offset)
+        if len(data) != size:
+            raise ValueError("the graph file is shorter than its header says")
+        return data
+
+    def records(self, internal: np.ndarray) -> np.ndarray:
+        """The bottom-layer records of these elements, (m, record_size) uint8."""
+        rs = self.header.record_size
+        ids = np.asarray(internal, np.int64).reshape(-1)
+        buf = np.empty((len(ids), rs), np.uint8)
+        for j, i in enumerate(ids.tolist()):
+            buf[j] = np.frombuffer(self._pread(rs, HEADER_SIZE + i * rs), np.uint8)
+        return buf
+
+    def _parts(self, recs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(vectors, deleted, labels) of records."""
         h = self.header
-        rows = self._records[np.asarray(internal, np.int64), h.data_offset : h.data_offset + 4 * self.dim]
-        return np.ascontiguousarray(rows).view(np.float32).reshape(len(rows), self.dim)
+        vecs = np.ascontiguousarray(recs[:, h.data_offset : h.data_offset + 4 * self.dim]).view(np.float32)
+        deleted = (np.ascontiguousarray(recs[:, :4]).view(np.uint32)[:, 0] & _DELETED) != 0
+        labels = np.ascontiguousarray(recs[:, h.label_offset : h.label_offset + 8]).view(np.uint64)[:, 0]
+        return vecs, deleted, labels.astype(np.int64)
+
+    def vectors(self, internal: np.ndarray) -> np.ndarray:
+        return self._parts(self.records(internal))[0]
 
     def labels(self, internal: np.ndarray) -> np.ndarray:
-        h = self.header
-        rows = self._records[np.asarray(internal, np.int64), h.label_offset : h.label_offset + 8]
-        return np.ascontiguousarray(rows).view(np.uint64).reshape(-1).astype(np.int64)
+        return self._parts(self.records(internal))[2]
 
-    def _links0(self, i: int) -> tuple[np.ndarray, bool]:
-        words = self._records[i, : 4 * (1 + self.header.max_m0)].view(np.uint32)
-        return words[1 : 1 + int(words[0] & _COUNT_MASK)], bool(words[0] & _DELETED)
+    def deleted(self, internal: np.ndarray) -> np.ndarray:
+        return self._parts(self.records(internal))[1]
+
+    def _links_in(self, record: np.ndarray) -> np.ndarray:
+        words = np.ascontiguousarray(record[: 4 * (1 + self.header.max_m0)]).view(np.uint32)
+        return words[1 : 1 + int(words[0] & _COUNT_MASK)]
 
     def _upper_links(self, i: int, level: int) -> np.ndarray:
         at = self._upper[i] + (level - 1) * self.header.upper_list_bytes
-        words = np.frombuffer(self._map, np.uint32, count=1 + self.header.max_m, offset=at)
+        words = np.frombuffer(self._pread(self.header.upper_list_bytes, at), np.uint32)
         return words[1 : 1 + int(words[0] & _COUNT_MASK)]
-
-    def deleted(self, internal: np.ndarray) -> np.ndarray:
-        words = np.ascontiguousarray(self._records[np.asarray(internal, np.int64), :4]).view(np.uint32).reshape(-1)
-        return (words & _DELETED) != 0
 
     def dense(self, chunk_bytes: int = 16 * 2**20) -> tuple[np.ndarray, np.ndarray]:
         """Every live (label, vector), read in one sequential pass of small reads into one
@@ -304,38 +319,57 @@ class GraphFile:
                 j = int(np.argmin(d))
                 if d[j] < cur_d:
                     cur, cur_d, changed = int(nb[j]), float(d[j]), True
-        top = self._bottom_layer(q, cur, cur_d, max(ef, k), allowed)
+        top, labels = self._bottom_layer(q, cur, max(ef, k), allowed)
         best = sorted((-nd, e) for nd, e in top)[:k]
-        internal = np.asarray([e for _, e in best], np.int64)
-        scores = np.asarray([1.0 - d for d, _ in best], np.float32)
-        return self.labels(internal), scores
+        return (
+            np.asarray([labels[e] for _, e in best], np.int64),
+            np.asarray([1.0 - d for d, _ in best], np.float32),
+        )
 
     def _bottom_layer(
-        self, q: np.ndarray, entry: int, entry_d: float, ef: int, allowed: Callable[[int], bool] | None
-    ) -> list[tuple[float, int]]:
+        self, q: np.ndarray, entry: int, ef: int, allowed: Callable[[int], bool] | None
+    ) -> tuple[list[tuple[float, int]], dict[int, int]]:
         """hnswlib's searchBaseLayerST: a max-heap ``top`` (as negated distances) of the
-        best ``ef`` admissible elements, a min-heap of candidates to expand."""
+        best ``ef`` admissible elements, a min-heap of candidates to expand. Each element
+        is read once, when first scored; its links are kept for when it is expanded.
+        Returns ``top`` and the labels of the elements in it."""
         visited = np.zeros(self.header.count, bool)
-        visited[entry] = True
+        links: dict[int, np.ndarray] = {}
+        labels: dict[int, int] = {}
         top: list[tuple[float, int]] = []
-        if self._admissible(np.asarray([entry]), allowed)[0]:
-            top.append((-entry_d, entry))
-            bound = entry_d
-        else:
-            bound = float("inf")
-        candidates = [(entry_d, entry)]
+        candidates: list[tuple[float, int]] = []
+        bound = float("inf")
+
+        def score(nodes: np.ndarray) -> list[tuple[int, float, bool]]:
+            recs = self.records(nodes)
+            vecs, deleted, labs = self._parts(recs)
+            ok = ~deleted
+            if allowed is not None:
+                ok &= np.fromiter(map(allowed, labs.tolist()), bool, len(labs))
+            out = []
+            for j, (e, d) in enumerate(zip(nodes.tolist(), (1.0 - vecs @ q).tolist())):
+                links[e] = self._links_in(recs[j])
+                labels[e] = int(labs[j])
+                out.append((e, d, bool(ok[j])))
+            return out
+
+        visited[entry] = True
+        for e, d, ok in score(np.asarray([entry])):
+            if ok:
+                top.append((-d, e))
+                bound = d
+            candidates.append((d, e))
         while candidates:
             dist, node = candidates[0]
             if dist > bound and len(top) >= ef:
                 break
             heapq.heappop(candidates)
-            links, _ = self._links0(node)
-            links = links[~visited[links]]
-            if links.size == 0:
+            nb = links.pop(node)
+            nb = nb[~visited[nb]]
+            if nb.size == 0:
                 continue
-            visited[links] = True
-            ds = (1.0 - self.vectors(links) @ q).tolist()
-            for e, d, ok in zip(links.tolist(), ds, self._admissible(links, allowed)):
+            visited[nb] = True
+            for e, d, ok in score(nb):
                 if len(top) < ef or bound > d:
                     heapq.heappush(candidates, (d, e))
                     if ok:
@@ -344,11 +378,4 @@ class GraphFile:
                             heapq.heappop(top)
                     if top:
                         bound = -top[0][0]
-        return top
-
-    def _admissible(self, internal: np.ndarray, allowed: Callable[[int], bool] | None) -> list[bool]:
-        """Which of these elements may be answered: not deleted, and passing ``allowed``."""
-        ok = ~self.deleted(internal)
-        if allowed is not None:
-            ok &= np.fromiter(map(allowed, self.labels(internal).tolist()), bool, len(ok))
-        return ok.tolist()
+        return top, labels

@@ -517,4 +517,6 @@ class SearchEngine:
             ):
                 self._save_graph()
         finally:
+            if self._vectors is not None:
+                self._vectors.close()
             self.library.close()

@@ -174,6 +174,13 @@ class VectorIndex:
                 self._reconcile(self._catalog, set(self._catalog.all_ids().tolist()))
             return graph
 
+    def close(self) -> None:
+        """Let go of the mapped graph file (the end of the index's use, unless loaded in hnswlib)."""
+        with self._lock:
+            file, self._file = self._file, None
+            if file is not None:
+                file.close()
+
     # -- content ------------------------------------------------------------
 
     def __len__(self) -> int:
