@@ -34,6 +34,7 @@ class MeanEncoder:
     dimension = 4
     cpu_batch = 4
     side_by_side = True
+    uses_torch = False
 
     def __init__(self) -> None:
         self.seen = 0

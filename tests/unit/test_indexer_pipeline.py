@@ -25,6 +25,7 @@ class ColourEncoder:
     dimension = 4
     cpu_batch = 1
     side_by_side = True
+    uses_torch = False
 
     def __init__(self, delay: float = 0.0) -> None:
         self.threads: list[str] = []

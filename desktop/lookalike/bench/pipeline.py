@@ -327,6 +327,7 @@ class StubEncoder:
     image_size = 224
     cpu_batch = 1
     side_by_side = True
+    uses_torch = False
 
     def __init__(self, dim: int) -> None:
         from lookalike.bench.scale import EmbeddingModel

@@ -325,8 +325,13 @@ class RowChanges:
     vanished_paths: list[Path] = field(default_factory=list)
 
     def __len__(self) -> int:
-        return sum(
-            map(len, (self.moved, self.touched, self.failures, self.dropped, self.vanished, self.vanished_paths))
+        return (
+            len(self.moved)
+            + len(self.touched)
+            + len(self.failures)
+            + len(self.dropped)
+            + len(self.vanished)
+            + len(self.vanished_paths)
         )
 
 

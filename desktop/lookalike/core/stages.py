@@ -78,7 +78,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar, cast
 
 import numpy as np
 
@@ -197,7 +197,7 @@ class EncodeStage(PhotoStage[np.ndarray]):
         if callable(encoder) and not hasattr(encoder, "encode_images"):
             self._factory = encoder
         else:
-            self._loaded = encoder
+            self._loaded = cast("Encoder", encoder)
         self._requests = (batch_size, workers)
         self.share = CpuShare.for_encoder(self._loaded, batch_size, workers)
         self.idle_decoders: Callable[[], int] = lambda: 0
@@ -222,7 +222,7 @@ class EncodeStage(PhotoStage[np.ndarray]):
     def _set_torch_threads(self, threads: int) -> None:
         if os.environ.get("LOOKALIKE_THREADS", "").strip():
             return  # the user's own setting
-        if getattr(self._loaded, "uses_torch", True) is False:
+        if self._loaded is not None and not self._loaded.uses_torch:
             return  # its runtime was given its thread share when it loaded (CLIP in ONNX Runtime)
         try:
             import torch

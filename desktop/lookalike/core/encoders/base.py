@@ -43,6 +43,8 @@ class Encoder(Protocol):
     # subclasses Encoder inherits these values, the usual ones).
     cpu_batch: int = 1  # photos per call when indexing on CPU (on a GPU a whole commit batch goes in one call)
     side_by_side: bool = True  # calls may run at once on separate threads (each on its share of torch's threads)
+    uses_torch: bool = True  # torch's threads are set to the encoder's share while indexing; False: its runtime
+    # (ONNX Runtime, numpy) was given its share when it loaded, and torch is left alone
 
     def encode_images(self, images: Sequence[Image.Image]) -> np.ndarray:
         """RGB PIL images -> float32 array (n, dimension), rows L2-normalised."""

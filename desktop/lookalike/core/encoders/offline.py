@@ -161,6 +161,7 @@ class OfflineEncoder:
     # 27 ms in sixteens on one thread, `lookalike bench`; activations stay in cache).
     cpu_batch = 1
     side_by_side = True
+    uses_torch = True
     image_size = IMAGE_SIZE
     dimension = VISUAL_DIM + CONCEPT_DIM
 

@@ -110,6 +110,7 @@ class ResNetEncoder:
     supports_text = False
     cpu_batch = 1  # photos per call when indexing on CPU
     side_by_side = True
+    uses_torch = True
     image_size = IMAGE_SIZE
     dimension = DIMENSION
 
