@@ -249,7 +249,6 @@ def test_a_drive_that_goes_away_is_offline_and_keeps_its_photos(tmp_path, engine
         ids = set(engine.catalog.all_ids().tolist())
         watcher, updates = start_watcher(engine)
         try:
-            t0 = time.monotonic()
             if how == "unmounted":
                 subprocess.run(["umount", str(mount)], check=True)  # the mount point stays, empty
             else:

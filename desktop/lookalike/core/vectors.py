@@ -149,8 +149,12 @@ class VectorIndex:
         return graph
 
     def _loaded(self) -> hnswlib.Index:
-        """The graph in hnswlib, loaded from the saved file on first need."""
-        with self._lock:
+        """The graph in hnswlib, loaded from the saved file on first need. (Locks taken in
+        the order every change takes them; call it before taking self._lock.)"""
+        graph = self._graph
+        if graph is not None:  # searches go on during a save: no lock when it is loaded
+            return graph
+        with self._mutating, self._lock:
             if self._graph is not None:
                 return self._graph
             file = self._file
@@ -323,6 +327,8 @@ class VectorIndex:
         time from the graph (exact at or under EXACT_LIMIT): (ids, cosine), (len(ids), k),
         best first; rows padded with -1 / -inf when fewer photos are alive."""
         ids = np.asarray(ids, np.int64)
+        if len(self) > EXACT_LIMIT:
+            self._loaded()  # before the lock (see _loaded)
         with self._lock:
             n = len(self)
             k_eff = min(k, n)
@@ -565,9 +571,9 @@ class VectorIndex:
     ) -> np.ndarray:
         """Ids of the exact top ``k`` (unordered) for each query, over every live vector,
         read in chunks of about ``chunk_bytes`` (the peak memory stays small)."""
+        if ids is None:
+            ids = np.sort(self.ids())
         with self._lock:
-            if ids is None:
-                ids = np.fromiter(sorted(self.ids().tolist()), dtype=np.int64)
             q = np.asarray(queries, np.float32).reshape(-1, self.dim)
             step = max(256, chunk_bytes // (4 * self.dim))
             chunks = ((ids[s : s + step], self.vectors(ids[s : s + step])) for s in range(0, len(ids), step))
@@ -580,8 +586,8 @@ class VectorIndex:
         re-normalised (held-out-like points in the same distribution); exact
         top-k is computed with numpy over every live vector.
         """
+        graph = self._loaded()
         with self._lock:
-            graph = self._loaded()
             ids = np.fromiter(sorted(self._alive), dtype=np.int64, count=len(self._alive))
             rng = np.random.default_rng(seed)
             n = len(ids)
