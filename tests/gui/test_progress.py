@@ -54,6 +54,15 @@ def test_paused_wins_over_the_stage(bar):
     assert bar.title.text() == "Indexing…"
 
 
+def test_a_model_switch_keeps_its_name_while_it_encodes(bar):
+    job = IndexJob.switch("clip")
+    bar.start(job.title, encode_title=job.title)
+    bar.update_progress(Progress(Stage.SCAN, 3, None))
+    assert bar.title.text() == "Looking for photos…"
+    bar.update_progress(Progress(Stage.ENCODE, 1, 8))
+    assert bar.title.text() == "Re-indexing with clip…"
+
+
 def test_a_stage_the_bar_does_not_know_is_shown_by_its_own_name(bar):
     bar.update_progress(Progress("tagging", 1, 4))
     assert bar.title.text() == "Tagging…"

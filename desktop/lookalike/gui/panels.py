@@ -221,10 +221,13 @@ class IndexingBar(QFrame):
         self.cancel_button.clicked.connect(self.cancel_requested)
         lay.addWidget(self.cancel_button)
         self.paused = False
+        self.encode_title: str | None = None
         self.hide()
 
-    def start(self, title: str = "Indexing…") -> None:
+    def start(self, title: str = "Indexing…", *, encode_title: str | None = None) -> None:
+        """Show a run; ``encode_title`` names its encode stage when plain "Indexing…" would say too little."""
         self.paused = False
+        self.encode_title = encode_title
         self.title.setText(title)
         self.bar.setRange(0, 0)
         self.detail.setText("looking for photos…")
@@ -245,11 +248,18 @@ class IndexingBar(QFrame):
         if self.paused:
             parts.append("paused")
         self.detail.setText(" · ".join(parts))
-        self.title.setText("Paused" if self.paused else stage_title(p.stage))
+        if self.paused:
+            self.title.setText("Paused")
+        elif p.stage == Stage.ENCODE and self.encode_title:
+            self.title.setText(self.encode_title)
+        else:
+            self.title.setText(stage_title(p.stage))
 
     def follow(self, service: LibraryService) -> None:
         """Show ``service``'s indexing runs, and pause, resume or cancel them from the buttons."""
-        service.indexing_started.connect(lambda job: self.start(job.title))
+        service.indexing_started.connect(
+            lambda job: self.start(job.title, encode_title=job.title if job.kind == "model" else None)
+        )
         service.indexing_progressed.connect(self.update_progress)
         service.indexing_paused.connect(self.set_paused)
         service.indexing_finished.connect(lambda _outcome: self.hide())
