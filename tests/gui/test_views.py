@@ -76,6 +76,12 @@ def test_a_view_is_one_line_in_the_frame(qtbot, make_window, library_copy, gui_p
     qtbot.waitUntil(lambda: len(got) == 2, timeout=10_000)
     assert sorted(got) == [("read", 8), ("write", 1)] and not failed
 
+    # Find (Ctrl+F) from another view brings the search view back, its field focused.
+    window.sidebar.select("albums")
+    assert window.content.currentWidget() is albums
+    window.search_view.act_focus.trigger()
+    assert window.content.currentWidget() is window.search_view
+
     # A search afterwards shows scores again.
     assert search(qtbot, window, "a cat")[0] == "cat.jpg"
     assert window.search_view.delegate.show_scores
