@@ -180,6 +180,18 @@ class Concepts:
             raise LookalikeError(f"The concept {info.name!r} has no examples in this library yet")
         return Scorer(Method(rows[0][0]), np.frombuffer(rows[0][1], dtype=np.float32).copy())
 
+    def query_direction(self, term, source: str) -> np.ndarray:
+        """A ``#name`` query term's direction; an unknown or empty concept is a QueryError at its column."""
+        from lookalike.core.errors import QueryError
+
+        if self.find(term.value) is None:
+            known = ", ".join(c.name for c in self.list()) or "none yet; teach one first"
+            raise QueryError(f"no concept named {term.value!r} (concepts: {known})", source, term.column)
+        try:
+            return self.scorer(term.value).direction
+        except LookalikeError as exc:
+            raise QueryError(str(exc), source, term.column) from None
+
     def photo_ids(self, name: str) -> np.ndarray:
         """The photos the concept accepts (score at or above its threshold)."""
         info = self.get(name)

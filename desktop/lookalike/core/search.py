@@ -213,7 +213,7 @@ class SearchEngine:
             q,
             lambda texts: enc.encode_texts(texts),
             lambda p: self._image_vector(Path(p), q),
-            lambda t: self.learner().concepts.scorer(t.value).direction,
+            lambda t: self.learner().concepts.query_direction(t, q.source),
         )
 
     def _text_encoder(self):
