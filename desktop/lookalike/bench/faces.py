@@ -195,6 +195,9 @@ def stage_speed(bench, say: Callable[[str], None]) -> dict:
     for name, paths in sets.items():
         paths = paths[:4] if bench.quick else paths
         size = int(model.working_size * DECODE_FRACTION)
+        warm = decode_file(paths[0], size).image  # first calls load and warm both models
+        model.analyse(warm)
+        enc.encode_images([warm])
         t_dec_enc, t_dec_face, t_face, t_enc, faces = [], [], [], [], 0
         for p in paths:
             t0 = time.perf_counter()
