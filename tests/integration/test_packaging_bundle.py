@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -71,6 +72,19 @@ def test_version_comes_from_the_package(bundle, clean_env):
     proc = run(bundle, clean_env, "--version", timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == f"lookalike {__version__}"
+
+
+def test_every_command_is_in_the_bundle(bundle, clean_env):
+    """Feature commands are imported by name at run time: the bundle must hold them all."""
+    import argparse
+
+    from lookalike.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    proc = run(bundle, clean_env, "--help", timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    listed = set(re.findall(r"^    (\w[\w-]*)", proc.stdout, flags=re.M))
+    assert set(sub.choices) <= listed, set(sub.choices) - listed
 
 
 @pytest.fixture(scope="module")
@@ -160,3 +174,25 @@ def test_appimage_appdir_starts_the_bundle(bundle, clean_env, tmp_path):
         [str(appdir / "usr" / "bin" / "lookalike-desktop"), "--version"], capture_output=True, text=True, env=clean_env
     )
     assert desktop_exec.stdout.strip() == f"lookalike {__version__}"
+
+
+FACES = Path("/work/shared/testdata/faces")
+
+
+def test_people_found_and_searched_in_the_bundle(bundle, clean_env, tmp_path):
+    """dlib and its face models inside the bundle: name one photo's face, find that person's photos."""
+    if not (FACES / "labels.json").is_file():
+        pytest.skip(f"the face photos are not at {FACES}")
+    labels = json.loads((FACES / "labels.json").read_text())["photos"]
+    photos = tmp_path / "faces"
+    shutil.copytree(FACES, photos)
+    lib = tmp_path / "faces-library"
+    proc = run(bundle, clean_env, "index", photos, "--library", lib)
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    proc = run(bundle, clean_env, "people", "name", photos / "obama" / "obama.jpg", "Obama", "--library", lib)
+    assert proc.returncode == 0, proc.stderr
+    obama = {name for name, people in labels.items() if "obama" in people}
+    proc = run(bundle, clean_env, "search", "@Obama", "--library", lib, "-k", str(len(obama)), "--json")
+    assert proc.returncode == 0, proc.stderr
+    found = {Path(r["path"]).relative_to(photos).as_posix() for r in json.loads(proc.stdout)}
+    assert found == obama
