@@ -25,6 +25,7 @@ SECTIONS = ("decode", "encode", "indexing", "memory", "scale", "grid", "query", 
 SECTIONS += ("faces",)  # People: bench/faces.py
 SECTIONS += ("faces",)  # People: bench/faces.py
 
+SECTIONS += ("concepts",)  # Concepts and filters: bench/concepts.py
 SECTIONS += ("peer",)
 
 # Normal defaults (minutes on two cores) and --quick (seconds, for the smoke test).
@@ -397,6 +398,11 @@ class Bench:
                 self.work, enc, sizes, reps, self.say, self.anchors(enc), keep=self.keep_work
             )
         self.results["startup"] = res
+
+    def run_concepts(self) -> None:
+        from lookalike.bench.concepts import run
+
+        run(self)
 
     def run_duplicates(self) -> None:
         from lookalike.bench.duplicates import run

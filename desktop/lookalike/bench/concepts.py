@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from lookalike.bench.labelled import Labelled
-from lookalike.core.learning import Method, TrainingSet, average_precision, choose_method, train
+from lookalike.core.learning import Method, TrainingSet, average_precision, choose_method, one_thread, train
 
 EXAMPLE_COUNTS = (1, 3, 5, 10)
 ROWS = ("centroid", "probe", "metric", "chosen (leave-one-out)", "text query")
@@ -80,10 +80,12 @@ def compare(
                 data = TrainingSet(vectors[ex], vectors[:0], vectors[np.sort(bg)])
                 relevant = np.isin(rest, member_idx)
                 for method in Method:
-                    s = train(method, data).scores(vectors[rest])
+                    with one_thread():
+                        s = train(method, data).scores(vectors[rest])
                     acc[str(method)].append(_ranking_metrics(s, relevant))
                 if choose:
-                    pick = choose_method(data).method
+                    with one_thread():
+                        pick = choose_method(data).method
                     acc["chosen (leave-one-out)"].append(acc[str(pick)][-1])
                 if text_vectors and concept in text_vectors:
                     s = vectors[rest] @ text_vectors[concept]
@@ -198,43 +200,244 @@ def synthetic_vectors(n: int, dim: int, seed: int = 0, clusters: int = 200) -> n
     return x
 
 
-def measure_latency(
-    library: Path, n: int, dim: int, say: Callable[[str], None], repeats: int = 5
-) -> dict[str, float | int]:
-    """Teach (with the leave-one-out choice), a mark's retraining, and a filtered query,
-    on a library of ``n`` synthetic photos. Medians over ``repeats``."""
-    from lookalike.bench.queries import build_vector_library
-    from lookalike.core.concepts import Concepts
+def build_library(folder: Path, n: int, say: Callable[[str], None], seed: int = 0):
+    """A library of ``n`` photos with offline-model-sized synthetic vectors in clusters, dates
+    over 2015-2025, three shapes and three kinds; the first 20 are real (tiny) files, so that
+    they can be taught as examples. Returns (engine, cluster label of each photo by id)."""
+    import shutil
+
+    from lookalike.core.catalog import NewPhoto
+    from lookalike.core.encoders import offline
+    from lookalike.core.library import ModelRecord
+    from lookalike.core.search import SearchEngine
+
+    shutil.rmtree(folder, ignore_errors=True)
+    dim = offline.VISUAL_DIM + offline.CONCEPT_DIM
+    engine = SearchEngine.open(folder / "lib", writer=True, create=True)
+    record = ModelRecord("offline", offline.ENCODER_ID, offline.recipe_checksum(), dim)
+    engine.library.bind_model(record)
+    root = folder / "photos"
+    (root / "real").mkdir(parents=True)
+    lib_folder = engine.catalog.add_folder(root)
+    rng = np.random.default_rng(seed)
+    clusters = 200
+    centres = rng.standard_normal((clusters, dim)).astype(np.float32)
+    labels = rng.integers(0, clusters, n)
+    labels[:20] = 7  # the real files are one cluster: a concept to teach
+    t_lo, t_hi = time.mktime((2015, 1, 1, 0, 0, 0, 0, 0, -1)), time.mktime((2025, 12, 31, 0, 0, 0, 0, 0, -1))
+    kinds = np.array([".jpg", ".heic", ".png"])
+    t0 = time.perf_counter()
+    ids: list[int] = []
+    for s in range(0, n, 5000):
+        m = min(5000, n - s)
+        x = centres[labels[s : s + m]] + 0.8 * rng.standard_normal((m, dim)).astype(np.float32)
+        x /= np.linalg.norm(x, axis=1, keepdims=True)
+        taken = rng.uniform(t_lo, t_hi, m)
+        kind = kinds[rng.choice(3, m, p=[0.8, 0.15, 0.05])]
+        shape = rng.choice(3, m, p=[0.6, 0.3, 0.1])
+        rows = []
+        for i in range(m):
+            k = s + i
+            if k < 20:
+                path = root / "real" / f"IMG_{k:07d}.jpg"
+                path.write_bytes(b"x" * (k + 1))
+            else:
+                path = root / f"{k // 1000:04d}" / f"IMG_{k:07d}{kind[i]}"
+            w, h = ((4032, 3024), (3024, 4032), (3000, 3000))[shape[i]]
+            rows.append(NewPhoto(path, lib_folder.id, 3_000_000 + k, int(taken[i] * 1e9), f"{k:032x}", w, h,
+                                 float(taken[i]) if i % 5 else None, x[i]))  # fmt: skip
+        ids += engine.catalog.commit_batch(added=rows)
+        say(f"  {s + m:,} photos in the catalog ({time.perf_counter() - t0:.0f} s)")
+    t0 = time.perf_counter()
+    engine.vectors()
+    say(f"  graph built in {time.perf_counter() - t0:.0f} s")
+    by_id = dict(zip(ids, labels.tolist()))
+    return engine, by_id
+
+
+def measure_latency(folder: Path, n: int, say: Callable[[str], None], repeats: int = 5) -> dict:
+    """Teach (with the leave-one-out choice), a mark's retraining, filtered queries and a
+    filtered browse, on a library of ``n`` synthetic photos. Medians over ``repeats``; each
+    filtered query also checked: every answer passes the filter, recall@50 against exact."""
+    from lookalike.core.browse import allowed_ids
     from lookalike.core.query import parse
 
-    engine = build_vector_library(library, n, dim, synthetic_vectors, say)
+    engine, label_of = build_library(folder, n, say)
     try:
-        concepts = Concepts(engine.catalog)
-        ids, vecs = concepts.matrix.get()
-        examples = [engine.catalog.photos_by_ids([int(i)])[int(i)].path for i in ids[:10]]
-        teach, mark, filtered, browse = [], [], [], []
+        concepts = engine.learner().concepts
+        t0 = time.perf_counter()
+        concepts.matrix.get()
+        load = time.perf_counter() - t0
+        examples = sorted((folder / "photos" / "real").iterdir())
+        concepts.teach("warm-up", examples[:3])  # imports (torch for the metric) outside the timings
+        concepts.delete("warm-up")
+        teach, mark = [], []
+        learned = None
         for r in range(repeats):
+            name = f"bench {r}"
             t0 = time.perf_counter()
-            learned = concepts.teach(f"bench {r}", examples[:5])
+            learned = concepts.teach(name, examples[:5])
             teach.append(time.perf_counter() - t0)
             t0 = time.perf_counter()
-            learned = concepts.mark(learned.concept.name, learned.offered[0], right=False)
+            concepts.mark(name, learned.offered[0], right=label_of.get(learned.offered[0]) == 7)
             mark.append(time.perf_counter() - t0)
-            q = parse("dog year:2023 shape:landscape")
+            if r:
+                concepts.delete(f"bench {r - 1}")
+        assert learned is not None
+        members = concepts.photo_ids(learned.concept.name)
+        right = np.mean([label_of.get(int(i)) == 7 for i in members]) if len(members) else 0.0
+        queries = {
+            "year:2023 (about 9%)": "a dog year:2023",
+            "kind:jpeg (80%)": "a dog kind:jpeg",
+            "shape:portrait after:2020 (about 17%)": "a dog shape:portrait after:2020",
+            f"#concept + text ({learned.concept.photos} photos)": f'#"{learned.concept.name}" + a dog',
+        }
+        vectors = engine.vectors()
+        qrows = []
+        for label, text in queries.items():
+            q = parse(text)
+            engine.search(q, k=50)  # warm
+            times = []
+            for _ in range(repeats):
+                t0 = time.perf_counter()
+                res = engine.search(q, k=50)
+                times.append(time.perf_counter() - t0)
+            vec = engine.embed(q)
+            parts = []
+            for _ in range(repeats):  # the filter and the ranking alone, without the text encoder
+                t0 = time.perf_counter()
+                allowed = allowed_ids(engine.catalog, q, concepts=concepts)
+                hits = vectors.search(vec, 66, allowed=allowed)
+                engine.catalog.photos_by_ids(hits.ids.tolist())
+                parts.append(time.perf_counter() - t0)
+            exact = vectors.search(vec, 50, allowed=allowed, exact=True)
+            got = {r.photo_id for r in res}
+            qrows.append(
+                dict(
+                    query=label,
+                    allowed=int(len(allowed)) if allowed is not None else n,
+                    seconds=statistics.median(times),
+                    filter_and_rank_s=statistics.median(parts),
+                    all_pass=bool(got <= set(np.asarray(allowed).tolist())),
+                    recall_at_50=len(got & set(exact.ids.tolist())) / max(1, min(50, len(exact.ids))),
+                )
+            )
+        times = []
+        for _ in range(repeats):
             t0 = time.perf_counter()
-            engine.search(q, k=50)
-            filtered.append(time.perf_counter() - t0)
-            t0 = time.perf_counter()
-            engine.browse(parse("kind:jpeg"), limit=500)
-            browse.append(time.perf_counter() - t0)
+            engine.browse(parse("year:2021 kind:heic"), limit=500)
+            times.append(time.perf_counter() - t0)
         return dict(
             photos=n,
-            dim=dim,
+            dim=int(vectors.dim),
+            matrix_load_s=load,
             teach_s=statistics.median(teach),
             mark_s=statistics.median(mark),
-            filtered_query_s=statistics.median(filtered),
-            browse_s=statistics.median(browse),
-            members=int(learned.concept.photos),
+            concept_photos=int(learned.concept.photos),
+            concept_precision=float(right),
+            method=learned.concept.method,
+            queries=qrows,
+            browse_s=statistics.median(times),
         )
     finally:
         engine.close()
+
+
+def latency_table(res: dict) -> str:
+    lines = [
+        f"{res['photos']:,} photos, {res['dim']}-d vectors (medians):",
+        "",
+        "| step | seconds |",
+        "|---|---|",
+        f"| load the library's vectors for learning (once per process) | {res['matrix_load_s']:.2f} |",
+        f"| teach from 5 examples (leave-one-out over 3 methods, score {res['photos']:,} photos, store) "
+        f"| {res['teach_s']:.3f} |",
+        f"| a mark: retrain, re-score, store, offer the least sure | {res['mark_s']:.3f} |",
+        f"| browse a filter (year:2021 kind:heic), first 500 | {res['browse_s']:.3f} |",
+        "",
+        "| filtered query, k=50 | photos allowed | whole search, s | filter + ranking, s "
+        "| every answer passes | recall@50 vs exact |",
+        "|---|---|---|---|---|---|",
+    ]
+    for q in res["queries"]:
+        lines.append(
+            f"| `{q['query']}` | {q['allowed']:,} | {q['seconds']:.3f} | {q['filter_and_rank_s']:.3f} "
+            f"| {q['all_pass']} | {q['recall_at_50']:.2f} |"
+        )
+    return "\n".join(lines)
+
+
+# -- the bench section ----------------------------------------------------------------
+
+
+def measure_quality(work: Path, say: Callable[[str], None], trials: int) -> dict:
+    """The comparison table and the tags' precision, with the offline model on the labelled photos."""
+    from lookalike.bench.labelled import build
+    from lookalike.core import tags as T
+    from lookalike.core.encoders import load_encoder
+
+    lab = build(work / "labelled")
+    enc = load_encoder("offline")
+    t0 = time.perf_counter()
+    rels, vecs = encode_labelled(lab, enc)
+    say(f"  {len(rels)} labelled photos encoded in {time.perf_counter() - t0:.0f} s")
+    text = {k: enc.encode_texts([v])[0] for k, v in lab.text.items()}
+    rows = compare(rels, vecs, lab, text, trials=trials)
+    index = {r: i for i, r in enumerate(rels)}
+    tag_rels = list(lab.tags)
+    tagger = T.offline_tagger(enc.weights_checksum)
+    given = [[t for t, _ in tags] for tags in tagger.assign(vecs[[index[r] for r in tag_rels]])]
+    precision = tag_precision(given, [lab.tags[r] for r in tag_rels])
+    positives = {t: sum(t in lab.tags[r] for r in tag_rels) for t in T.TAG_NAMES}
+    return dict(
+        photos=len(rels),
+        tag_photos=len(tag_rels),
+        trials=trials,
+        rows=rows,
+        tags={t: dict(given=n, right=r, labelled=positives[t]) for t, (n, r) in precision.items()},
+    )
+
+
+def tags_table(q: dict) -> str:
+    lines = [
+        f"{q['tag_photos']} labelled photos; per tag: photos given the tag, how many rightly, and how many "
+        "labelled photos show it.",
+        "",
+        "| tag | given | right | precision | labelled photos with it |",
+        "|---|---|---|---|---|",
+    ]
+    for t, c in sorted(q["tags"].items(), key=lambda kv: -kv[1]["given"]):
+        lines.append(f"| {t} | {c['given']} | {c['right']} | {c['right'] / c['given']:.2f} | {c['labelled']} |")
+    return "\n".join(lines)
+
+
+def run(bench) -> None:
+    """Called by ``lookalike bench --only concepts``."""
+    out: dict = {}
+    if not bench.quick:
+        out["quality"] = measure_quality(bench.work, bench.say, trials=5)
+    n = 2_000 if bench.quick else 100_000
+    bench.say(f"concepts: teaching and filtered queries at {n:,} photos")
+    out["latency"] = measure_latency(bench.work / "concepts-latency", n, bench.say, repeats=1 if bench.quick else 5)
+    bench.results["concepts"] = out
+
+
+def render(d: dict) -> list[str]:
+    """The report's section."""
+    L = ["## Concepts and filters\n"]
+    q = d.get("quality")
+    if q:
+        L.append(
+            f"Few-shot concepts on {q['photos']} labelled real photos, offline model, {q['trials']} random draws "
+            "of the examples; cells are precision@10 / precision@20 / average precision, averaged over the "
+            "concepts with enough members.\n"
+        )
+        L.append(table(q["rows"]))
+        L.append("")
+        L.append(tags_table(q))
+        L.append("")
+    lat = d.get("latency")
+    if lat:
+        L.append(latency_table(lat))
+        L.append("")
+    return L

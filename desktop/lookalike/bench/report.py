@@ -382,6 +382,11 @@ def render(results: dict, plots: list[str]) -> str:
 
         L.extend(render_faces(results["faces"]))
 
+    if results.get("concepts"):
+        from lookalike.bench.concepts import render as render_concepts
+
+        L.extend(render_concepts(results["concepts"]))
+
     if plots:
         L.append("## Plots\n")
         for p in plots:

@@ -36,6 +36,7 @@ from lookalike.core.learning import (
     TrainingSet,
     choose_method,
     held_out_scores,
+    one_thread,
     threshold,
     train,
     uncertain,
@@ -336,7 +337,7 @@ class Concepts:
         comparison of methods; without it the method chosen last time is kept (a mark
         retrains in well under a second)."""
         start = time.perf_counter()
-        with self._lock:
+        with self._lock, one_thread():
             info = self.get(name)
             examples = self.examples(info.name)
             ids, vecs = self.matrix.get()
