@@ -266,3 +266,17 @@ def test_a_gpu_asked_for_where_there_is_none_is_a_clear_error(tiny_clip_checkpoi
         pytest.skip("this machine has a GPU")
     with pytest.raises(UsageError, match="no CUDA GPU"):
         load_encoder("clip", model_file=tiny_clip_checkpoint, device="cuda")
+
+
+def test_long_lists_of_texts_are_batched_and_kept(tmp_path):
+    model = _reference_model()
+    assert clip_text.export_text_tower(model, TINY_CLIP_CONFIG, tmp_path, quick_gelu=False)
+    tower = clip_text.NumpyClipText(tmp_path)
+    texts = [f"a photo of {w}" for w in ("a dog", "a cat", "the sea", "two old men playing chess")] * 5
+    first = tower.encode(texts)
+    assert float(np.abs(first - _open_clip_text(model, texts)).max()) < 1e-4
+    kept = list(tmp_path.glob("texts-*.npy"))
+    assert len(kept) == 1
+    np.testing.assert_array_equal(tower.encode(texts), first)
+    np.save(kept[0], np.zeros_like(first))  # what comes back is what was kept, not computed again
+    assert not tower.encode(texts).any()

@@ -48,6 +48,8 @@ WEIGHTS_NAME = "text.f32"
 VOCAB_FILE = "bpe_simple_vocab_16e6.txt.gz"
 # How close the export must come to open_clip's own text embeddings to be kept.
 EXPORT_TOLERANCE = 1e-4
+TEXT_BATCH = 32
+LIST_CACHE_MIN = 16  # lists of at least this many texts are kept on disk, keyed by their content
 CHECK_TEXTS = ("a photo of a dog", "", "Two people on a beach at sunset, 1999!", "café ☕ &amp; crème brûlée")
 
 
@@ -332,17 +334,48 @@ class NumpyClipText:
         }
         self.tokenizer = tokenizer_for(self.spec.context_length, self.spec.clean)
         self.dimension = self.spec.dimension
+        self.folder = folder
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         texts = [str(t) for t in texts]
         if not texts:
             return np.zeros((0, self.dimension), np.float32)
-        # A query is a few tokens: one BLAS thread does it in milliseconds, where several
-        # threads that spin while they wait took a hundred times longer on a busy machine.
+        if len(texts) < LIST_CACHE_MIN:
+            return self._encode(texts)
+        # A long list (a tag vocabulary's prompts, encoded at every indexing run) is kept.
+        import hashlib
+
+        key = hashlib.sha256("\0".join(texts).encode("utf-8")).hexdigest()[:24]
+        cache = self.folder / f"texts-{key}.npy"
+        try:
+            hit = np.load(cache, allow_pickle=False)
+            if hit.shape == (len(texts), self.dimension) and hit.dtype == np.float32:
+                return hit
+        except (OSError, ValueError):
+            pass
+        out = self._encode(texts)
+        try:
+            tmp = cache.with_name(cache.name + f".tmp{os.getpid()}.npy")
+            np.save(tmp, out)
+            os.replace(tmp, cache)
+        except OSError as exc:  # a read-only cache only costs encoding them again
+            log.debug("could not keep text vectors in %s: %s", cache, exc)
+        return out
+
+    def _encode(self, texts: list[str]) -> np.ndarray:
+        ids = self.tokenizer(texts)
+        ends = ids.argmax(-1)
+        order = np.argsort(ends, kind="stable")  # texts of like length share a batch: little padding
+        out = np.zeros((len(texts), self.dimension), np.float32)
+        # One BLAS thread: a query is a few tokens, done in milliseconds, where several threads
+        # that spin while they wait took a hundred times longer on a busy machine.
         from threadpoolctl import threadpool_limits
 
         with threadpool_limits(1, user_api="blas"):
-            return _unit(np.concatenate([self._forward(self.tokenizer([t])) for t in texts]))
+            for i in range(0, len(texts), TEXT_BATCH):
+                rows = order[i : i + TEXT_BATCH]
+                out[rows] = self._forward(ids[rows])
+        return _unit(out)
 
     def _forward(self, ids: np.ndarray) -> np.ndarray:
         """Embeddings of one batch of token rows (not normalised)."""
@@ -366,19 +399,21 @@ class NumpyClipText:
         for i in range(s.layers):
             p = f"blocks.{i}."
             y = _layer_norm(x, w[p + "ln_1.w"], w[p + "ln_1.b"], s.eps)
-            qkv = y @ w[p + "in_proj.wt"] + w[p + "in_proj.b"]
+            qkv = (y.reshape(b * n, s.width) @ w[p + "in_proj.wt"]).reshape(b, n, -1) + w[p + "in_proj.b"]
             q, k, v = (
                 qkv[..., j * s.width : (j + 1) * s.width].reshape(b, n, h, dh).transpose(0, 2, 1, 3) for j in range(3)
             )
             att = (q * np.float32(dh**-0.5)) @ k.transpose(0, 1, 3, 2) + mask
             att = np.exp(att - att.max(-1, keepdims=True))
             a = (att / att.sum(-1, keepdims=True)) @ v
-            a = a.transpose(0, 2, 1, 3).reshape(b, n, s.width) @ w[p + "out_proj.wt"] + w[p + "out_proj.b"]
+            a = (a.transpose(0, 2, 1, 3).reshape(b * n, s.width) @ w[p + "out_proj.wt"]).reshape(b, n, -1)
+            a = a + w[p + "out_proj.b"]
             if s.layer_scale:
                 a = a * w[p + "ls_1"]
             x = x + a
             y = _layer_norm(x, w[p + "ln_2.w"], w[p + "ln_2.b"], s.eps)
-            f = act(y @ w[p + "c_fc.wt"] + w[p + "c_fc.b"]) @ w[p + "c_proj.wt"] + w[p + "c_proj.b"]
+            f = act(y.reshape(b * n, s.width) @ w[p + "c_fc.wt"] + w[p + "c_fc.b"]) @ w[p + "c_proj.wt"]
+            f = f.reshape(b, n, -1) + w[p + "c_proj.b"]
             if s.layer_scale:
                 f = f * w[p + "ls_2"]
             x = x + f
