@@ -138,17 +138,24 @@ def write_weights(folder: Path, say: Callable[[str], None]) -> tuple[Path, Path]
 
 
 def timed(cmd: list[str], *, cwd: Path | None = None, env: dict | None = None) -> dict:
-    """Wall seconds of one process run to its end (and the end of its stderr)."""
+    """Wall seconds and CPU seconds (user + system, its threads and children) of one process
+    run to its end, and the end of its stderr. The CPU time does not depend on what else
+    the machine runs; the wall time does."""
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     proc = subprocess.Popen(
         cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL
     )
     out, err = proc.communicate()
     wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if proc.returncode != 0:
         tail = (err or out).decode("utf-8", "replace").strip().splitlines()[-3:]
         raise RuntimeError(f"{' '.join(map(str, cmd[:3]))}... exited {proc.returncode}: {' | '.join(tail)}")
-    return {"wall": wall, "stderr": err.decode("utf-8", "replace")[-400:]}
+    return {"wall": wall, "cpu": cpu, "stderr": err.decode("utf-8", "replace")[-400:]}
 
 
 def photo_folder(root: Path, name: str, count: int, size: tuple[int, int]) -> Path:
@@ -157,6 +164,13 @@ def photo_folder(root: Path, name: str, count: int, size: tuple[int, int]) -> Pa
     folder = root / f"peer-{name}-{count}"
     make_camera_jpegs(folder, count, size=size, seed=7)
     return folder
+
+
+def _load() -> float | None:
+    try:
+        return round(os.getloadavg()[0], 1)
+    except OSError:  # pragma: no cover - not on every platform
+        return None
 
 
 def _median(values: list[float]) -> float:
@@ -196,7 +210,14 @@ def measure_peer(work: Path, repeats: int, say: Callable[[str], None], *, quick:
         shutil.rmtree(lib, ignore_errors=True)
         first = timed(index_ours, env=ours_env)
         say(f"  peer {name}: Lookalike's first load with export + index: {first['wall']:.1f} s")
-        res: dict = {"folder": name, "photos": count, "size": list(size), "first_load_wall": first["wall"]}
+        res: dict = {
+            "folder": name,
+            "photos": count,
+            "size": list(size),
+            "first_load_wall": first["wall"],
+            "first_load_cpu": first["cpu"],
+            "load_average": _load(),
+        }
         for r in range(repeats):
             shutil.rmtree(lib, ignore_errors=True)
             for db in rdata.glob("db.sqlite3*"):
@@ -205,12 +226,16 @@ def measure_peer(work: Path, repeats: int, say: Callable[[str], None], *, quick:
             b = timed(index_theirs, cwd=folder, env=theirs_env)
             res.setdefault("index_ours", []).append(a["wall"])
             res.setdefault("index_theirs", []).append(b["wall"])
+            res.setdefault("index_ours_cpu", []).append(a["cpu"])
+            res.setdefault("index_theirs_cpu", []).append(b["cpu"])
             say(f"  peer {name} index run {r}: Lookalike {a['wall']:.1f} s, rclip {b['wall']:.1f} s")
         for _ in range(max(3, repeats + 2)):
             a = timed(query_ours, env=ours_env)
             b = timed(query_theirs, cwd=folder, env=theirs_env)
             res.setdefault("query_ours", []).append(a["wall"])
             res.setdefault("query_theirs", []).append(b["wall"])
+            res.setdefault("query_ours_cpu", []).append(a["cpu"])
+            res.setdefault("query_theirs_cpu", []).append(b["cpu"])
             if a["stderr"].strip():
                 res["query_ours_stderr"] = a["stderr"]
         say(
@@ -229,10 +254,15 @@ def measure_peer(work: Path, repeats: int, say: Callable[[str], None], *, quick:
                 extra.unlink()
             res.setdefault("one_new_ours", []).append(a["wall"])
             res.setdefault("one_new_theirs", []).append(b["wall"])
+            res.setdefault("one_new_ours_cpu", []).append(a["cpu"])
+            res.setdefault("one_new_theirs_cpu", []).append(b["cpu"])
         # put the library back as the folder is (the extra photos are gone)
         timed(index_ours, env=ours_env)
-        for key in ("index_ours", "index_theirs", "query_ours", "query_theirs", "one_new_ours", "one_new_theirs"):
-            res[key + "_median"] = _median(res[key])
+        for key in ("index", "query", "one_new"):
+            for who in ("ours", "theirs"):
+                for suffix in ("", "_cpu"):
+                    name = f"{key}_{who}{suffix}"
+                    res[name + "_median"] = _median(res.get(name, []))
         res["rate_ours"] = count / res["index_ours_median"]
         res["rate_theirs"] = count / res["index_theirs_median"]
         rows.append(res)
@@ -252,21 +282,37 @@ def render_peer(peer: dict, machine: dict) -> str:
         "rclip, open_clip safetensors for Lookalike), the same photos, whole processes, medians of "
         f"{peer.get('repeats')} runs (queries: {max(3, int(peer.get('repeats') or 1) + 2)}). "
         f"Machine: {machine.get('cpu', '?')}, {machine.get('cores', '?')} cores; {machine.get('when', '')}. "
-        "Runs of the two programs alternate, so a busy machine slows both alike.",
+        "Runs of the two programs alternate, so a busy machine slows both alike; the CPU seconds "
+        "(user + system, all threads) are the work done, which the machine's load does not change. "
+        "Load average during the runs: "
+        + ", ".join(f"{r['folder']} {r.get('load_average', '?')}" for r in peer.get("rows", []))
+        + ".",
         "",
-        "| work | folder | rclip | Lookalike | ratio |",
-        "|---|---|---|---|---|",
+        "| work | folder | rclip | Lookalike | ratio | CPU s, rclip | CPU s, Lookalike |",
+        "|---|---|---|---|---|---|---|",
     ]
+
+    def cpu(r: dict, key: str) -> str:
+        v = r.get(key)
+        return f"{v:.2f}" if isinstance(v, (int, float)) and v == v else "-"
+
     for r in peer.get("rows", []):
         f = f"{r['photos']} photos, {r['size'][0]}x{r['size'][1]}"
         q_o, q_t = r["query_ours_median"], r["query_theirs_median"]
-        lines.append(f"| cold text query (s) | {f} | {q_t:.2f} | {q_o:.2f} | {q_t / q_o:.2f}x faster |")
+        lines.append(
+            f"| cold text query (s) | {f} | {q_t:.2f} | {q_o:.2f} | {q_t / q_o:.2f}x faster | "
+            f"{cpu(r, 'query_theirs_cpu_median')} | {cpu(r, 'query_ours_cpu_median')} |"
+        )
         lines.append(
             f"| index, fresh library (photos/s) | {f} | {r['rate_theirs']:.1f} | {r['rate_ours']:.1f} | "
-            f"{r['rate_ours'] / r['rate_theirs']:.2f}x |"
+            f"{r['rate_ours'] / r['rate_theirs']:.2f}x | {cpu(r, 'index_theirs_cpu_median')} | "
+            f"{cpu(r, 'index_ours_cpu_median')} |"
         )
         n_o, n_t = r["one_new_ours_median"], r["one_new_theirs_median"]
-        lines.append(f"| index 1 new photo (s) | {f} | {n_t:.2f} | {n_o:.2f} | {n_t / n_o:.2f}x faster |")
+        lines.append(
+            f"| index 1 new photo (s) | {f} | {n_t:.2f} | {n_o:.2f} | {n_t / n_o:.2f}x faster | "
+            f"{cpu(r, 'one_new_theirs_cpu_median')} | {cpu(r, 'one_new_ours_cpu_median')} |"
+        )
     lines += [
         "",
         "Lookalike's first load of a new set of weights exports its towers once (numpy text tower, ONNX image "
