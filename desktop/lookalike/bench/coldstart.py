@@ -4,7 +4,9 @@ Libraries of each size are built with real catalogs (the rows go through the
 catalog's commit path, the graph is built and saved as an index run saves it)
 and synthetic, embedding-like vectors in the offline model's dimension; each
 query is a fresh process, timed from start to exit, its peak resident memory
-read from the kernel (wait4's ru_maxrss of that child alone).
+read from the kernel: the child's own VmHWM at its exit (wait4's ru_maxrss
+would report the parent's peak when the parent is larger: Linux carries the
+forking process's high-water mark across exec).
 """
 
 from __future__ import annotations
@@ -23,20 +25,57 @@ SIZES = (37, 20_000, 100_000)
 QUERY = "a cat"
 
 
+# Run as the child's first code: at exit it writes its own peak RSS (VmHWM) to the fd
+# the parent names in _HWM_FD,
+# then runs what follows it on the command line (-m MODULE ..., -c CODE ..., or a script).
+_HWM = """
+import atexit, os, runpy, sys
+def _hwm():
+    try:
+        kb = [line.split()[1] for line in open("/proc/self/status") if line.startswith("VmHWM:")][0]
+        os.write(int(os.environ.pop("_HWM_FD")), kb.encode())
+    except (OSError, IndexError):
+        pass
+atexit.register(_hwm)
+args = sys.argv[1:]
+if args[0] == "-m":
+    sys.argv = args[1:]
+    runpy.run_module(args[1], run_name="__main__", alter_sys=True)
+elif args[0] == "-c":
+    sys.argv = ["-c", *args[2:]]
+    exec(compile(args[1], "<string>", "exec"), {"__name__": "__main__"})
+else:
+    sys.argv = args
+    runpy.run_path(args[0], run_name="__main__")
+"""
+
+
 def run_child(cmd: list[str], env: dict[str, str]) -> tuple[float, float, int]:
-    """(wall seconds, CPU seconds, peak RSS bytes) of one child process; raises when it
-    fails. CPU time is the figure a busy machine disturbs least."""
+    """(wall seconds, CPU seconds, peak RSS bytes) of one Python child process (``cmd`` is
+    [python, args...]); raises when it fails. CPU time is the figure a busy machine
+    disturbs least."""
+    r, w = os.pipe()
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [cmd[0], "-c", _HWM, *cmd[1:]],
+        env=dict(env, _HWM_FD=str(w)),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        pass_fds=(w,),
+    )
+    os.close(w)
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - t0
+    with os.fdopen(r, "rb") as fh:
+        hwm = fh.read().decode(errors="replace").strip()
     err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
     if proc.stderr:
         proc.stderr.close()
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd[2:])} failed ({proc.returncode}): {err.strip()[-300:]}")
-    return wall, usage.ru_utime + usage.ru_stime, int(usage.ru_maxrss) * 1024
+        raise RuntimeError(f"{' '.join(cmd[1:])} failed ({proc.returncode}): {err.strip()[-300:]}")
+    peak = int(hwm) * 1024 if hwm.isdigit() else int(usage.ru_maxrss) * 1024
+    return wall, usage.ru_utime + usage.ru_stime, peak
 
 
 def measure_cold_search(library: Path, repeats: int, say: Callable[[str], None]) -> dict:
