@@ -43,6 +43,7 @@ from lookalike.gui.statusbar import StatusBar
 from lookalike.gui.thumbnails import ThumbnailLoader
 from lookalike.gui.views import PhotoSet, View, ViewContext
 from lookalike.gui.views.duplicates import DuplicatesView
+from lookalike.gui.views.people import PeopleView
 from lookalike.gui.views.search import SearchView
 from lookalike.gui.workers import JobFailure, JobRunner
 
@@ -53,7 +54,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 # The views, in sidebar order; the first is the home view. Adding a view is adding it here.
-VIEWS: tuple[type[View], ...] = (SearchView, DuplicatesView)
+VIEWS: tuple[type[View], ...] = (SearchView, PeopleView, DuplicatesView)
 
 
 class MainWindow(QMainWindow):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from PySide6.QtCore import QRectF, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QImage, QKeySequence, QPainter, QShortcut
+from PySide6.QtGui import QColor, QImage, QKeySequence, QPainter, QPen, QShortcut
 from PySide6.QtWidgets import (
     QDialog,
     QFrame,
@@ -41,12 +41,17 @@ def load_preview_image(path: str, pixels: int = PREVIEW_PIXELS) -> QImage:
 
 
 class ImageCanvas(QWidget):
-    """Paints an image fitted into the widget, centred, never upscaled beyond 2x."""
+    """Paints an image fitted into the widget, centred, never upscaled beyond 2x; with the
+    faces found in it framed and named (a click on a frame asks for a name)."""
+
+    face_clicked = Signal(int)  # the face id
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
         self._image: QImage | None = None
         self._message = ""
+        self._faces: list = []  # core.faces.FaceInfo: box fractions, name
+        self._target = QRectF()
         self.setMinimumSize(QSize(320, 240))
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
 
@@ -57,6 +62,41 @@ class ImageCanvas(QWidget):
 
     def image(self) -> QImage | None:
         return self._image
+
+    def set_faces(self, faces: list) -> None:
+        self._faces = list(faces)
+        self.update()
+
+    def faces(self) -> list:
+        return list(self._faces)
+
+    def face_rect(self, face) -> QRectF:
+        t = self._target
+        x0, y0, x1, y1 = face.box
+        return QRectF(t.x() + x0 * t.width(), t.y() + y0 * t.height(), (x1 - x0) * t.width(), (y1 - y0) * t.height())
+
+    def _paint_faces(self, p: QPainter) -> None:
+        for face in self._faces:
+            r = self.face_rect(face)
+            named = face.name is not None
+            colour = QColor(255, 214, 0) if named else QColor(235, 235, 235)
+            p.setPen(QPen(colour, 2))
+            p.drawRect(r)
+            label = face.name or (f"{face.suggested_name}?" if face.suggested_name else "Who is this?")
+            metrics = p.fontMetrics()
+            w, h = metrics.horizontalAdvance(label) + 10, metrics.height() + 4
+            tag = QRectF(r.x(), r.bottom() + 2, w, h)
+            p.fillRect(tag, QColor(0, 0, 0, 170))
+            p.setPen(colour)
+            p.drawText(tag, Qt.AlignmentFlag.AlignCenter, label)
+
+    def mousePressEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        pos = event.position()
+        for face in self._faces:
+            if self.face_rect(face).contains(pos):
+                self.face_clicked.emit(int(face.id))
+                return
+        super().mousePressEvent(event)
 
     def paintEvent(self, _event) -> None:
         p = QPainter(self)
@@ -69,6 +109,8 @@ class ImageCanvas(QWidget):
             w, h = iw / dpr * s, ih / dpr * s
             target = QRectF((self.width() - w) / 2, (self.height() - h) / 2, w, h)
             p.drawImage(target, self._image)
+            self._target = target
+            self._paint_faces(p)
         elif self._message:
             p.setPen(QColor(170, 170, 170))
             p.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, self._message)
@@ -100,6 +142,9 @@ class PreviewDialog(QDialog):
         lay.setSpacing(6)
         self.canvas = ImageCanvas(self)
         lay.addWidget(self.canvas, 1)
+        # Faces come from the library of the view that opened the preview (People).
+        self._service = getattr(getattr(parent, "context", None), "service", None)
+        self.canvas.face_clicked.connect(self._name_face)
 
         info = QFrame(self)
         grid = QGridLayout(info)
@@ -198,7 +243,9 @@ class PreviewDialog(QDialog):
         # Show the thumbnail at once (if any), then the full image when it is decoded.
         thumb = self.model.loader.peek(item.path) if self.model.loader is not None else None
         self.canvas.set_image(thumb, "" if thumb is not None else "Loading…")
+        self.canvas.set_faces([])
         self._loading = item.path
+        self._load_faces(item.path)
         path = item.path
         self.runner.submit(
             load_preview_image,
@@ -216,6 +263,40 @@ class PreviewDialog(QDialog):
     def _on_failed(self, path: str, failure: JobFailure) -> None:
         if path == self._loading:
             self.canvas.set_image(None, f"Cannot show this photo: {failure.message}")
+
+    def _load_faces(self, path: str) -> None:
+        service = self._service
+        if service is None or not service.is_open:
+            return
+        service.submit(
+            lambda engine: engine.people().faces_in_photo(path),
+            lambda faces, p=path: self.canvas.set_faces(faces) if p == self._loading else None,
+            lambda _f: None,
+            name="preview faces",
+        )
+
+    def ask_face_name(self, current: str) -> str | None:
+        """Ask who a face is (tests replace this)."""
+        from PySide6.QtWidgets import QInputDialog
+
+        name, ok = QInputDialog.getText(self, "Who is this?", "Name:", text=current)
+        return name.strip() if ok and name.strip() else None
+
+    def _name_face(self, face_id: int) -> None:
+        face = next((f for f in self.canvas.faces() if f.id == face_id), None)
+        if face is None or self._service is None:
+            return
+        name = self.ask_face_name(face.name or face.suggested_name or "")
+        if not name:
+            return
+        path = self._loading
+        self._service.submit(
+            lambda engine: engine.people().name_face(face_id, name),
+            lambda _info: self._load_faces(path),
+            lambda f: self.canvas.set_image(self.canvas.image(), f"Could not name the face: {f.message}"),
+            write=True,
+            name="name a face",
+        )
 
     def next(self) -> None:
         if self.row + 1 < self.model.rowCount():
