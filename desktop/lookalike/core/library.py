@@ -62,12 +62,11 @@ class Library:
         self.writer = writer
         self._lock = None
         create = writer if create is None else create
-        if not (self.path / Catalog.FILENAME).exists():
-            if not create:
-                raise LookalikeError(
-                    f"There is no library at {self.path} yet. Index a folder first: "
-                    f"lookalike index PATH" + ("" if path is None else f" --library {self.path}")
-                )
+        if not create and not (self.path / Catalog.FILENAME).exists():
+            raise LookalikeError(
+                f"There is no library at {self.path} yet. Index a folder first: "
+                f"lookalike index PATH" + ("" if path is None else f" --library {self.path}")
+            )
         try:
             ensure_private_dir(self.path)
         except OSError as exc:
