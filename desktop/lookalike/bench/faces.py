@@ -65,36 +65,33 @@ def _camera_frame(img, height_fraction: float, seed: int) -> bytes:
     return buf.getvalue()
 
 
-def _test_images() -> dict[str, object]:
+def _test_images(rels: list[str] | None = None) -> dict[str, object]:
     from PIL import Image, ImageOps
 
-    return {rel: ImageOps.exif_transpose(Image.open(FACES / rel)).convert("RGB") for rel in labels()}
+    return {rel: ImageOps.exif_transpose(Image.open(FACES / rel)).convert("RGB") for rel in (rels or list(labels()))}
 
 
-def distant_set(work: Path, say: Callable[[str], None]) -> dict[str, Path]:
-    folder = work / "faces-distant"
+def _frames(folder: Path, rels: list[str] | None, height_fraction: float, seed: int) -> dict[str, Path]:
     folder.mkdir(parents=True, exist_ok=True)
     out = {}
-    for i, (rel, img) in enumerate(_test_images().items()):
+    for i, (rel, img) in enumerate(_test_images(rels).items()):
         path = folder / (rel.replace("/", "__").rsplit(".", 1)[0] + ".jpg")
         if not path.exists():
-            path.write_bytes(_camera_frame(img, 1 / 3, i))
+            path.write_bytes(_camera_frame(img, height_fraction, seed + i))
         out[rel] = path
+    return out
+
+
+def distant_set(work: Path, say: Callable[[str], None], rels: list[str] | None = None) -> dict[str, Path]:
+    """The test photos as distant subjects: a third of the height of a camera frame."""
+    out = _frames(work / "faces-distant", rels, 1 / 3, 0)
     say(f"  distant faces: {len(out)} camera frames of 4032x3024")
     return out
 
 
-def people_camera_set(work: Path) -> list[Path]:
+def people_camera_set(work: Path, rels: list[str] | None = None) -> list[Path]:
     """The test photos blown up to fill 12 MP camera frames: photos of people."""
-    folder = work / "faces-people-camera"
-    folder.mkdir(parents=True, exist_ok=True)
-    out = []
-    for i, (rel, img) in enumerate(_test_images().items()):
-        path = folder / (rel.replace("/", "__").rsplit(".", 1)[0] + ".jpg")
-        if not path.exists():
-            path.write_bytes(_camera_frame(img, 1.0, 100 + i))
-        out.append(path)
-    return out
+    return list(_frames(work / "faces-people-camera", rels, 1.0, 100).values())
 
 
 def _count(found: list, want: int) -> tuple[int, int]:
@@ -109,11 +106,12 @@ def detector_table(work: Path, quick: bool, say: Callable[[str], None]) -> list[
     from lookalike.core.imaging import decode_bytes
 
     want = labels()
-    images = _test_images()
-    distant = distant_set(work, say)
-    rels = list(want)[:4] if quick else list(want)
+    rels = list(want)[:2] if quick else list(want)
+    images = _test_images(rels)
+    distant = distant_set(work, say, rels)
     rows = []
-    combos = [("hog", s) for s in SCALES] + ([] if quick else [("cnn", s) for s in CNN_SCALES])
+    combos = [("hog", s) for s in ((640, 1024) if quick else SCALES)]
+    combos += [] if quick else [("cnn", s) for s in CNN_SCALES]
     for detector, scale in combos:
         model = DlibFaceModel(scale, detector=detector)
         total = sum(len(want[r]) for r in rels)
@@ -150,12 +148,14 @@ def detector_table(work: Path, quick: bool, say: Callable[[str], None]) -> list[
     return rows
 
 
-def grouping_quality(work: Path, say: Callable[[str], None]) -> dict:
+def grouping_quality(work: Path, say: Callable[[str], None], quick: bool = False) -> dict:
     from lookalike.core.faces.grouping import pairwise_scores
     from lookalike.core.search import SearchEngine
 
     photos = work / "faces-test-photos"
-    for rel in labels():
+    chosen = {rel: who for rel, who in labels().items() if not quick or rel.startswith(("obama/obama", "groups/"))}
+    chosen = dict(list(chosen.items())[:4]) if quick else chosen
+    for rel in chosen:
         (photos / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(FACES / rel, photos / rel)
     lib = work / "lib-faces-quality"
@@ -164,7 +164,7 @@ def grouping_quality(work: Path, say: Callable[[str], None]) -> dict:
         engine.index([photos])
         people = engine.people()
         truth, groups, found, labelled = [], [], 0, 0
-        for rel, who in labels().items():
+        for rel, who in chosen.items():
             faces = people.faces_in_photo(photos / rel)
             labelled += len(who)
             found += min(len(faces), len(who))
@@ -191,9 +191,10 @@ def stage_speed(bench, say: Callable[[str], None]) -> dict:
     model = load_face_model()
     enc = load_encoder("offline")
     out = {}
-    sets = {"scenes": bench.camera_photos(), "people": people_camera_set(bench.work)}
+    few = list(labels())[:2] if bench.quick else None
+    sets = {"scenes": bench.camera_photos(), "people": people_camera_set(bench.work, few)}
     for name, paths in sets.items():
-        paths = paths[:4] if bench.quick else paths
+        paths = paths[:2] if bench.quick else paths
         size = int(model.working_size * DECODE_FRACTION)
         warm = decode_file(paths[0], size).image  # first calls load and warm both models
         model.analyse(warm)
@@ -235,9 +236,9 @@ def people_on_off(bench, say: Callable[[str], None]) -> list[dict]:
     folder = bench.work / "faces-indexing"
     if not folder.exists():
         folder.mkdir(parents=True)
+        n = 2 if bench.quick else 18
         scenes = bench.camera_photos()
-        people = people_camera_set(bench.work)
-        n = 4 if bench.quick else 18
+        people = people_camera_set(bench.work, list(labels())[:n])
         for i, p in enumerate(scenes[:n] + people[:n]):
             shutil.copy2(p, folder / f"IMG_{i:04d}.jpg")
     rows = []
@@ -384,7 +385,7 @@ def run(bench) -> None:
     res["detectors"] = detector_table(bench.work, bench.quick, say)
     bench.results["faces"] = res
     bench.save()
-    res["grouping"] = grouping_quality(bench.work, say)
+    res["grouping"] = grouping_quality(bench.work, say, bench.quick)
     res["stage"] = stage_speed(bench, say)
     res["indexing"] = people_on_off(bench, say)
     res["query"] = person_query_latency(bench.work, 2_000 if bench.quick else 100_000, say)
