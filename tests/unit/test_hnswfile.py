@@ -134,3 +134,16 @@ def test_a_first_exact_search_scans_the_file_and_a_second_keeps_the_vectors(libr
     second = opened.search(vecs[40], 7, exact=True)
     assert second.ids.tolist() == want and opened._dense is not None
     np.testing.assert_allclose(first.scores, second.scores, rtol=1e-6)
+
+
+def test_a_save_with_nothing_changed_moves_only_the_generation(library):
+    folder, cat, *_ = library
+    graph = folder / VectorIndex.GRAPH
+    before = (graph.stat().st_ino, graph.stat().st_mtime_ns)
+    opened = VectorIndex.open(folder, cat, 24)
+    opened.delete([])
+    opened.save(folder, cat.generation() + 1)
+    assert opened._graph is None and (graph.stat().st_ino, graph.stat().st_mtime_ns) == before
+    assert VectorIndex.saved_generation(folder) == cat.generation() + 1
+    again = VectorIndex.open(folder, cat, 24)  # the catalog is behind it now: caught up, not trusted
+    assert again.repaired and len(again) == cat.photo_count()

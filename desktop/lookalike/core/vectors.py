@@ -127,6 +127,7 @@ class VectorIndex:
         # The graph in hnswlib, once something needs it; until then the saved file answers.
         self._graph: Any = self._new_graph(capacity) if init else None
         self._file: hnswfile.GraphFile | None = None  # the saved graph, while this index is it
+        self._meta: dict[str, Any] | None = None  # its sidecar
         self._catalog: Catalog | None = None  # where vectors are read from in bulk
         self._alive: set[int] = set()  # live labels, kept while the graph is loaded
         self._count = 0  # live photos in the saved graph (file mode)
@@ -221,9 +222,12 @@ class VectorIndex:
             self._dense = None
 
     def delete(self, ids) -> None:
+        ids = np.asarray(ids, dtype=np.int64).reshape(-1)
+        if ids.size == 0:
+            return  # nothing to change: the saved graph stays unloaded
         with self._mutating, self._lock:
             graph = self._loaded()
-            for pid in np.asarray(ids, dtype=np.int64).tolist():
+            for pid in ids.tolist():
                 if pid in self._alive:
                     self._alive.discard(pid)
                     try:
@@ -388,6 +392,15 @@ class VectorIndex:
         both are complete on disk before either is renamed into place."""
         folder = Path(folder)
         with self._mutating:  # not self._lock: searches are not held up by a save
+            file, meta = self._file, self._meta
+            if self._graph is None and file is not None and meta is not None and file.path == folder / self.GRAPH:
+                # Nothing changed the graph since it was read: only the generation moves on
+                # (a rescan that found nothing new never loads a large graph to write it again).
+                with atomic_paths(folder / self.SIDECAR) as (side_tmp,):
+                    side_tmp.write_text(json.dumps({**meta, "generation": generation}, separators=(",", ":")))
+                self._meta = {**meta, "generation": generation}
+                self.generation = generation
+                return
             graph = self._loaded()
             with atomic_paths(folder / self.GRAPH, folder / self.SIDECAR) as (tmp, side_tmp):
                 graph.save_index(os.fspath(tmp))
@@ -506,7 +519,7 @@ class VectorIndex:
             ef=int(ef or meta.get("ef", DEFAULT_EF)),
             init=False,
         )
-        index._file = file
+        index._file, index._meta = file, meta
         index.generation = int(meta["generation"])
         index.max_id = int(meta.get("max_id", 0))
         index._count = index._saved_count = int(meta["count"])
