@@ -458,6 +458,9 @@ class SearchEngine:
             if self._explicit_model:
                 self.encoder(progress=progress, cancel=cancel)  # refuses a model the library was not built with
             vectors = self.vectors()  # the library's recorded dimension; a new one loads the model
+            # Loaded before the first photo is encoded, so that a commit never waits for it
+            # while encoders run ahead (a killed run loses no more than the batch in flight).
+            vectors.load()
             indexer = Indexer(
                 self.catalog,
                 vectors,

@@ -149,6 +149,10 @@ class VectorIndex:
         graph.set_ef(self.ef)
         return graph
 
+    def load(self) -> None:
+        """Load the graph into hnswlib now (before changes that must not wait for it)."""
+        self._loaded()
+
     def _loaded(self) -> hnswlib.Index:
         """The graph in hnswlib, loaded from the saved file on first need. (Locks taken in
         the order every change takes them; call it before taking self._lock.)"""
