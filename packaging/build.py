@@ -85,6 +85,9 @@ def make_environment(torch_index: str) -> None:
 
 
 def install_lookalike() -> None:
+    # setuptools builds in build/lib: a module deleted from the source would linger there.
+    for leftover in (BUILD / "lib", *BUILD.glob("bdist.*")):
+        shutil.rmtree(leftover, ignore_errors=True)
     run(
         [
             venv_python(),
