@@ -330,10 +330,13 @@ class VectorIndex:
         labels, dist = graph.knn_query(q, k=k, num_threads=1, filter=flt)
         return labels[0].astype(np.int64), (1.0 - dist[0]).astype(np.float32)
 
-    def neighbours(self, ids: np.ndarray, k: int, *, num_threads: int = -1) -> tuple[np.ndarray, np.ndarray]:
+    def neighbours(
+        self, ids: np.ndarray, k: int, *, num_threads: int = -1, ef: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """The ``k`` nearest photos of each of these photos (itself included), many at a
         time from the graph (exact at or under EXACT_LIMIT): (ids, cosine), (len(ids), k),
-        best first; rows padded with -1 / -inf when fewer photos are alive."""
+        best first; rows padded with -1 / -inf when fewer photos are alive. ``ef``: the
+        graph's search breadth for this call (default: the tuned one)."""
         ids = np.asarray(ids, np.int64)
         if len(self) > EXACT_LIMIT:
             self._loaded()  # before the lock (see _loaded)
@@ -359,7 +362,7 @@ class VectorIndex:
                 out_s[:, :k_eff] = np.take_along_axis(s, order, axis=1)
                 return out_i, out_s
             graph = self._loaded()
-            graph.set_ef(max(self.ef, k_eff))
+            graph.set_ef(max(ef or self.ef, k_eff))
             labels, dist = graph.knn_query(q, k=k_eff, num_threads=num_threads)
             out_i[:, :k_eff] = labels.astype(np.int64)
             out_s[:, :k_eff] = 1.0 - dist

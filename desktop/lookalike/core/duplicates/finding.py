@@ -70,6 +70,10 @@ NEIGHBOURS = 24  # graph neighbours asked for each photo
 # pairs it rejects (a burst of 500 photos of one scene is not 500 candidates each).
 COPY_COSINE = 0.95
 MAX_NEIGHBOURS = 1024
+# The graph's search breadth for the all-pairs pass. Copies are the nearest of the near,
+# which a narrow search finds: on 20,000 synthetic photos (1664-d) with planted copies,
+# ef 96 found 99.8% of them for 25.5 s of CPU, ef 48 99.7% for 16.0 s, ef 24 99.0%.
+PAIRS_EF = 48
 
 
 def thresholds_for(model_name: str) -> ModelThresholds:
@@ -120,6 +124,7 @@ def neighbour_pairs(
     chunk: int = 2048,
     num_threads: int = -1,
     ids: np.ndarray | None = None,
+    ef: int = PAIRS_EF,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Every pair (a < b) whose cosine reaches ``min_cosine`` among each photo's ``k``
     nearest: arrays a, b, cosine. A photo whose k-th neighbour still looks like a copy
@@ -139,7 +144,7 @@ def neighbour_pairs(
         again: list[np.ndarray] = []
         for start in range(0, len(todo), chunk):
             q = todo[start : start + chunk]
-            nb, sc = vectors.neighbours(q, kk, num_threads=num_threads)
+            nb, sc = vectors.neighbours(q, kk, num_threads=num_threads, ef=max(ef, kk))
             keep = (sc >= min_cosine) & (nb != q[:, None]) & (nb >= 0)
             rows, cols = np.nonzero(keep)
             got_a.append(q[rows])
