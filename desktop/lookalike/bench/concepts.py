@@ -192,14 +192,6 @@ def tag_precision(assigned: list[list[str]], truth: list[frozenset[str]]) -> dic
 # -- latency ------------------------------------------------------------------------
 
 
-def synthetic_vectors(n: int, dim: int, seed: int = 0, clusters: int = 200) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    centres = rng.standard_normal((clusters, dim)).astype(np.float32)
-    x = centres[rng.integers(0, clusters, n)] + 0.8 * rng.standard_normal((n, dim)).astype(np.float32)
-    x /= np.linalg.norm(x, axis=1, keepdims=True)
-    return x
-
-
 def build_library(folder: Path, n: int, say: Callable[[str], None], seed: int = 0):
     """A library of ``n`` photos with offline-model-sized synthetic vectors in clusters, dates
     over 2015-2025, three shapes and three kinds; the first 20 are real (tiny) files, so that
@@ -220,18 +212,29 @@ def build_library(folder: Path, n: int, say: Callable[[str], None], seed: int = 
     (root / "real").mkdir(parents=True)
     lib_folder = engine.catalog.add_folder(root)
     rng = np.random.default_rng(seed)
-    clusters = 200
-    centres = rng.standard_normal((clusters, dim)).astype(np.float32)
-    labels = rng.integers(0, clusters, n)
+    # Embedding-like vectors (the query bench's model: skewed clusters on a low-rank basis).
+    from lookalike.bench.scale import EmbeddingModel
+
+    model = EmbeddingModel(dim, clusters=max(50, n // 200), seed=21)
+    weights = rng.pareto(1.5, model.clusters) + 1.0
+    weights /= weights.sum()
+    labels = rng.choice(model.clusters, size=n, p=weights)
     labels[:20] = 7  # the real files are one cluster: a concept to teach
+
+    def embed(cid: np.ndarray) -> np.ndarray:
+        spread = rng.uniform(0.15, 0.45, size=(len(cid), 1)).astype(np.float32)
+        z = rng.normal(size=(len(cid), model.rank)).astype(np.float32)
+        x = model.centres[cid] + spread * (z @ model.basis) / np.sqrt(model.rank)
+        x += rng.normal(0, 0.25 / np.sqrt(dim), size=x.shape).astype(np.float32)
+        return x / np.linalg.norm(x, axis=1, keepdims=True)
+
     t_lo, t_hi = time.mktime((2015, 1, 1, 0, 0, 0, 0, 0, -1)), time.mktime((2025, 12, 31, 0, 0, 0, 0, 0, -1))
     kinds = np.array([".jpg", ".heic", ".png"])
     t0 = time.perf_counter()
     ids: list[int] = []
     for s in range(0, n, 5000):
         m = min(5000, n - s)
-        x = centres[labels[s : s + m]] + 0.8 * rng.standard_normal((m, dim)).astype(np.float32)
-        x /= np.linalg.norm(x, axis=1, keepdims=True)
+        x = embed(labels[s : s + m])
         taken = rng.uniform(t_lo, t_hi, m)
         kind = kinds[rng.choice(3, m, p=[0.8, 0.15, 0.05])]
         shape = rng.choice(3, m, p=[0.6, 0.3, 0.1])
@@ -249,8 +252,13 @@ def build_library(folder: Path, n: int, say: Callable[[str], None], seed: int = 
         ids += engine.catalog.commit_batch(added=rows)
         say(f"  {s + m:,} photos in the catalog ({time.perf_counter() - t0:.0f} s)")
     t0 = time.perf_counter()
-    engine.vectors()
+    vectors = engine.vectors()
     say(f"  graph built in {time.perf_counter() - t0:.0f} s")
+    if n > 20_000:  # as indexing does
+        ef, recall = vectors.tune_ef(k=50)
+        engine.catalog.set_meta({"hnsw_ef": ef, "hnsw_recall_at_50": f"{recall:.4f}"})
+        engine._save_graph()
+        say(f"  ef tuned to {ef} (recall@50 {recall:.3f})")
     by_id = dict(zip(ids, labels.tolist()))
     return engine, by_id
 

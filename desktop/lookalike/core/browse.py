@@ -174,19 +174,14 @@ def browse(
     if allowed is not None:
         if len(allowed) == 0:
             return []
-        if len(allowed) <= 900:
-            sql += " WHERE id IN (" + ",".join("?" * len(allowed)) + ")"
-            args += [int(i) for i in allowed]
+        # the ids as one JSON array: any number of them in one statement
+        sql += " WHERE id IN (SELECT value FROM json_each(?))"
+        args.append("[" + ",".join(str(int(i)) for i in np.asarray(allowed).tolist()) + "]")
     sql += f" ORDER BY {DATE_SQL} DESC, id DESC"
-    if allowed is None or len(allowed) <= 900:
-        if limit is not None:
-            sql += " LIMIT ? OFFSET ?"
-            args += [int(limit), int(offset)]
-        rows = catalog.query(sql, args)
-    else:
-        keep = set(np.asarray(allowed).tolist())
-        rows = [r for r in catalog.query(sql) if r[0] in keep]
-        rows = rows[offset : None if limit is None else offset + limit]
+    if limit is not None or offset:
+        sql += " LIMIT ? OFFSET ?"
+        args += [-1 if limit is None else int(limit), int(offset)]
+    rows = catalog.query(sql, args)
     return [BrowseItem(r[0], unkey(r[1]), float(r[2]), r[3], r[4], r[5], r[6]) for r in rows]
 
 
