@@ -145,6 +145,7 @@ class People:
         self._model: FaceModel | None = None
         self._index: FaceIndex | None = None
         self._stale = False
+        self._stage: FaceStage | None = None
         self._lock = threading.RLock()
         if library.writer:
             self.store.ensure_schema()
@@ -240,9 +241,13 @@ class People:
             return []
         from lookalike.core.faces.stage import FaceStage
 
-        return [FaceStage(self.model, self.model_id, self.working_size, self._committed, self._forget)]
+        self._stage = FaceStage(
+            self.model, self.model_id, self.working_size, self.catalog, self._committed, self._forget
+        )
+        return [self._stage]
 
     def _committed(self, face_ids: list[int], faces: list[FoundFace]) -> None:
+        """New faces are in the catalog (called on the face thread): graph and group them."""
         if face_ids:
             self.index().add(face_ids, np.stack([f.vector for f in faces]))
         self.group()
@@ -256,7 +261,11 @@ class People:
             return group_pending(self.store, self.index(), self.model_id, self.thresholds)
 
     def finish(self) -> None:
-        """The end of an indexing run: group what is left, save the face graph."""
+        """The end of an indexing run: the faces stage finishes the photos it was given,
+        what is left is grouped, the face graph saved."""
+        stage, self._stage = self._stage, None
+        if stage is not None:
+            stage.drain()
         if not self.library.writer or not self.store.has_tables():
             return
         with self._lock:
