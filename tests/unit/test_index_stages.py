@@ -62,6 +62,10 @@ class SizeStage(PhotoStage[tuple[int, int, int, int]]):
         self.write_checks: list[tuple[bool, int, int]] = []
         self._cancel_after, self._cancel = cancel_after, cancel
         self.fail_on_write = False
+        self.prepared_after: list[int] = []  # photos processed when prepare() was called
+
+    def prepare(self):
+        self.prepared_after.append(len(self.processed))
 
     def process(self, photos, cancel):
         out = []
@@ -144,6 +148,7 @@ def test_a_stage_sees_each_decoded_image_once_and_commits_with_its_photos(tmp_pa
     other_reader.close()
     assert report.added == 20 and report.refreshed == 0
     assert len(decodes) == 20  # one decode a photo, for the encoder and the stage together
+    assert stage.prepared_after == [0]  # made ready once, before the first photo
     sizes = _sizes(catalog)
     assert len(sizes) == 20 and sorted(stage.processed) == sorted(sizes)
     # Decoded at the size the stage asked for (larger than the encoder's), the original's size kept;
@@ -238,5 +243,7 @@ def test_photos_indexed_before_a_stage_existed_get_it_on_the_next_run(tmp_path, 
     faces = [e for e in events if e.stage is Stage.FACES]
     assert faces and faces[-1].done == faces[-1].total == 20
     # Nothing is left for the stage: the run after that decodes nothing.
-    again = Indexer(catalog, vectors, load, stages=[SizeStage()]).run([folder])
+    idle = SizeStage()
+    again = Indexer(catalog, vectors, load, stages=[idle]).run([folder])
     assert again.refreshed == 0 and again.unchanged == 20
+    assert idle.prepared_after == [] and stage.prepared_after == [0]

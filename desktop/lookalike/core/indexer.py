@@ -46,6 +46,7 @@ from lookalike.core.pipeline import (
     decode_job,
     decode_refresh,
     make_plan,
+    prepare,
 )
 from lookalike.core.progress import (
     Cancelled,
@@ -360,6 +361,7 @@ class Indexer:
         plan = make_plan(found, self.catalog, keep_unchanged=bool(self.stages))
         if plan.jobs:
             self.encode.encoder  # noqa: B018 - load the model now that there is work for it
+            prepare(self.stages)
         meter = _Meter(progress, Stage.ENCODE, len(plan.jobs))
         progress(Progress(Stage.ENCODE, 0, len(plan.jobs)))
         tally = Tally(failed=len(found.failures))
@@ -447,6 +449,7 @@ class Indexer:
             return 0
         meters = {s: _Meter(progress, s.stage, sum(s in j.stages for j in jobs)) for s in self.stages}
         needed = [s for s in self.stages if meters[s].total]
+        prepare(needed)
         share = self.encode.share
         batch: list[tuple[Refresh, Views]] = []
         refreshed = 0

@@ -54,9 +54,9 @@ def content_hash(data: bytes) -> str:
 
 
 # A test hook: with LOOKALIKE_ENCODE_LOG=FILE in the environment, each batch appends
-# "start|done|commit <TAB> pid <TAB> path" lines to FILE before it is encoded, after
-# it is encoded and after it is committed, so a crash test can count how often each
-# photo was encoded across killed runs. Unset (the normal case) it costs one getenv a batch.
+# "start|done|commit <TAB> pid <TAB> path" lines to FILE before it is encoded, once every
+# stage is done with it (ready to commit) and after it is committed, so a crash test can
+# count how often each photo was processed across killed runs. Unset (the normal case) it costs one getenv a batch.
 def trace_encodes(event: str, paths: Iterable[Path]) -> None:
     target = os.environ.get("LOOKALIKE_ENCODE_LOG")
     if target:
@@ -437,6 +437,16 @@ def _stage_outputs(
     return out
 
 
+def prepare(stages: Sequence[PhotoStage]) -> None:
+    """Load what the stages need before the first photo (a failure there is the stage's
+    own: logged, and its photos stay pending)."""
+    for stage in stages:
+        try:
+            stage.prepare()
+        except Exception:
+            log.exception("Stage %r could not get ready", stage)
+
+
 def _write_outputs(conn: sqlite3.Connection, ids: Sequence[int], outputs: list[tuple[PhotoStage, list]]) -> None:
     for stage, results in outputs:
         if results:
@@ -457,8 +467,8 @@ def commit_ready(
     trace_encodes("start", (r.job.file.path for r in batch))
     vecs = encode.process([StagePhoto(r.job.file.path, r.decoded.at(encode.image_size)) for r in batch], cancel)
     batch = batch[: len(vecs)]
-    trace_encodes("done", (r.job.file.path for r in batch))
     outputs = _stage_outputs(stages, [(r.job.file.path, r.decoded, None) for r in batch], cancel, encode.image_size)
+    trace_encodes("done", (r.job.file.path for r in batch))
     replaced = [r.job.old_id for r in batch if r.job.old_id is not None]
     new_ids = catalog.commit_batch(
         added=[_new_photo(r, v) for r, v in zip(batch, vecs)],

@@ -18,6 +18,10 @@ The protocol, as the indexer drives it:
     encoder's. The indexer decodes once, at the largest size any stage asks
     for, and hands each stage the photo shrunk to about its own size (short
     side between it and twice it, as the decoder itself would have given).
+``prepare()``
+    Called once a run has photos for the stage, before the first is decoded:
+    load models here, so that the time between a photo's encoding and its
+    commit (what a kill can lose) stays short.
 ``process(photos, cancel) -> list[T]``
     Runs on a worker thread, a batch (a commit batch, up to 16 photos on CPU)
     at a time; ``photos`` are :class:`StagePhoto` (path, decoded image, the
@@ -44,7 +48,7 @@ The protocol, as the indexer drives it:
 ``committed(ids, outputs)``
     Called after the transaction, for state outside the catalog.
 
-Defaults (``pending`` none, ``forget``/``committed`` nothing, ``image_size`` 0)
+Defaults (``pending`` none, ``prepare``/``forget``/``committed`` nothing, ``image_size`` 0)
 come from subclassing :class:`PhotoStage`. A tiny stage that records sizes::
 
     class SizeStage(PhotoStage[tuple[int, int]]):
@@ -109,6 +113,9 @@ class PhotoStage(Generic[T]):
 
     stage: Stage
     image_size: int = 0
+
+    def prepare(self) -> None:
+        return None
 
     def process(self, photos: Sequence[StagePhoto], cancel: CancelToken) -> list[T]:
         raise NotImplementedError

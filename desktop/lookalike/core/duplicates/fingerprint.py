@@ -163,6 +163,13 @@ class FingerprintStage(PhotoStage[Fingerprint]):
 
     stage = Stage.ENCODE  # counted with the photo's indexing; it never runs on its own
 
+    def prepare(self) -> None:
+        """The first fingerprint imports imagehash and SciPy's FFT (seconds on a loaded
+        machine): done before the first photo, not between its encoding and its commit."""
+        from PIL import Image
+
+        percept_of(Image.new("RGB", (64, 64)))
+
     def process(self, photos: Sequence[StagePhoto], cancel: CancelToken) -> list[Fingerprint]:
         out: list[Fingerprint] = []
         for p in photos:
