@@ -475,7 +475,7 @@ class SearchEngine:
             finally:
                 vectors.generation = self.catalog.generation()
                 self._save_graph()
-                self.people().finish()
+                self.people().finish(progress)
             self.learner().update()  # tags and concepts for the photos just indexed
             if len(vectors) > 20_000:
                 ef, recall = vectors.tune_ef(k=50)

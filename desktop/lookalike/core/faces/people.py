@@ -32,6 +32,7 @@ from lookalike.core.faces.model import (
     load_face_model,
 )
 from lookalike.core.faces.store import FaceRow, FaceStore, PersonRow
+from lookalike.core.progress import ProgressCallback, no_progress
 
 if TYPE_CHECKING:  # pragma: no cover
     from lookalike.core.faces.index import FaceIndex
@@ -260,12 +261,12 @@ class People:
         with self._lock:
             return group_pending(self.store, self.index(), self.model_id, self.thresholds)
 
-    def finish(self) -> None:
-        """The end of an indexing run: the faces stage finishes the photos it was given,
-        what is left is grouped, the face graph saved."""
+    def finish(self, progress: ProgressCallback = no_progress) -> None:
+        """The end of an indexing run: the faces stage finishes the photos it was given
+        (reporting Stage.FACES), what is left is grouped, the face graph saved."""
         stage, self._stage = self._stage, None
         if stage is not None:
-            stage.drain()
+            stage.drain(progress)
         if not self.library.writer or not self.store.has_tables():
             return
         with self._lock:

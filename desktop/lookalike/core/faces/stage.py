@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 
 from lookalike.core.faces.model import FaceModel, FoundFace
 from lookalike.core.faces.store import FaceStore
-from lookalike.core.progress import CancelToken, Stage
+from lookalike.core.progress import CancelToken, Progress, ProgressCallback, RateMeter, Stage, no_progress
 from lookalike.core.stages import PhotoStage, StagePhoto
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -206,15 +206,22 @@ class FaceStage(PhotoStage[int]):
         self.photos_done += len(batch)
         self._on_found(face_ids, [f for _, faces in batch for f in faces])
 
-    def drain(self) -> None:
+    def drain(self, progress: ProgressCallback = no_progress) -> None:
         """The end of a run: wait for the face thread to finish what it was given (or, once
-        cancelled, the photo in hand), write what is ready, forget the rest."""
+        cancelled, the photo in hand), write what is ready, forget the rest. While it
+        waits it reports the photos whose faces were found (Stage.FACES)."""
         thread = self._thread
         if thread is not None:
             with self._cond:
                 self._stopping = True
                 self._cond.notify_all()
-            thread.join()
+            meter = RateMeter()
+            while thread.is_alive():
+                thread.join(0.1)
+                with self._cond:
+                    left = len(self._todo) + (self._working is not None)
+                total = self.photos_done + left
+                progress(Progress(Stage.FACES, self.photos_done, total, meter.update(self.photos_done)))
         self._thread = None
         self._write_ready()
         with self._cond:
