@@ -142,6 +142,9 @@ def test_person_terms_combine_with_text_and_each_other(library):
         without = {r.path.relative_to(photos).as_posix() for r in engine.search("a man - @Obama", k=50)}
         assert without and not (without & obama)
         assert "biden/biden.jpg" in without
+        # subtracted alone: every other photo, newest first
+        rest = {r.path.relative_to(photos).as_posix() for r in engine.search("- @Obama", k=50)}
+        assert rest == set(_labels()) - obama
         with pytest.raises(QueryError) as err:
             engine.search("beach + @Obamma", k=5)
         assert err.value.column == 8 and "Obama" in str(err.value)

@@ -325,12 +325,12 @@ class SearchEngine:
         allowed = self._filtered(q, allowed)
         if allowed is not None and allowed.size == 0:
             return []
-        if vec is None and persons is None:  # nothing to rank by: newest first
-            return self._browse_results(allowed, k)
         if persons is not None:
             allowed = persons.narrow(allowed, self.catalog.all_ids)
             if allowed.size == 0:
                 return []
+        if vec is None and (persons is None or persons.allowed is None):  # nothing to rank by: newest first
+            return self._browse_results(allowed, k)
         want = k
         results: list[SearchResult] = []
         # Over-fetch a little: rows may have vanished since the graph was saved.
