@@ -405,8 +405,10 @@ class Concepts:
         if photo_ids is None:
             photo_ids = new_photo_ids(self.catalog)
         photo_ids = np.asarray(photo_ids, dtype=np.int64)
+        if len(photo_ids) == 0:  # (a re-scan that found nothing new reads no vectors)
+            return 0
         ids, vecs = self.matrix.get()
-        if len(photo_ids) == 0 or len(ids) == 0:
+        if len(ids) == 0:
             return 0
         pos = np.minimum(np.searchsorted(ids, photo_ids), len(ids) - 1)
         ok = ids[pos] == photo_ids

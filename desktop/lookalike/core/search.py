@@ -216,6 +216,12 @@ class SearchEngine:
             lambda t: self.learner().concepts.query_direction(t, q.source),
         )
 
+    def query_encoder(self):
+        """Load what a text query needs and return it: for the offline model its torch-free
+        text tower (the image model, and torch, wait until a photo needs encoding), else
+        the encoder."""
+        return self._text_encoder()
+
     def _text_encoder(self):
         """What encodes the query's text: the loaded encoder, or for the offline
         model its torch-free text tower (same vectors, milliseconds instead of the
@@ -458,13 +464,18 @@ class SearchEngine:
             if self._explicit_model:
                 self.encoder(progress=progress, cancel=cancel)  # refuses a model the library was not built with
             vectors = self.vectors()  # the library's recorded dimension; a new one loads the model
-            # Loaded before the first photo is encoded, so that a commit never waits for it
-            # while encoders run ahead (a killed run loses no more than the batch in flight).
-            vectors.load()
+
+            def encoder():  # called once the scan has found photos to encode, before the first
+                # The graph is loaded into hnswlib now, so that a commit never waits for it while
+                # encoders run ahead (a killed run loses no more than the batch in flight); a
+                # re-scan that finds nothing new loads neither (the window runs one at every open).
+                vectors.load()
+                return self.encoder(progress=progress, cancel=cancel)
+
             indexer = Indexer(
                 self.catalog,
                 vectors,
-                lambda: self.encoder(progress=progress, cancel=cancel),
+                encoder,
                 batch_size=batch_size,
                 workers=workers,
                 on_commit=on_commit,

@@ -429,13 +429,15 @@ class Tags:
         tagger = self.tagger()
         if tagger is None:
             return 0
+        everything = self.catalog.get_meta(self.META_KEY) != tagger.key
+        if not everything and photo_ids is not None and len(photo_ids) == 0:
+            return 0  # a re-scan that found nothing new: every vector stays on disk
         ids, vecs = self.matrix.get()
         if len(ids) == 0:
             return 0
         if tagger.dimension and vecs.shape[1] != tagger.dimension:
             log.warning("not tagging: the vectors have %d numbers, the model %d", vecs.shape[1], tagger.dimension)
             return 0
-        everything = self.catalog.get_meta(self.META_KEY) != tagger.key
         if everything:
             todo = np.ones(len(ids), dtype=bool)
         elif photo_ids is not None:

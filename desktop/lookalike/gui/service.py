@@ -369,14 +369,16 @@ class LibraryService(QObject):
             self._control.submit(lambda: watcher.stop(5.0), name="stop-watcher")
 
     def load_model(self) -> None:
-        """Load the encoder in the background (imports torch: after the first paint)."""
+        """Load what text searches need in the background, after the first paint: the offline
+        model's torch-free text tower (torch and the image model, about 0.5 GB resident, load
+        only when a photo needs encoding), or the whole encoder for the other models."""
         engine = self.engine
         if engine is None:
             return
         self.model_loading.emit()
 
         def work() -> LibraryStatus:
-            engine.encoder()
+            engine.query_encoder()
             return engine.status()
 
         def done(status: LibraryStatus) -> None:
