@@ -39,6 +39,13 @@ EXCLUDED_MODULES: tuple[str, ...] = (
     "scipy.datasets",
     "scipy.misc",
     "jinja2",  # torch._inductor's code generation (the app never compiles)
+    # Hugging Face Hub's download accelerator and its command line with what only they
+    # import (open_clip imports the hub; Lookalike downloads CLIP weights itself).
+    "hf_xet",
+    "huggingface_hub.cli",
+    "typer",
+    "pydantic",
+    "pydantic_core",
     "torch.utils.tensorboard",
     "tensorboard",
     "matplotlib",  # `lookalike bench` plots (the bench extra; not in the bundle)
