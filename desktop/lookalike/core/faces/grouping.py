@@ -213,7 +213,7 @@ def group_pending(store: FaceStore, index: FaceIndex, model_id: str, limits: Thr
             cur = conn.execute("INSERT INTO people(created) VALUES(?)", (now,))
             conn.executemany(
                 "UPDATE faces SET person_id = ?, grouped = 1 WHERE id = ? AND confirmed = 0",
-                [(int(cur.lastrowid), fid) for fid in members],
+                [(cur.lastrowid, fid) for fid in members],
             )
         conn.executemany("UPDATE faces SET suggested_id = ? WHERE id = ?", [(p, f) for f, p in suggestions.items()])
         conn.executemany("UPDATE faces SET grouped = 1 WHERE id = ?", [(f,) for f in poor])

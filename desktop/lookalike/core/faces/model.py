@@ -30,7 +30,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -188,7 +188,7 @@ class DlibFaceModel:
     def record(self) -> FaceModelRecord:
         return FaceModelRecord(self.name, self.id, self.weights_checksum, self.dimension)
 
-    def _detect(self, arr: np.ndarray) -> list[tuple[object, float]]:
+    def _detect(self, arr: np.ndarray) -> list[tuple[Any, float]]:
         if self._hog is not None:
             rects, scores, _ = self._hog.run(arr, 0, -0.2)
             return list(zip(rects, scores))
@@ -202,7 +202,11 @@ class DlibFaceModel:
         if min(w0, h0) < 24:
             return []  # no face fits
         scale = min(1.0, self.working_size / max(w0, h0))
-        img = image if scale >= 1.0 else image.resize((round(w0 * scale), round(h0 * scale)), PILImage.BILINEAR)
+        img = (
+            image
+            if scale >= 1.0
+            else image.resize((round(w0 * scale), round(h0 * scale)), PILImage.Resampling.BILINEAR)
+        )
         if img.mode != "RGB":
             img = img.convert("RGB")
         arr = np.asarray(img)

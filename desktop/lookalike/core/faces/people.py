@@ -433,7 +433,8 @@ class People:
                         pid = current.id
                     else:
                         cur = conn.execute("INSERT INTO people(name, created) VALUES(?, ?)", (name, time.time()))
-                        pid = int(cur.lastrowid)
+                        assert cur.lastrowid is not None
+                        pid = cur.lastrowid
                 else:
                     pid = target.id
                     if current is not None and current.name is None and current.id != pid:

@@ -72,8 +72,8 @@ class FaceStage(PhotoStage[int]):
     ) -> None:
         """``model`` may be a function that loads it: dlib is then imported only when a
         photo actually needs looking at (on the face thread)."""
-        self._model = model if not callable(model) or hasattr(model, "analyse") else None
-        self._factory = None if self._model is not None else model
+        self._model: FaceModel | None = model if isinstance(model, FaceModel) else None
+        self._factory: Callable[[], FaceModel] | None = None if isinstance(model, FaceModel) else model
         self.model_id = model_id
         self.image_size = int(working_size * DECODE_FRACTION)
         self.catalog = catalog
@@ -96,7 +96,7 @@ class FaceStage(PhotoStage[int]):
     def model(self) -> FaceModel:
         if self._model is None:
             assert self._factory is not None
-            self._model = self._factory()  # type: ignore[operator]
+            self._model = self._factory()
         return self._model
 
     # -- the stage protocol ---------------------------------------------------------
@@ -181,6 +181,8 @@ class FaceStage(PhotoStage[int]):
 
     def _analyse(self, job: _Job) -> tuple[FoundFace, ...]:
         image, job.image = job.image, None
+        if image is None:
+            return ()
         try:
             return tuple(self.model.analyse(image))
         except Exception:  # one odd image must not stop the others

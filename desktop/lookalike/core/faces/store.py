@@ -97,7 +97,8 @@ class FaceStore:
                         np.ascontiguousarray(f.vector, np.float32).tobytes(),
                     ),
                 )
-                out.append(int(cur.lastrowid))
+                assert cur.lastrowid is not None
+                out.append(cur.lastrowid)
             conn.execute(
                 "INSERT OR REPLACE INTO face_scans(photo_id, model, faces, at) VALUES(?,?,?,?)",
                 (int(pid), model_id, len(faces), now),
