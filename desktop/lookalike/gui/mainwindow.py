@@ -42,6 +42,8 @@ from lookalike.gui.sidebar import Sidebar
 from lookalike.gui.statusbar import StatusBar
 from lookalike.gui.thumbnails import ThumbnailLoader
 from lookalike.gui.views import PhotoSet, View, ViewContext
+from lookalike.gui.views.browse import BrowseView
+from lookalike.gui.views.concepts import ConceptsView
 from lookalike.gui.views.duplicates import DuplicatesView
 from lookalike.gui.views.people import PeopleView
 from lookalike.gui.views.search import SearchView
@@ -54,7 +56,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 # The views, in sidebar order; the first is the home view. Adding a view is adding it here.
-VIEWS: tuple[type[View], ...] = (SearchView, PeopleView, DuplicatesView)
+VIEWS: tuple[type[View], ...] = (SearchView, BrowseView, PeopleView, ConceptsView, DuplicatesView)
 
 
 class MainWindow(QMainWindow):

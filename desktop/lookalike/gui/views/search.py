@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from lookalike.core.errors import QueryError
+from lookalike.core.query import parse
 from lookalike.gui import desktop, icons
 from lookalike.gui.messages import Level, failure_text
 from lookalike.gui.pages import MessagePage
@@ -38,6 +39,7 @@ from lookalike.gui.querybar import QueryBar
 from lookalike.gui.results import ResultsModel, ResultsView, SortOrder, TileDelegate
 from lookalike.gui.service import DEFAULT_K, IndexJob, IndexOutcome, OpenOutcome, SearchFailure, SearchOutcome
 from lookalike.gui.views.base import PhotoSet, View, ViewContext
+from lookalike.gui.views.browse import BrowsePanel, FilterBar, query_text_with
 
 if TYPE_CHECKING:
     from lookalike.core.search import LibraryStatus
@@ -81,6 +83,8 @@ class SearchView(View):
         self.query_bar = QueryBar(self.context.thumbnails, self)
         self.query_bar.field.setAcceptDrops(False)  # drops become image queries, not text
         root.addWidget(self.query_bar)
+        self.filter_bar = FilterBar(self.context, self)  # chips for the query's key:value filters
+        root.addWidget(self.filter_bar)
 
         self.results_header = QWidget(self)
         header = QHBoxLayout(self.results_header)
@@ -120,6 +124,8 @@ class SearchView(View):
         self.results_view.setModel(self.results_model)
         self.stack.addWidget(self.message_page)
         self.stack.addWidget(self.results_view)
+        self.browse_panel = BrowsePanel(self.context, self.stack)  # no query: the library by month
+        self.stack.addWidget(self.browse_panel)
         root.addWidget(self.stack, 1)
         self._show_page("message")
         self.message_page.show_message("Opening your library…")
@@ -186,6 +192,9 @@ class SearchView(View):
         qb.results_focus_requested.connect(self.focus_results)
         qb.image_picker_requested.connect(self.choose_images)
         qb.cleared.connect(self._on_query_cleared)
+        self.filter_bar.filters_changed.connect(self._on_filter_chips)
+        self.filter_bar.concept_requested.connect(self._on_concept_chip)
+        self.browse_panel.choices_loaded.connect(lambda c: self.filter_bar.set_choices(*c))
         self.message_page.example_requested.connect(self._use_example)
         self.results_view.open_requested.connect(self.open_preview)
         self.results_view.customContextMenuRequested.connect(self._results_menu)
@@ -250,14 +259,12 @@ class SearchView(View):
             )
         elif self._photos == 0:
             self.message_page.show_message("No photos yet", "Add a folder of photos to search them.")
-        else:
-            links = " &nbsp;·&nbsp; ".join(f"<a href='q:{html.escape(e)}'>{html.escape(e)}</a>" for e in EXAMPLES)
-            self.message_page.show_message(
-                "What are you looking for?",
-                "Type a description and press Enter, drop or paste a photo, or try: "
-                + links
-                + "<br><br><small>Ctrl+F search · Ctrl+V paste a photo · Ctrl+O add a folder · F1 all shortcuts</small>",
-            )
+        else:  # no query: the whole library, newest first, grouped by month
+            self.browse_panel.show_query(None)
+            self.stack.setCurrentWidget(self.browse_panel)
+            self.results_header.setVisible(False)
+            self.count_label.setText("")
+            return
         self._show_page("message")
         self.count_label.setText("")
 
@@ -315,6 +322,7 @@ class SearchView(View):
             self.context.notify(Level.STATUS, "The query could not be understood")
             return
         self.query_bar.clear_error()
+        self.filter_bar.set_filters(q.filters if q is not None else ())
         self.settings.set_last_query(text)
         self.settings.set_last_images([(t.path, t.weight) for t in self.query_bar.images()])
         self.delegate.show_scores = True
@@ -445,6 +453,21 @@ class SearchView(View):
             self._show_idle_page()
         elif not self.query_bar.text().strip():
             self.run_search(remember=False)
+
+    def _on_filter_chips(self, filters) -> None:
+        """The chips changed: the query text gets exactly those filters, and runs."""
+        text = self.query_bar.text()
+        try:
+            base = parse(text) if text.strip() else None
+        except QueryError:
+            return  # the field shows what is wrong; the chips wait for a text that parses
+        self.query_bar.set_text(query_text_with(text, filters, base))
+        self.run_search()
+
+    def _on_concept_chip(self, term: str) -> None:
+        text = self.query_bar.text().strip()
+        self.query_bar.set_text(f"{text} + {term}" if text else term)
+        self.run_search()
 
     def _use_example(self, text: str) -> None:
         self.query_bar.set_text(text)

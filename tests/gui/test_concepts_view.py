@@ -1,0 +1,107 @@
+"""Browse (the search view with no query, and the Browse view), filter chips, and the Concepts view."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtWidgets import QMessageBox
+
+from lookalike.core.browse import BrowseItem
+from lookalike.core.query import Filter, FilterKey
+from tests.gui.conftest import names, search, wait_idle
+
+pytestmark = pytest.mark.slow
+
+# gui_photos' EXIF dates, newest first (tests/gui/conftest.py TAKEN)
+BY_DATE = ["galaxies", "coffee", "motorcycle", "cat", "clock", "rocket", "astronaut", "coins"]
+
+
+def _rows(model) -> list[str]:
+    out = []
+    for r in range(model.rowCount()):
+        row = model.row(r)
+        out.append(row.path.stem if isinstance(row, BrowseItem) else f"[{row}]")
+    return out
+
+
+def test_empty_query_browses_the_library_by_month(qtbot, make_window, library_copy):
+    window = make_window()
+    wait_idle(qtbot, window)
+    sv = window.search_view
+    sv.query_bar.set_text("")
+    sv.run_search()
+    qtbot.waitUntil(lambda: "8 photos in 8 months" in sv.browse_panel.count_label.text(), timeout=30_000)
+    assert sv.stack.currentWidget() is sv.browse_panel
+    assert _rows(sv.browse_panel.model) == [
+        "[February 2024]", "galaxies", "[January 2023]", "coffee", "[September 2022]", "motorcycle",
+        "[May 2021]", "cat", "[December 2020]", "clock", "[July 2019]", "rocket", "[March 2018]", "astronaut",
+        "[June 2017]", "coins",
+    ]  # fmt: skip
+
+
+def test_filter_chips_and_typed_filters_are_one_thing(qtbot, make_window, library_copy):
+    window = make_window()
+    wait_idle(qtbot, window)
+    sv = window.search_view
+    # a filter typed in the field shows as a chip, and a filter alone lists photos newest first
+    got = search(qtbot, window, "after:2021")
+    assert got == ["galaxies.jpg", "coffee.jpg", "motorcycle.jpg", "cat.jpg"]
+    assert sv.filter_bar.filters() == [Filter(FilterKey.AFTER, "2021")]
+    # a chip added to a text query narrows it: the same ranking, only photos of 2019 on
+    search(qtbot, window, "a rocket")
+    before = window.service.latest_search_id
+    sv.filter_bar.add(Filter(FilterKey.AFTER, "2019"))
+    qtbot.waitUntil(lambda: window.service.latest_search_id > before and not window.service.searching, timeout=30_000)
+    qtbot.wait(50)
+    assert sv.query_bar.text() == "a rocket after:2019"
+    assert names(window)[0] == "rocket.jpg" and set(names(window)) == {f"{n}.jpg" for n in BY_DATE[:6]}
+    # removing the chip takes the filter out of the query
+    before = window.service.latest_search_id
+    sv.filter_bar.remove(Filter(FilterKey.AFTER, "2019"))
+    qtbot.waitUntil(lambda: window.service.latest_search_id > before and not window.service.searching, timeout=30_000)
+    assert sv.query_bar.text() == "a rocket" and len(names(window)) == 8
+    # a malformed filter points at its column in the field
+    sv.query_bar.set_text("a cat year:20x1")
+    sv.run_search()
+    assert sv.query_bar.error() is not None and sv.query_bar.error()[1] == 11
+
+
+def test_browse_view_with_chips(qtbot, make_window, library_copy):
+    window = make_window()
+    wait_idle(qtbot, window)
+    window.activate_view("browse")
+    view = next(v for v in window.views if v.key == "browse")
+    qtbot.waitUntil(lambda: view.model.photos == 8, timeout=30_000)
+    view.filter_bar.add(Filter(FilterKey.YEAR, "2022"))
+    qtbot.waitUntil(lambda: view.model.photos == 1, timeout=30_000)
+    assert _rows(view.model) == ["[September 2022]", "motorcycle"]
+
+
+def test_concepts_view_teach_mark_rename_delete(qtbot, make_window, library_copy, gui_photos, monkeypatch):
+    window = make_window()
+    wait_idle(qtbot, window)
+    window.activate_view("concepts")
+    view = next(v for v in window.views if v.key == "concepts")
+    view.teach("space", [str(gui_photos / "galaxies.jpg"), str(gui_photos / "rocket.jpg")])
+    qtbot.waitUntil(lambda: view.list.count() == 1 and view.examples.count() == 2, timeout=60_000)
+    assert view.list.item(0).text().startswith("space\n")
+    assert view.offered.count() >= 1  # the photos it is least sure about, to mark
+    # mark one offered photo wrong: it becomes a counter-example at once
+    view.offered.item(0).setSelected(True)
+    wrong = view.offered.selected_paths()[0]
+    view.mark_selected(False)
+    qtbot.waitUntil(lambda: "1 not" in view.heading.text(), timeout=60_000)
+    assert any(view.examples.item(i).toolTip() == wrong for i in range(view.examples.count()))
+    # the concept is a query term in the search view
+    assert search(qtbot, window, "#space")[0] in ("galaxies.jpg", "rocket.jpg")
+    window.activate_view("concepts")
+    monkeypatch.setattr("lookalike.gui.views.concepts.QInputDialog.getText", lambda *a, **k: ("outer space", True))
+    view.rename_current()
+    qtbot.waitUntil(
+        lambda: view.list.count() == 1 and view.list.item(0).text().startswith("outer space"), timeout=30_000
+    )
+    monkeypatch.setattr(
+        "lookalike.gui.views.concepts.QMessageBox.question", lambda *a, **k: QMessageBox.StandardButton.Yes
+    )
+    view.delete_current()
+    qtbot.waitUntil(lambda: view.list.count() == 0, timeout=30_000)
+    assert all((gui_photos / f"{n}.jpg").exists() for n in BY_DATE)
