@@ -488,7 +488,9 @@ class SearchEngine:
                 self._save_graph()
                 self.people().finish(progress)
             self.learner().update()  # tags and concepts for the photos just indexed
-            if len(vectors) > 20_000:
+            changed = report.added or report.updated or report.removed
+            # (a re-scan that changed no vector keeps its ef: tuning loads the whole graph)
+            if len(vectors) > 20_000 and changed:
                 ef, recall = vectors.tune_ef(k=50)
                 self.catalog.set_meta({"hnsw_ef": ef, "hnsw_recall_at_50": f"{recall:.4f}"})
                 self._save_graph()
