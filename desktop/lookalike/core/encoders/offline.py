@@ -184,6 +184,11 @@ class OfflineEncoder:
         _common.check(cancel)
         _common.report(progress, 1, 3, "checking the offline model's weights")
         self.weights_checksum = recipe_checksum()
+        self._onnx = None  # on CPU, ONNX Runtime computes the network at a third of torch's cost
+        if self.device == "cpu":
+            from lookalike.core.encoders import offline_onnx
+
+            self._onnx = offline_onnx.load(self._net, self.weights_checksum, IMAGE_SIZE)
         _common.check(cancel)
         self._text_model = None
         self._text_lock = threading.Lock()
@@ -267,6 +272,8 @@ class OfflineEncoder:
         """(pooled visual features, class logits) before any weighting; for tuning and tests."""
         import torch
 
+        if self._onnx is not None:
+            return self._onnx.run(_common.images_to_array(images, IMAGE_SIZE, MEAN, STD))
         x = self._input(images)
         with torch.inference_mode():
             f = self._net.extract_features(x).mean((2, 3))
@@ -280,10 +287,14 @@ class OfflineEncoder:
         import torch
         from torch.nn import functional as F
 
-        x = self._input(images)
+        if self._onnx is not None:
+            pooled, logits = (torch.from_numpy(a) for a in self.image_parts(images))
+        else:
+            x = self._input(images)
+            with torch.inference_mode():
+                pooled = self._net.extract_features(x).mean((2, 3))
+                logits = self._net._fc(pooled)
         with torch.inference_mode():
-            pooled = self._net.extract_features(x).mean((2, 3))
-            logits = self._net._fc(pooled)
             p = torch.softmax(logits.float() / TEMPERATURE, dim=-1)
             top, idx = p.topk(TOP_K, dim=-1)
             top = top / top.sum(-1, keepdim=True)
