@@ -105,3 +105,16 @@ def test_concepts_view_teach_mark_rename_delete(qtbot, make_window, library_copy
     view.delete_current()
     qtbot.waitUntil(lambda: view.list.count() == 0, timeout=30_000)
     assert all((gui_photos / f"{n}.jpg").exists() for n in BY_DATE)
+
+
+def test_preview_shows_tags_and_filter_only_results_have_no_scores(qtbot, make_window, library_copy):
+    window = make_window()
+    wait_idle(qtbot, window)
+    sv = window.search_view
+    assert search(qtbot, window, "a cat")[0] == "cat.jpg"
+    sv.open_preview(0)
+    qtbot.waitUntil(lambda: "Tags:" in sv.preview.tags_label.text(), timeout=30_000)
+    assert "cat" in sv.preview.tags_label.text().split("Tags: ")[1].split(", ")
+    sv.preview.close()
+    search(qtbot, window, "year:2021")
+    assert names(window) == ["cat.jpg"] and not sv.delegate.show_scores

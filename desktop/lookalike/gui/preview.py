@@ -167,6 +167,9 @@ class PreviewDialog(QDialog):
         grid.addWidget(self.position_label, 0, 1)
         grid.addWidget(self.path_label, 1, 0, 1, 2)
         grid.addWidget(self.details_label, 2, 0, 1, 2)
+        self.tags_label = QLabel(info)  # the photo's tags and concepts
+        self.tags_label.setObjectName("PreviewTags")
+        grid.addWidget(self.tags_label, 3, 0, 1, 2)
         grid.setColumnStretch(0, 1)
         lay.addWidget(info)
 
@@ -234,7 +237,8 @@ class PreviewDialog(QDialog):
         self.path_label.setText(item.path)
         dims = f"{item.width:,} × {item.height:,} px" if item.width and item.height else "size unknown"
         self.details_label.setText(
-            f"{dims}  ·  {format_bytes(item.size)}  ·  taken {format_taken(item.taken)}  ·  score {item.score:.3f}"
+            f"{dims}  ·  {format_bytes(item.size)}  ·  taken {format_taken(item.taken)}"
+            + (f"  ·  score {item.score:.3f}" if item.score == item.score else "")
         )
         n = self.model.rowCount()
         self.position_label.setText(f"{row + 1} of {n:,}")
@@ -246,6 +250,7 @@ class PreviewDialog(QDialog):
         self.canvas.set_faces([])
         self._loading = item.path
         self._load_faces(item.path)
+        self._load_tags(item.photo_id, item.path)
         path = item.path
         self.runner.submit(
             load_preview_image,
@@ -274,6 +279,26 @@ class PreviewDialog(QDialog):
             lambda _f: None,
             name="preview faces",
         )
+
+    def _load_tags(self, photo_id: int, path: str) -> None:
+        self.tags_label.setText("")
+        service = self._service
+        if service is None or not service.is_open or not photo_id:
+            return
+
+        def work(engine):
+            learner = engine.learner()
+            return [t for t, _ in learner.tags.of(photo_id)], [c for c, _ in learner.concepts.concepts_of(photo_id)]
+
+        def shown(value, p=path) -> None:
+            tags, concepts = value
+            if p == self._loading:
+                parts = (["Tags: " + ", ".join(tags)] if tags else []) + (
+                    ["Concepts: " + ", ".join("#" + c for c in concepts)] if concepts else []
+                )
+                self.tags_label.setText("  ·  ".join(parts))
+
+        service.submit(work, shown, lambda _f: None, name="preview tags")
 
     def ask_face_name(self, current: str) -> str | None:
         """Ask who a face is (tests replace this)."""

@@ -161,7 +161,7 @@ class ResultsModel(QAbstractListModel):
     def _refresh(self) -> None:
         items = self._all
         if self._min_score is not None:
-            items = [i for i in items if i.score >= self._min_score]
+            items = [i for i in items if i.score >= self._min_score or i.score != i.score]  # NaN: listed, unscored
         if self._order == SortOrder.DATE:
             dated = sorted((i for i in items if i.taken is not None), key=lambda i: (-i.taken, i.rank))
             items = dated + [i for i in items if i.taken is None]

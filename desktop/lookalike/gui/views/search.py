@@ -355,6 +355,7 @@ class SearchView(View):
         self.context.dismiss("search")
         self.context.dismiss("no-folders")
         self.results_model.set_results(outcome.results)
+        self.delegate.show_scores = any(r.score == r.score for r in outcome.results)  # filters alone: no scores
         if self.results_model.rowCount():
             self._show_page("results")
             self.results_view.setCurrentIndex(self.results_model.index(0))
