@@ -177,7 +177,16 @@ def _median(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
 
-def measure_peer(work: Path, repeats: int, say: Callable[[str], None], *, quick: bool = False) -> dict:
+def measure_peer(
+    work: Path,
+    repeats: int,
+    say: Callable[[str], None],
+    *,
+    quick: bool = False,
+    on_row: Callable[[dict], None] | None = None,
+) -> dict:
+    """Both programs on both folders (``LOOKALIKE_PEER_FOLDERS=small`` or ``large`` picks one);
+    ``on_row`` hears the results so far after each folder."""
     rclip = rclip_executable()
     if rclip is None:
         say("  peer: rclip is not installed (pip install lookalike[bench-peer], or set LOOKALIKE_RCLIP); skipped")
@@ -186,8 +195,11 @@ def measure_peer(work: Path, repeats: int, say: Callable[[str], None], *, quick:
     weights, datadir = write_weights(work / "peer-weights", say)
     # One model cache for both folders: the first run of the first folder exports the towers.
     base_env = dict(os.environ, LOOKALIKE_MODELS=str(work / "peer-models"))
-    rows = []
+    rows: list[dict] = []
+    pick = {f.strip() for f in os.environ.get("LOOKALIKE_PEER_FOLDERS", "").split(",") if f.strip()}
     for name, count, size in QUICK_FOLDERS if quick else FOLDERS:
+        if pick and name not in pick:
+            continue
         folder = photo_folder(work, name, count, size)
         for p in sorted(folder.iterdir()):  # both read the files from the page cache
             p.read_bytes()
@@ -267,6 +279,8 @@ def measure_peer(work: Path, repeats: int, say: Callable[[str], None], *, quick:
         res["rate_ours"] = count / res["index_ours_median"]
         res["rate_theirs"] = count / res["index_theirs_median"]
         rows.append(res)
+        if on_row is not None:
+            on_row({"rclip": version, "query": QUERY, "repeats": repeats, "rows": list(rows)})
     return {"rclip": version, "query": QUERY, "repeats": repeats, "rows": rows}
 
 
