@@ -15,10 +15,11 @@ if TYPE_CHECKING:
 
 def model_text(status: LibraryStatus | None, loading: bool = False) -> str:
     name = (status.model_name if status is not None else "") or "offline"
-    device = status.device if status is not None else ""
-    if loading or not device:
+    if loading:
         return f"Model: {name} (loading…)"
-    return f"Model: {name} · {device}"
+    # The device is known once the image model is loaded (text searches need only the text side).
+    device = status.device if status is not None else ""
+    return f"Model: {name} · {device}" if device else f"Model: {name}"
 
 
 def library_text(status: LibraryStatus) -> str:
