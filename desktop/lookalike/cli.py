@@ -105,7 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--only",
         metavar="SECTION,...",
         help="run only these sections (decode, encode, indexing, memory, scale, grid, query, duplicates, faces, "
-        "startup; peer: beside rclip, when it is installed); the others are kept from the report folder's results.json",
+        "startup, window: the window's memory; peer: beside rclip, when it is installed); "
+        "the others are kept from the report folder's results.json",
     )
     sp.add_argument(
         "--libraries",

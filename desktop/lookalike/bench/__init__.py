@@ -26,6 +26,7 @@ SECTIONS += ("faces",)  # People: bench/faces.py
 SECTIONS += ("faces",)  # People: bench/faces.py
 
 SECTIONS += ("concepts",)  # Concepts and filters: bench/concepts.py
+SECTIONS += ("window",)  # The window's memory by library size: bench/window_memory.py
 SECTIONS += ("peer",)
 
 # Normal defaults (minutes on two cores) and --quick (seconds, for the smoke test).
@@ -418,6 +419,23 @@ class Bench:
         from lookalike.bench.faces import run
 
         run(self)
+
+    def run_window(self) -> None:
+        from lookalike.bench import window_memory
+
+        if "offline" not in self.encoders():
+            self.say("  window memory: needs the offline model; skipped")
+            return
+        import importlib.util
+
+        if importlib.util.find_spec("PySide6") is None:
+            self.say("  window memory: no PySide6 here; skipped")
+            return
+        enc = self.encoders()["offline"]
+        sizes = self.cfg.get("cold_sizes") or list(window_memory.SIZES)
+        self.results["window"] = window_memory.window_memory_by_size(
+            self.work, enc, sizes, self.say, self.anchors(enc), keep=self.keep_work
+        )
 
     def run_peer(self) -> None:
         from lookalike.bench.peer import measure_peer

@@ -367,6 +367,12 @@ def render(results: dict, plots: list[str]) -> str:
         L.extend(render_cold(st.get("cold_search")))
         L.append("")
 
+    if results.get("window"):
+        from lookalike.bench.window_memory import render as render_window
+
+        L.extend(render_window(results["window"]))
+        L.append("")
+
     if results.get("duplicates"):
         from lookalike.bench.duplicates import render as render_duplicates
 
