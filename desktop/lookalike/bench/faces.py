@@ -286,7 +286,7 @@ def build_faces_library(lib: Path, photos: int, people: int, named: int, seed: i
                         f"h{i}",
                         4032,
                         3024,
-                        None,
+                        1.4e9 + i * 3000.0,  # taken: one every 50 minutes
                         now,
                         b"",
                     )
@@ -327,11 +327,12 @@ def build_faces_library(lib: Path, photos: int, people: int, named: int, seed: i
                         p + 1,
                         int(confirmed),
                         1,
+                        1.4e9 + int(where[i]) * 3000.0,
                     )
                 )
             conn.executemany(
                 "INSERT INTO faces(photo_id, model, x0, y0, x1, y1, landmarks, quality, vector, person_id, "
-                "confirmed, grouped) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)",
+                "confirmed, grouped, taken) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 rows,
             )
         return names

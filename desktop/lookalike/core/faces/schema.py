@@ -13,7 +13,9 @@
   (a photo with no face has a row too, so it is not looked at again).
 * ``face_rejections``: "not this person" - the face never joins that person.
 
-``faces_person`` covers a person's photos (a person query reads no face row).
+``faces.taken`` is the photo's date taken (else its file time) when its faces
+were found, so that ``faces_person`` covers a person's photos in date order: a
+person query reads neither a face row nor a photo row.
 
 Everything is keyed by ``photos(id)`` with ON DELETE CASCADE: a deleted photo's
 faces go with it, a moved photo keeps its id and so its faces and their names.
@@ -37,10 +39,11 @@ CREATE TABLE IF NOT EXISTS faces (
     person_id    INTEGER REFERENCES people(id) ON DELETE SET NULL,
     confirmed    INTEGER NOT NULL DEFAULT 0,
     suggested_id INTEGER REFERENCES people(id) ON DELETE SET NULL,
-    grouped      INTEGER NOT NULL DEFAULT 0
+    grouped      INTEGER NOT NULL DEFAULT 0,
+    taken        REAL
 );
 CREATE INDEX IF NOT EXISTS faces_photo ON faces(photo_id);
-CREATE INDEX IF NOT EXISTS faces_person ON faces(person_id, photo_id, confirmed, quality);
+CREATE INDEX IF NOT EXISTS faces_person ON faces(person_id, photo_id, confirmed, quality, taken);
 CREATE INDEX IF NOT EXISTS faces_suggested ON faces(suggested_id);
 CREATE INDEX IF NOT EXISTS faces_ungrouped ON faces(grouped) WHERE grouped = 0;
 CREATE TABLE IF NOT EXISTS face_scans (

@@ -62,12 +62,23 @@ class FaceStore:
         """The tables, for a library whose schema skipped migration 2 (it was made while a
         later migration existed and this one did not). Writers only; idempotent."""
         have = {r[0] for r in self.catalog.query("SELECT name FROM sqlite_master WHERE type IN ('table', 'index')")}
-        if set(TABLES) | set(INDEXES) <= have or self.catalog.readonly:
+        if self.catalog.readonly:
             return
-        with self.catalog.transaction() as conn:
-            for stmt in MIGRATION.split(";"):
-                if stmt.strip():
-                    conn.execute(stmt)
+        if not set(TABLES) | set(INDEXES) <= have:
+            with self.catalog.transaction() as conn:
+                for stmt in MIGRATION.split(";"):
+                    if stmt.strip():
+                        conn.execute(stmt)
+        columns = {r[1] for r in self.catalog.query("PRAGMA table_info(faces)")}
+        if "taken" not in columns:  # a library made before faces carried their photo's date
+            with self.catalog.transaction() as conn:
+                conn.execute("ALTER TABLE faces ADD COLUMN taken REAL")
+                conn.execute(
+                    "UPDATE faces SET taken = (SELECT COALESCE(p.taken, p.mtime_ns / 1e9) FROM photos p "
+                    "WHERE p.id = faces.photo_id)"
+                )
+                conn.execute("DROP INDEX IF EXISTS faces_person")
+                conn.execute("CREATE INDEX faces_person ON faces(person_id, photo_id, confirmed, quality, taken)")
 
     def has_tables(self) -> bool:
         return bool(self.catalog.query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'faces'"))
@@ -82,12 +93,19 @@ class FaceStore:
         Returns the new face ids in order."""
         now = time.time()
         out: list[int] = []
+        marks = ",".join("?" * len(photo_ids))
+        when = dict(
+            conn.execute(
+                f"SELECT id, COALESCE(taken, mtime_ns / 1e9) FROM photos WHERE id IN ({marks})",
+                [int(p) for p in photo_ids],
+            ).fetchall()
+        )
         for pid, faces in zip(photo_ids, found):
             conn.execute("DELETE FROM faces WHERE photo_id = ?", (int(pid),))
             for f in faces:
                 cur = conn.execute(
-                    "INSERT INTO faces(photo_id, model, x0, y0, x1, y1, landmarks, quality, vector) "
-                    "VALUES(?,?,?,?,?,?,?,?,?)",
+                    "INSERT INTO faces(photo_id, model, x0, y0, x1, y1, landmarks, quality, vector, taken) "
+                    "VALUES(?,?,?,?,?,?,?,?,?,?)",
                     (
                         int(pid),
                         model_id,
@@ -95,6 +113,7 @@ class FaceStore:
                         np.asarray(f.landmarks, np.float32).tobytes(),
                         float(f.quality),
                         np.ascontiguousarray(f.vector, np.float32).tobytes(),
+                        when.get(int(pid)),
                     ),
                 )
                 assert cur.lastrowid is not None
@@ -241,9 +260,8 @@ class FaceStore:
         """Every photo the person is in, in id order: (photo ids, whether a user placed
         the face, best face quality, when taken or else modified)."""
         rows = self.catalog.query(
-            "SELECT f.photo_id, MAX(f.confirmed), MAX(f.quality), COALESCE(p.taken, p.mtime_ns / 1e9) "
-            "FROM faces f JOIN photos p ON p.id = f.photo_id WHERE f.person_id = ? GROUP BY f.photo_id "
-            "ORDER BY f.photo_id",
+            "SELECT photo_id, MAX(confirmed), MAX(quality), COALESCE(MAX(taken), 0) FROM faces "
+            "WHERE person_id = ? GROUP BY photo_id ORDER BY photo_id",
             (person_id,),
         )
         if not rows:
