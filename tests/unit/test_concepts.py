@@ -324,3 +324,48 @@ def test_tag_and_concept_filters(dated):
         allowed_ids(cat, parse("dog + #luna"), concepts=concepts)
     assert info.value.column == 6 and "no concept named 'luna'" in info.value.reason
     assert allowed_ids(cat, parse("dog")) is None  # nothing to choose: every photo may answer
+
+
+# ---------------------------------------------------------------------- tags
+
+
+def test_clip_tags_come_from_prompts_and_are_redone_when_the_vocabulary_changes(tmp_path, monkeypatch):
+    from lookalike.core import tags as T
+
+    rng = np.random.default_rng(0)
+    prompts = rng.standard_normal((len(T.TAG_NAMES), 16)).astype(np.float32)
+    prompts /= np.linalg.norm(prompts, axis=1, keepdims=True)
+    calls: list[list[str]] = []
+
+    def encode_texts(texts: list[str]) -> np.ndarray:
+        calls.append(list(texts))
+        return prompts[[T.TAG_NAMES.index(t.removeprefix("a photo of ").removeprefix("a ")) for t in texts]]
+
+    cat = Catalog(tmp_path / "catalog.sqlite3")
+    try:
+        cat.set_meta({"encoder_id": "openclip-tiny-file", "weights_checksum": "x"})
+        folder = cat.add_folder(tmp_path / "p")
+        dog, beach = T.TAG_NAMES.index("dog"), T.TAG_NAMES.index("beach")
+        vecs = [prompts[dog], prompts[beach], (prompts[dog] + prompts[beach]) / np.sqrt(2)]
+        ids = cat.commit_batch(
+            added=[
+                NewPhoto(tmp_path / "p" / f"{i}.jpg", folder.id, 1, 1, f"h{i}", 10, 10, None, v.astype(np.float32))
+                for i, v in enumerate(vecs)
+            ]
+        )
+        learner = Learner(cat, encode_texts)
+        tags = learner.tags
+        assert learner.update().tagged == 3
+        assert calls and [T.prompt(t) for t in T.TAG_NAMES] == calls[0]
+        assert [t for t, _ in tags.of(ids[0])] == ["dog"]
+        assert [t for t, _ in tags.of(ids[1])] == ["beach"]
+        assert {t for t, _ in tags.of(ids[2])} == {"dog", "beach"}
+        assert dict(tags.counts())["dog"] == 2
+        assert learner.update().photos == 0  # nothing new
+        # the thresholds change: every photo is tagged again
+        monkeypatch.setattr(T, "CLIP_THRESHOLD", 0.6)
+        tags._tagger = None
+        assert tags.update() == 3
+        assert tags.of(ids[2]) == []  # half dog, half beach: neither reaches 0.6 now
+    finally:
+        cat.close()
