@@ -72,7 +72,13 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 
     sp = sub.add_parser("search", help="search by text, photo paths, or arithmetic over both")
-    sp.add_argument("query", metavar="QUERY", help="e.g. 'a dog on a beach', './me.jpg', 'dog + city', 'haircut - man'")
+    sp.add_argument(
+        "query",
+        metavar="QUERY",
+        help="e.g. 'a dog on a beach', './me.jpg', 'dog + city', 'haircut - man'; with filters: 'beach year:2023 "
+        "in:~/Pictures/Trips kind:heic shape:portrait min:2mp tag:dog', people '@alice - @bob' and concepts "
+        "'#luna'; filters alone list photos newest first",
+    )
     library_opts(sp)
     model_opts(sp)
     sp.add_argument("-k", type=int, default=20, metavar="N", help="number of results (default 20)")
@@ -309,6 +315,7 @@ def cmd_search(args) -> int:
     engine = _open_engine(args, writer=False)
     with engine:
         results = engine.search(args.query, k=args.k, min_score=args.min_score, folder=args.folder)
+
     # A query of filters alone lists photos newest first: no score (NaN), the date instead.
     def score(r) -> float | None:
         return None if r.score != r.score else round(r.score, 6)
