@@ -369,3 +369,40 @@ def test_clip_tags_come_from_prompts_and_are_redone_when_the_vocabulary_changes(
         assert tags.of(ids[2]) == []  # half dog, half beach: neither reaches 0.6 now
     finally:
         cat.close()
+
+
+def test_concepts_move_to_the_library_of_a_new_model(library, tmp_path):
+    cat, paths, ids, labels = library
+    old = Concepts(cat)
+    old.teach("g1", [paths[i] for i in np.nonzero(labels == 1)[0][:4]], [paths[0]])
+    # the same photos indexed by another model into a library of its own
+    other = Catalog(tmp_path / "other.sqlite3")
+    try:
+        other.set_meta({"encoder_id": "model-b", "weights_checksum": "b"})
+        folder = other.add_folder(tmp_path / "photos")
+        rng = np.random.default_rng(3)
+        rows = cat.photos_by_ids(ids.tolist())
+        other.commit_batch(
+            added=[
+                NewPhoto(
+                    r.path,
+                    folder.id,
+                    r.size,
+                    r.mtime_ns,
+                    r.hash,
+                    10,
+                    10,
+                    None,
+                    rng.standard_normal(DIM).astype(np.float32),
+                )
+                for r in rows.values()
+            ]
+        )
+        learner = Learner(other)
+        assert learner.concepts.adopt(cat) == 1 and learner.concepts.adopt(cat) == 0
+        learner.update()
+        info = learner.concepts.get("g1")
+        assert (info.examples, info.counter_examples) == (4, 1) and info.method  # learned on the new vectors
+        assert {e.path for e in learner.concepts.examples("g1")} == {e.path for e in old.examples("g1")}
+    finally:
+        other.close()

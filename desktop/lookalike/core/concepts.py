@@ -293,6 +293,34 @@ class Concepts:
             conn.execute("DELETE FROM concepts WHERE id = ?", (info.id,))
         return info
 
+    def adopt(self, other: Catalog) -> int:
+        """Bring the concepts of another library (the one of the model before a switch) into
+        this one: names, examples and marks, as the user gave them. They are learned on this
+        library's vectors at the next update. Concepts of the same name here are left alone.
+        Returns how many were brought."""
+        theirs = other.query("SELECT id, name, created FROM concepts ORDER BY id")
+        brought = 0
+        with self._lock, self.catalog.transaction() as conn:
+            for cid, name, created in theirs:
+                if conn.execute("SELECT 1 FROM concepts WHERE name = ?", (name,)).fetchone():
+                    continue
+                new = conn.execute(
+                    "INSERT INTO concepts(name, created, updated) VALUES(?, ?, ?)", (name, created, time.time())
+                ).lastrowid
+                conn.executemany(
+                    "INSERT OR IGNORE INTO concept_examples(concept_id, path, hash, label, origin, added) "
+                    "VALUES(?,?,?,?,?,?)",
+                    [
+                        (new, *row)
+                        for row in other.query(
+                            "SELECT path, hash, label, origin, added FROM concept_examples WHERE concept_id = ?",
+                            (cid,),
+                        )
+                    ],
+                )
+                brought += 1
+        return brought
+
     @staticmethod
     def _ensure(conn: sqlite3.Connection, name: str, now: float) -> int:
         row = conn.execute("SELECT id FROM concepts WHERE name = ?", (name,)).fetchone()
