@@ -20,8 +20,10 @@ second.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -216,6 +218,27 @@ def _folder_rows(engine: SearchEngine) -> tuple[FolderRow, ...]:
 # A unit of write work: given a progress callback, a cancel token and a commit hook, it runs
 # on the write queue and returns the indexer's report.
 WriteJob = Callable[["ProgressCallback", "CancelToken", Callable[[], None]], "IndexReport"]
+
+
+def _return_free_heap() -> None:
+    """Hand the heap a search has freed back to the system. glibc keeps freed memory in
+    the thread's arena: a search that reads a large graph from its file in chunks would
+    leave about 150 MB resident at 100,000 photos. A few milliseconds; nothing elsewhere."""
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    try:
+        return ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):  # not glibc (musl)
+        return None
 
 
 class LibraryService(QObject):
@@ -422,7 +445,9 @@ class LibraryService(QObject):
             results = engine.search(req.query, k=req.k)
             seconds = time.perf_counter() - t0
             # Converted here, so the GUI thread only swaps the list in.
-            return SearchOutcome(req, tuple(ResultItem.from_result(r) for r in results), seconds)
+            outcome = SearchOutcome(req, tuple(ResultItem.from_result(r) for r in results), seconds)
+            _return_free_heap()
+            return outcome
 
         def finished() -> None:
             self._search_running = None
