@@ -76,7 +76,7 @@ def mark(point, **extra):
         "point": point,
         "t": round(time.perf_counter() - t_start, 2),
         **status(),
-        "parts": breakdown(),
+        "parts": {k: v for k, v in breakdown().items() if v >= 2**20},  # (1 MiB and more)
         "modules": [m for m in HEAVY if m in sys.modules],
         **extra,
     }), flush=True)
@@ -237,7 +237,6 @@ def render(mem: dict | None) -> list[str]:
     if not mem or not mem.get("runs"):
         return []
     lines = [
-        "",
         "### The window's memory by library size",
         "",
         "The window opened offscreen on a synthetic library (offline model), as a new process; "
