@@ -23,7 +23,8 @@ def _rows(model) -> list[str]:
     return out
 
 
-def test_empty_query_browses_the_library_by_month(qtbot, make_window, library_copy):
+def test_search_view_browses_by_month_with_filter_chips_and_tags(qtbot, make_window, library_copy):
+    """One window (opening one costs a model load): browse, chips, typed filters, the preview's tags."""
     window = make_window()
     wait_idle(qtbot, window)
     sv = window.search_view
@@ -37,11 +38,6 @@ def test_empty_query_browses_the_library_by_month(qtbot, make_window, library_co
         "[June 2017]", "coins",
     ]  # fmt: skip
 
-
-def test_filter_chips_and_typed_filters_are_one_thing(qtbot, make_window, library_copy):
-    window = make_window()
-    wait_idle(qtbot, window)
-    sv = window.search_view
     # a filter typed in the field shows as a chip, and a filter alone lists photos newest first
     got = search(qtbot, window, "after:2021")
     assert got == ["galaxies.jpg", "coffee.jpg", "motorcycle.jpg", "cat.jpg"]
@@ -64,8 +60,17 @@ def test_filter_chips_and_typed_filters_are_one_thing(qtbot, make_window, librar
     sv.run_search()
     assert sv.query_bar.error() is not None and sv.query_bar.error()[1] == 11
 
+    # the preview shows a photo's tags
+    assert search(qtbot, window, "a cat")[0] == "cat.jpg"
+    sv.open_preview(0)
+    qtbot.waitUntil(lambda: "Tags:" in sv.preview.tags_label.text(), timeout=30_000)
+    assert "cat" in sv.preview.tags_label.text().split("Tags: ")[1].split(", ")
+    sv.preview.close()
+    search(qtbot, window, "year:2021")
+    assert names(window) == ["cat.jpg"] and not sv.delegate.show_scores
 
-def test_browse_view_with_chips(qtbot, make_window, library_copy):
+
+def test_browse_and_concepts_views(qtbot, make_window, library_copy, gui_photos, monkeypatch):
     window = make_window()
     wait_idle(qtbot, window)
     window.activate_view("browse")
@@ -75,10 +80,6 @@ def test_browse_view_with_chips(qtbot, make_window, library_copy):
     qtbot.waitUntil(lambda: view.model.photos == 1, timeout=30_000)
     assert _rows(view.model) == ["[September 2022]", "motorcycle"]
 
-
-def test_concepts_view_teach_mark_rename_delete(qtbot, make_window, library_copy, gui_photos, monkeypatch):
-    window = make_window()
-    wait_idle(qtbot, window)
     window.activate_view("concepts")
     view = next(v for v in window.views if v.key == "concepts")
     view.teach("space", [str(gui_photos / "galaxies.jpg"), str(gui_photos / "rocket.jpg")])
@@ -105,16 +106,3 @@ def test_concepts_view_teach_mark_rename_delete(qtbot, make_window, library_copy
     view.delete_current()
     qtbot.waitUntil(lambda: view.list.count() == 0, timeout=30_000)
     assert all((gui_photos / f"{n}.jpg").exists() for n in BY_DATE)
-
-
-def test_preview_shows_tags_and_filter_only_results_have_no_scores(qtbot, make_window, library_copy):
-    window = make_window()
-    wait_idle(qtbot, window)
-    sv = window.search_view
-    assert search(qtbot, window, "a cat")[0] == "cat.jpg"
-    sv.open_preview(0)
-    qtbot.waitUntil(lambda: "Tags:" in sv.preview.tags_label.text(), timeout=30_000)
-    assert "cat" in sv.preview.tags_label.text().split("Tags: ")[1].split(", ")
-    sv.preview.close()
-    search(qtbot, window, "year:2021")
-    assert names(window) == ["cat.jpg"] and not sv.delegate.show_scores
