@@ -435,12 +435,9 @@ class Concepts:
         photo_ids = np.asarray(photo_ids, dtype=np.int64)
         if len(photo_ids) == 0:  # (a re-scan that found nothing new reads no vectors)
             return 0
-        ids, vecs = self.matrix.get()
-        if len(ids) == 0:
+        sel_ids, sel = self.catalog.vectors_of(photo_ids)  # only the new photos' vectors
+        if len(sel_ids) == 0:
             return 0
-        pos = np.minimum(np.searchsorted(ids, photo_ids), len(ids) - 1)
-        ok = ids[pos] == photo_ids
-        sel_ids, sel = photo_ids[ok], vecs[pos[ok]]
         inserts = []
         for cid, blob, cut in rows:
             s = sel @ np.frombuffer(blob, dtype=np.float32)

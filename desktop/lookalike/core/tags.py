@@ -432,20 +432,20 @@ class Tags:
         everything = self.catalog.get_meta(self.META_KEY) != tagger.key
         if not everything and photo_ids is not None and len(photo_ids) == 0:
             return 0  # a re-scan that found nothing new: every vector stays on disk
-        ids, vecs = self.matrix.get()
+        if everything:
+            ids, vecs = self.matrix.get()
+        else:  # only the new photos' vectors: a few photos indexed never read the whole library
+            if photo_ids is None:
+                from lookalike.core.concepts import new_photo_ids
+
+                photo_ids = new_photo_ids(self.catalog)
+            ids, vecs = self.catalog.vectors_of(np.asarray(photo_ids, dtype=np.int64))
         if len(ids) == 0:
             return 0
         if tagger.dimension and vecs.shape[1] != tagger.dimension:
             log.warning("not tagging: the vectors have %d numbers, the model %d", vecs.shape[1], tagger.dimension)
             return 0
-        if everything:
-            todo = np.ones(len(ids), dtype=bool)
-        elif photo_ids is not None:
-            todo = np.isin(ids, photo_ids)
-        else:
-            from lookalike.core.concepts import new_photo_ids
-
-            todo = np.isin(ids, new_photo_ids(self.catalog))
+        todo = np.ones(len(ids), dtype=bool)
         rows: list[tuple[str, int, float]] = []
         sel = np.nonzero(todo)[0]
         for start in range(0, len(sel), 4096):
