@@ -75,3 +75,28 @@ def test_neighbour_pairs_through_hnsw_match_exact(monkeypatch):
     graph = set(zip(*[x.tolist() for x in neighbour_pairs(index, 0.97)[:2]]))
     assert len(exact) >= 300
     assert len(graph & exact) / len(exact) >= 0.99
+
+
+def test_the_saved_graphs_links_give_the_copies_without_a_search(tmp_path):
+    from lookalike.core.duplicates.finding import _components, graph_link_pairs
+
+    rng = np.random.default_rng(2)
+    base = _unit(rng.normal(size=(3000, 24)))
+    near = _unit(base[:300] + rng.normal(scale=0.02, size=(300, 24)))  # photo i+1 ~ photo 3001+i
+    family = _unit(base[300] + rng.normal(scale=0.01, size=(40, 24)))  # 40 copies of photo 301
+    index = _index(np.concatenate([base, near, family]))
+    index.save(tmp_path, 1)
+    alive = np.arange(1, 3341)
+    alive = alive[alive != 3001]  # a photo trashed since the graph was saved
+    a, b, cos, covered = graph_link_pairs(tmp_path / index.GRAPH, 24, 0.95, alive)
+    assert set(covered.tolist()) == set(alive.tolist())
+    assert (a < b).all() and (cos >= 0.95).all() and 3001 not in set(a.tolist()) | set(b.tolist())
+    pairs = set(zip(a.tolist(), b.tolist()))
+    planted = {(i + 1, 3001 + i) for i in range(1, 300)}
+    assert len(planted & pairs) >= 0.98 * len(planted)
+    # A family of copies may not hold every pair as a link, but it is linked as one part.
+    fam = {301, *range(3301, 3341)}
+    parts = _components({p: 0.0 for p in pairs if set(p) <= fam})
+    assert [set(p) for p in parts] == [fam]
+    assert graph_link_pairs(tmp_path / "missing.hnsw", 24, 0.95, alive) is None
+    assert graph_link_pairs(tmp_path / index.GRAPH, 32, 0.95, alive) is None  # another dimension

@@ -21,6 +21,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -164,6 +165,76 @@ def neighbour_pairs(
     return lo[first], hi[first], s[first]
 
 
+def graph_link_pairs(
+    path: Path, dim: int, min_cosine: float, alive: np.ndarray, *, chunk: int = 4096
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+    """Pairs (a < b, cosine at or above ``min_cosine``) along the saved graph's bottom-layer
+    links, read in one sequential pass of the file, no search at all; and the labels the
+    file holds. None when the file is missing or not a graph of ``dim``-d vectors.
+
+    Each photo links to up to 64 near neighbours, kept by hnswlib's heuristic: a copy
+    may be left out of one photo's list when another copy is nearer to it, but the copies
+    stay linked among themselves (the groups' closure adds the pairs between them). Only
+    photos in ``alive`` (the catalog's) count; a photo newer than the file is the
+    caller's to look up. Vectors are held as float16 while the pass runs (333 MB at
+    100,000 x 1664) and scored in float32."""
+    from lookalike.core import hnswfile
+
+    try:
+        header = hnswfile.Header.read(path)
+    except (OSError, ValueError):
+        return None
+    if header.label_offset != header.data_offset + 4 * dim or header.count == 0:
+        return None
+    n, m0 = header.count, header.max_m0
+    labels = np.empty(n, np.int64)
+    vecs = np.empty((n, dim), np.float16)
+    links = np.empty((n, m0), np.int64)
+    cols = np.arange(m0)
+    try:
+        for start, recs in hnswfile.read_records(path, header):
+            k = len(recs)
+            words = np.ascontiguousarray(recs[:, : 4 * (1 + m0)]).view(np.uint32)
+            count = (words[:, 0] & 0xFFFF).astype(np.int64)
+            deleted = (words[:, 0] & (1 << 16)) != 0
+            lk = words[:, 1:].astype(np.int64)
+            lk[(cols[None, :] >= count[:, None]) | (lk >= n)] = -1
+            links[start : start + k] = lk
+            labels[start : start + k] = np.where(
+                deleted,
+                -1,
+                np.ascontiguousarray(recs[:, header.label_offset : header.label_offset + 8]).view(np.int64)[:, 0],
+            )
+            vecs[start : start + k] = np.ascontiguousarray(recs[:, header.data_offset : header.label_offset]).view(
+                np.float32
+            )
+    except (OSError, ValueError) as exc:
+        log.warning("Cannot read the saved graph for duplicates (%s); searching it instead", exc)
+        return None
+    live = np.isin(labels, alive)
+    rows, c = np.nonzero(links >= 0)
+    src, dst = rows, links[rows, c]
+    ok = live[src] & live[dst] & (src != dst)
+    lo, hi = np.minimum(src[ok], dst[ok]), np.maximum(src[ok], dst[ok])
+    pairs = np.unique(lo * n + hi)  # a link held both ways is one pair
+    del rows, c, src, dst, ok, lo, hi, links
+    got_a: list[np.ndarray] = []
+    got_b: list[np.ndarray] = []
+    got_s: list[np.ndarray] = []
+    for start in range(0, len(pairs), chunk):
+        i, j = np.divmod(pairs[start : start + chunk], n)
+        cos = np.einsum("ij,ij->i", vecs[i].astype(np.float32), vecs[j].astype(np.float32))
+        keep = cos >= min_cosine
+        a, b = labels[i[keep]], labels[j[keep]]
+        got_a.append(np.minimum(a, b))
+        got_b.append(np.maximum(a, b))
+        got_s.append(cos[keep])
+    covered = labels[live]
+    if not got_a:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32), covered
+    return np.concatenate(got_a), np.concatenate(got_b), np.concatenate(got_s).astype(np.float32), covered
+
+
 def complete_linkage(nodes: Sequence[int], edges: dict[tuple[int, int], float]) -> list[list[int]]:
     """Split ``nodes`` into groups in which every pair is an edge. ``edges`` maps
     (a, b), a < b, to a distance in [0, 1): closer pairs join first."""
@@ -256,10 +327,13 @@ def find_groups(
     burst_seconds: float = BURST_SECONDS,
     stats: FindStats | None = None,
     fingerprints: Callable[[Sequence[int]], dict[int, fingerprint.Fingerprint]] | None = None,
+    graph_file: Path | None = None,
 ) -> list[RawGroup]:
     """Duplicate groups of the library. Exact and near groups never share a photo: a
     group whose members all have one content hash is exact, otherwise near. Similar
-    shots are grouped among the photos left over plus one photo of each group."""
+    shots are grouped among the photos left over plus one photo of each group.
+    ``graph_file``: the saved graph, whose links give the candidates without a search
+    (:func:`graph_link_pairs`); photos it does not hold are searched for."""
     kinds = set(kinds)
     stats = stats if stats is not None else FindStats()
     th = thresholds_for(model_name)
@@ -268,15 +342,10 @@ def find_groups(
     want_similar = DuplicateKind.SIMILAR in kinds
     t0 = time.perf_counter()
     low = min(th.near, th.similar) if want_similar else th.near
-    a, b, cos = (
-        neighbour_pairs(vectors, low)
-        if (DuplicateKind.NEAR in kinds or want_similar)
-        else (
-            np.zeros(0, np.int64),
-            np.zeros(0, np.int64),
-            np.zeros(0, np.float32),
-        )
-    )
+    if DuplicateKind.NEAR in kinds or want_similar:
+        a, b, cos = candidate_pairs(catalog, vectors, low, graph_file, stats)
+    else:
+        a, b, cos = np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32)
     stats.neighbour_seconds = time.perf_counter() - t0
     hashes = _hashes(catalog)
     edges: dict[tuple[int, int], float] = {}
@@ -290,17 +359,13 @@ def find_groups(
         stats.candidates = len(cand)
         t1 = time.perf_counter()
         need = sorted({v for p in cand for v in p})
-        prints = (fingerprints or (lambda ids: fingerprint.ensure(catalog, ids)))(need)
+        get_prints = fingerprints or (lambda ids: fingerprint.ensure(catalog, ids))
+        prints = get_prints(need)
         stats.fingerprinted = len(need)
         stats.fingerprint_seconds = time.perf_counter() - t1
         for x, y in cand:
-            fx, fy = prints.get(x), prints.get(y)
-            if fx is None or fy is None or fx.percept is None or fy.percept is None:
-                continue
-            dist = fingerprint.distance(fx.percept, fy.percept)
-            if dist <= fingerprint.PERCEPT_LIMIT:
-                # Exact copies (0) join first; then the closest fingerprints.
-                edges[(x, y)] = 0.01 + 0.98 * dist / (fingerprint.PERCEPT_LIMIT + 1)
+            _confirm(edges, prints, x, y)
+        close_groups(catalog.vectors_of, edges, prints, get_prints, th.near, hashes)
         stats.confirmed = len(edges)
     t2 = time.perf_counter()
     out: list[RawGroup] = []
@@ -314,6 +379,100 @@ def find_groups(
         out.extend(_similar(catalog, a, b, cos, th.similar, burst_seconds, grouped, out))
     stats.group_seconds = time.perf_counter() - t2
     return out
+
+
+def candidate_pairs(
+    catalog: Catalog, vectors: VectorIndex, min_cosine: float, graph_file: Path | None, stats: FindStats
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pairs of look-alikes: along the saved graph's links when there is one to read, and
+    by searching the graph for the photos it does not hold (or for all of them)."""
+    alive = catalog.all_ids()
+    linked = graph_link_pairs(graph_file, vectors.dim, min_cosine, alive) if graph_file is not None else None
+    if linked is None:
+        stats.extra["searched"] = float(len(alive))
+        return neighbour_pairs(vectors, min_cosine)
+    a, b, cos, covered = linked
+    rest = np.setdiff1d(alive, covered)
+    stats.extra["searched"] = float(rest.size)
+    if rest.size:
+        a2, b2, c2 = neighbour_pairs(vectors, min_cosine, ids=rest)
+        a, b, cos = np.concatenate([a, a2]), np.concatenate([b, b2]), np.concatenate([cos, c2])
+        if a.size:
+            _, first = np.unique(a * (int(b.max()) + 1) + b, return_index=True)
+            a, b, cos = a[first], b[first], cos[first]
+    return a, b, cos
+
+
+def _confirm(edges: dict[tuple[int, int], float], prints: dict[int, fingerprint.Fingerprint], x: int, y: int) -> bool:
+    """Add the pair (x < y) if the fingerprints say it is the same photo."""
+    fx, fy = prints.get(x), prints.get(y)
+    if fx is None or fy is None or fx.percept is None or fy.percept is None:
+        return False
+    dist = fingerprint.distance(fx.percept, fy.percept)
+    if dist > fingerprint.PERCEPT_LIMIT:
+        return False
+    # Exact copies (0) join first; then the closest fingerprints.
+    edges[(x, y)] = 0.01 + 0.98 * dist / (fingerprint.PERCEPT_LIMIT + 1)
+    return True
+
+
+CLOSURE_LIMIT = 200  # photos in a connected part whose every pair is checked
+
+
+def close_groups(
+    vectors_of: Callable[[Sequence[int]], tuple[np.ndarray, np.ndarray]],
+    edges: dict[tuple[int, int], float],
+    prints: dict[int, fingerprint.Fingerprint],
+    get_prints: Callable[[Sequence[int]], dict[int, fingerprint.Fingerprint]],
+    near: float,
+    hashes: dict[int, str],
+) -> None:
+    """Within each connected part of the confirmed pairs, check the pairs that no
+    candidate list held (the graph may link a copy to its nearest copy only), so that
+    complete linkage sees every pair of a family of copies."""
+    parts = _components(edges)
+    todo = [p for p in parts if 3 <= len(p) <= CLOSURE_LIMIT]
+    if not todo:
+        return
+    missing = sorted({v for p in todo for v in p if v not in prints})
+    if missing:
+        prints.update(get_prints(missing))
+    for part in todo:
+        ids, vecs = vectors_of(part)
+        if len(ids) < 3:
+            continue
+        sims = vecs @ vecs.T
+        ids_l = ids.tolist()
+        for i, x in enumerate(ids_l):
+            for j in range(i + 1, len(ids_l)):
+                y = ids_l[j]
+                key = (min(x, y), max(x, y))
+                if key in edges:
+                    continue
+                if hashes.get(x) is not None and hashes.get(x) == hashes.get(y):
+                    edges[key] = 0.0
+                elif sims[i, j] >= near:
+                    _confirm(edges, prints, *key)
+
+
+def _components(edges: dict[tuple[int, int], float]) -> list[list[int]]:
+    parent: dict[int, int] = {}
+
+    def find(x: int) -> int:
+        parent.setdefault(x, x)
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for a, b in edges:
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            parent[ra] = rb
+    parts: dict[int, list[int]] = defaultdict(list)
+    for v in list(parent):
+        parts[find(v)].append(v)
+    return [sorted(p) for p in parts.values()]
 
 
 def _hashes(catalog: Catalog) -> dict[int, str]:

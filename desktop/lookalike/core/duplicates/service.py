@@ -15,6 +15,7 @@ from lookalike.core.duplicates import fingerprint, trash
 from lookalike.core.duplicates.finding import DuplicateKind, FindStats, find_groups
 from lookalike.core.duplicates.keeper import DEFAULT_RULES, Candidate, KeeperRule, choose, format_name
 from lookalike.core.errors import LookalikeError
+from lookalike.core.vectors import VectorIndex
 
 if TYPE_CHECKING:  # pragma: no cover
     from lookalike.core.search import SearchEngine
@@ -109,6 +110,7 @@ class Duplicates:
             fingerprints=lambda ids: (
                 fingerprint.ensure(self.catalog, ids) if self.writable else self._fingerprints(ids)
             ),
+            graph_file=self.engine.library.path / VectorIndex.GRAPH,
         )
         self.last_stats = stats
         kept = [] if include_kept else self._kept_sets()

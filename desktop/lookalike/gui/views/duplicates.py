@@ -203,7 +203,7 @@ class DuplicatesView(View):
         for kind in DuplicateKind:
             box = QCheckBox(KIND_TITLES[kind], self)
             box.setChecked(kind is not DuplicateKind.SIMILAR)
-            box.toggled.connect(lambda _on: self.refresh())
+            box.toggled.connect(lambda _on: self._mark_stale())
             self.kind_boxes[kind] = box
             bar.addWidget(box)
         bar.addStretch(1)
