@@ -98,6 +98,33 @@ def test_the_last_photos_are_encoded_in_parallel_and_keep_their_own_vectors(tmp_
     assert indexer.encode._pool is None  # the encode threads are gone with the run
 
 
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs two cores to encode side by side")
+def test_batches_gathered_to_encode_side_by_side_are_committed_one_by_one(tmp_path, catalog):
+    """What a kill can lose stays the batch in flight: when the indexer gathers several
+    commit batches for the encoder (it is behind the decoders), each is committed as soon
+    as it is encoded, and calls start only on the oldest uncommitted batches."""
+    colours = _photos(tmp_path / "photos", 48)
+    folder = catalog.add_folder(tmp_path / "photos")
+    committed = []
+
+    class Counting(ColourEncoder):
+        def encode_images(self, images):
+            with self._lock:
+                self.uncommitted = getattr(self, "uncommitted", []) + [sum(self.sizes) + len(images) - sum(committed)]
+            return super().encode_images(images)
+
+    encoder = Counting(delay=0.05)  # far slower than decoding: the decoded photos wait
+    encoder.cpu_batch = 4
+    indexer = Indexer(catalog, VectorIndex(4), encoder, batch_size=4, workers=2)
+    indexer.on_commit = lambda: committed.append(catalog.photo_count() - sum(committed))
+    report = indexer.run([folder])
+    assert report.added == 48
+    assert encoder.most_running >= 2  # calls on two batches ran side by side: they were gathered
+    assert max(committed) == 4 and sum(committed) == 48  # one commit a batch
+    assert max(encoder.uncommitted) <= 4 * indexer.encode.share.calls_at_once
+    _assert_own_vectors(catalog, colours)
+
+
 @pytest.mark.parametrize("cpu_batch", [1, 4])
 def test_photos_go_to_the_encoder_in_the_size_it_asks_for(tmp_path, catalog, cpu_batch):
     colours = _photos(tmp_path / "photos", 20)

@@ -6,11 +6,19 @@ the scan here, the plan, decode pool, typed batches and commits in
 other, such as faces) in :mod:`lookalike.core.stages`, whose docstring is the
 protocol a new stage implements.
 
-Every batch of photos is committed to the catalog (vectors and every stage's
-output included) in one transaction, so a run killed at any moment loses at
-most the batch in flight; the next run picks up where it stopped. The graph is
-only a cache of the catalog and is saved at the end (and repaired on open if
-the run died).
+Every batch of photos (``batch_size``) is committed to the catalog (vectors and
+every stage's output included) in one transaction, as soon as it is encoded. So
+a run killed at any moment loses at most the batch in flight: the photos whose
+encoding had started and whose batch was not committed yet. On CPU, while the
+encoder runs calls side by side, a call never spans two batches and calls run
+only on the oldest uncommitted batch and the ones right after it, up to
+``CpuShare.calls_at_once`` batches in all (two, typically), whatever number of
+batches was gathered. A cancel (Ctrl+C) stops between encoder calls and commits
+what was encoded. The next run picks up where it stopped.
+Faces are committed on their own thread (:mod:`lookalike.core.faces.stage`):
+a photo committed without them is found again by the stage's ``pending()``,
+decoded for the faces alone, never encoded again. The graph is only a cache of
+the catalog and is saved at the end (and repaired on open if the run died).
 """
 
 from __future__ import annotations
@@ -411,7 +419,8 @@ class Indexer:
         share = self.encode.share
         # On CPU, when the next photo is decoded already the encoder is the bottleneck
         # (CLIP): gather up to four commit batches before encoding, so that more calls
-        # run side by side and fewer batch ends leave a core idle.
+        # run side by side and fewer batch ends leave a core idle. They are still
+        # committed one batch at a time, each as soon as it is encoded.
         encoder_behind = (
             share.encode_threads is not None and len(batches.ready) < 4 * share.batch_size and pool.next_is_ready()
         )
@@ -425,15 +434,18 @@ class Indexer:
         commit_rows(batches.take_rows(), self.catalog, (self.encode, *self.stages))
 
     def _commit_ready(self, batches: Batches, cancel: CancelToken) -> None:
-        batch = batches.take_ready()
-        if not batch:
+        ready = batches.take_ready()
+        if not ready:
             return
-        added, updated = commit_ready(batch, self.catalog, self.encode, self.stages, cancel)
-        batches.tally.added += added
-        batches.tally.updated += updated
-        batches.tally.encoded += added + updated
-        if self.on_commit:
-            self.on_commit()
+
+        def committed(added: int, updated: int) -> None:
+            batches.tally.added += added
+            batches.tally.updated += updated
+            batches.tally.encoded += added + updated
+            if self.on_commit:
+                self.on_commit()
+
+        commit_ready(ready, self.catalog, self.encode, self.stages, cancel, committed)
 
     # -- stages added since photos were indexed --------------------------------------
 

@@ -8,8 +8,9 @@
 * :class:`Batches` routes every outcome: a decoded photo waits in the
   :class:`ReadyBatch` for the stages; a move, a touch, a failure or a file gone
   since the scan is a row change in :class:`RowChanges`.
-* :func:`commit_ready` runs the stages on a ready batch and commits the photos and
-  every stage's output in one transaction; :func:`commit_rows` commits the rest.
+* :func:`commit_ready` runs the stages on ready photos and commits them batch by
+  batch, each batch's photos and every stage's output in one transaction, as soon as
+  the batch is encoded; :func:`commit_rows` commits the rest.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -29,6 +31,7 @@ import numpy as np
 from PIL import Image
 
 from lookalike.core.catalog import Catalog, FailureRow, NewPhoto, pkey
+from lookalike.core.errors import DiskFullError
 from lookalike.core.imaging import (
     DecodedPhoto,
     FileVanishedError,
@@ -53,9 +56,9 @@ def content_hash(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
-# A test hook: with LOOKALIKE_ENCODE_LOG=FILE in the environment, each batch appends
-# "start|done|commit <TAB> pid <TAB> path" lines to FILE before it is encoded, once every
-# stage is done with it (ready to commit) and after it is committed, so a crash test can
+# A test hook: with LOOKALIKE_ENCODE_LOG=FILE in the environment, "start|done|commit <TAB>
+# pid <TAB> path" lines are appended to FILE as an encoder call starts on the photos, once
+# every stage is done with a batch (ready to commit) and after it is committed, so a crash test can
 # count how often each photo was processed across killed runs. Unset (the normal case) it costs one getenv a batch.
 def trace_encodes(event: str, paths: Iterable[Path]) -> None:
     target = os.environ.get("LOOKALIKE_ENCODE_LOG")
@@ -430,6 +433,8 @@ def _stage_outputs(
             results = list(stage.process(photos, cancel))[: len(photos)]
         except Cancelled:
             results = []
+        except DiskFullError:  # not the stage's fault: the run stops, nothing is lost
+            raise
         except Exception:  # a stage's bug must not stop the indexing: its photos stay pending
             log.exception("Stage %r failed on a batch of %d photos", stage, len(photos))
             results = []
@@ -459,14 +464,42 @@ def _new_photo(r: Ready, vector: np.ndarray) -> NewPhoto:
 
 
 def commit_ready(
-    batch: list[Ready], catalog: Catalog, encode: EncodeStage, stages: Sequence[PhotoStage], cancel: CancelToken
+    ready: list[Ready],
+    catalog: Catalog,
+    encode: EncodeStage,
+    stages: Sequence[PhotoStage],
+    cancel: CancelToken,
+    on_commit: Callable[[int, int], None] = lambda added, updated: None,
+) -> None:
+    """Encode decoded photos (a commit batch, or several gathered to encode side by side)
+    and commit them batch by batch, each as soon as it is encoded: its rows, vectors and
+    the other stages' outputs in one transaction, while the next batches encode. So a
+    kill loses only photos whose encoding had started and whose batch was not committed
+    (at most ``encode.share.calls_at_once`` batches). ``on_commit(added, updated)``
+    after each commit. Cancelled: no further encoder call starts; what the calls
+    running encode is committed, the rest is left for the next run."""
+    size = encode.share.batch_size
+    batches = [ready[i : i + size] for i in range(0, len(ready), size)]
+    photos = [[StagePhoto(r.job.file.path, r.decoded.at(encode.image_size)) for r in b] for b in batches]
+    started = partial(_trace_photos, "start")
+    for n, vecs in enumerate(encode.encode_batches(photos, cancel, started)):
+        on_commit(*_commit_batch(batches[n][: len(vecs)], vecs, catalog, encode, stages, cancel))
+
+
+def _trace_photos(event: str, photos: Sequence[StagePhoto]) -> None:
+    trace_encodes(event, (p.path for p in photos))
+
+
+def _commit_batch(
+    batch: list[Ready],
+    vecs: np.ndarray,
+    catalog: Catalog,
+    encode: EncodeStage,
+    stages: Sequence[PhotoStage],
+    cancel: CancelToken,
 ) -> tuple[int, int]:
-    """Encode a batch, run the other stages, commit rows and outputs in one transaction.
-    Returns (added, updated). Cancelled mid-batch: the photos not encoded are left for
-    the next run; a later stage that stopped early leaves its photos pending."""
-    trace_encodes("start", (r.job.file.path for r in batch))
-    vecs = encode.process([StagePhoto(r.job.file.path, r.decoded.at(encode.image_size)) for r in batch], cancel)
-    batch = batch[: len(vecs)]
+    """Run the other stages on an encoded batch, commit it; returns (added, updated). A
+    later stage that stopped early (a cancel) leaves its photos pending."""
     outputs = _stage_outputs(stages, [(r.job.file.path, r.decoded, None) for r in batch], cancel, encode.image_size)
     trace_encodes("done", (r.job.file.path for r in batch))
     replaced = [r.job.old_id for r in batch if r.job.old_id is not None]
@@ -476,7 +509,7 @@ def commit_ready(
         also=lambda conn, ids: _write_outputs(conn, ids, outputs),
     )
     trace_encodes("commit", (r.job.file.path for r in batch))
-    for stage, results in [(encode, vecs), *outputs]:
+    for stage, results in [(encode, list(vecs)), *outputs]:
         if replaced:
             stage.forget(replaced)
         stage.committed(new_ids[: len(results)], results)

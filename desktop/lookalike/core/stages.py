@@ -78,7 +78,7 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
@@ -169,6 +169,14 @@ class CpuShare:
             workers or max(1, cpus - threads + 1),
         )
 
+    @property
+    def calls_at_once(self) -> int:
+        """Encoder calls that may run side by side: on CPU one per thread share of the
+        cores (two, typically); on a GPU one."""
+        if self.encode_threads is None:
+            return 1
+        return max(1, (os.cpu_count() or 2) // max(1, self.encode_threads))
+
 
 class EncodeStage(PhotoStage[np.ndarray]):
     """The first stage: the image encoder. Its output is the photo's vector, which the
@@ -254,10 +262,7 @@ class EncodeStage(PhotoStage[np.ndarray]):
 
     def process(self, photos: Sequence[StagePhoto], cancel: CancelToken) -> list[np.ndarray]:
         """Vectors of a prefix of ``photos`` (all of them unless cancelled mid-batch)."""
-        images = [p.decoded.image for p in photos]
-        step = max(1, self.share.encode_chunk)
-        chunks = [images[i : i + step] for i in range(0, len(images), step)]
-        return list(self._encode_chunks(chunks, lambda: cancel.cancelled))
+        return [v for vecs in self.encode_batches([photos], cancel) for v in vecs]
 
     def write(self, conn: sqlite3.Connection, ids: Sequence[int], outputs: Sequence[np.ndarray]) -> None:
         return None  # the vector is a column of the photo's row
@@ -271,41 +276,83 @@ class EncodeStage(PhotoStage[np.ndarray]):
 
     # -- scheduling -------------------------------------------------------------
 
-    def _slots(self) -> int:
-        return max(1, (os.cpu_count() or 2) // max(1, self.share.encode_threads or 1))
+    def encode_batches(
+        self,
+        batches: Sequence[Sequence[StagePhoto]],
+        cancel: CancelToken,
+        started: Callable[[Sequence[StagePhoto]], None] = lambda photos: None,
+    ) -> Iterator[np.ndarray]:
+        """The vectors of each commit batch in turn, each as soon as it (and every batch
+        before it) is encoded, so that the caller commits it while later batches encode.
 
-    def _encode_chunks(self, chunks: list[list], stop: Callable[[], bool]) -> np.ndarray:
-        """Encode ``chunks``, results in order. Once ``stop()`` is true no further chunk
-        is started: the rows returned are for a prefix of the chunks (at least the
-        first), the calls already running are finished."""
+        An encoder call never spans two batches, and calls run side by side only on
+        batches within ``share.calls_at_once`` of the oldest one the caller has not
+        taken back from (committed): photos whose encoding has started and whose batch
+        is not committed, what a kill loses, are at most that many batches.
+        ``started(photos)`` is called as each call starts. Once ``cancel`` is set no
+        further call starts (after the first): the calls running finish, and the last
+        batch yielded may be a prefix of its photos."""
+        step = max(1, self.share.encode_chunk)
+        chunks = [
+            (b, list(photos[i : i + step])) for b, photos in enumerate(batches) for i in range(0, len(photos), step)
+        ]
+        if not chunks:
+            return
         encoder = self.encoder
-        if len(chunks) == 1 or self.share.encode_threads is None or not encoder.side_by_side:
-            out = []
-            for c in chunks:
-                out.append(encoder.encode_images(c))
-                if stop():
-                    break
-            return np.concatenate(out)
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=self._slots(), thread_name_prefix="encode")
-        return self._side_by_side(self._pool, encoder, chunks, stop)
+        alone = len(chunks) == 1 or self.share.encode_threads is None or not encoder.side_by_side
+        if not alone and self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=self.share.calls_at_once, thread_name_prefix="encode")
+        if alone:
+            yield from self._one_at_a_time(encoder, chunks, cancel, started)
+        else:
+            assert self._pool is not None
+            yield from self._side_by_side(self._pool, encoder, chunks, cancel, started)
+
+    def _one_at_a_time(
+        self, encoder: Encoder, chunks: list[tuple[int, list[StagePhoto]]], cancel: CancelToken, started: Callable
+    ) -> Iterator[np.ndarray]:
+        out: list[np.ndarray] = []
+        for n, (batch, photos) in enumerate(chunks):
+            if n > 0 and cancel.cancelled:
+                break
+            started(photos)
+            out.append(encoder.encode_images([p.decoded.image for p in photos]))
+            if n + 1 == len(chunks) or chunks[n + 1][0] != batch:
+                yield np.concatenate(out)
+                out = []
+        if out:
+            yield np.concatenate(out)
 
     def _side_by_side(
-        self, pool: ThreadPoolExecutor, encoder: Encoder, chunks: list[list], stop: Callable[[], bool]
-    ) -> np.ndarray:
-        slots = self._slots()
+        self,
+        pool: ThreadPoolExecutor,
+        encoder: Encoder,
+        chunks: list[tuple[int, list[StagePhoto]]],
+        cancel: CancelToken,
+        started: Callable,
+    ) -> Iterator[np.ndarray]:
+        """Calls on the encode threads, as many at once as decoders are idle (plus one),
+        up to ``calls_at_once``, within that many batches of the oldest not yet taken."""
+        window = self.share.calls_at_once
         results: list[np.ndarray | None] = [None] * len(chunks)
         running: dict[Future, int] = {}
-        nxt, end = 0, len(chunks)
-        while nxt < end or running:
-            if nxt > 0 and stop():
+        nxt, end, first = 0, len(chunks), 0  # first: the oldest chunk not yet yielded
+        while first < end:
+            if nxt > 0 and cancel.cancelled:
                 end = nxt
-            allowed = min(slots, 1 + self.idle_decoders())
-            while nxt < end and len(running) < allowed:
-                running[pool.submit(encoder.encode_images, chunks[nxt])] = nxt
+            allowed = min(window, 1 + self.idle_decoders())
+            while nxt < end and len(running) < allowed and chunks[nxt][0] < chunks[first][0] + window:
+                started(chunks[nxt][1])
+                running[pool.submit(encoder.encode_images, [p.decoded.image for p in chunks[nxt][1]])] = nxt
                 nxt += 1
+            last = first  # the oldest batch is done when all its chunks (up to end) are
+            while last < end and chunks[last][0] == chunks[first][0] and results[last] is not None:
+                last += 1
+            if last > first and (last == end or chunks[last][0] != chunks[first][0]):
+                yield np.concatenate([r for r in results[first:last] if r is not None])
+                first = last
+                continue
             # Look again every 20 ms while chunks wait: a decoder may have gone idle.
             done, _ = wait(running, timeout=0.02 if nxt < end else None, return_when=FIRST_COMPLETED)
             for fut in done:
                 results[running.pop(fut)] = fut.result()
-        return np.concatenate([r for r in results[:end] if r is not None])
