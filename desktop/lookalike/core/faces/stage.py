@@ -16,7 +16,9 @@ and its faces are found, the thread commits the faces and the photo's
 them. A run killed meanwhile leaves those photos without a ``face_scans`` row:
 the next run finds their faces (:meth:`FaceStage.pending`), decoding just those
 again. A cancel stops the thread after the photo in hand; :meth:`drain` waits for
-it at the end of a run.
+it at the end of a run. A full disk stops the thread's writing: the error is raised
+in the indexer's own flow (by the next ``process``, or ``drain``), and the photos
+whose faces were not written stay pending.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from lookalike.core.errors import DiskFullError
 from lookalike.core.faces.model import FaceModel, FoundFace
 from lookalike.core.faces.store import FaceStore
 from lookalike.core.progress import CancelToken, Progress, ProgressCallback, RateMeter, Stage, no_progress
@@ -90,6 +93,7 @@ class FaceStage(PhotoStage[int]):
         self._cancel: CancelToken | None = None
         self._stopping = False
         self._thread: threading.Thread | None = None
+        self._error: DiskFullError | None = None  # met on the face thread: raised in the main flow
         self.photos_done = 0
 
     @property
@@ -103,6 +107,7 @@ class FaceStage(PhotoStage[int]):
 
     def process(self, photos: Sequence[StagePhoto], cancel: CancelToken) -> list[int]:
         self._cancel = cancel
+        self._raise_error()
         self._start()
         out: list[int] = []
         for p in photos:
@@ -172,6 +177,9 @@ class FaceStage(PhotoStage[int]):
                         self._found[job.token] = faces
                         self._working = None
                 self._write_ready()
+        except DiskFullError as exc:  # stop writing; the indexer raises it (its faces stay pending)
+            log.info("The face thread stopped: %s", exc)
+            self._error = exc
         except Exception:  # never leave process() waiting on a dead thread
             log.exception("The face thread stopped")
         finally:
@@ -225,9 +233,16 @@ class FaceStage(PhotoStage[int]):
                 total = self.photos_done + left
                 progress(Progress(Stage.FACES, self.photos_done, total, meter.update(self.photos_done)))
         self._thread = None
-        self._write_ready()
+        if self._error is None:
+            self._write_ready()
         with self._cond:
             self._todo.clear()
             self._found.clear()
             self._ids.clear()
             self._durable.clear()
+        self._raise_error()
+
+    def _raise_error(self) -> None:
+        """A full disk met on the face thread stops the run with its message, in the main flow."""
+        if self._error is not None:
+            raise self._error
