@@ -105,4 +105,17 @@ def test_browse_and_concepts_views(qtbot, make_window, library_copy, gui_photos,
     )
     view.delete_current()
     qtbot.waitUntil(lambda: view.list.count() == 0, timeout=30_000)
+    # "Teach a concept from these..." on photos selected in the search grid
+    window.activate_view("search")
+    got = search(qtbot, window, "a cup of coffee")
+    sv = window.search_view
+    sv.results_view.selectionModel().clearSelection()
+    for r in (0, 1):
+        sv.results_view.selectionModel().select(
+            sv.results_model.index(r), sv.results_view.selectionModel().SelectionFlag.Select
+        )
+    monkeypatch.setattr("lookalike.gui.views.concepts.QInputDialog.getText", lambda *a, **k: ("mornings", True))
+    sv._teach_concept()
+    qtbot.waitUntil(lambda: view.list.count() == 1 and view.examples.count() == 2, timeout=60_000)
+    assert sorted(view.examples.item(i).text() for i in range(2)) == sorted(got[:2])
     assert all((gui_photos / f"{n}.jpg").exists() for n in BY_DATE)

@@ -340,9 +340,29 @@ class BrowsePanel(QWidget):
         self.grid.setItemDelegate(BrowseDelegate(context.thumbnails, self.grid))
         self.grid.setModel(self.model)
         self.grid.photo_activated.connect(desktop.open_with_default_app)
+        self.grid.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.grid.customContextMenuRequested.connect(self._menu)
         lay.addWidget(self.grid, 1)
         context.thumbnails.loaded.connect(self.model.on_thumbnail)
         self._asked = 0
+
+    def _menu(self, pos) -> None:
+        if not self.grid.selected_paths():
+            return
+        menu = QMenu(self)
+        menu.addAction("Open").triggered.connect(
+            lambda: [desktop.open_with_default_app(p) for p in self.grid.selected_paths()[:10]]
+        )
+        menu.addAction("Teach a Concept from These\u2026").triggered.connect(self._teach_concept)
+        menu.popup(self.grid.viewport().mapToGlobal(pos))
+        self._context_menu = menu
+
+    def _teach_concept(self) -> None:
+        frame = self.window()
+        view = next((v for v in getattr(frame, "views", []) if v.key == "concepts"), None)
+        if view is not None:
+            view.teach_from_selection(self.grid.selected_paths())
+            frame.activate_view(view.key)
 
     def show_query(self, query: Query | None, note: str = "") -> None:
         """List the photos ``query`` (filters, people, concepts; None: everything) allows."""

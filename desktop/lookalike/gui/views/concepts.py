@@ -113,7 +113,7 @@ class ConceptsView(View):
         self.teach_button = QPushButton("Teach a concept\u2026", self)
         self.teach_button.setObjectName("TeachConcept")
         self.teach_button.setToolTip("Teach a concept from the photos selected in the search or browse grid")
-        self.teach_button.clicked.connect(self.teach_from_selection)
+        self.teach_button.clicked.connect(lambda: self.teach_from_selection())
         top.addWidget(self.teach_button)
         self.rename_button = QPushButton("Rename\u2026", self)
         self.rename_button.clicked.connect(self.rename_current)
@@ -172,7 +172,7 @@ class ConceptsView(View):
     # -- the list
     def menu_actions(self) -> Sequence[QAction | None]:
         a = QAction("Teach a Concept from the Selected Photos\u2026", self)
-        a.triggered.connect(self.teach_from_selection)
+        a.triggered.connect(lambda: self.teach_from_selection())
         return (a,)
 
     def _mark_stale(self) -> None:
@@ -270,8 +270,10 @@ class ConceptsView(View):
                 paths += view.grid.selected_paths()
         return list(dict.fromkeys(paths))
 
-    def teach_from_selection(self) -> None:
-        paths = self._grid_selection()
+    def teach_from_selection(self, paths: Sequence[str] | None = None) -> None:
+        """Ask a name and teach a concept from ``paths`` (default: the photos selected in the
+        search or browse grid; none: photos picked from disk)."""
+        paths = list(paths) if paths else self._grid_selection()
         if not paths:
             picked, _ = QFileDialog.getOpenFileNames(
                 self, "Example photos of the new concept", "", "Photos (*.jpg *.jpeg *.png *.heic *.webp *.tif *.tiff)"

@@ -518,8 +518,18 @@ class SearchView(View):
             if not menu.isEmpty():
                 menu.addSeparator()
             menu.addActions(list(group))
+        menu.addSeparator()
+        menu.addAction("Teach a Concept from These\u2026").triggered.connect(self._teach_concept)
         self._context_menu = menu
         menu.popup(self.results_view.viewport().mapToGlobal(pos))
+
+    def _teach_concept(self) -> None:
+        """The selected photos as the examples of a new concept (the Concepts view asks its name)."""
+        frame = self.window()
+        view = next((v for v in getattr(frame, "views", []) if v.key == "concepts"), None)
+        if view is not None:
+            view.teach_from_selection(self._selected_paths())
+            frame.activate_view(view.key)
 
     def preview_current(self) -> None:
         row = self.results_view.current_row()
