@@ -287,6 +287,10 @@ def measure_peer(
 # -- report -------------------------------------------------------------------------------------
 
 
+def _faster(ratio: float) -> str:
+    return f"{ratio:.2f}x faster" if ratio >= 1 else f"{ratio:.2f}x (slower)"
+
+
 def render_peer(peer: dict, machine: dict) -> str:
     if not peer or peer.get("skipped"):
         return ""
@@ -316,7 +320,7 @@ def render_peer(peer: dict, machine: dict) -> str:
         f = f"{r['photos']} photos, {r['size'][0]}x{r['size'][1]}"
         q_o, q_t = r["query_ours_median"], r["query_theirs_median"]
         lines.append(
-            f"| cold text query (s) | {f} | {q_t:.2f} | {q_o:.2f} | {q_t / q_o:.2f}x faster | "
+            f"| cold text query (s) | {f} | {q_t:.2f} | {q_o:.2f} | {_faster(q_t / q_o)} | "
             f"{cpu(r, 'query_theirs_cpu_median')} | {cpu(r, 'query_ours_cpu_median')} |"
         )
         lines.append(
@@ -326,7 +330,7 @@ def render_peer(peer: dict, machine: dict) -> str:
         )
         n_o, n_t = r["one_new_ours_median"], r["one_new_theirs_median"]
         lines.append(
-            f"| index 1 new photo (s) | {f} | {n_t:.2f} | {n_o:.2f} | {n_t / n_o:.2f}x faster | "
+            f"| index 1 new photo (s) | {f} | {n_t:.2f} | {n_o:.2f} | {_faster(n_t / n_o)} | "
             f"{cpu(r, 'one_new_theirs_cpu_median')} | {cpu(r, 'one_new_ours_cpu_median')} |"
         )
     lines += [
