@@ -230,3 +230,18 @@ def test_cli_concepts_survive_restart_and_tag_new_photos(cli_library):
     ok("concepts", "delete", "old coins", "--library", lib)
     assert json.loads(ok("concepts", "--json", "--library", lib).stdout) == []
     assert len(list((photos / "coins").iterdir())) == 21  # no photo touched
+
+
+def test_cli_concepts_come_along_to_a_new_models_library(tmp_path, tiny_clip_checkpoint):
+    lab = build(tmp_path / "photos", lfw=False)
+    coins = sorted((lab.folder / "coins").iterdir())
+    for p in (lab.folder / "faces").iterdir():
+        shutil.rmtree(p)  # coins and samples are enough here
+    ok("index", lab.folder)  # the default (offline) library
+    ok("teach", "coin", *coins[:4], "--not", lab.folder / "samples" / "clock.jpg")
+    # the same photos with another model: a library of its own, which adopts the concept
+    ok("index", lab.folder, "--model-file", tiny_clip_checkpoint)
+    listed = json.loads(ok("concepts", "--json").stdout)
+    assert [(c["name"], c["examples"], c["counter_examples"]) for c in listed] == [("coin", 4, 1)]
+    # learned on the new model's vectors (random weights here: what it finds means nothing)
+    assert listed[0]["method"] and listed[0]["threshold"] is not None and listed[0]["photos"] >= 1

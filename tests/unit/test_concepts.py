@@ -375,10 +375,15 @@ def test_concepts_move_to_the_library_of_a_new_model(library, tmp_path):
     cat, paths, ids, labels = library
     old = Concepts(cat)
     old.teach("g1", [paths[i] for i in np.nonzero(labels == 1)[0][:4]], [paths[0]])
-    # the same photos indexed by another model into a library of its own
-    other = Catalog(tmp_path / "other.sqlite3")
+    # a library being built for another model adopts the concepts, then indexes the same photos
+    (tmp_path / "new").mkdir()
+    other = Catalog(tmp_path / "new" / Catalog.FILENAME)
     try:
         other.set_meta({"encoder_id": "model-b", "weights_checksum": "b"})
+        learner = Learner(other)
+        assert learner.concepts.adopt_library(tmp_path / "nowhere") == 0
+        assert learner.concepts.adopt_library(tmp_path) == 1  # the old library's folder
+        assert learner.concepts.adopt(cat) == 0  # already there
         folder = other.add_folder(tmp_path / "photos")
         rng = np.random.default_rng(3)
         rows = cat.photos_by_ids(ids.tolist())
@@ -398,11 +403,23 @@ def test_concepts_move_to_the_library_of_a_new_model(library, tmp_path):
                 for r in rows.values()
             ]
         )
-        learner = Learner(other)
-        assert learner.concepts.adopt(cat) == 1 and learner.concepts.adopt(cat) == 0
         learner.update()
         info = learner.concepts.get("g1")
         assert (info.examples, info.counter_examples) == (4, 1) and info.method  # learned on the new vectors
         assert {e.path for e in learner.concepts.examples("g1")} == {e.path for e in old.examples("g1")}
+        # deleted in the new library, it is not brought back by a later switch: that library has photos now
+        learner.concepts.delete("g1")
+        assert learner.concepts.adopt(cat) == 0 and learner.concepts.list() == []
     finally:
         other.close()
+
+
+def test_threshold_when_no_cut_reaches_90_percent_balances_right_and_wrong():
+    from lookalike.core.learning import Scorer
+
+    d = np.array([1.0, 0.0], dtype=np.float32)
+    scorer = Scorer(Method.CENTROID, d)
+    pos = np.array([[0.9, 0.1], [0.8, 0.2], [0.7, 0.3], [0.6, 0.4]], dtype=np.float32)
+    neg = np.array([[0.95, 0.0]], dtype=np.float32)  # a wrong one above every right one
+    cut = threshold(scorer, TrainingSet(pos, neg, pos[:0]))
+    assert cut <= 0.6  # keeps the four right ones (F1 0.89) rather than only the wrong one

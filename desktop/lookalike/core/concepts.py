@@ -297,7 +297,11 @@ class Concepts:
         """Bring the concepts of another library (the one of the model before a switch) into
         this one: names, examples and marks, as the user gave them. They are learned on this
         library's vectors at the next update. Concepts of the same name here are left alone.
-        Returns how many were brought."""
+        Only a library still empty of photos adopts (one being built for the new model): a
+        library used before keeps its own concepts, and one deleted there is never brought
+        back. Returns how many were brought."""
+        if self.catalog.photo_count() > 0:
+            return 0
         theirs = other.query("SELECT id, name, created FROM concepts ORDER BY id")
         brought = 0
         with self._lock, self.catalog.transaction() as conn:
@@ -320,6 +324,22 @@ class Concepts:
                 )
                 brought += 1
         return brought
+
+    def adopt_library(self, folder: Path) -> int:
+        """:meth:`adopt` from the library in ``folder`` (read only; nothing when it is this one,
+        absent, or cannot be read)."""
+        path = Path(folder) / Catalog.FILENAME
+        try:
+            if not path.is_file() or path.resolve() == self.catalog.path.resolve():
+                return 0
+            other = Catalog(path, readonly=True)
+        except (OSError, LookalikeError) as exc:
+            log.info("no concepts adopted from %s: %s", folder, exc)
+            return 0
+        try:
+            return self.adopt(other)
+        finally:
+            other.close()
 
     @staticmethod
     def _ensure(conn: sqlite3.Connection, name: str, now: float) -> int:

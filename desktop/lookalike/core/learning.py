@@ -283,7 +283,8 @@ def threshold(
     Examples count as right (their held-out scores when given: how a member the concept
     has not seen scores), counter-examples and photos marked wrong as wrong. With no
     wrong ones, the threshold sits just below the weakest right one; with some, it is
-    the lowest at which at least 90% of those at or above it are right. A single
+    the lowest at which at least 90% of those at or above it are right (where none is,
+    the one with the best F1 over them). A single
     example, with nothing marked wrong, accepts at most the top 1% of the library."""
     if held_out is not None and len(held_out) == len(data.positives):
         right = np.minimum(np.asarray(held_out, dtype=np.float32), scorer.scores(data.positives))
@@ -296,9 +297,14 @@ def threshold(
         lab = np.concatenate([np.ones(len(right)), np.zeros(len(wrong))])
         order = np.argsort(-s, kind="stable")
         s, lab = s[order], lab[order]
-        prec = np.cumsum(lab) / np.arange(1, len(lab) + 1)
+        hits = np.cumsum(lab)
+        prec = hits / np.arange(1, len(lab) + 1)
         ok = np.nonzero(prec >= 0.9)[0]
-        t = float(s[ok.max()] if ok.size else s[0]) - 1e-4
+        if ok.size:
+            t = float(s[ok.max()]) - 1e-4
+        else:  # no cut is 90% right: the one with the best balance of right kept and wrong left out
+            f1 = 2 * hits / (np.arange(1, len(lab) + 1) + len(right))
+            t = float(s[int(np.argmax(f1))]) - 1e-4
     elif len(data.positives) == 1 and library_scores is not None and len(library_scores) > 100:
         t = max(t, float(np.quantile(library_scores, 0.99)))
     return t
