@@ -8,6 +8,6 @@ APP_ID = "io.github.lookalike.Lookalike"
 # vectors); BLAS threads only add contention there: measured on 2 cores, 25 ms
 # per text query with one thread against 200-400 ms with two while the other
 # core was busy. Set before numpy loads; an explicit setting wins.
-import os as _os
+import os as _os  # noqa: E402 (the version and names above need nothing imported)
 
 _os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")

@@ -109,7 +109,7 @@ def measure_query(library: Path, encoder, record, repeats: int, say: Callable[[s
         open_s = time.perf_counter() - t0
         engine.search(TEXTS[0], k=50)  # warm
         total, parse, encode, search, lookup = [], [], [], [], []
-        for r in range(repeats):
+        for _ in range(repeats):
             for text in TEXTS:
                 t0 = time.perf_counter()
                 res = engine.search(text, k=50)

@@ -164,6 +164,13 @@ def _oriented_size(img: Image.Image, size: tuple[int, int] | None = None) -> tup
     return w, h
 
 
+def _draft(img: Image.Image, w0: int, h0: int, target: int) -> None:
+    """Ask the JPEG codec for at least ``target`` on the short side; it picks the scale."""
+    scale = max(1, min(w0, h0) // target)
+    if scale > 1:
+        img.draft("RGB", (max(1, w0 // scale), max(1, h0 // scale)))
+
+
 def decode_bytes(data: bytes, target: int | None = 256, name: str = "") -> DecodedPhoto:
     """Decode ``data`` into an RGB image whose short side is about ``target``.
 
@@ -179,10 +186,7 @@ def decode_bytes(data: bytes, target: int | None = 256, name: str = "") -> Decod
         if w0 <= 0 or h0 <= 0:
             raise ImageDecodeError("the image has no pixels")
         if target and img.format == "JPEG":
-            # Ask for at least target on the short side; the codec picks the scale.
-            scale = max(1, min(w0, h0) // target)
-            if scale > 1:
-                img.draft("RGB", (max(1, w0 // scale), max(1, h0 // scale)))
+            _draft(img, w0, h0, target)
         if getattr(img, "is_animated", False):
             img.seek(0)
         large = img.size[0] * img.size[1] > LARGE_DECODE_PIXELS

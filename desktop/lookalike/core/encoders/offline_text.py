@@ -71,7 +71,7 @@ class NumpyMiniLM:
         for i in range(int(cfg["num_hidden_layers"])):
             p = f"encoder.layer.{i}."
 
-            def lin(name: str) -> tuple[np.ndarray, np.ndarray]:
+            def lin(name: str, p: str = p) -> tuple[np.ndarray, np.ndarray]:
                 # The transposed view: BLAS multiplies by it as it is, no copy of the weights.
                 return w[p + name + ".weight"].T, w[p + name + ".bias"]
 
