@@ -65,6 +65,8 @@ def tune_runtime() -> None:
     # OpenMP threads (torch's) sleep when idle instead of spinning on cores the GUI needs.
     # Must be set before torch is imported (it is imported later, on a worker thread).
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    # dlib holds the GIL while it loads and finds faces: the face model runs in a child process.
+    os.environ.setdefault("LOOKALIKE_FACE_PROCESS", "1")
 
 
 def ensure_application(argv: Sequence[str] | None = None) -> QApplication:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import logging
+import os
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -50,6 +51,10 @@ DEFAULT_WORKING_SIZE = 1024
 #: The id (and vector size) of the default model, known without loading it.
 DEFAULT_MODEL_ID = "dlib-resnet-v1"
 DEFAULT_DIMENSION = 128
+
+#: Set to "1" (the window does) to run the face model in a child process: dlib holds
+#: the GIL through loading and analysing, which freezes a window indexing on threads.
+FACE_PROCESS_ENV = "LOOKALIKE_FACE_PROCESS"
 
 #: Faces below this quality are found and stored but kept out of grouping.
 MIN_CLUSTER_QUALITY = 0.5
@@ -154,6 +159,21 @@ def _ramp(x: float, lo: float, hi: float) -> float:
     return float(min(1.0, max(0.0, (x - lo) / (hi - lo))))
 
 
+def working_array(image: Image.Image, working_size: int) -> np.ndarray | None:
+    """``image`` as the RGB array a model analyses (long side at most ``working_size``);
+    None when no face fits in it."""
+    from PIL import Image as PILImage
+
+    w0, h0 = image.size
+    if min(w0, h0) < 24:
+        return None  # no face fits
+    scale = min(1.0, working_size / max(w0, h0))
+    img = image if scale >= 1.0 else image.resize((round(w0 * scale), round(h0 * scale)), PILImage.Resampling.BILINEAR)
+    if img.mode != "RGB":
+        img = img.convert("RGB")
+    return np.asarray(img)
+
+
 class DlibFaceModel:
     """dlib HOG detector + 5-point alignment + ResNet embedding (128-d)."""
 
@@ -196,20 +216,11 @@ class DlibFaceModel:
         return [(d.rect, float(d.confidence)) for d in self._cnn(arr, 0)]
 
     def analyse(self, image: Image.Image) -> list[FoundFace]:
-        from PIL import Image as PILImage
+        arr = working_array(image, self.working_size)
+        return [] if arr is None else self.analyse_array(arr)
 
-        w0, h0 = image.size
-        if min(w0, h0) < 24:
-            return []  # no face fits
-        scale = min(1.0, self.working_size / max(w0, h0))
-        img = (
-            image
-            if scale >= 1.0
-            else image.resize((round(w0 * scale), round(h0 * scale)), PILImage.Resampling.BILINEAR)
-        )
-        if img.mode != "RGB":
-            img = img.convert("RGB")
-        arr = np.asarray(img)
+    def analyse_array(self, arr: np.ndarray) -> list[FoundFace]:
+        """Every face in an RGB array already at the working size (:func:`working_array`)."""
         h, w = arr.shape[:2]
         with self._lock:
             found = self._detect(arr)
@@ -255,7 +266,12 @@ def load_face_model(
         model = _loaded.get(key)
         if model is None:
             try:
-                model = DlibFaceModel(working_size, detector=detector)
+                if os.environ.get(FACE_PROCESS_ENV) == "1":  # the window: dlib holds the GIL
+                    from lookalike.core.faces.isolated import start_face_model
+
+                    model = start_face_model(working_size, detector)
+                else:
+                    model = DlibFaceModel(working_size, detector=detector)
             except ImportError:
                 raise LookalikeError(
                     "dlib is not installed: pip install dlib-bin (People needs it; everything else works without)."

@@ -1,0 +1,122 @@
+"""The face model in a process of its own, for the window.
+
+dlib's Python binding holds the GIL through all of its work: loading the landmark
+and embedding weights (~0.8 s of one core) and every photo's detection, landmarks
+and embedding (50-300 ms a photo on a loaded machine). In the window, which
+indexes on threads of its own process, each of those calls froze the event loop
+for its whole length. Here the model lives in a child process (spawned, so it
+shares nothing with the window's threads); the indexing thread waits on a pipe,
+which releases the GIL, and the window keeps painting.
+
+The child gets the photo already at the model's working size (Pillow resizes
+without the GIL) and returns the same :class:`FoundFace` records the model gives
+in process. Where no child can start, the model is loaded in process (logged).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import TYPE_CHECKING
+
+from lookalike.core.errors import LookalikeError
+from lookalike.core.faces.model import (
+    DlibFaceModel,
+    FaceModel,
+    FaceModelRecord,
+    FoundFace,
+    model_folder,
+    working_array,
+)
+
+if TYPE_CHECKING:  # pragma: no cover
+    from concurrent.futures import ProcessPoolExecutor
+
+    from PIL import Image
+
+log = logging.getLogger(__name__)
+
+# -- in the child ------------------------------------------------------------------
+
+_child_model: DlibFaceModel | None = None
+
+
+def _child_start(working_size: int, detector: str) -> None:
+    global _child_model
+    _child_model = DlibFaceModel(working_size, detector=detector)
+
+
+def _child_record() -> tuple[FaceModelRecord, int]:
+    assert _child_model is not None
+    return _child_model.record, _child_model.working_size
+
+
+def _child_analyse(arr: object) -> list[FoundFace]:
+    assert _child_model is not None
+    return _child_model.analyse_array(arr)  # type: ignore[arg-type]
+
+
+# -- in the window's process ---------------------------------------------------------
+
+
+class ProcessFaceModel:
+    """A :class:`DlibFaceModel` run in a child process, behind the same protocol."""
+
+    name = DlibFaceModel.name
+    dimension = DlibFaceModel.dimension
+    threshold = DlibFaceModel.threshold
+
+    def __init__(self, pool: ProcessPoolExecutor, record: FaceModelRecord, working_size: int) -> None:
+        self._pool = pool
+        self._record = record
+        self.id = record.model_id
+        self.weights_checksum = record.weights_checksum
+        self.working_size = working_size
+
+    @property
+    def record(self) -> FaceModelRecord:
+        return self._record
+
+    def analyse(self, image: Image.Image) -> list[FoundFace]:
+        from concurrent.futures.process import BrokenProcessPool
+
+        arr = working_array(image, self.working_size)
+        if arr is None:
+            return []
+        try:
+            return self._pool.submit(_child_analyse, arr).result()
+        except BrokenProcessPool:
+            raise LookalikeError("the face model's process ended unexpectedly") from None
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+_start_lock = threading.Lock()
+
+
+def start_face_model(working_size: int, detector: str = "hog") -> FaceModel:
+    """The dlib model in a child process; in this process where no child starts."""
+    import importlib.util
+
+    if importlib.util.find_spec("dlib") is None:
+        raise ImportError("dlib")
+    model_folder()  # a clear error when the weights are not installed
+    with _start_lock:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        pool = ProcessPoolExecutor(
+            1,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_child_start,
+            initargs=(int(working_size), detector),
+        )
+        try:
+            record, size = pool.submit(_child_record).result()
+        except Exception as exc:  # noqa: BLE001 - any failure to start: run in process
+            pool.shutdown(wait=False, cancel_futures=True)
+            log.warning("face model process did not start (%s); running it in process", exc)
+            return DlibFaceModel(working_size, detector=detector)
+        log.info("face model running in a child process (working size %d)", size)
+        return ProcessFaceModel(pool, record, size)
