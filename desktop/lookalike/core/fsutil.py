@@ -41,20 +41,20 @@ def atomic_paths(*targets: Path) -> Iterator[list[Path]]:
     """Like :func:`atomic_path` for files that belong together: every temporary is written
     and fsynced first, then all are renamed back to back, so a reader sees the old set or
     the new one except for the instant between the renames (not the seconds of an fsync)."""
-    targets = [Path(t) for t in targets]
+    dests = [Path(t) for t in targets]
     tmps: list[Path] = []
     try:
-        for t in targets:
-            fd, tmp = tempfile.mkstemp(prefix=f".{t.name}.", suffix=".tmp", dir=t.parent)
+        for t in dests:
+            fd, tmp_name = tempfile.mkstemp(prefix=f".{t.name}.", suffix=".tmp", dir=t.parent)
             os.close(fd)
-            tmps.append(Path(tmp))
+            tmps.append(Path(tmp_name))
         yield tmps
         for tmp in tmps:
             with open(tmp, "rb+") as fh:
                 os.fsync(fh.fileno())
-        for tmp, t in zip(tmps, targets):
+        for tmp, t in zip(tmps, dests):
             os.replace(tmp, t)
-        for d in {t.parent for t in targets}:
+        for d in {t.parent for t in dests}:
             fsync_dir(d)
     except BaseException as exc:
         for tmp in tmps:
@@ -64,7 +64,7 @@ def atomic_paths(*targets: Path) -> Iterator[list[Path]]:
                 pass
         if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
             raise DiskFullError(
-                f"The disk is full: could not save {targets[0].name}. The previous copy is intact; "
+                f"The disk is full: could not save {dests[0].name}. The previous copy is intact; "
                 "free some space and try again."
             ) from None
         raise
