@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 
 HEADER_SIZE = 96
 _HEADER = struct.Struct("<QQQQQQiIQQQdQ")  # 6 size_t, int, uint32, 3 size_t, double, size_t
@@ -121,7 +122,7 @@ def read_records(path: Path, header: Header, chunk_bytes: int = 16 * 2**20) -> I
         fh.seek(HEADER_SIZE)
         for start in range(0, header.count, rows):
             m = min(rows, header.count - start)
-            view = memoryview(buf[:m]).cast("B")
+            view = buf[:m].data.cast("B")
             got = 0
             while got < len(view):
                 n = fh.readinto(view[got:])
@@ -227,7 +228,7 @@ class GraphFile:
             raise ValueError("the graph file is shorter than its header says")
         return data
 
-    def records(self, internal: np.ndarray) -> np.ndarray:
+    def records(self, internal: npt.ArrayLike) -> np.ndarray:
         """The bottom-layer records of these elements, (m, record_size) uint8."""
         rs = self.header.record_size
         ids = np.asarray(internal, np.int64).reshape(-1)
@@ -244,7 +245,7 @@ class GraphFile:
         labels = np.ascontiguousarray(recs[:, h.label_offset : h.label_offset + 8]).view(np.uint64)[:, 0]
         return vecs, deleted, labels.astype(np.int64)
 
-    def vectors(self, internal: np.ndarray) -> np.ndarray:
+    def vectors(self, internal: npt.ArrayLike) -> np.ndarray:
         return self._parts(self.records(internal))[0]
 
     def labels(self, internal: np.ndarray) -> np.ndarray:
