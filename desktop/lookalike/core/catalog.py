@@ -554,6 +554,7 @@ class Catalog:
                         np.ascontiguousarray(p.vector, dtype=np.float32).tobytes(),
                     ),
                 )
+                assert cur.lastrowid is not None  # an INSERT always sets it
                 new_ids.append(int(cur.lastrowid))
             if cleared_failures or added or moved:
                 conn.executemany(
