@@ -15,11 +15,15 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lookalike.core.catalog import Catalog
 from lookalike.core.errors import LibraryCorruptError, LibraryLockedError, LookalikeError, ModelMismatchError
 from lookalike.core.fsutil import atomic_write_text
 from lookalike.core.paths import app_paths, ensure_private_dir
+
+if TYPE_CHECKING:
+    from filelock import BaseFileLock
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +64,7 @@ class Library:
     def __init__(self, path: Path | None = None, *, writer: bool = False, create: bool | None = None) -> None:
         self.path = Path(path).expanduser().resolve() if path else app_paths().default_library
         self.writer = writer
-        self._lock = None
+        self._lock: BaseFileLock | None = None
         create = writer if create is None else create
         if not create and not (self.path / Catalog.FILENAME).exists():
             raise LookalikeError(
