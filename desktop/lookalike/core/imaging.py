@@ -64,7 +64,7 @@ def register_heif() -> bool:
 
             pillow_heif.register_heif_opener()
             try:
-                pillow_heif.register_avif_opener()
+                pillow_heif.register_avif_opener()  # type: ignore[attr-defined,unused-ignore]  # older pillow-heif only
             except AttributeError:  # newer pillow-heif: AVIF is in Pillow itself
                 pass
             _heif_registered = True
@@ -179,7 +179,7 @@ def decode_bytes(data: bytes, target: int | None = 256, name: str = "") -> Decod
     """
     register_heif()
     try:
-        img = Image.open(io.BytesIO(data))
+        img: Image.Image = Image.open(io.BytesIO(data))
         w0, h0 = img.size
         if w0 * h0 > MAX_PIXELS:
             raise ImageDecodeError(_too_many_pixels(f"{w0}×{h0} pixels", w0 * h0))
@@ -321,6 +321,7 @@ def _sniff_kind(data: bytes) -> str:
     if data[:4] == b"\x7fELF" or data[:2] == b"MZ":
         return "it is a program"
     sample = data[:512]
+    text: str | None
     try:
         text = sample.decode("utf-8")
     except UnicodeDecodeError as exc:  # a sample cut inside a character is still text
