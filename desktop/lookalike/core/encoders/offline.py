@@ -40,6 +40,8 @@ from lookalike.core.progress import CancelToken, ProgressCallback
 if TYPE_CHECKING:  # pragma: no cover
     from PIL import Image
 
+    from lookalike.core.encoders._minilm import MiniLM
+
 log = logging.getLogger(__name__)
 
 NAME = "offline"
@@ -190,7 +192,7 @@ class OfflineEncoder:
 
             self._onnx = offline_onnx.load(self._net, self.weights_checksum, IMAGE_SIZE)
         _common.check(cancel)
-        self._text_model = None
+        self._text_model: MiniLM | None = None
         self._text_lock = threading.Lock()
         _common.report(progress, 2, 3, "preparing the 1000 concept vectors")
         raw = self._concept_texts(progress, cancel)
@@ -204,7 +206,7 @@ class OfflineEncoder:
 
     # -- text side ---------------------------------------------------------------
 
-    def _minilm(self):
+    def _minilm(self) -> MiniLM:
         with self._text_lock:
             if self._text_model is None:
                 from lookalike.core.encoders._minilm import MiniLM
