@@ -37,8 +37,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import regex
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +144,7 @@ class ClipTokenizer:
         self.clean = clean
         self._cache: dict[str, list[int]] = {}
         self._ascii = re.compile(_ASCII_PATTERN, re.IGNORECASE)
-        self._unicode = None
+        self._unicode: regex.Pattern[str] | None = None
 
     def _cleaned(self, text: str) -> tuple[str, bool]:
         plain = all(c in _PLAIN for c in text)
@@ -221,7 +225,7 @@ def tokenizer_for(context_length: int = 77, clean: str = "lower") -> ClipTokeniz
 # -- the text transformer in numpy ----------------------------------------------------------
 
 # text_cfg keys this module follows, with the values it supports (None: any value).
-_SUPPORTED_TEXT_CFG = {
+_SUPPORTED_TEXT_CFG: dict[str, tuple[object, ...] | None] = {
     "context_length": None,
     "vocab_size": None,
     "width": None,
