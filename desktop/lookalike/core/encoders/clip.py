@@ -52,7 +52,11 @@ from lookalike.core.errors import ModelUnavailableError, UsageError
 from lookalike.core.progress import CancelToken, ProgressCallback
 
 if TYPE_CHECKING:  # pragma: no cover
+    from open_clip import CLIP, CustomTextCLIP
     from PIL import Image
+
+    from lookalike.core.encoders.clip_image import OnnxImageTower
+    from lookalike.core.encoders.clip_text import NumpyClipText
 
 log = logging.getLogger(__name__)
 
@@ -458,11 +462,11 @@ class ClipEncoder:
 
         spec = spec or ClipSpec(None, None)
         self.device = pick_device(device)
-        self._model = None
-        self._onnx = None
+        self._model: CLIP | CustomTextCLIP | None = None
+        self._onnx: OnnxImageTower | None = None
         self._onnx_file: Path | None = None
         self._load_lock = threading.RLock()
-        self._text = None
+        self._text: NumpyClipText | None = None
         self._spec_args = (spec, model_file)
         self.uses_torch = True
         self.backend = "torch"
@@ -738,15 +742,15 @@ class ClipEncoder:
             return encode_with(tower, images, self._pixels, batch_size, self.dimension)
         import torch
 
+        model = self._model
+        assert model is not None  # no image tower: _image_tower() loaded the torch model
         pin = self.device.startswith("cuda")
         return _common.encode_image_batches(
             images,
             batch_size,
             self.dimension,
             lambda batch: torch.from_numpy(self._pixels(batch)),
-            lambda x: self._model.encode_image(
-                (x.pin_memory() if pin else x).to(self.device, self._dtype, non_blocking=pin)
-            ),
+            lambda x: model.encode_image((x.pin_memory() if pin else x).to(self.device, self._dtype, non_blocking=pin)),
         )
 
     def encode_texts(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
@@ -755,6 +759,7 @@ class ClipEncoder:
             return _common.empty_rows(getattr(self, "dimension", 0))
         if self._text is not None:
             return self._text.encode(texts)
+        assert self._model is not None  # no exported text tower: the torch model answers
         import torch
 
         out = []
