@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -37,5 +39,9 @@ def test_the_child_process_gives_the_same_faces_as_the_model_in_process():
                 assert (a.box, a.landmarks, a.quality, a.size_px) == (b.box, b.landmarks, b.quality, b.size_px)
                 np.testing.assert_array_equal(a.vector, b.vector)
         assert child.analyse(Image.new("RGB", (20, 400))) == []  # no face fits: answered here
+        # A child that dies (killed, or crashed in dlib) is replaced: the next photo still gets its faces.
+        os.kill(child._pool.submit(os.getpid).result(), signal.SIGKILL)
+        again = child.analyse(_open(photos[0]))
+        assert [f.box for f in again] == [f.box for f in here.analyse(_open(photos[0]))]
     finally:
         child.close()

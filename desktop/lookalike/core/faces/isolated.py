@@ -66,8 +66,9 @@ class ProcessFaceModel:
     dimension = DlibFaceModel.dimension
     threshold = DlibFaceModel.threshold
 
-    def __init__(self, pool: ProcessPoolExecutor, record: FaceModelRecord, working_size: int) -> None:
+    def __init__(self, pool: ProcessPoolExecutor, record: FaceModelRecord, working_size: int, detector: str) -> None:
         self._pool = pool
+        self._detector = detector
         self._record = record
         self.id = record.model_id
         self.weights_checksum = record.weights_checksum
@@ -83,16 +84,31 @@ class ProcessFaceModel:
         arr = working_array(image, self.working_size)
         if arr is None:
             return []
-        try:
-            return self._pool.submit(_child_analyse, arr).result()
-        except BrokenProcessPool:
-            raise LookalikeError("the face model's process ended unexpectedly") from None
+        for attempt in (1, 2):
+            try:
+                return self._pool.submit(_child_analyse, arr).result()
+            except BrokenProcessPool:  # the child died (on this photo, or killed): a new one, once
+                log.warning("face model process ended unexpectedly (attempt %d)", attempt)
+                self._pool = _new_pool(self.working_size, self._detector)
+        raise LookalikeError("the face model's process ended twice on this photo")
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 
 _start_lock = threading.Lock()
+
+
+def _new_pool(working_size: int, detector: str) -> ProcessPoolExecutor:
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    return ProcessPoolExecutor(
+        1,
+        mp_context=multiprocessing.get_context("spawn"),  # nothing of this process's threads
+        initializer=_child_start,
+        initargs=(int(working_size), detector),
+    )
 
 
 def start_face_model(working_size: int, detector: str = "hog") -> FaceModel:
@@ -103,15 +119,7 @@ def start_face_model(working_size: int, detector: str = "hog") -> FaceModel:
         raise ImportError("dlib")
     model_folder()  # a clear error when the weights are not installed
     with _start_lock:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
-        pool = ProcessPoolExecutor(
-            1,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=_child_start,
-            initargs=(int(working_size), detector),
-        )
+        pool = _new_pool(working_size, detector)
         try:
             record, size = pool.submit(_child_record).result()
         except Exception as exc:  # noqa: BLE001 - any failure to start: run in process
@@ -119,4 +127,4 @@ def start_face_model(working_size: int, detector: str = "hog") -> FaceModel:
             log.warning("face model process did not start (%s); running it in process", exc)
             return DlibFaceModel(working_size, detector=detector)
         log.info("face model running in a child process (working size %d)", size)
-        return ProcessFaceModel(pool, record, size)
+        return ProcessFaceModel(pool, record, size, detector)
