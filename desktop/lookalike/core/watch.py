@@ -40,6 +40,9 @@ from lookalike.core.imaging import is_photo_name
 from lookalike.core.progress import CancelToken
 
 if TYPE_CHECKING:  # pragma: no cover
+    from watchdog.events import FileSystemEventHandler
+    from watchdog.observers.api import BaseObserver, ObservedWatch
+
     from lookalike.core.indexer import IndexReport
     from lookalike.core.search import SearchEngine
 
@@ -73,7 +76,7 @@ class WatchStats:
 class _Root:
     path: Path
     online: bool = True
-    watch: object | None = None  # watchdog ObservedWatch of the folder's tree
+    watch: ObservedWatch | None = None  # watchdog's watch of the folder's tree
     known_photos: int = 0
 
 
@@ -173,15 +176,15 @@ class FolderWatcher:
         self._cond = threading.Condition()
         self._debounce = Debouncer(quiet, max_delay)
         self._roots: dict[Path, _Root] = {}
-        self._parents: dict[Path, object] = {}  # parent folder -> watch (catches renames of a root)
+        self._parents: dict[Path, ObservedWatch] = {}  # parent folder -> watch (catches renames of a root)
         self._sync_lock = threading.Lock()
         self._watch_errors: dict[Path, str] = {}
         self._running_batch = False
         self._stopping = False
         self._cancel = CancelToken()
         self._thread: threading.Thread | None = None
-        self._observer = None
-        self._handler = None
+        self._observer: BaseObserver | None = None
+        self._handler: FileSystemEventHandler | None = None
         self._library = os.fspath(engine.library.path)
 
     # -- life cycle -----------------------------------------------------------
@@ -317,8 +320,8 @@ class FolderWatcher:
                     elif watch is not None:
                         self._unwatch(_Root(root.path, watch=watch))
 
-    def _watch(self, root: _Root) -> object | None:
-        if self._observer is None:
+    def _watch(self, root: _Root) -> ObservedWatch | None:
+        if self._observer is None or self._handler is None:  # the handler is set with the observer
             return None
         from watchdog.events import (
             DirCreatedEvent,
@@ -364,7 +367,7 @@ class FolderWatcher:
 
     def _refresh_parent_watches(self) -> None:
         """Watch each root's parent (not recursively) to see the root itself renamed, removed or back."""
-        if self._observer is None:
+        if self._observer is None or self._handler is None:  # the handler is set with the observer
             return
         from watchdog.events import DirCreatedEvent, DirDeletedEvent, DirMovedEvent
 
@@ -440,11 +443,11 @@ class FolderWatcher:
             for p in (src, dest):
                 if not p:
                     continue
-                root = self._root_of(p)
-                if root is None or p == os.fspath(root):
+                owner = self._root_of(p)
+                if owner is None or p == os.fspath(owner):
                     continue
-                if self._relevant(p, root, event.is_directory):
-                    self._mark(root, quiet=True)
+                if self._relevant(p, owner, event.is_directory):
+                    self._mark(owner, quiet=True)
 
     def _mark(self, root: Path, *, count: int = 1, quiet: bool = True) -> None:
         """Note a change under ``root`` (call with the condition held); not ``quiet``: a
