@@ -15,14 +15,12 @@ import platform
 import shutil
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 log = logging.getLogger(__name__)
 
 # `peer` (Lookalike beside rclip) runs only where rclip is installed: bench/peer.py.
 SECTIONS = ("decode", "encode", "indexing", "memory", "scale", "grid", "query", "startup", "duplicates")
-SECTIONS += ("faces",)  # People: bench/faces.py
 SECTIONS += ("faces",)  # People: bench/faces.py
 
 SECTIONS += ("concepts",)  # Concepts and filters: bench/concepts.py
@@ -407,11 +405,6 @@ class Bench:
 
     def run_duplicates(self) -> None:
         from lookalike.bench.duplicates import run
-
-        run(self)
-
-    def run_faces(self) -> None:
-        from lookalike.bench.faces import run
 
         run(self)
 

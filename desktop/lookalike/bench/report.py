@@ -92,8 +92,8 @@ def targets(results: dict) -> list[tuple[str, str, str, bool | None]]:
         rows.append((f"CPU utilisation while indexing ({model})", f"> {T_CPU:.0%}", f"{util:.0%}", util > T_CPU))
         if model in lim:
             cpu_ms = sorted(r["cpu_util"] * r["wall_s"] * r["cores"] * 1000 / max(1, r["photos"]) for r in runs)
-            l = lim[model]
-            eff = (l["read_ms"] + l["decode_ms"] + l["encode_ms"]) / cpu_ms[len(cpu_ms) // 2]
+            lim_row = lim[model]
+            eff = (lim_row["read_ms"] + lim_row["decode_ms"] + lim_row["encode_ms"]) / cpu_ms[len(cpu_ms) // 2]
             rows.append(
                 (f"CPU time per photo, ideal / real ({model}; load-independent)", "(≥ 0.9)", f"{eff:.2f}", None)
             )
@@ -153,7 +153,7 @@ def targets(results: dict) -> list[tuple[str, str, str, bool | None]]:
     return rows
 
 
-def render(results: dict, plots: list[str]) -> str:
+def _header(results: dict) -> list[str]:
     L: list[str] = []
     m = results.get("machine", {})
     cfg = results.get("config", {})
@@ -168,7 +168,11 @@ def render(results: dict, plots: list[str]) -> str:
     L.append("Figures are medians, with (min–max) over repeated measurements where there were several.\n")
     if results.get("errors"):
         L.append("**Sections that failed:** " + "; ".join(f"{k}: {v}" for k, v in results["errors"].items()) + "\n")
+    return L
 
+
+def _targets_section(results: dict) -> list[str]:
+    L: list[str] = []
     tg = targets(results)
     if tg:
         L.append("## Targets\n")
@@ -177,7 +181,11 @@ def render(results: dict, plots: list[str]) -> str:
         for what, want, got, ok in tg:
             L.append(f"| {what} | {want} | {got} | {_ok(ok)} |")
         L.append("")
+    return L
 
+
+def _decode_section(results: dict) -> list[str]:
+    L: list[str] = []
     dec = results.get("decode")
     if dec:
         L.append("## Decode cost per photo (one core)\n")
@@ -192,7 +200,11 @@ def render(results: dict, plots: list[str]) -> str:
             ratio = f"{full / r['ms']['median']:.1f}× faster" if full and not r["method"].startswith("read") else ""
             L.append(f"| {r['method']} | {_ms(r['ms'])} | {ratio} |")
         L.append("")
+    return L
 
+
+def _encode_section(results: dict) -> list[str]:
+    L: list[str] = []
     enc = results.get("encode")
     if enc and enc.get("rows"):
         L.append("## Encode cost per photo\n")
@@ -208,7 +220,11 @@ def render(results: dict, plots: list[str]) -> str:
                 f"{_ms(r['wall_ms'])} | {_ms(r['cpu_ms'])} |"
             )
         L.append("")
+    return L
 
+
+def _limits_section(results: dict) -> list[str]:
+    L: list[str] = []
     lim = limits(results)
     idx = results.get("indexing", {}).get("runs", [])
     if lim:
@@ -229,28 +245,32 @@ def render(results: dict, plots: list[str]) -> str:
             "real / limit | CPU utilisation | real CPU ms / photo | ideal / real CPU | peak RSS |"
         )
         L.append("|---|---|---|---|---|---|---|---|---|---|---|")
-        for name, l in lim.items():
+        for name, lim_row in lim.items():
             runs = [r for r in idx if r["model"] == name]
             if runs:
                 rates = sorted(r["rate"] for r in runs)
                 utils = sorted(r["cpu_util"] for r in runs)
                 rate = rates[len(rates) // 2]
                 real = f"{rate:.1f} ({rates[0]:.1f}–{rates[-1]:.1f}) over {len(runs)} runs of {runs[0]['photos']}"
-                ratio = f"{rate / l['limit']:.2f}"
+                ratio = f"{rate / lim_row['limit']:.2f}"
                 util = f"{utils[len(utils) // 2]:.0%}"
                 rss = _mb(max(r["peak_rss"] for r in runs))
                 cpu_ms = sorted(r["cpu_util"] * r["wall_s"] * r["cores"] * 1000 / max(1, r["photos"]) for r in runs)
-                ideal = l["read_ms"] + l["decode_ms"] + l["encode_ms"]
+                ideal = lim_row["read_ms"] + lim_row["decode_ms"] + lim_row["encode_ms"]
                 cpu = f"{cpu_ms[len(cpu_ms) // 2]:.0f} ({cpu_ms[0]:.0f}–{cpu_ms[-1]:.0f})"
                 eff = f"{ideal / cpu_ms[len(cpu_ms) // 2]:.2f}"
             else:
                 real = ratio = util = rss = cpu = eff = "not run (timing-only model)"
             L.append(
-                f"| {name} | {l['read_ms']:.1f} | {l['decode_ms']:.1f} | {l['encode_ms']:.1f} ({l['batch']}) | "
-                f"{l['limit']:.1f} | {real} | {ratio} | {util} | {cpu} | {eff} | {rss} |"
+                f"| {name} | {lim_row['read_ms']:.1f} | {lim_row['decode_ms']:.1f} | {lim_row['encode_ms']:.1f} ({lim_row['batch']}) | "
+                f"{lim_row['limit']:.1f} | {real} | {ratio} | {util} | {cpu} | {eff} | {rss} |"
             )
         L.append("")
+    return L
 
+
+def _memory_section(results: dict) -> list[str]:
+    L: list[str] = []
     mem = results.get("memory")
     if mem:
         L.append("## Memory while indexing\n")
@@ -274,7 +294,11 @@ def render(results: dict, plots: list[str]) -> str:
             f"float32 vector in SQLite, plus the graph). Rate {mem['rate']:.0f} photos/s, "
             f"CPU {mem['cpu_util']:.0%}.\n"
         )
+    return L
 
+
+def _scale_section(results: dict) -> list[str]:
+    L: list[str] = []
     sc = results.get("scale", {}).get("runs", [])
     if sc:
         L.append("## Queries at scale: the same vectors in every library\n")
@@ -318,7 +342,11 @@ def render(results: dict, plots: list[str]) -> str:
                         f"{s['p50_ms']:.3f} | {s['p95_ms']:.3f} |"
                     )
                 L.append("")
+    return L
 
+
+def _grid_section(results: dict) -> list[str]:
+    L: list[str] = []
     grid = results.get("grid")
     if grid and grid.get("rows"):
         L.append(f"## Our graph's parameters ({grid['n']:,} vectors, {grid['dim']} dimensions)\n")
@@ -330,7 +358,11 @@ def render(results: dict, plots: list[str]) -> str:
                 f"{r['recall10']:.3f} | {r['recall50']:.3f} | {r['p50_ms']:.3f} |"
             )
         L.append("")
+    return L
 
+
+def _query_section(results: dict) -> list[str]:
+    L: list[str] = []
     q = results.get("query", {}).get("runs", [])
     if q:
         L.append("## Text query → ranked paths, end to end\n")
@@ -352,7 +384,11 @@ def render(results: dict, plots: list[str]) -> str:
                 f"{r['lookup_ms']['median']:.2f} |"
             )
         L.append("")
+    return L
 
+
+def _startup_section(results: dict) -> list[str]:
+    L: list[str] = []
     st = results.get("startup")
     if st:
         L.append("## Start-up (new process, warm page cache)\n")
@@ -366,7 +402,11 @@ def render(results: dict, plots: list[str]) -> str:
 
         L.extend(render_cold(st.get("cold_search")))
         L.append("")
+    return L
 
+
+def _plugins(results: dict) -> list[str]:
+    L: list[str] = []
     if results.get("window"):
         from lookalike.bench.window_memory import render as render_window
 
@@ -383,16 +423,15 @@ def render(results: dict, plots: list[str]) -> str:
 
         L.extend(render_faces(results["faces"]))
 
-    if results.get("faces"):
-        from lookalike.bench.faces import render as render_faces
-
-        L.extend(render_faces(results["faces"]))
-
     if results.get("concepts"):
         from lookalike.bench.concepts import render as render_concepts
 
         L.extend(render_concepts(results["concepts"]))
+    return L
 
+
+def _footer(results: dict, plots: list[str]) -> list[str]:
+    L: list[str] = []
     if plots:
         L.append("## Plots\n")
         for p in plots:
@@ -406,6 +445,26 @@ def render(results: dict, plots: list[str]) -> str:
             "One-minute load average at the end of each section (other work on the machine skews "
             "timings when it exceeds the core count): " + ", ".join(f"{k} {v:.1f}" for k, v in load.items()) + ".\n"
         )
+    return L
+
+
+def render(results: dict, plots: list[str]) -> str:
+    L: list[str] = []
+    for section in (
+        _header,
+        _targets_section,
+        _decode_section,
+        _encode_section,
+        _limits_section,
+        _memory_section,
+        _scale_section,
+        _grid_section,
+        _query_section,
+        _startup_section,
+        _plugins,
+    ):
+        L.extend(section(results))
+    L.extend(_footer(results, plots))
     return "\n".join(L)
 
 
