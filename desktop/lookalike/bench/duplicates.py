@@ -165,6 +165,105 @@ def _end_to_end(work: Path, photos: list, labelled: list, say: Callable[[str], N
     }
 
 
+SIMILAR_ORDER = (
+    "burst: shifted or zoomed shot, 2-5 s apart",
+    "stereo pair, 1 s apart",
+    "same scene, hours apart",
+    "other scene, seconds apart",
+    "same person, other photo, seconds apart",
+    "other photos, minutes or hours apart",
+)
+SIMILAR_SWEEP = (0.70, 0.75, 0.80, 0.82, 0.84, 0.86, 0.88, 0.90, 0.92)
+
+
+def measure_similar(work: Path, say: Callable[[str], None], *, faces: bool = True) -> dict:
+    """Similar shots on the timed set (:func:`lookalike.bench.dupset.build_bursts`): the
+    photos indexed into a library (dates taken read from their EXIF) and grouped by the
+    finder itself with every kind asked; a pair counts as called when both photos are in
+    one similar group. Beside it, the pairs judged one by one the way the finder judges a
+    pair (cosine at or above a threshold, taken within the burst window) over a range of
+    thresholds: what the threshold for similar shots was set by."""
+    import os
+    import shutil
+
+    from lookalike.bench.dupset import BURST_POSITIVES, build_bursts, burst_pairs
+    from lookalike.core.duplicates.finding import BURST_SECONDS, DuplicateKind, thresholds_for
+    from lookalike.core.duplicates.service import Duplicates
+    from lookalike.core.search import SearchEngine
+
+    t0 = time.perf_counter()
+    photos = build_bursts(work / "burstset", faces=faces)
+    labelled = burst_pairs(photos)
+    say(f"duplicates: {len(photos)} timed photos written in {time.perf_counter() - t0:.1f} s")
+    lib = work / "burstset-library"
+    shutil.rmtree(lib, ignore_errors=True)
+    with SearchEngine.open(lib, writer=True, create=True) as engine:
+        engine.index([photos[0].path.parent])
+        rows = engine.catalog.query("SELECT id, path, taken FROM photos")
+        by_name = {Path(os.fsdecode(path)).name: (pid, taken) for pid, path, taken in rows}
+        ids = np.array([by_name[p.path.name][0] for p in photos], np.int64)
+        dates_read = sum(1 for p in photos if by_name[p.path.name][1] == p.taken)
+        got, vecs = engine.catalog.vectors_of(ids)
+        order = {int(g): k for k, g in enumerate(got)}
+        v = vecs[[order[int(i)] for i in ids]]
+        t0 = time.perf_counter()
+        groups = Duplicates(engine).groups(kinds=tuple(DuplicateKind))
+        seconds = time.perf_counter() - t0
+        model = engine.model_name
+    index = {p.path.name: i for i, p in enumerate(photos)}
+    together: dict[str, set[tuple[int, int]]] = defaultdict(set)
+    for g in groups:
+        members = sorted(index[m.path.name] for m in g.members if m.path.name in index)
+        together[str(g.kind)].update((a, b) for k, a in enumerate(members) for b in members[k + 1 :])
+    a = np.fromiter((p.a for p in labelled), np.int64, len(labelled))
+    b = np.fromiter((p.b for p in labelled), np.int64, len(labelled))
+    pos = np.fromiter((p.positive for p in labelled), bool, len(labelled))
+    kinds = np.array([p.kind for p in labelled])
+    cos = np.einsum("ij,ij->i", v[a], v[b])
+    taken = np.array([p.taken for p in photos])
+    close = np.abs(taken[a] - taken[b]) <= BURST_SECONDS
+    similar = np.fromiter(((p.a, p.b) in together["similar"] for p in labelled), bool, len(labelled))
+    as_near = np.fromiter(
+        ((p.a, p.b) in together["near"] or (p.a, p.b) in together["exact"] for p in labelled), bool, len(labelled)
+    )
+    per_kind = {}
+    for k in sorted(set(kinds.tolist())):
+        sel = kinds == k
+        per_kind[k] = {
+            "pairs": int(sel.sum()),
+            "positive": bool(pos[sel][0]),
+            "called": int((similar & sel).sum()),
+            "near": int((as_near & sel).sum()),
+            "within_window": int((close & sel).sum()),
+            "cos_min": float(cos[sel].min()),
+            "cos_max": float(cos[sel].max()),
+            "cos_max_in_window": float(cos[sel & close].max()) if (sel & close).any() else None,
+        }
+    sweep = {}
+    for t in SIMILAR_SWEEP:
+        pred = (cos >= t) & close
+        tp, fp = int((pred & pos).sum()), int((pred & ~pos).sum())
+        sweep[f"{t:.2f}"] = {"precision": tp / max(1, tp + fp), "recall": tp / max(1, int(pos.sum())), "false": fp}
+    tp, fp = int((similar & pos).sum()), int((similar & ~pos).sum())
+    return {
+        "photos": len(photos),
+        "pairs": len(labelled),
+        "positives": int(pos.sum()),
+        "dates_read": dates_read,
+        "model": model,
+        "threshold": thresholds_for(model).similar,
+        "burst_seconds": BURST_SECONDS,
+        "groups": sum(1 for g in groups if g.kind is DuplicateKind.SIMILAR),
+        "seconds": seconds,
+        "precision": tp / max(1, tp + fp),
+        "recall": tp / max(1, int(pos.sum())),
+        "false": fp,
+        "kinds": per_kind,
+        "sweep": sweep,
+        "positive_kinds": [str(k) for k in BURST_POSITIVES],
+    }
+
+
 def _synthetic_library(n: int, dim: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, list[bytes]]:
     """(vectors, original-of index or -1, fingerprints): 3% of photos with 1-3 near copies."""
     from lookalike.bench.scale import EmbeddingModel
@@ -284,6 +383,7 @@ def run(bench) -> None:
     from lookalike.core.duplicates.finding import thresholds_for
 
     out: dict = {"quality": measure_quality(bench.work, bench.say, faces=not bench.quick)}
+    out["similar"] = measure_similar(bench.work, bench.say, faces=not bench.quick)
     n = 2_000 if bench.quick else 100_000
     dim = bench.cfg.get("dim") or 1664
     out["all_pairs"] = measure_all_pairs(n, dim, bench.say, bench.work, search=not bench.quick)
@@ -335,6 +435,9 @@ def render(d: dict) -> list[str]:
                 f"**{e['recall']:.4f}**, resized/recompressed/rotated {target / max(1, target_n):.4f}.\n"
             )
         L.append(f"Fingerprinting a photo from its file (decode + pHash + dHash): {q['fingerprint_ms']:.1f} ms.\n")
+    s = d.get("similar")
+    if s:
+        L.extend(render_similar(s))
     ap = d.get("all_pairs")
     if ap:
         L.append(
@@ -357,4 +460,37 @@ def render(d: dict) -> list[str]:
                     f"{r['planted_found']:,} |"
                 )
         L.append("")
+    return L
+
+
+def render_similar(s: dict) -> list[str]:
+    """The similar-shots table: pairs called per kind, precision and recall."""
+    L = [
+        f"Similar shots (kind `similar`): {s['photos']} photos with their dates taken "
+        f"({s['dates_read']} read back from EXIF), {s['pairs']:,} pairs ({s['positives']} similar-shot pairs), "
+        f"grouped by the finder itself with every kind asked: {s['groups']} similar groups in "
+        f"{s['seconds']:.1f} s. Model `{s['model']}`, similar threshold {s['threshold']:.2f}, "
+        f"taken at most {s['burst_seconds']:.0f} s apart.\n",
+        "| kind | pairs | called similar | grouped as near | within the window | cosine min-max |",
+        "|---|---|---|---|---|---|",
+    ]
+    kinds = s["kinds"]
+    order = [k for k in SIMILAR_ORDER if k in kinds] + sorted(k for k in kinds if k not in SIMILAR_ORDER)
+    for k in order:
+        ki = kinds[k]
+        what = "recall" if ki["positive"] else "called"
+        called = f"{ki['called'] / ki['pairs']:.3f}" if ki["positive"] else f"{ki['called']}"
+        L.append(
+            f"| {k} ({what}) | {ki['pairs']:,} | {called} | {ki['near']} | {ki['within_window']:,} | "
+            f"{ki['cos_min']:.2f}-{ki['cos_max']:.2f} |"
+        )
+    L.append(f"| **precision** | | **{s['precision']:.4f}** | | | |")
+    L.append(f"| **recall** | | **{s['recall']:.4f}** | | | |")
+    L.append("")
+    L.append("Pairs judged one by one (cosine at or above the threshold, taken within the window):\n")
+    L.append("| threshold | " + " | ".join(s["sweep"]) + " |")
+    L.append("|---|" + "---|" * len(s["sweep"]))
+    L.append("| precision | " + " | ".join(f"{r['precision']:.3f}" for r in s["sweep"].values()) + " |")
+    L.append("| recall | " + " | ".join(f"{r['recall']:.3f}" for r in s["sweep"].values()) + " |")
+    L.append("")
     return L

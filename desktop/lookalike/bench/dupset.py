@@ -8,6 +8,12 @@ cropped by 5%, colour-shifted. Those are the positives. Hard negatives are
 different photos of the same kind of scene: two photos of one person, two shots
 cut from one big photo with their frames shifted by a fifth, the two views of a
 stereo pair, textures of the same material.
+
+The timed set (:func:`build_bursts`) is for similar shots: each photo carries the
+date it was taken (EXIF DateTimeOriginal). Bursts of shifted and zoomed shots of one
+scene, seconds apart, are the positives; the same scene hours later, other scenes
+seconds apart and another photo of the same person seconds apart are the hard
+negatives.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import json
 import os
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 
@@ -207,4 +214,120 @@ def pairs(photos: list[LabelledPhoto]) -> list[LabelledPair]:
             out.append(LabelledPair(i, j, False, str(kind)))
         else:
             out.append(LabelledPair(i, j, False, str(NegativeKind.OTHER)))
+    return out
+
+
+# -- similar shots (bursts) -----------------------------------------------------------
+
+
+class BurstKind(StrEnum):
+    """Pair kinds of the timed set: the first two are similar shots, the rest hard negatives."""
+
+    BURST = "burst: shifted or zoomed shot, 2-5 s apart"
+    STEREO = "stereo pair, 1 s apart"
+    HOURS_APART = "same scene, hours apart"
+    OTHER_SCENE = "other scene, seconds apart"
+    SAME_PERSON = "same person, other photo, seconds apart"
+    OTHER = "other photos, minutes or hours apart"
+
+
+BURST_POSITIVES = (BurstKind.BURST, BurstKind.STEREO)
+BURST_START = datetime(2024, 6, 1, 10, 0, 0)  # local time, as cameras write it
+SCENE_STEP = 7  # seconds from one scene's burst to the next one's
+SHOT_OFFSETS = (0, 2, 5)  # seconds into a burst
+LATER = 3 * 3600  # the same scene shot again, hours later
+SECONDS_APART = 60  # photos of other scenes (or other photos of a person) at most this far apart
+
+
+@dataclass(frozen=True)
+class TimedPhoto:
+    path: Path
+    scene: str  # "" for the faces photos: each is a scene of its own
+    burst: str  # photos of one burst are similar shots of each other
+    taken: float  # UNIX time of the EXIF DateTimeOriginal written (read back as local time)
+    people: tuple[str, ...] = ()
+
+
+def burst_shots(img: Image.Image) -> list[Image.Image]:
+    """Three shots of one scene as a burst takes them, each the frame of 80% of the photo:
+    the camera moved by 4% and 8% of the photo (5-10% of the frame) between the first two
+    and the last, which is zoomed in by a ninth as well; and one shot of the same scene
+    from elsewhere (12% away), for the same scene hours later."""
+    w, h = img.size
+    fw, fh = int(w * 0.8), int(h * 0.8)
+
+    def frame(x: float, y: float, zoom: float = 1.0) -> Image.Image:
+        cw, ch = int(fw / zoom), int(fh / zoom)
+        left = int(w * x) + (fw - cw) // 2
+        top = int(h * y) + (fh - ch) // 2
+        return img.crop((left, top, left + cw, top + ch)).resize((fw, fh), Image.Resampling.LANCZOS)
+
+    return [frame(0.04, 0.04), frame(0.08, 0.06), frame(0.10, 0.10, zoom=1.125), frame(0.16, 0.0)]
+
+
+def _write_timed(path: Path, img: Image.Image, taken: datetime) -> float:
+    exif = Image.Exif()
+    stamp = taken.strftime("%Y:%m:%d %H:%M:%S")
+    exif[0x0132] = stamp  # DateTime
+    sub = exif.get_ifd(0x8769)
+    sub[0x9003] = stamp  # DateTimeOriginal
+    path.write_bytes(jpeg_bytes(img, 92, exif.tobytes()))
+    return taken.timestamp()
+
+
+def build_bursts(folder: Path, *, faces: bool = True) -> list[TimedPhoto]:
+    """Write the timed photos under ``folder``: for each real photo of a scene, a burst of
+    three shots (:func:`burst_shots`) and a fourth shot of it three hours later; scene
+    after scene, 2 s from one burst's last shot to the next one's first; the stereo
+    pair's two views 1 s apart; with ``faces``, the faces test set's photos 2 s apart
+    in turn (each person's photos one after another)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    out: list[TimedPhoto] = []
+    scenes = [
+        (name, img)
+        for name, img, _family, kind in _real_photos(faces=False)
+        if kind is not NegativeKind.STEREO and min(img.size) >= 300
+    ]
+    for i, (name, img) in enumerate(scenes):
+        start = BURST_START + timedelta(seconds=SCENE_STEP * i)
+        *shots, later = burst_shots(img)
+        for j, (shot, offset) in enumerate(zip(shots, SHOT_OFFSETS)):
+            path = folder / f"{name}_burst{j + 1}.jpg"
+            out.append(TimedPhoto(path, name, name, _write_timed(path, shot, start + timedelta(seconds=offset))))
+        path = folder / f"{name}_later.jpg"
+        out.append(TimedPhoto(path, name, name + ":later", _write_timed(path, later, start + timedelta(seconds=LATER))))
+    clock = BURST_START + timedelta(seconds=SCENE_STEP * len(scenes) + 600)
+    import skimage.data
+
+    for j, view in enumerate(skimage.data.stereo_motorcycle()[:2]):
+        path = folder / f"motorcycle_{'right' if j else 'left'}.jpg"
+        img = Image.fromarray(np.asarray(view)).convert("RGB")
+        out.append(TimedPhoto(path, "motorcycle", "motorcycle", _write_timed(path, img, clock + timedelta(seconds=j))))
+    labels = FACES_DIR / "labels.json"
+    if faces and labels.exists():
+        clock += timedelta(seconds=600)
+        for k, (rel, people) in enumerate(json.loads(labels.read_text())["photos"].items()):
+            path = folder / f"face_{Path(rel).stem}.jpg"
+            with Image.open(FACES_DIR / rel) as img:
+                taken = _write_timed(path, img.convert("RGB"), clock + timedelta(seconds=2 * k))
+            out.append(TimedPhoto(path, "", "face:" + rel, taken, tuple(people)))
+    return out
+
+
+def burst_pairs(photos: list[TimedPhoto]) -> list[LabelledPair]:
+    """Every pair of the timed set, labelled with a :class:`BurstKind`."""
+    out: list[LabelledPair] = []
+    for i, j in itertools.combinations(range(len(photos)), 2):
+        a, b = photos[i], photos[j]
+        if a.burst == b.burst:
+            kind = BurstKind.STEREO if a.scene == "motorcycle" else BurstKind.BURST
+        elif a.scene and a.scene == b.scene:
+            kind = BurstKind.HOURS_APART
+        elif set(a.people) & set(b.people):
+            kind = BurstKind.SAME_PERSON
+        elif abs(a.taken - b.taken) <= SECONDS_APART:
+            kind = BurstKind.OTHER_SCENE
+        else:
+            kind = BurstKind.OTHER
+        out.append(LabelledPair(i, j, kind in BURST_POSITIVES, str(kind)))
     return out
