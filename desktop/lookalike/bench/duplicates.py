@@ -8,6 +8,8 @@ the label. Reported per kind of alteration (recall) and per kind of hard negativ
 offline model; beside it the vector alone and the fingerprints alone, to show what
 each half does. CLIP is not measured: without a network there are no real CLIP
 weights here, and the random-weight CLIP the tests use means nothing for quality.
+Similar shots (:func:`measure_similar`) on the timed labelled set: bursts against
+the same scene hours later and other photos seconds apart, grouped by the finder.
 
 Speed: every pair of a 100,000-photo library from the vector graph, on this
 machine's cores: the saved graph's links read and scored (and, for comparison, a
