@@ -39,11 +39,18 @@ TEXTS = [
 
 @pytest.fixture(autouse=True)
 def _own_model_cache(monkeypatch):
-    """Exports and remembered loads land in each test's own home."""
+    """Exports and remembered loads land in each test's own home. The encoders loaded
+    before (the session's offline model) are put back afterwards, so later tests still
+    share them."""
+    from lookalike.core import encoders
+
     monkeypatch.delenv("LOOKALIKE_MODELS", raising=False)
+    before = dict(encoders._cache)
     clear_cache()
     yield
     clear_cache()
+    with encoders._cache_lock:
+        encoders._cache.update(before)
 
 
 def _reference_model(cfg: dict = TINY_CLIP_CONFIG, *, quick_gelu: bool = False, seed: int = 0):
