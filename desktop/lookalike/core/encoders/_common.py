@@ -13,7 +13,7 @@ import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -244,3 +244,21 @@ def encode_image_batches(images, batch_size: int, dimension: int, to_tensor, for
         for i in range(0, len(images), batch_size):
             out.append(forward(to_tensor(images[i : i + batch_size])).float().cpu())
     return unit_rows(torch.cat(out))
+
+
+def onnx_cpu_session(path: Path, threads: int | None = None) -> tuple[Any, int]:
+    """An ONNX Runtime session on the CPU for an exported tower, and its thread count.
+
+    Half the cores by default, as a torch encoder gets on CPU (the decoders use the
+    rest; the indexer runs calls side by side when they are idle); threads that wait
+    sleep instead of spinning.
+    """
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = int(threads or max(1, (os.cpu_count() or 2) // 2))
+    so.inter_op_num_threads = 1
+    so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    so.log_severity_level = 3
+    session = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+    return session, so.intra_op_num_threads

@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from lookalike.core.encoders import _common
+
 if TYPE_CHECKING:  # pragma: no cover
     from PIL import Image
 
@@ -106,17 +108,7 @@ class OnnxImageTower:
     """An exported image tower: normalised pixel arrays (n, 3, s, s) -> features (n, d)."""
 
     def __init__(self, path: Path, threads: int | None = None) -> None:
-        import onnxruntime as ort
-
-        so = ort.SessionOptions()
-        # Half the cores, as the torch encoder gets on CPU (the decoders use the rest; the
-        # indexer runs calls side by side when they are idle); threads that wait sleep.
-        so.intra_op_num_threads = int(threads or max(1, (os.cpu_count() or 2) // 2))
-        so.inter_op_num_threads = 1
-        so.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        so.log_severity_level = 3
-        self.threads = so.intra_op_num_threads
-        self._session = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+        self._session, self.threads = _common.onnx_cpu_session(path, threads)
         self._input = self._session.get_inputs()[0].name
 
     def run(self, pixels: np.ndarray) -> np.ndarray:

@@ -41,6 +41,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from lookalike.core.encoders._nn import gelu as _gelu
+from lookalike.core.encoders._nn import layer_norm as _layer_norm
+
 if TYPE_CHECKING:
     import regex
 
@@ -275,28 +278,6 @@ def text_tower_supported(model_cfg: dict) -> str:
     if set(tcfg.get("norm_kwargs") or {}) - {"eps"}:
         return "norm_kwargs"
     return ""
-
-
-def _layer_norm(x: np.ndarray, w: np.ndarray, b: np.ndarray, eps: float) -> np.ndarray:
-    mu = x.mean(-1, keepdims=True)
-    d = x - mu
-    var = (d * d).mean(-1, keepdims=True)
-    return d / np.sqrt(var + eps) * w + b
-
-
-def _erf(x: np.ndarray) -> np.ndarray:
-    # Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7), as the offline model's MiniLM uses.
-    s = np.sign(x)
-    a = np.abs(x)
-    t = 1.0 / (1.0 + 0.3275911 * a)
-    y = 1.0 - (
-        ((((1.061405429 * t - 1.453152027) * t) + 1.421413741) * t - 0.284496736) * t + 0.254829592
-    ) * t * np.exp(-a * a)
-    return s * y
-
-
-def _gelu(x: np.ndarray) -> np.ndarray:
-    return 0.5 * x * (1.0 + _erf(x * np.float32(1 / np.sqrt(2.0))))
 
 
 def _quick_gelu(x: np.ndarray) -> np.ndarray:

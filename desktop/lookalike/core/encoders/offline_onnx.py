@@ -84,15 +84,7 @@ class OnnxEffNet:
     """pixels (n, 3, s, s) -> (pooled features (n, 1280), class logits (n, 1000))."""
 
     def __init__(self, path: Path, threads: int | None = None) -> None:
-        import onnxruntime as ort
-
-        so = ort.SessionOptions()
-        # Half the cores, as torch gets on CPU while the decoders use the rest; waiting threads sleep.
-        so.intra_op_num_threads = int(threads or max(1, (os.cpu_count() or 2) // 2))
-        so.inter_op_num_threads = 1
-        so.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        so.log_severity_level = 3
-        self._session = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+        self._session, _ = _common.onnx_cpu_session(path, threads)
 
     def run(self, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         pooled, logits = self._session.run(None, {"pixels": np.ascontiguousarray(pixels, dtype=np.float32)})

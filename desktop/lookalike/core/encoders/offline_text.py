@@ -20,30 +20,11 @@ import numpy as np
 
 from lookalike.core.encoders import offline
 from lookalike.core.encoders._minilm import MAX_TOKENS, bundled_model_dir
+from lookalike.core.encoders._nn import gelu as _gelu
+from lookalike.core.encoders._nn import layer_norm as _layer_norm
 from lookalike.core.encoders.base import l2_normalize
 
 log = logging.getLogger(__name__)
-
-
-def _layer_norm(x: np.ndarray, w: np.ndarray, b: np.ndarray, eps: float) -> np.ndarray:
-    mu = x.mean(-1, keepdims=True)
-    var = ((x - mu) ** 2).mean(-1, keepdims=True)
-    return (x - mu) / np.sqrt(var + eps) * w + b
-
-
-def _erf(x: np.ndarray) -> np.ndarray:
-    # Abramowitz & Stegun 7.1.26, |error| < 1.5e-7: below float32 noise here.
-    s = np.sign(x)
-    a = np.abs(x)
-    t = 1.0 / (1.0 + 0.3275911 * a)
-    y = 1.0 - (
-        ((((1.061405429 * t - 1.453152027) * t) + 1.421413741) * t - 0.284496736) * t + 0.254829592
-    ) * t * np.exp(-a * a)
-    return s * y
-
-
-def _gelu(x: np.ndarray) -> np.ndarray:
-    return 0.5 * x * (1.0 + _erf(x / np.sqrt(2.0)))
 
 
 class NumpyMiniLM:
