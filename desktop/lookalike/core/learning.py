@@ -164,9 +164,9 @@ def metric(data: TrainingSet, *, steps: int = METRIC_STEPS) -> Scorer:
         eye = torch.eye(k)
         with torch.enable_grad():
             for _ in range(steps):
-                m = eye + a
+                mt = eye + a
                 # W x = Q M Q^T x + (x - Q Q^T x): cosines of W x from the span's part and the rest
-                pm, nm = pp @ m.T, nn_ @ m.T
+                pm, nm = pp @ mt.T, nn_ @ mt.T
                 norm_p = torch.sqrt((pm * pm).sum(1) + rp2)
                 norm_n = torch.sqrt((nm * nm).sum(1) + rn2)
                 cos_pp = (pm @ pm.T + r_pp) / (norm_p[:, None] * norm_p[None, :])
@@ -249,12 +249,13 @@ def choose_method(data: TrainingSet, methods: tuple[Method, ...] = tuple(Method)
     With fewer than three examples there is nothing to hold out honestly: the centroid."""
     start = time.perf_counter()
     n = len(data.positives)
+    held: dict[str, np.ndarray]
     if n < 3:
         held = {str(Method.CENTROID): held_out_scores(Method.CENTROID, data)} if n == 2 else {}
         return Choice(Method.CENTROID, {}, time.perf_counter() - start, held)
     others = np.concatenate([data.negatives, data.background]).astype(np.float32)
     result: dict[str, float] = {}
-    held: dict[str, np.ndarray] = {}
+    held = {}
     for method in methods:
         rr = []
         scores = np.empty(n, dtype=np.float32)
