@@ -267,7 +267,8 @@ def trash_photos(catalog: Catalog, rows: Sequence[PhotoRow], keepers: dict[int, 
     ``keepers``: photo id -> the photo that stays in its stead; a file is moved only
     while its keeper is still there and unchanged."""
     with catalog.transaction() as conn:
-        run_id = int(conn.execute("INSERT INTO trash_runs(started) VALUES(?)", (time.time(),)).lastrowid)
+        run_id = conn.execute("INSERT INTO trash_runs(started) VALUES(?)", (time.time(),)).lastrowid
+        assert run_id is not None  # an INSERT always sets it
     moved: list[Moved] = []
     left: list[Left] = []
     checked_keepers: dict[int, str | None] = {}
