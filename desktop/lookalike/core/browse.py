@@ -77,9 +77,9 @@ def _filter_sql(query: Query) -> tuple[list[str], list[object]]:
     if folders:
         parts = []
         for folder in folders:
-            lo, hi = prefix_range(folder)
+            key_lo, key_hi = prefix_range(folder)
             parts.append("(path >= ? AND path < ?)")
-            args += [lo, hi]
+            args += [key_lo, key_hi]
         where.append("(" + " OR ".join(parts) + ")")
     kinds = [s for value in by_key.get(FilterKey.KIND, ()) for name in value.split(",") for s in KINDS[name]]
     if kinds:
@@ -154,9 +154,10 @@ def allowed_ids(
     sql = "SELECT id FROM photos" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id"
     rows = catalog.query(sql, args)
     ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-    for term in query.terms_of("person", "face") if people is not None else ():
-        theirs = np.asarray(people(term), dtype=np.int64)
-        ids = np.intersect1d(ids, theirs) if term.weight > 0 else np.setdiff1d(ids, theirs)
+    if people is not None:
+        for term in query.terms_of("person", "face"):
+            theirs = np.asarray(people(term), dtype=np.int64)
+            ids = np.intersect1d(ids, theirs) if term.weight > 0 else np.setdiff1d(ids, theirs)
     return ids
 
 
