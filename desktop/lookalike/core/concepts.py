@@ -15,6 +15,7 @@ indexed (:meth:`Concepts.update`).
 
 from __future__ import annotations
 
+import builtins
 import json
 import logging
 import os
@@ -161,7 +162,7 @@ class Concepts:
             raise LookalikeError(f"There is no concept named {name!r} (concepts: {known})")
         return info
 
-    def examples(self, name: str) -> list[Example]:
+    def examples(self, name: str) -> builtins.list[Example]:
         info = self.get(name)
         rows = self.catalog.query(
             "SELECT e.path, e.hash, e.label, e.origin, "
@@ -200,7 +201,7 @@ class Concepts:
         rows = self.catalog.query("SELECT photo_id FROM photo_concepts WHERE concept_id = ?", (info.id,))
         return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
 
-    def concepts_of(self, photo_id: int) -> list[tuple[str, float]]:
+    def concepts_of(self, photo_id: int) -> builtins.list[tuple[str, float]]:
         rows = self.catalog.query(
             "SELECT c.name, p.score FROM photo_concepts p JOIN concepts c ON c.id = p.concept_id "
             "WHERE p.photo_id = ? ORDER BY p.score DESC",
@@ -208,7 +209,7 @@ class Concepts:
         )
         return [(r[0], float(r[1])) for r in rows]
 
-    def ranked(self, name: str, k: int = 50) -> list[tuple[int, float]]:
+    def ranked(self, name: str, k: int = 50) -> builtins.list[tuple[int, float]]:
         """The library ranked by the concept: (photo id, score), best first."""
         scorer = self.scorer(name)
         ids, vecs = self.matrix.get()
@@ -347,6 +348,7 @@ class Concepts:
         if row is not None:
             return int(row[0])
         cur = conn.execute("INSERT INTO concepts(name, created, updated) VALUES(?, ?, ?)", (name, now, now))
+        assert cur.lastrowid is not None  # an INSERT always sets it
         return int(cur.lastrowid)
 
     @staticmethod
@@ -362,9 +364,13 @@ class Concepts:
 
     # -- learning -----------------------------------------------------------------
 
-    def _training(self, examples: list[Example], ids: np.ndarray, vecs: np.ndarray, seed: int):
+    def _training(self, examples: builtins.list[Example], ids: np.ndarray, vecs: np.ndarray, seed: int):
         index = {int(i): k for k, i in enumerate(ids.tolist())}
-        taught_pos, taught_neg, marked_pos, marked_neg, used = [], [], [], [], set()
+        taught_pos: builtins.list[int] = []
+        taught_neg: builtins.list[int] = []
+        marked_pos: builtins.list[int] = []
+        marked_neg: builtins.list[int] = []
+        used: set[int] = set()
         for e in examples:
             k = index.get(e.photo_id) if e.photo_id is not None else None
             if k is None:
