@@ -12,6 +12,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -19,6 +20,12 @@ from lookalike.core.catalog import Folder
 from lookalike.core.errors import LookalikeError, QueryError, UsageError
 from lookalike.core.library import Library, ModelRecord
 from lookalike.core.progress import CancelToken, ProgressCallback, no_progress
+
+if TYPE_CHECKING:
+    from lookalike.core.concepts import Learner
+    from lookalike.core.encoders.base import Encoder
+    from lookalike.core.faces import People
+    from lookalike.core.vectors import VectorIndex
 
 log = logging.getLogger(__name__)
 
@@ -75,13 +82,13 @@ class SearchEngine:
         self.model_name = model or DEFAULT_ENCODER
         self.model_file = Path(model_file).expanduser().resolve() if model_file else None
         self.device_request = device
-        self._encoder = None
+        self._encoder: Encoder | None = None
         self._encoder_lock = threading.Lock()
-        self._vectors = None
+        self._vectors: VectorIndex | None = None
         self._vectors_lock = threading.Lock()
         self._index_lock = threading.Lock()
-        self._people = None
-        self._learner = None
+        self._people: People | None = None
+        self._learner: Learner | None = None
 
     @classmethod
     def open(
@@ -209,9 +216,14 @@ class SearchEngine:
                         q.source,
                         t.column,
                     )
+
+        def encode_texts(texts: list[str]) -> np.ndarray:
+            assert enc is not None  # texts come only from a query with text, which loaded the encoder
+            return enc.encode_texts(texts)
+
         return embed(
             q,
-            lambda texts: enc.encode_texts(texts),
+            encode_texts,
             lambda p: self._image_vector(Path(p), q),
             lambda t: self.learner().concepts.query_direction(t, q.source),
         )
