@@ -133,9 +133,6 @@ class Folder:
     failures: int = 0  # files in it that could not be read
 
 
-FolderRow = Folder  # the indexer's older name for it
-
-
 @dataclass(frozen=True)
 class NewPhoto:
     """A photo ready to be committed, vector included."""

@@ -35,7 +35,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lookalike.core.catalog import Catalog, FailureRow, FolderRow
+from lookalike.core.catalog import Catalog, FailureRow, Folder
 from lookalike.core.imaging import is_photo_name
 from lookalike.core.pipeline import (
     SMALL_COMMIT,
@@ -116,8 +116,8 @@ class ScannedFile:
 class ScanResult:
     files: list[ScannedFile] = field(default_factory=list)
     failures: list[FailureRow] = field(default_factory=list)  # unreadable entries found while walking
-    offline: list[FolderRow] = field(default_factory=list)
-    scanned: list[FolderRow] = field(default_factory=list)
+    offline: list[Folder] = field(default_factory=list)
+    scanned: list[Folder] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -148,7 +148,7 @@ def _excluded(path: str, name: str, excludes: Sequence[str]) -> bool:
     return any(fnmatch.fnmatch(name, g) or fnmatch.fnmatch(path, g) for g in excludes)
 
 
-def folder_is_offline(folder: FolderRow, known_photos: int) -> str | None:
+def folder_is_offline(folder: Folder, known_photos: int) -> str | None:
     """A reason the folder's drive looks absent, or None if it is there."""
     p = os.fspath(folder.path)
     try:
@@ -175,7 +175,7 @@ def folder_is_offline(folder: FolderRow, known_photos: int) -> str | None:
 
 
 def scan(
-    folders: Sequence[FolderRow],
+    folders: Sequence[Folder],
     catalog: Catalog,
     excludes: Sequence[str] = (),
     cancel: CancelToken | None = None,
@@ -208,7 +208,7 @@ class _Walker:
         self.cancel = cancel
         self.progress = progress
 
-    def walk(self, folder: FolderRow) -> None:
+    def walk(self, folder: Folder) -> None:
         root = os.fspath(folder.path)
         stack = [root]
         while stack:
@@ -329,7 +329,7 @@ class Indexer:
 
     def run(
         self,
-        folders: Sequence[FolderRow],
+        folders: Sequence[Folder],
         *,
         excludes: Sequence[str] = (),
         progress: ProgressCallback = no_progress,

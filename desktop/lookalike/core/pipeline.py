@@ -6,7 +6,7 @@
 * :class:`DecodePool` reads, hashes and decodes those files on worker threads, a
   window of them ahead of the consumer, yielding each :class:`Outcome` in order.
 * :class:`Batches` routes every outcome: a decoded photo waits in the
-  :class:`ReadyBatch` for the stages; a move, a touch, a failure or a file gone
+  :class:`Ready` list of its batch for the stages; a move, a touch, a failure or a file gone
   since the scan is a row change in :class:`RowChanges`.
 * :func:`commit_ready` runs the stages on ready photos and commits them batch by
   batch, each batch's photos and every stage's output in one transaction, as soon as
