@@ -290,30 +290,15 @@ def _greedy_cliques(nodes: Sequence[int], edges: dict[tuple[int, int], float]) -
 
 def group_pairs(edges: dict[tuple[int, int], float]) -> list[list[int]]:
     """Groups from confirmed pairs: connected parts, each split by complete linkage."""
-    parent: dict[int, int] = {}
-
-    def find(x: int) -> int:
-        parent.setdefault(x, x)
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    for a, b in edges:
-        ra, rb = find(a), find(b)
-        if ra != rb:
-            parent[ra] = rb
-    parts: dict[int, list[int]] = defaultdict(list)
-    for v in list(parent):
-        parts[find(v)].append(v)
-    by_part: dict[int, dict[tuple[int, int], float]] = defaultdict(dict)
+    parts = _components(edges)
+    part_of = {v: i for i, nodes in enumerate(parts) for v in nodes}
+    part_edges: list[dict[tuple[int, int], float]] = [{} for _ in parts]
     for e, dist in edges.items():
-        by_part[find(e[0])][e] = dist
+        part_edges[part_of[e[0]]][e] = dist
     out: list[list[int]] = []
-    for root, nodes in parts.items():
-        nodes = sorted(nodes)
+    for nodes, part in zip(parts, part_edges):
         split = complete_linkage if len(nodes) <= LINKAGE_LIMIT else _greedy_cliques
-        out.extend(split(nodes, by_part[root]))
+        out.extend(split(nodes, part))
     return sorted(out)
 
 
