@@ -227,10 +227,11 @@ def cmd_index(args) -> int:
         with engine:
             if not args.paths and not engine.catalog.folders():
                 raise UsageError("Name at least one folder to index: lookalike index PATH")
-            if args.library is None and (args.model or args.model_file):  # a new model's library: concepts come along
+            if args.library is None and (args.model or args.model_file):
+                # a new model's library: taught concepts and decisions about people come along
                 from lookalike.core.paths import app_paths
 
-                engine.learner().concepts.adopt_library(app_paths().library_for(app_paths().current_model()))
+                engine.adopt_library(app_paths().library_for(app_paths().current_model()))
             with _ProgressBar(disabled=args.quiet) as bar:
                 report = engine.index(
                     args.paths or None,

@@ -321,6 +321,28 @@ class SearchEngine:
             self._people = People(self.library)
         return self._people
 
+    def adopt_library(self, folder: Path | str) -> tuple[int, int]:
+        """A library being built for a new image model takes the user's decisions from the
+        library in ``folder`` (the previous model's; opened read only): taught concepts,
+        learned again on this library's vectors, and decisions about people (names, merges,
+        "not this person", hidden people), applied as the same faces are found here.
+        Nothing happens when this library has photos already, or ``folder`` is this
+        library, absent or unreadable. Returns (concepts, face decisions) brought."""
+        from lookalike.core.catalog import Catalog
+
+        path = Path(folder) / Catalog.FILENAME
+        try:
+            if not path.is_file() or path.resolve() == self.catalog.path.resolve():
+                return 0, 0
+            other = Catalog(path, readonly=True)
+        except (OSError, LookalikeError) as exc:
+            log.info("nothing adopted from %s: %s", folder, exc)
+            return 0, 0
+        try:
+            return self.learner().concepts.adopt(other), self.people().adopt(other)
+        finally:
+            other.close()
+
     def search(
         self, query, *, k: int = 50, min_score: float | None = None, folder: Path | str | None = None
     ) -> list[SearchResult]:

@@ -752,8 +752,8 @@ class LibraryService(QObject):
                     new.add_folder(f)
                 except Exception as exc:  # an unplugged folder: index the others
                     log.warning("cannot add %s to the new library: %s", f, exc)
-            if self.engine is not None:  # the concepts taught come along, to be learned on the new vectors
-                new.learner().concepts.adopt(self.engine.catalog)
+            if self.engine is not None:  # concepts taught and decisions about people come along
+                new.adopt_library(self.engine.library.path)
             return new.index(None, progress=report, cancel=token)
 
         def on_done(outcome: IndexOutcome) -> None:

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from lookalike.core.faces.carry import apply_carried
 from lookalike.core.faces.index import FaceIndex
 from lookalike.core.faces.model import MIN_CLUSTER_QUALITY, distances
 from lookalike.core.faces.store import FaceStore
@@ -184,6 +185,7 @@ def _suggestions(b: _Batch, assigned: dict[int, int], limits: Thresholds) -> dic
 def group_pending(store: FaceStore, index: FaceIndex, model_id: str, limits: Thresholds) -> GroupingReport:
     """Group every face not grouped yet; written in one transaction."""
     t0 = time.monotonic()
+    apply_carried(store.catalog)  # decisions from the library before a model switch come first
     pending = store.ungrouped(model_id)
     if not pending:
         return GroupingReport()

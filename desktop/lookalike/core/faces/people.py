@@ -35,6 +35,7 @@ from lookalike.core.faces.store import FaceRow, FaceStore, PersonRow
 from lookalike.core.progress import ProgressCallback, no_progress
 
 if TYPE_CHECKING:  # pragma: no cover
+    from lookalike.core.catalog import Catalog
     from lookalike.core.faces.index import FaceIndex
     from lookalike.core.faces.stage import FaceStage
     from lookalike.core.library import Library
@@ -164,7 +165,7 @@ class People:
         with self._lock:
             with self.catalog.transaction() as conn:
                 if not on:
-                    for table in ("face_rejections", "faces", "face_scans", "people"):
+                    for table in ("face_rejections", "faces", "face_scans", "carried_faces", "people"):
                         conn.execute(f"DELETE FROM {table}")
                     conn.execute("DELETE FROM meta WHERE key IN (?, ?, ?, ?)", _META_MODEL)
                 self.catalog.set_meta({_META_ENABLED: "1" if on else "0"}, conn)
@@ -290,6 +291,22 @@ class People:
             )
             drop_empty_people(conn)
         return self.group()
+
+    def adopt(self, other: Catalog) -> int:
+        """Bring the user's decisions about people from another library (the one of the
+        image model before a switch): names, merges, faces placed by hand, "not this
+        person", hidden people. They are applied as this library finds the same faces
+        (core/faces/carry.py). Only a library still empty of photos and people adopts
+        (one being built for the new model), and only while People is on. Returns how
+        many face decisions were brought."""
+        from lookalike.core.faces import carry
+
+        if not self.library.writer or not self.enabled or self.catalog.photo_count() > 0:
+            return 0
+        self.store.ensure_schema()
+        if carry.pending(self.catalog) or self.store.people():
+            return 0
+        return carry.carry_into(self.catalog, carry.decisions_of(other))
 
     # -- listing -----------------------------------------------------------------
 
@@ -492,6 +509,8 @@ class People:
                 )
                 conn.execute("UPDATE faces SET suggested_id = ? WHERE suggested_id = ?", (pb.id, pa.id))
                 conn.execute("DELETE FROM face_rejections WHERE person_id = ?", (pa.id,))
+                # decisions carried from another library that still wait for A's faces: B's now
+                conn.execute("UPDATE carried_faces SET person_id = ? WHERE person_id = ?", (pb.id, pa.id))
                 name = pb.name or pa.name
                 conn.execute("DELETE FROM people WHERE id = ?", (pa.id,))
                 conn.execute("UPDATE people SET name = ?, hidden = 0 WHERE id = ?", (name, pb.id))

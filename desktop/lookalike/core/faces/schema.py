@@ -12,6 +12,8 @@
 * ``face_scans``: photos whose faces were looked for, and with which model
   (a photo with no face has a row too, so it is not looked at again).
 * ``face_rejections``: "not this person" - the face never joins that person.
+* ``carried_faces``: decisions brought from the library of the image model
+  before a switch, waiting for their face to be found here (core/faces/carry.py).
 
 ``faces.taken`` is the photo's date taken (else its file time) when its faces
 were found, so that ``faces_person`` covers a person's photos in date order: a
@@ -56,8 +58,20 @@ CREATE TABLE IF NOT EXISTS face_rejections (
     face_id   INTEGER NOT NULL REFERENCES faces(id) ON DELETE CASCADE,
     person_id INTEGER NOT NULL REFERENCES people(id) ON DELETE CASCADE,
     PRIMARY KEY (face_id, person_id)
-)
+);
+CREATE TABLE IF NOT EXISTS carried_faces (
+    id        INTEGER PRIMARY KEY AUTOINCREMENT,
+    hash      TEXT NOT NULL,
+    x0 REAL NOT NULL, y0 REAL NOT NULL, x1 REAL NOT NULL, y1 REAL NOT NULL,
+    person    TEXT NOT NULL,
+    name      TEXT,
+    hidden    INTEGER NOT NULL DEFAULT 0,
+    confirmed INTEGER NOT NULL DEFAULT 0,
+    rejected  INTEGER NOT NULL DEFAULT 0,
+    person_id INTEGER REFERENCES people(id) ON DELETE SET NULL
+);
+CREATE INDEX IF NOT EXISTS carried_faces_hash ON carried_faces(hash)
 """
 
-TABLES = ("people", "faces", "face_scans", "face_rejections")
-INDEXES = ("faces_photo", "faces_person", "faces_suggested", "faces_ungrouped")
+TABLES = ("people", "faces", "face_scans", "face_rejections", "carried_faces")
+INDEXES = ("faces_photo", "faces_person", "faces_suggested", "faces_ungrouped", "carried_faces_hash")
