@@ -400,11 +400,19 @@ class LibraryService(QObject):
             return
         self.model_loading.emit()
 
-        def work() -> LibraryStatus:
-            engine.query_encoder()
-            return engine.status()
+        def work() -> LibraryStatus | None:
+            try:
+                engine.query_encoder()
+                return None if self.closing else engine.status()
+            except Exception as exc:
+                if self.closing:  # the window closed while the model loaded, and the library with it
+                    log.debug("the model's load ended as the window closed: %s", exc)
+                    return None
+                raise
 
-        def done(status: LibraryStatus) -> None:
+        def done(status: LibraryStatus | None) -> None:
+            if status is None or self.closing:
+                return
             self.model_ready = True
             self.last_status = status
             self.model_loaded.emit(status)
@@ -794,6 +802,8 @@ class LibraryService(QObject):
         self._stop_watcher()
         for runner in (self._writes, self._model, self._queries, self._control):
             runner.wait(wait_ms)
+        for runner in (self._writes, self._model, self._queries, self._control):
+            runner.stopped = True  # what still runs meets a closed library: not an error to log
         if self.engine is not None:
             try:
                 self.engine.close()

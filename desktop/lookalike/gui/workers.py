@@ -67,10 +67,12 @@ class Job(QRunnable):
         with_progress: bool = False,
         name: str = "",
         background: bool = False,
+        stopping: Callable[[], bool] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__()
         self.setAutoDelete(True)
+        self.stopping = stopping or (lambda: False)  # true once its runner was stopped
         self.fn = fn
         self.args = args
         self.kwargs = kwargs
@@ -90,7 +92,8 @@ class Job(QRunnable):
             user = _is_user_error(exc)
             details = "" if user else traceback.format_exc()
             if not user:
-                log.error("job %s failed:\n%s", self.name, details)
+                # a job cut short by the window closing (its library closed under it) is no bug
+                (log.debug if self.stopping() else log.error)("job %s failed:\n%s", self.name, details)
             try:
                 self.signals.failed.emit(JobFailure(exc, user, details))
             except RuntimeError:  # the receiver is gone (window closed)
@@ -191,6 +194,7 @@ class JobRunner(QObject):
         super().__init__(parent)
         self.pool = make_pool(threads, name)
         self.background = background  # jobs run below the GUI thread's CPU priority
+        self.stopped = False  # set when the window closes: what fails from then on is not logged as an error
         self._live: set[JobSignals] = set()
 
     def start(self, job: Job, priority: int = 0) -> JobSignals:
@@ -212,7 +216,15 @@ class JobRunner(QObject):
         priority: int = 0,
         **kwargs: Any,
     ) -> JobSignals:
-        job = Job(fn, *args, with_progress=on_progress is not None, name=name, background=self.background, **kwargs)
+        job = Job(
+            fn,
+            *args,
+            with_progress=on_progress is not None,
+            name=name,
+            background=self.background,
+            stopping=lambda: self.stopped,
+            **kwargs,
+        )
         if on_success is not None:
             job.signals.succeeded.connect(on_success)
         if on_failure is not None:
