@@ -151,9 +151,11 @@ def allowed_ids(
     more, more_args = _concept_sql(query, concepts)
     where += more
     args += more_args
-    sql = "SELECT id FROM photos" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id"
+    # (no ORDER BY: it would make SQLite walk the photo rows in id order rather than
+    # answer from the filters' index; numpy sorts the ids)
+    sql = "SELECT id FROM photos" + (" WHERE " + " AND ".join(where) if where else "")
     rows = catalog.query(sql, args)
-    ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+    ids = np.sort(np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)))
     if people is not None:
         for term in query.terms_of("person", "face"):
             theirs = np.asarray(people(term), dtype=np.int64)

@@ -18,6 +18,7 @@ elements no search can reach.
 from __future__ import annotations
 
 import heapq
+import mmap
 import os
 import struct
 from collections.abc import Callable, Iterator
@@ -211,6 +212,7 @@ class GraphFile:
         except BaseException:
             os.close(self._fd)
             raise
+        self._live: tuple[np.ndarray, np.ndarray] | None = None  # (labels ascending, internal ids)
 
     def close(self) -> None:
         if self._fd >= 0:
@@ -278,6 +280,95 @@ class GraphFile:
         if live.all():
             return labels, vecs
         return labels[live], vecs[live]
+
+    # -- mapped passes -------------------------------------------------------------
+
+    def _mapped(self, chunks: Iterator[tuple[int, int]], use: Callable[[int, np.ndarray], None]) -> None:
+        """Call ``use(first internal id, records as a (m, record_size) uint8 array)`` on each
+        (first, stop) range of records, each mapped only for that call: the vectors are
+        read where they lie (BLAS works on the mapping, no copy), and at most one chunk of
+        the file is ever mapped, so a pass over a large graph leaves nothing resident."""
+        rs, gran = self.header.record_size, mmap.ALLOCATIONGRANULARITY
+        for first, stop in chunks:
+            lo, hi = HEADER_SIZE + first * rs, HEADER_SIZE + stop * rs
+            base = lo - lo % gran
+            mapped = mmap.mmap(self._fd, hi - base, offset=base, access=mmap.ACCESS_READ)
+            try:
+                recs = np.frombuffer(mapped, np.uint8, count=hi - lo, offset=lo - base).reshape(stop - first, rs)
+                use(first, recs)
+                del recs
+            finally:
+                try:
+                    mapped.close()
+                except BufferError:  # a view escaped (an error's traceback): the collector unmaps it
+                    pass
+
+    def _ranges(self, chunk_bytes: int, count: int | None = None) -> Iterator[tuple[int, int]]:
+        rows = max(1, chunk_bytes // self.header.record_size)
+        count = self.header.count if count is None else count
+        return ((s, min(s + rows, count)) for s in range(0, count, rows))
+
+    def live(self, chunk_bytes: int = 32 * 2**20) -> tuple[np.ndarray, np.ndarray]:
+        """(labels ascending, internal ids) of the live elements, read once (each record's
+        mark and label, in mapped chunks) and kept: about 16 bytes an element."""
+        if self._live is None:
+            h = self.header
+            labels = np.empty(h.count, np.int64)
+            live = np.empty(h.count, bool)
+
+            def read(first: int, recs: np.ndarray) -> None:
+                end = first + len(recs)
+                live[first:end] = (np.ascontiguousarray(recs[:, :4]).view(np.uint32)[:, 0] & _DELETED) == 0
+                labels[first:end] = np.ascontiguousarray(recs[:, h.label_offset : h.label_offset + 8]).view(np.uint64)[
+                    :, 0
+                ]
+
+            self._mapped(self._ranges(chunk_bytes), read)
+            internal = np.flatnonzero(live)
+            order = np.argsort(labels[internal], kind="stable")
+            self._live = (labels[internal][order], internal[order])
+        return self._live
+
+    def gather(self, internal: npt.ArrayLike, chunk_bytes: int = 32 * 2**20) -> np.ndarray:
+        """The vectors of these elements, in the order given, as one contiguous float32
+        array: only the chunks of the file that hold one of them are mapped, each once."""
+        h = self.header
+        ids = np.asarray(internal, np.int64).reshape(-1)
+        out = np.empty((len(ids), self.dim), np.float32)
+        if len(ids) == 0:
+            return out
+        order = np.argsort(ids, kind="stable")
+        sorted_ids = ids[order]
+        rows = max(1, chunk_bytes // h.record_size)
+        blocks = np.unique(sorted_ids // rows)
+        bounds = np.searchsorted(sorted_ids, np.stack([blocks * rows, (blocks + 1) * rows]))
+        span = {int(b) * rows: (int(a), int(z)) for b, a, z in zip(blocks.tolist(), *bounds.tolist())}
+        d0, d1 = h.data_offset, h.data_offset + 4 * self.dim
+
+        def take(first: int, recs: np.ndarray) -> None:
+            a, z = span[first]
+            out[order[a:z]] = recs[sorted_ids[a:z] - first, d0:d1].view(np.float32)
+
+        self._mapped(((int(b) * rows, min((int(b) + 1) * rows, h.count)) for b in blocks.tolist()), take)
+        return out
+
+    def score_live(self, directions: np.ndarray, chunk_bytes: int = 32 * 2**20) -> tuple[np.ndarray, np.ndarray]:
+        """Every live element's inner product with each direction, in one mapped pass (the
+        vectors are scored where they lie): (labels ascending, scores (n,) or (n, m))."""
+        h = self.header
+        d = np.asarray(directions, np.float32)
+        flat = d.ndim == 1
+        dm = d.reshape(-1, self.dim).T.copy()  # (dim, m)
+        scores = np.empty((h.count, dm.shape[1]), np.float32)
+        d0, d1 = h.data_offset, h.data_offset + 4 * self.dim
+
+        def score(first: int, recs: np.ndarray) -> None:
+            scores[first : first + len(recs)] = recs[:, d0:d1].view(np.float32) @ dm
+
+        self._mapped(self._ranges(chunk_bytes), score)
+        labels, internal = self.live()
+        out = scores[internal]
+        return labels, out[:, 0] if flat else out
 
     def scan(self, query: np.ndarray, k: int, chunk_bytes: int = 16 * 2**20) -> tuple[np.ndarray, np.ndarray]:
         """Exact top ``k`` (labels, scores), unordered, in one sequential pass of small reads:

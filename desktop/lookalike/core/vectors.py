@@ -132,6 +132,8 @@ class VectorIndex:
         self._alive: set[int] = set()  # live labels, kept while the graph is loaded
         self._count = 0  # live photos in the saved graph (file mode)
         self._dense: tuple[np.ndarray, np.ndarray] | None = None  # (ids, vecs) cache for exact search
+        # The vectors of the last filter searched exactly: (digest of its ids, ids, vectors).
+        self._subset: tuple[bytes, np.ndarray, np.ndarray] | None = None
         self._scanned = False  # an exact search has scanned the saved file once
         self.generation = -1  # catalog generation this index reflects
         self.max_id = 0
@@ -223,7 +225,7 @@ class VectorIndex:
                     pass
             self._alive.update(ids.tolist())
             self.max_id = max(self.max_id, int(ids.max()))
-            self._dense = None
+            self._dense = self._subset = None
 
     def delete(self, ids) -> None:
         ids = np.asarray(ids, dtype=np.int64).reshape(-1)
@@ -238,7 +240,7 @@ class VectorIndex:
                         graph.mark_deleted(pid)
                     except RuntimeError:
                         pass
-            self._dense = None
+            self._dense = self._subset = None
             self._unreachable_vecs = None
 
     def vectors(self, ids: np.ndarray) -> np.ndarray:
@@ -285,7 +287,7 @@ class VectorIndex:
             )
             if use_exact:
                 if allowed is not None:
-                    ids, vecs = self._rows(allowed)
+                    ids, vecs = self._allowed_rows(allowed)
                 elif self._dense is None and self._graph is None and self._file is not None and not self._scanned:
                     # A first search (a one-shot command's only one) scans the file in place;
                     # a process that searches again keeps the vectors as one array.
@@ -376,6 +378,81 @@ class VectorIndex:
         ids = np.asarray([i for i in np.asarray(ids, np.int64).tolist() if i in self._alive], np.int64)
         return ids, self.vectors(ids)
 
+    def _allowed_rows(self, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, vectors) of the live photos among ``allowed`` (ascending, unique) for an exact
+        filtered search: out of the vectors held as one array when there is one, else out of
+        the saved graph where it lies (the chunks of the file that hold them), else from the
+        catalog. The last filter's vectors are kept (at most EXACT_LIMIT of them): the next
+        query under the same filter only multiplies."""
+        key = hashlib.blake2b(allowed.tobytes(), digest_size=16).digest()
+        if self._subset is not None and self._subset[0] == key:
+            return self._subset[1], self._subset[2]
+        if self._dense is not None:
+            ids, vecs = self._dense
+            pos = _positions(ids, allowed)
+            return ids[pos], vecs[pos]  # (no copy kept: the whole array is already held)
+        if self._graph is None and self._file is not None:
+            labels, internal = self._file.live()
+            pos = _positions(labels, allowed)
+            ids, vecs = labels[pos], self._file.gather(internal[pos])
+        else:
+            ids, vecs = self._rows(allowed)
+        if len(ids) <= EXACT_LIMIT:
+            self._subset = (key, ids, vecs)
+        return ids, vecs
+
+    def live_ids(self) -> np.ndarray:
+        """Every live photo's id, ascending."""
+        with self._lock:
+            if self._dense is not None:
+                return self._dense[0]
+            if self._graph is None and self._file is not None:
+                return self._file.live()[0]
+            return np.fromiter(sorted(self._alive), dtype=np.int64, count=len(self._alive))
+
+    def rows(self, ids: np.ndarray) -> np.ndarray:
+        """The vectors of these live photos, in order (for training on a few of them): out of
+        the array or the saved graph where they lie, else from the catalog."""
+        ids = np.asarray(ids, np.int64).reshape(-1)
+        with self._lock:
+            if self._dense is not None:
+                dense_ids, vecs = self._dense
+                pos = _positions(dense_ids, ids, strict=True)
+                return vecs[pos]
+            if self._graph is None and self._file is not None:
+                labels, internal = self._file.live()
+                return self._file.gather(internal[_positions(labels, ids, strict=True)])
+        return self.vectors(ids)
+
+    def score_all(self, directions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Every live photo scored by each direction (inner product): (ids ascending, scores
+        (n,) or (n, m)). The vectors are read where they lie - the array when held, else the
+        saved graph in one mapped pass, else the catalog in chunks - and never kept."""
+        d = np.asarray(directions, np.float32)
+        with self._lock:
+            if self._dense is not None:
+                ids, vecs = self._dense
+                return ids, vecs @ d.T
+            if self._graph is None and self._file is not None:
+                return self._file.score_live(d)
+            catalog = self._catalog
+        if catalog is None:
+            ids = self.live_ids()
+            return ids, self.vectors(ids) @ d.T
+        parts_i, parts_s = [], []
+        for ids, vecs in catalog.iter_vectors(batch=4096):
+            parts_i.append(ids)
+            parts_s.append(vecs @ d.T)
+        if not parts_i:
+            return np.zeros(0, np.int64), np.zeros((0,) + d.shape[:-1], np.float32)
+        return np.concatenate(parts_i), np.concatenate(parts_s)
+
+    def dense(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every live (id, vector), ids ascending, as one contiguous array, kept until the
+        graph changes (repeated exact searches, and learning a whole-library task)."""
+        with self._lock:
+            return self._dense_matrix()
+
     def _unreachable_rows(self) -> tuple[np.ndarray, np.ndarray]:
         if self._unreachable_vecs is None:
             self._unreachable_vecs = self._rows(self._unreachable)
@@ -386,7 +463,11 @@ class VectorIndex:
         pass, or from the catalog, never element by element out of hnswlib."""
         if self._dense is None:
             if self._graph is None and self._file is not None:
-                self._dense = self._file.dense()
+                ids, vecs = self._file.dense()
+                if len(ids) > 1 and not bool(np.all(ids[1:] > ids[:-1])):
+                    order = np.argsort(ids, kind="stable")
+                    ids, vecs = ids[order], vecs[order]
+                self._dense = (ids, vecs)
             else:
                 ids = np.fromiter(sorted(self._alive), dtype=np.int64, count=len(self._alive))
                 self._dense = (ids, self.vectors(ids))
@@ -571,7 +652,7 @@ class VectorIndex:
                         if mask.any():
                             self.add(ids[mask], vecs[mask])
                             added += int(mask.sum())
-            self._dense = None
+            self._dense = self._subset = None
             self._unreachable_vecs = None
             return added, len(extra)
 
@@ -653,6 +734,17 @@ def topk_of_chunks(
             best_s = np.take_along_axis(best_s, top, axis=1)
             best_i = np.take_along_axis(best_i, top, axis=1)
     return best_i, best_s
+
+
+def _positions(sorted_ids: np.ndarray, want: np.ndarray, *, strict: bool = False) -> np.ndarray:
+    """Where each of ``want`` sits in ``sorted_ids`` (ascending); those not there are left
+    out, or raise KeyError when ``strict``."""
+    want = np.asarray(want, np.int64)
+    pos = np.minimum(np.searchsorted(sorted_ids, want), max(0, len(sorted_ids) - 1))
+    hit = sorted_ids[pos] == want if len(sorted_ids) else np.zeros(len(want), bool)
+    if strict and not hit.all():
+        raise KeyError(f"{int((~hit).sum())} photo(s) are not in the index")
+    return pos[hit]
 
 
 def _topk(ids: np.ndarray, scores: np.ndarray, k: int) -> Hits:
