@@ -246,19 +246,86 @@ def encode_image_batches(images, batch_size: int, dimension: int, to_tensor, for
     return unit_rows(torch.cat(out))
 
 
-def onnx_cpu_session(path: Path, threads: int | None = None) -> tuple[Any, int]:
+def optimized_onnx_path(path: Path) -> Path:
+    """Where ONNX Runtime's optimized graph of the exported ``path`` is kept (per ONNX Runtime
+    version); its weights are in a file beside it that the graph names."""
+    import onnxruntime as ort
+
+    return path.with_name(f"{path.stem}.optimized-ort{ort.__version__}.onnx")
+
+
+def _drop_optimized(optimized: Path) -> None:
+    optimized.unlink(missing_ok=True)
+    for data in optimized.parent.glob(f"{optimized.stem}.*.data"):
+        data.unlink(missing_ok=True)
+
+
+def onnx_cpu_session(path: Path, threads: int | None = None, *, keep_optimized: bool = True) -> tuple[Any, int]:
     """An ONNX Runtime session on the CPU for an exported tower, and its thread count.
 
     Half the cores by default, as a torch encoder gets on CPU (the decoders use the
     rest; the indexer runs calls side by side when they are idle); threads that wait
     sleep instead of spinning.
+
+    The first session of an export saves ONNX Runtime's optimized graph beside it
+    (the portable "extended" level: fusions, no layout for one CPU's instructions),
+    its weights in a file of their own, and later sessions start from that: the graph
+    work is done, and ONNX Runtime maps the weights file instead of reading and
+    copying the weights out of the graph. Measured on this project's 2-core machine,
+    the CLIP ViT-B-32 image tower's first session in a process took 0.75 s of CPU
+    from the export, 0.36 s from the saved graph, with the same outputs and speed a
+    photo. The layout passes that depend on the CPU still run at every start (they
+    are quick). A saved graph that does not load is removed and the export used as
+    it is. ``keep_optimized`` False (an export being checked, not kept yet): nothing
+    is saved.
     """
     import onnxruntime as ort
 
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = int(threads or max(1, (os.cpu_count() or 2) // 2))
-    so.inter_op_num_threads = 1
-    so.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    so.log_severity_level = 3
-    session = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
-    return session, so.intra_op_num_threads
+    def options() -> Any:
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = int(threads or max(1, (os.cpu_count() or 2) // 2))
+        so.inter_op_num_threads = 1
+        so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        so.log_severity_level = 3
+        return so
+
+    providers = ["CPUExecutionProvider"]
+    if not keep_optimized:
+        so = options()
+        return ort.InferenceSession(str(path), so, providers=providers), so.intra_op_num_threads
+    optimized = optimized_onnx_path(path)
+    if optimized.is_file() and optimized.stat().st_mtime_ns >= path.stat().st_mtime_ns:
+        so = options()
+        try:
+            return ort.InferenceSession(str(optimized), so, providers=providers), so.intra_op_num_threads
+        except Exception as exc:
+            log.warning("optimized graph %s does not load (%s); using %s", optimized, exc, path.name)
+            _drop_optimized(optimized)
+    so = options()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+    tmp = optimized.with_name(f"{optimized.stem}.tmp{os.getpid()}.onnx")
+    so.optimized_model_filepath = str(tmp)
+    # The weights' file is named by this process, so that a graph renamed into place names
+    # a weights file no other process writes.
+    so.add_session_config_entry(
+        "session.optimized_model_external_initializers_file_name", f"{optimized.stem}.{os.getpid()}.data"
+    )
+    so.add_session_config_entry("session.optimized_model_external_initializers_min_size_in_bytes", "4096")
+    try:
+        ort.InferenceSession(str(path), so, providers=providers)
+        for stale in optimized.parent.glob(f"{optimized.stem}.*.data"):  # an earlier save's weights
+            if stale.name != f"{optimized.stem}.{os.getpid()}.data":
+                stale.unlink(missing_ok=True)
+        os.replace(tmp, optimized)
+    except Exception as exc:  # a read-only cache only costs the graph work at every start
+        log.debug("could not save the optimized graph of %s: %s", path, exc)
+        tmp.unlink(missing_ok=True)
+    if optimized.is_file():
+        so = options()
+        try:
+            return ort.InferenceSession(str(optimized), so, providers=providers), so.intra_op_num_threads
+        except Exception as exc:
+            log.warning("optimized graph %s does not load (%s); using %s", optimized, exc, path.name)
+            _drop_optimized(optimized)
+    so = options()
+    return ort.InferenceSession(str(path), so, providers=providers), so.intra_op_num_threads

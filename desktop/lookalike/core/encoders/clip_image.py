@@ -82,7 +82,7 @@ def export_image_tower(model, folder: Path, image_size: int) -> bool:
             log.debug("onnx export: %s", w.message)
         with torch.no_grad():
             ref = model.visual(x).float().numpy()
-        ours = OnnxImageTower(tmp, threads=1).run(x.numpy())
+        ours = OnnxImageTower(tmp, threads=1, keep_optimized=False).run(x.numpy())
         err = float(np.abs(_unit(ours) - _unit(ref)).max())
     except Exception as exc:
         first = (str(exc).strip().splitlines() or [""])[0][:300]
@@ -107,8 +107,8 @@ def export_image_tower(model, folder: Path, image_size: int) -> bool:
 class OnnxImageTower:
     """An exported image tower: normalised pixel arrays (n, 3, s, s) -> features (n, d)."""
 
-    def __init__(self, path: Path, threads: int | None = None) -> None:
-        self._session, self.threads = _common.onnx_cpu_session(path, threads)
+    def __init__(self, path: Path, threads: int | None = None, *, keep_optimized: bool = True) -> None:
+        self._session, self.threads = _common.onnx_cpu_session(path, threads, keep_optimized=keep_optimized)
         self._input = self._session.get_inputs()[0].name
 
     def run(self, pixels: np.ndarray) -> np.ndarray:

@@ -62,7 +62,7 @@ def _export(net, path: Path, image_size: int) -> bool:
                 dynamo=False,
             )
             ref = [t.numpy() for t in model(x.contiguous(memory_format=torch.channels_last))]
-        got = OnnxEffNet(tmp, threads=1).run(x.numpy())
+        got = OnnxEffNet(tmp, threads=1, keep_optimized=False).run(x.numpy())
         err = max(float(np.abs(a - b).max()) for a, b in zip(got, ref, strict=True))
     except Exception as exc:
         first = (str(exc).strip().splitlines() or [""])[0][:300]
@@ -83,8 +83,8 @@ def _export(net, path: Path, image_size: int) -> bool:
 class OnnxEffNet:
     """pixels (n, 3, s, s) -> (pooled features (n, 1280), class logits (n, 1000))."""
 
-    def __init__(self, path: Path, threads: int | None = None) -> None:
-        self._session, _ = _common.onnx_cpu_session(path, threads)
+    def __init__(self, path: Path, threads: int | None = None, *, keep_optimized: bool = True) -> None:
+        self._session, _ = _common.onnx_cpu_session(path, threads, keep_optimized=keep_optimized)
 
     def run(self, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         pooled, logits = self._session.run(None, {"pixels": np.ascontiguousarray(pixels, dtype=np.float32)})
