@@ -368,7 +368,7 @@ class Indexer:
             self.catalog.set_folder_state(folder.id, online=False)
         plan = make_plan(found, self.catalog, keep_unchanged=bool(self.stages))
         if plan.jobs:
-            self.encode.encoder  # noqa: B018 - load the model now that there is work for it
+            self.encode.warm_up()  # the model, now that there is work for it (its session starts aside)
             prepare(self.stages)
         meter = _Meter(progress, Stage.ENCODE, len(plan.jobs))
         progress(Progress(Stage.ENCODE, 0, len(plan.jobs)))

@@ -518,6 +518,14 @@ class ClipEncoder:
                 self._load_with_open_clip(*self._spec_args, None, None)
         return self._onnx
 
+    def warm_up(self) -> None:
+        """Start the image tower now (the indexer calls it on a thread of its own once a run
+        has photos to encode, so that the session starts while the photos are decoded)."""
+        try:
+            self._image_tower()
+        except Exception:  # the first photo to encode tries again and reports it
+            log.debug("image tower not started ahead", exc_info=True)
+
     def _set_from_record(self, rec: checkpoint.LoadRecord) -> None:
         self.id = rec.encoder_id
         self.architecture = rec.architecture
