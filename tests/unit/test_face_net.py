@@ -97,3 +97,25 @@ def test_the_face_model_finds_the_same_faces_with_either_embedding():
     for a, b in zip(fast, slow):
         assert a.box == b.box and a.quality == b.quality
         assert np.abs(a.vector - b.vector).max() <= 1e-4
+
+
+def test_the_detector_read_back_from_its_saved_copy_finds_the_same_faces(tmp_path, monkeypatch):
+    import dlib
+
+    from lookalike.core.faces.model import _frontal_detector
+
+    photo = FACES / "groups" / "kit_with_rose.jpg"
+    if not photo.exists():
+        pytest.skip("no face test photos")
+    monkeypatch.setenv("LOOKALIKE_MODELS", str(tmp_path / "models"))
+    arr = working_array(ImageOps.exif_transpose(Image.open(photo)), DEFAULT_WORKING_SIZE)
+    built = _frontal_detector(dlib)  # built from dlib's own copy, and saved
+    saved = list((tmp_path / "models" / "faces").glob("dlib-*-frontal-face-detector.svm"))
+    assert len(saved) == 1
+    read = _frontal_detector(dlib)  # read back from the saved copy
+    a, b = built.run(arr, 0, -0.2), read.run(arr, 0, -0.2)
+    assert len(a[0]) == len(b[0]) >= 2
+    assert [str(r) for r in a[0]] == [str(r) for r in b[0]] and np.allclose(a[1], b[1]) and list(a[2]) == list(b[2])
+    saved[0].write_bytes(b"damaged")
+    again = _frontal_detector(dlib)  # a damaged copy: built again
+    assert [str(r) for r in again.run(arr, 0, -0.2)[0]] == [str(r) for r in a[0]]

@@ -29,6 +29,7 @@ import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -182,52 +183,151 @@ def grouping_quality(work: Path, say: Callable[[str], None], quick: bool = False
     return out
 
 
+def _timed(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[Any, float, float]:
+    """``fn(*args, **kwargs)``, its wall seconds and this thread's CPU seconds (both models run their
+    work on the calling thread: dlib, and ONNX Runtime with one intra-op thread)."""
+    t0, c0 = time.perf_counter(), time.thread_time()
+    out = fn(*args, **kwargs)
+    return out, time.perf_counter() - t0, time.thread_time() - c0
+
+
 def stage_speed(bench, say: Callable[[str], None]) -> dict:
+    """The faces stage beside the offline encoder on the same decoded 12 MP photos, in one
+    run: photos/s and CPU ms a photo of each, their ratio, and the faces stage's parts
+    (HOG detection, landmarks and chips, the embedding a face); the embedding through
+    dlib's own code (the stage before the ONNX graph) on the same photos for comparison."""
     from lookalike.core.encoders import load_encoder
-    from lookalike.core.faces.model import load_face_model
+    from lookalike.core.faces.model import DlibFaceModel, working_array
     from lookalike.core.faces.stage import DECODE_FRACTION
     from lookalike.core.imaging import decode_file
 
-    model = load_face_model()
+    model = DlibFaceModel()
+    old = DlibFaceModel(embedding="dlib")
     enc = load_encoder("offline")
     out = {}
     few = list(labels())[:2] if bench.quick else None
     sets = {"scenes": bench.camera_photos(), "people": people_camera_set(bench.work, few)}
+    med = statistics.median
     for name, paths in sets.items():
         paths = paths[:2] if bench.quick else paths
         size = int(model.working_size * DECODE_FRACTION)
-        warm = decode_file(paths[0], size).image  # first calls load and warm both models
+        warm = decode_file(paths[0], size).image  # first calls load and warm the models
         model.analyse(warm)
+        old.analyse(warm)
         enc.encode_images([warm])
-        t_dec_enc, t_dec_face, t_face, t_enc, faces = [], [], [], [], 0
+        t: dict[str, list[float]] = {k: [] for k in ("dec_enc", "dec_face", "face", "face_cpu", "enc", "enc_cpu")}
+        t.update({k: [] for k in ("old", "old_cpu", "hog_cpu", "marks_cpu", "embed_cpu")})
+        faces = 0
         for p in paths:
-            t0 = time.perf_counter()
-            small = decode_file(p, int(enc.image_size))
-            t_dec_enc.append(time.perf_counter() - t0)
-            t0 = time.perf_counter()
-            big = decode_file(p, size)
-            t_dec_face.append(time.perf_counter() - t0)
-            t0 = time.perf_counter()
-            faces += len(model.analyse(big.image))
-            t_face.append(time.perf_counter() - t0)
-            t0 = time.perf_counter()
-            enc.encode_images([small.image])
-            t_enc.append(time.perf_counter() - t0)
+            small, secs, _ = _timed(decode_file, p, int(enc.image_size))
+            t["dec_enc"].append(secs)
+            big, secs, _ = _timed(decode_file, p, size)
+            t["dec_face"].append(secs)
+            found, secs, cpu = _timed(model.analyse, big.image)
+            faces += len(found)
+            t["face"].append(secs)
+            t["face_cpu"].append(cpu)
+            _, secs, cpu = _timed(old.analyse, big.image)
+            t["old"].append(secs)
+            t["old_cpu"].append(cpu)
+            _, secs, cpu = _timed(enc.encode_images, [small.image])
+            t["enc"].append(secs)
+            t["enc_cpu"].append(cpu)
+            _parts(model, working_array(big.image, model.working_size), t)
+        face_ps, enc_ps = len(paths) / sum(t["face"]), len(paths) / sum(t["enc"])
         row = {
             "photos": len(paths),
             "faces": faces,
-            "faces_stage_photos_per_s": len(paths) / sum(t_face),
-            "encode_photos_per_s": len(paths) / sum(t_enc),
-            "decode_ms_encoder_size": 1000 * statistics.median(t_dec_enc),
-            "decode_ms_faces_size": 1000 * statistics.median(t_dec_face),
+            "faces_stage_photos_per_s": face_ps,
+            "faces_stage_ms": 1000 * med(t["face"]),
+            "faces_stage_cpu_ms": 1000 * med(t["face_cpu"]),
+            "dlib_embedding_photos_per_s": len(paths) / sum(t["old"]),
+            "dlib_embedding_cpu_ms": 1000 * med(t["old_cpu"]),
+            "encode_photos_per_s": enc_ps,
+            "encode_ms": 1000 * med(t["enc"]),
+            "encode_cpu_ms": 1000 * med(t["enc_cpu"]),
+            "ratio": face_ps / enc_ps,
+            "ratio_cpu": sum(t["enc_cpu"]) / max(1e-9, sum(t["face_cpu"])),
+            "hog_cpu_ms": 1000 * med(t["hog_cpu"]),
+            "landmarks_chip_cpu_ms_per_face": 1000 * med(t["marks_cpu"]) if t["marks_cpu"] else None,
+            "embed_cpu_ms_per_face": 1000 * med(t["embed_cpu"]) if t["embed_cpu"] else None,
+            "decode_ms_encoder_size": 1000 * med(t["dec_enc"]),
+            "decode_ms_faces_size": 1000 * med(t["dec_face"]),
         }
         say(
-            f"  stage on {name}: faces {row['faces_stage_photos_per_s']:.1f} photos/s ({faces} faces), "
-            f"offline encoder {row['encode_photos_per_s']:.1f} photos/s; decode {row['decode_ms_encoder_size']:.0f} "
-            f"-> {row['decode_ms_faces_size']:.0f} ms"
+            f"  stage on {name} ({faces} faces): faces {face_ps:.1f} photos/s ({row['faces_stage_cpu_ms']:.0f} ms CPU; "
+            f"HOG {row['hog_cpu_ms']:.0f}), with dlib's embedding {row['dlib_embedding_photos_per_s']:.1f}; "
+            f"offline encoder {enc_ps:.1f} photos/s ({row['encode_cpu_ms']:.0f} ms CPU); ratio {row['ratio']:.2f} "
+            f"(CPU {row['ratio_cpu']:.2f}); decode {row['decode_ms_encoder_size']:.0f} -> {row['decode_ms_faces_size']:.0f} ms"
         )
         out[name] = row
     return out
+
+
+def _parts(model, arr: np.ndarray, t: dict[str, list[float]]) -> None:
+    """CPU of the faces stage's parts on one photo: detection, then each face's landmarks
+    and chip, then each face's embedding (one at a time, as a photo of one face has it)."""
+    found, _, cpu = _timed(model._detect, arr)
+    t["hog_cpu"].append(cpu)
+    for rect, _score in found:
+        chip, _, cpu = _timed(_chip, model, arr, rect)
+        t["marks_cpu"].append(cpu)
+        _, _, cpu = _timed(model._embedder(), [chip])
+        t["embed_cpu"].append(cpu)
+
+
+def _chip(model, arr: np.ndarray, rect) -> np.ndarray:
+    return model._dlib.get_face_chip(arr, model._landmarks(arr, rect), size=150, padding=0.25)
+
+
+_LOAD_PROBE = """
+import json, sys, time
+t0, c0 = time.perf_counter(), time.process_time()
+from PIL import Image, ImageOps
+from lookalike.core.faces.model import DlibFaceModel
+img = ImageOps.exif_transpose(Image.open(sys.argv[1])).convert("RGB")
+model = DlibFaceModel()
+t1, c1 = time.perf_counter(), time.process_time()
+n = len(model.analyse(img))
+t2, c2 = time.perf_counter(), time.process_time()
+print(json.dumps({"load_ms": 1000 * (t1 - t0), "load_cpu_ms": 1000 * (c1 - c0), "first_photo_ms": 1000 * (t2 - t1),
+                  "first_photo_cpu_ms": 1000 * (c2 - c1), "faces": n}))
+"""
+
+
+def load_times(work: Path, say: Callable[[str], None], runs: int = 3) -> list[dict]:
+    """The face model's start in a fresh process, up to the faces of its first photo (imports,
+    detector, landmarks, embedding, checksums): as it was (dlib's own embedding, the HOG
+    detector built from dlib's copy), the ONNX graph on first use (graph and detector
+    copy built) and on later uses. Medians of ``runs``."""
+    import os
+    import subprocess
+    import sys
+
+    photo = FACES / "obama" / "obama.jpg"
+    cache = work / "faces-load-models"
+    rows = []
+    for label, embedding, fresh in (
+        ("dlib's own embedding, detector built each start (as before)", "dlib", True),
+        ("ONNX graph, first use (graph built)", "onnx", True),
+        ("ONNX graph, later uses", "onnx", False),
+    ):
+        got = []
+        for _ in range(runs):
+            if fresh:
+                shutil.rmtree(cache, ignore_errors=True)
+            env = dict(os.environ, LOOKALIKE_MODELS=str(cache), LOOKALIKE_FACE_EMBEDDING=embedding)
+            res = subprocess.run(
+                [sys.executable, "-c", _LOAD_PROBE, str(photo)], env=env, capture_output=True, text=True, check=True
+            )
+            got.append(json.loads(res.stdout.strip().splitlines()[-1]))
+        row = {"what": label, **{k: statistics.median(g[k] for g in got) for k in got[0] if k != "faces"}}
+        rows.append(row)
+        say(
+            f"  face model start, {label}: load {row['load_ms']:.0f} ms ({row['load_cpu_ms']:.0f} CPU), first photo "
+            f"{row['first_photo_ms']:.0f} ms ({row['first_photo_cpu_ms']:.0f} CPU)"
+        )
+    return rows
 
 
 def people_on_off(bench, say: Callable[[str], None]) -> list[dict]:
@@ -388,6 +488,7 @@ def run(bench) -> None:
     bench.save()
     res["grouping"] = grouping_quality(bench.work, say, bench.quick)
     res["stage"] = stage_speed(bench, say)
+    res["load"] = load_times(bench.work, say, 1 if bench.quick else 3)
     res["indexing"] = people_on_off(bench, say)
     res["query"] = person_query_latency(bench.work, 2_000 if bench.quick else 100_000, say)
     bench.results["faces"] = res
@@ -420,13 +521,36 @@ def render(res: dict) -> list[str]:
     st = res.get("stage")
     if st:
         L.append(
-            "| 12 MP JPEGs | faces stage photos/s | offline encoder photos/s | faces found | decode ms (encoder size -> faces size) |"
+            "Faces stage beside the offline encoder on the same decoded 12 MP JPEGs (one run; medians; CPU is "
+            "the calling thread's). *dlib embedding*: the same stage with dlib's own ResNet code.\n"
         )
-        L.append("|---|---|---|---|---|")
+        L.append(
+            "| 12 MP JPEGs | faces | faces stage photos/s (ms CPU) | with dlib embedding photos/s (ms CPU) | "
+            "offline encoder photos/s (ms CPU) | ratio (CPU) | HOG ms CPU | embed ms CPU a face | decode ms |"
+        )
+        L.append("|---|---|---|---|---|---|---|---|---|")
         for name, r in st.items():
+            if "faces_stage_cpu_ms" not in r:  # a report from before these columns
+                continue
+            emb = r.get("embed_cpu_ms_per_face")
             L.append(
-                f"| {name} ({r['photos']}) | {r['faces_stage_photos_per_s']:.2f} | {r['encode_photos_per_s']:.2f} | "
-                f"{r['faces']} | {r['decode_ms_encoder_size']:.0f} -> {r['decode_ms_faces_size']:.0f} |"
+                f"| {name} ({r['photos']}) | {r['faces']} | {r['faces_stage_photos_per_s']:.1f} "
+                f"({r['faces_stage_cpu_ms']:.0f}) | {r['dlib_embedding_photos_per_s']:.1f} "
+                f"({r['dlib_embedding_cpu_ms']:.0f}) | {r['encode_photos_per_s']:.1f} ({r['encode_cpu_ms']:.0f}) | "
+                f"{r['ratio']:.2f} ({r['ratio_cpu']:.2f}) | {r['hog_cpu_ms']:.0f} | "
+                f"{'-' if emb is None else f'{emb:.1f}'} | {r['decode_ms_encoder_size']:.0f} -> "
+                f"{r['decode_ms_faces_size']:.0f} |"
+            )
+        L.append("")
+    ld = res.get("load")
+    if ld:
+        L.append("Face model start in a fresh process, up to the faces of its first photo (medians):\n")
+        L.append("| embedding | load ms (CPU) | first photo ms (CPU) |")
+        L.append("|---|---|---|")
+        for r in ld:
+            L.append(
+                f"| {r['what']} | {r['load_ms']:.0f} ({r['load_cpu_ms']:.0f}) | "
+                f"{r['first_photo_ms']:.0f} ({r['first_photo_cpu_ms']:.0f}) |"
             )
         L.append("")
     ix = res.get("indexing")
