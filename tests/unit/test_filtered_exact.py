@@ -132,3 +132,23 @@ def test_every_photo_is_scored_and_rows_come_back_in_order(library, mode):
     if mode != "loaded":
         with pytest.raises(KeyError):
             index.rows(np.asarray([10**9]))
+
+
+@pytest.mark.parametrize("mode", ["file", "dense", "loaded"])
+def test_learning_reads_the_index_as_it_would_read_the_catalog(library, mode):
+    from lookalike.core.concepts import LibraryMatrix
+
+    folder, cat, ids, vecs = library
+    index = VectorIndex.open(folder, cat, DIM)
+    if mode == "dense":
+        index.dense()
+    elif mode == "loaded":
+        index.load()
+    from_index, from_catalog = LibraryMatrix(cat, lambda: index), LibraryMatrix(cat)
+    assert from_index.ids().tolist() == from_catalog.ids().tolist() == sorted(ids.tolist())
+    some = np.sort(ids)[[5, 0, 700, 6]]
+    np.testing.assert_array_equal(from_index.rows(some), from_catalog.rows(some))
+    d = _vectors(1, 3)[0]
+    (a_ids, a), (b_ids, b) = from_index.scores(d), from_catalog.scores(d)
+    assert a_ids.tolist() == b_ids.tolist()
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)

@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -42,6 +43,9 @@ from lookalike.core.learning import (
     train,
     uncertain,
 )
+
+if TYPE_CHECKING:  # pragma: no cover
+    from lookalike.core.vectors import VectorIndex
 
 log = logging.getLogger(__name__)
 
@@ -97,16 +101,31 @@ def check_name(name: str) -> str:
 
 
 class LibraryMatrix:
-    """Every photo's vector in one matrix (ids ascending), reloaded when the catalog changes."""
+    """The library's vectors for learning. With the vector index at hand (the engine's), they
+    are read where they lie - the saved graph, mapped a chunk at a time, or the array the
+    index already holds - and only as far as a step needs: a teach or a mark reads the
+    examples' and a few hundred random photos' vectors, and scores every photo in one pass,
+    keeping none of it. Without one (a bare catalog), every vector is read from the catalog
+    once and kept (reloaded when the catalog changes)."""
 
-    def __init__(self, catalog: Catalog) -> None:
+    def __init__(self, catalog: Catalog, index: Callable[[], VectorIndex | None] | None = None) -> None:
         self.catalog = catalog
+        self._index_of = index
         self._gen = -1
         self._ids = np.zeros(0, np.int64)
         self._vecs = np.zeros((0, 0), np.float32)
         self._lock = threading.Lock()
 
+    def _index(self) -> VectorIndex | None:
+        if self._index_of is None or self._gen == self.catalog.generation():  # (set() stands in a matrix)
+            return None
+        return self._index_of()
+
     def get(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every photo's (ids ascending, vectors) as one matrix, kept."""
+        index = self._index()
+        if index is not None:
+            return index.dense()
         with self._lock:
             gen = self.catalog.generation()
             if gen != self._gen:
@@ -118,6 +137,29 @@ class LibraryMatrix:
                 self._vecs = np.concatenate(parts) if parts else np.zeros((0, 0), np.float32)
                 self._gen = gen
             return self._ids, self._vecs
+
+    def ids(self) -> np.ndarray:
+        """Every photo's id, ascending."""
+        index = self._index()
+        return index.live_ids() if index is not None else self.get()[0]
+
+    def rows(self, ids: np.ndarray) -> np.ndarray:
+        """The vectors of these photos (all in the library), in order."""
+        ids = np.asarray(ids, np.int64)
+        index = self._index()
+        if index is not None:
+            return index.rows(ids)
+        all_ids, vecs = self.get()
+        return vecs[np.searchsorted(all_ids, ids)]
+
+    def scores(self, direction: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Every photo's score by ``direction`` (inner product): (ids ascending, scores)."""
+        d = np.asarray(direction, np.float32)
+        index = self._index()
+        if index is not None:
+            return index.score_all(d)
+        ids, vecs = self.get()
+        return ids, (vecs @ d if len(ids) else np.zeros(0, np.float32))
 
     def set(self, ids: np.ndarray, vecs: np.ndarray) -> None:
         """Stand in a matrix (benchmarks); kept until the catalog's generation moves."""
@@ -212,10 +254,9 @@ class Concepts:
     def ranked(self, name: str, k: int = 50) -> builtins.list[tuple[int, float]]:
         """The library ranked by the concept: (photo id, score), best first."""
         scorer = self.scorer(name)
-        ids, vecs = self.matrix.get()
+        ids, s = self.matrix.scores(scorer.direction)
         if len(ids) == 0:
             return []
-        s = scorer.scores(vecs)
         k = min(k, len(ids))
         top = np.argpartition(-s, k - 1)[:k]
         top = top[np.argsort(-s[top], kind="stable")]
@@ -364,8 +405,12 @@ class Concepts:
 
     # -- learning -----------------------------------------------------------------
 
-    def _training(self, examples: builtins.list[Example], ids: np.ndarray, vecs: np.ndarray, seed: int):
-        index = {int(i): k for k, i in enumerate(ids.tolist())}
+    def _training(self, examples: builtins.list[Example], ids: np.ndarray, seed: int):
+        """The training set (only its photos' vectors are read) and the positions in ``ids``
+        (every photo's id, ascending) of the photos it was taught with."""
+        known = np.asarray([e.photo_id for e in examples if e.photo_id is not None], np.int64)
+        at = np.minimum(np.searchsorted(ids, known), max(0, len(ids) - 1))
+        index = {int(i): int(k) for i, k in zip(known.tolist(), at.tolist()) if len(ids) and ids[k] == i}
         taught_pos: builtins.list[int] = []
         taught_neg: builtins.list[int] = []
         marked_pos: builtins.list[int] = []
@@ -382,7 +427,11 @@ class Concepts:
         pool = np.setdiff1d(np.arange(len(ids)), np.fromiter(used, np.int64, len(used)))
         bg = rng.choice(pool, size=min(BACKGROUND, len(pool)), replace=False) if len(pool) else pool
         pos_idx = taught_pos + marked_pos
-        data = TrainingSet(vecs[pos_idx], vecs[taught_neg + marked_neg], vecs[np.sort(bg)])
+        neg_idx = taught_neg + marked_neg
+        bg = np.sort(bg)
+        vecs = self.matrix.rows(ids[np.concatenate([np.asarray(pos_idx + neg_idx, np.int64), bg]).astype(np.int64)])
+        p, n = len(pos_idx), len(neg_idx)
+        data = TrainingSet(vecs[:p], vecs[p : p + n], vecs[p + n :])
         return data, np.asarray(sorted(used), dtype=np.int64)
 
     def learn(self, name: str, *, choose: bool = True) -> Learned:
@@ -394,9 +443,9 @@ class Concepts:
         with self._lock, one_thread():
             info = self.get(name)
             examples = self.examples(info.name)
-            ids, vecs = self.matrix.get()
+            ids = self.matrix.ids()
             missing = tuple(e.path for e in examples if e.photo_id is None)
-            data, used = self._training(examples, ids, vecs, seed=info.id)
+            data, used = self._training(examples, ids, seed=info.id)
             if len(data.positives) == 0:
                 self._store(info.id, None, None, None, np.zeros(0, np.int64), np.zeros(0), {})
                 return Learned(self.get(info.name), (), time.perf_counter() - start, missing)
@@ -411,7 +460,10 @@ class Concepts:
                 cheap = method != Method.METRIC and len(data.positives) <= 20
                 held = held_out_scores(method, data) if cheap and len(data.positives) > 1 else None
             scorer = train(method, data)
-            scores = scorer.scores(vecs)
+            scored_ids, scores = self.matrix.scores(scorer.direction)
+            if not np.array_equal(scored_ids, ids):  # the library changed meanwhile
+                used = np.searchsorted(scored_ids, np.intersect1d(ids[used], scored_ids))
+                ids = scored_ids
             cut = threshold(scorer, data, held_out=held, library_scores=scores)
             keep = scores >= cut
             self._store(info.id, method, scorer.direction, cut, ids[keep], scores[keep], evaluation)
@@ -493,11 +545,18 @@ class Learner:
     """Tags and concepts of one library together: what the facade holds and calls after
     each indexing run, so that new photos get their tags and concepts."""
 
-    def __init__(self, catalog: Catalog, encode_texts: Callable[[list[str]], np.ndarray] | None = None) -> None:
+    def __init__(
+        self,
+        catalog: Catalog,
+        encode_texts: Callable[[list[str]], np.ndarray] | None = None,
+        vectors: Callable[[], VectorIndex | None] | None = None,
+    ) -> None:
+        """``vectors``: the library's vector index (None while it has no model), where
+        learning reads vectors; without it, from the catalog."""
         from lookalike.core.tags import Tags
 
         self.catalog = catalog
-        self.matrix = LibraryMatrix(catalog)
+        self.matrix = LibraryMatrix(catalog, vectors)
         self.tags = Tags(catalog, self.matrix, encode_texts)
         self.concepts = Concepts(catalog, matrix=self.matrix)
 

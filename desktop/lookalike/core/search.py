@@ -275,7 +275,12 @@ class SearchEngine:
         if self._learner is None:
             from lookalike.core.concepts import Learner
 
-            self._learner = Learner(self.catalog, lambda texts: self._text_encoder().encode_texts(texts))
+            self._learner = Learner(
+                self.catalog,
+                lambda texts: self._text_encoder().encode_texts(texts),
+                # learning reads vectors where the index keeps them (none before a model is recorded)
+                lambda: self.vectors() if self.library.model_record() is not None else None,
+            )
         return self._learner
 
     def _filtered(self, q, allowed: np.ndarray | None) -> np.ndarray | None:

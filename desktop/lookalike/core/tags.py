@@ -432,14 +432,14 @@ class Tags:
         everything = self.catalog.get_meta(self.META_KEY) != tagger.key
         if not everything and photo_ids is not None and len(photo_ids) == 0:
             return 0  # a re-scan that found nothing new: every vector stays on disk
-        if everything:
-            ids, vecs = self.matrix.get()
-        else:  # only the new photos' vectors: a few photos indexed never read the whole library
-            if photo_ids is None:
-                from lookalike.core.concepts import new_photo_ids
+        if everything:  # read a chunk at a time where the vectors lie: nothing of the library is kept
+            return self._tag_everything(tagger)
+        # only the new photos' vectors: a few photos indexed never read the whole library
+        if photo_ids is None:
+            from lookalike.core.concepts import new_photo_ids
 
-                photo_ids = new_photo_ids(self.catalog)
-            ids, vecs = self.catalog.vectors_of(np.asarray(photo_ids, dtype=np.int64))
+            photo_ids = new_photo_ids(self.catalog)
+        ids, vecs = self.catalog.vectors_of(np.asarray(photo_ids, dtype=np.int64))
         if len(ids) == 0:
             return 0
         if tagger.dimension and vecs.shape[1] != tagger.dimension:
@@ -453,13 +453,28 @@ class Tags:
             for pid, tags in zip(ids[part].tolist(), tagger.assign(vecs[part])):
                 rows += [(tag, int(pid), score) for tag, score in tags]
         with self.catalog.transaction() as conn:
-            if everything:
-                conn.execute("DELETE FROM photo_tags")
-            else:
-                conn.executemany("DELETE FROM photo_tags WHERE photo_id = ?", [(int(i),) for i in ids[sel].tolist()])
+            conn.executemany("DELETE FROM photo_tags WHERE photo_id = ?", [(int(i),) for i in ids[sel].tolist()])
             conn.executemany("INSERT OR REPLACE INTO photo_tags(tag, photo_id, score) VALUES(?,?,?)", rows)
             self.catalog.set_meta({self.META_KEY: tagger.key}, db=conn)
         return int(len(sel))
+
+    def _tag_everything(self, tagger: Tagger) -> int:
+
+        ids = self.matrix.ids()
+        rows: list[tuple[str, int, float]] = []
+        for start in range(0, len(ids), 4096):
+            part = ids[start : start + 4096]
+            vecs = self.matrix.rows(part)
+            if tagger.dimension and vecs.shape[1] != tagger.dimension:
+                log.warning("not tagging: the vectors have %d numbers, the model %d", vecs.shape[1], tagger.dimension)
+                return 0
+            for pid, tags in zip(part.tolist(), tagger.assign(vecs)):
+                rows += [(tag, int(pid), score) for tag, score in tags]
+        with self.catalog.transaction() as conn:
+            conn.execute("DELETE FROM photo_tags")
+            conn.executemany("INSERT OR REPLACE INTO photo_tags(tag, photo_id, score) VALUES(?,?,?)", rows)
+            self.catalog.set_meta({self.META_KEY: tagger.key}, db=conn)
+        return int(len(ids))
 
     def counts(self) -> list[tuple[str, int]]:
         """Every tag of the vocabulary with how many photos have it (vocabulary order)."""
