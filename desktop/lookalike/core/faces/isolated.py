@@ -1,8 +1,8 @@
 """The face model in a process of its own, for the window.
 
-dlib's Python binding holds the GIL through all of its work: loading the landmark
-and embedding weights (~0.8 s of one core) and every photo's detection, landmarks
-and embedding (50-300 ms a photo on a loaded machine). In the window, which
+dlib's Python binding holds the GIL through all of its work: building its detector
+and loading the landmark weights, and every photo's detection and landmarks (~50 ms
+a photo at 1024 px; the embedding runs on ONNX Runtime, which releases it). In the window, which
 indexes on threads of its own process, each of those calls froze the event loop
 for its whole length. Here the model lives in a child process (spawned, so it
 shares nothing with the window's threads); the indexing thread waits on a pipe,
@@ -41,14 +41,19 @@ log = logging.getLogger(__name__)
 _child_model: DlibFaceModel | None = None
 
 
-def _child_start(working_size: int, detector: str) -> None:
+def _child_start(working_size: int, detector: str, path: str | None = None) -> None:
     global _child_model
-    _child_model = DlibFaceModel(working_size, detector=detector)
+    if path is None:
+        _child_model = DlibFaceModel(working_size, detector=detector)
+    else:
+        from lookalike.core.faces.onnx_model import OnnxFaceModel
+
+        _child_model = OnnxFaceModel(path, working_size, detector=detector)
 
 
-def _child_record() -> tuple[FaceModelRecord, int]:
+def _child_record() -> tuple[FaceModelRecord, int, float]:
     assert _child_model is not None
-    return _child_model.record, _child_model.working_size
+    return _child_model.record, _child_model.working_size, _child_model.threshold
 
 
 def _child_analyse(arr: object) -> list[FoundFace]:
@@ -60,18 +65,27 @@ def _child_analyse(arr: object) -> list[FoundFace]:
 
 
 class ProcessFaceModel:
-    """A :class:`DlibFaceModel` run in a child process, behind the same protocol."""
+    """A :class:`DlibFaceModel` (or a user's ONNX model on dlib's detector) run in a child
+    process, behind the same protocol."""
 
-    name = DlibFaceModel.name
-    dimension = DlibFaceModel.dimension
-    threshold = DlibFaceModel.threshold
-
-    def __init__(self, pool: ProcessPoolExecutor, record: FaceModelRecord, working_size: int, detector: str) -> None:
+    def __init__(
+        self,
+        pool: ProcessPoolExecutor,
+        record: FaceModelRecord,
+        working_size: int,
+        detector: str,
+        threshold: float,
+        path: str | None = None,
+    ) -> None:
         self._pool = pool
         self._detector = detector
+        self._path = path
         self._record = record
+        self.name = record.name
         self.id = record.model_id
         self.weights_checksum = record.weights_checksum
+        self.dimension = record.dimension
+        self.threshold = threshold
         self.working_size = working_size
 
     @property
@@ -89,7 +103,7 @@ class ProcessFaceModel:
                 return self._pool.submit(_child_analyse, arr).result()
             except BrokenProcessPool:  # the child died (on this photo, or killed): a new one, once
                 log.warning("face model process ended unexpectedly (attempt %d)", attempt)
-                self._pool = _new_pool(self.working_size, self._detector)
+                self._pool = _new_pool(self.working_size, self._detector, self._path)
         raise LookalikeError("the face model's process ended twice on this photo")
 
     def close(self) -> None:
@@ -99,7 +113,7 @@ class ProcessFaceModel:
 _start_lock = threading.Lock()
 
 
-def _new_pool(working_size: int, detector: str) -> ProcessPoolExecutor:
+def _new_pool(working_size: int, detector: str, path: str | None = None) -> ProcessPoolExecutor:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
@@ -107,24 +121,29 @@ def _new_pool(working_size: int, detector: str) -> ProcessPoolExecutor:
         1,
         mp_context=multiprocessing.get_context("spawn"),  # nothing of this process's threads
         initializer=_child_start,
-        initargs=(int(working_size), detector),
+        initargs=(int(working_size), detector, path),
     )
 
 
-def start_face_model(working_size: int, detector: str = "hog") -> FaceModel:
-    """The dlib model in a child process; in this process where no child starts."""
+def start_face_model(working_size: int, detector: str = "hog", path: str | None = None) -> FaceModel:
+    """The dlib model (or the user's ONNX model at ``path``) in a child process; in this
+    process where no child starts."""
     import importlib.util
 
     if importlib.util.find_spec("dlib") is None:
         raise ImportError("dlib")
     model_folder()  # a clear error when the weights are not installed
     with _start_lock:
-        pool = _new_pool(working_size, detector)
+        pool = _new_pool(working_size, detector, path)
         try:
-            record, size = pool.submit(_child_record).result()
+            record, size, threshold = pool.submit(_child_record).result()
         except Exception as exc:  # noqa: BLE001 - any failure to start: run in process
             pool.shutdown(wait=False, cancel_futures=True)
             log.warning("face model process did not start (%s); running it in process", exc)
-            return DlibFaceModel(working_size, detector=detector)
+            if path is None:
+                return DlibFaceModel(working_size, detector=detector)
+            from lookalike.core.faces.onnx_model import OnnxFaceModel
+
+            return OnnxFaceModel(path, working_size, detector=detector)  # its own error, if the file is bad
         log.info("face model running in a child process (working size %d)", size)
-        return ProcessFaceModel(pool, record, size, detector)
+        return ProcessFaceModel(pool, record, size, detector, threshold, path)

@@ -12,12 +12,14 @@ A library records the face model it was built with (:class:`FaceModelRecord`:
 id, weights checksum, dimension) exactly as it records the image encoder, so
 faces of two models never mix in one face index.
 
-The seam for a model a user supplies (an SFace or ArcFace ONNX file, say):
-implement :class:`FaceModel` - ``id``, ``weights_checksum``, ``dimension``,
-``working_size``, ``threshold`` (its Euclidean distance for "same person";
-an ArcFace model would normalise its vectors and state its own) and ``analyse(image)`` returning :class:`FoundFace`
-records - and return it from :func:`load_face_model` under a new name. Nothing
-else in Lookalike knows which model found a face.
+A model the user supplies (an SFace or ArcFace ONNX file, say) plugs in through
+LOOKALIKE_FACE_MODEL (:mod:`lookalike.core.faces.onnx_model`): dlib finds and
+places the faces, the user's network gives the vectors, under an id and checksum
+of its own. Any other model implements :class:`FaceModel` - ``id``,
+``weights_checksum``, ``dimension``, ``working_size``, ``threshold`` (its
+Euclidean distance for "same person") and ``analyse(image)`` returning
+:class:`FoundFace` records - and is returned from :func:`load_face_model`.
+Nothing else in Lookalike knows which model found a face.
 """
 
 from __future__ import annotations
@@ -59,6 +61,10 @@ FACE_PROCESS_ENV = "LOOKALIKE_FACE_PROCESS"
 #: "dlib" runs the face embedding with dlib's own code (no BLAS in the dlib-bin wheels:
 #: 100-150 ms a face) instead of the same network on ONNX Runtime (the default, "onnx").
 FACE_EMBEDDING_ENV = "LOOKALIKE_FACE_EMBEDDING"
+
+#: The path of a face-embedding network the user supplies as ONNX (core/faces/onnx_model.py);
+#: unset, the default dlib model.
+FACE_MODEL_ENV = "LOOKALIKE_FACE_MODEL"
 
 #: Faces below this quality are found and stored but kept out of grouping.
 MIN_CLUSTER_QUALITY = 0.5
@@ -272,6 +278,10 @@ class DlibFaceModel:
                     self._embed_fn = embed
             return self._embed_fn
 
+    def _align(self, arr: np.ndarray, shapes: Any, chips: list[np.ndarray]) -> list[np.ndarray]:
+        """The embedding's inputs: dlib's 150 px chips (another network aligns its own)."""
+        return chips
+
     def _detect(self, arr: np.ndarray) -> list[tuple[Any, float]]:
         if self._hog is not None:
             rects, scores, _ = self._hog.run(arr, 0, -0.2)
@@ -294,7 +304,8 @@ class DlibFaceModel:
             for rect, _ in found:
                 shapes.append(self._landmarks(arr, rect))
             chips = [self._dlib.get_face_chip(arr, s, size=150, padding=0.25) for s in shapes]
-        vecs = np.asarray(self._embedder()(chips), dtype=np.float32).reshape(len(chips), self.dimension)
+            inputs = self._align(arr, shapes, chips)
+        vecs = np.asarray(self._embedder()(inputs), dtype=np.float32).reshape(len(chips), self.dimension)
         out: list[FoundFace] = []
         for (rect, score), shape, chip, vec in zip(found, shapes, chips, vecs):
             x0, t, r, b = rect.left(), rect.top(), rect.right() + 1, rect.bottom() + 1
@@ -317,12 +328,23 @@ _loaded: dict[tuple[str, int, str], FaceModel] = {}
 _load_lock = threading.Lock()
 
 
+def face_model_choice(name: str | None = None) -> str:
+    """The face model to use: ``name``, else LOOKALIKE_FACE_MODEL (a path to a user's
+    ONNX face-embedding network), else "dlib"."""
+    chosen = (name or os.environ.get(FACE_MODEL_ENV, "") or "dlib").strip()
+    if chosen == "dlib":
+        return chosen
+    if chosen.lower().endswith(".onnx") or Path(chosen).expanduser().is_file():
+        return str(Path(chosen).expanduser().resolve())
+    raise LookalikeError(f"unknown face model '{chosen}' (dlib, or the path of an ONNX face-embedding model)")
+
+
 def load_face_model(
-    name: str = "dlib", *, working_size: int = DEFAULT_WORKING_SIZE, detector: str = "hog"
+    name: str | None = None, *, working_size: int = DEFAULT_WORKING_SIZE, detector: str = "hog"
 ) -> FaceModel:
-    """The face model ``name``, loaded once per process (dlib and its files are imported here)."""
-    if name != "dlib":
-        raise LookalikeError(f"unknown face model '{name}' (available: dlib)")
+    """The face model ``name`` (see :func:`face_model_choice`), loaded once per process
+    (dlib and its files are imported here)."""
+    name = face_model_choice(name)
     key = (name, int(working_size), detector)
     with _load_lock:
         model = _loaded.get(key)
@@ -331,9 +353,13 @@ def load_face_model(
                 if os.environ.get(FACE_PROCESS_ENV) == "1":  # the window: dlib holds the GIL
                     from lookalike.core.faces.isolated import start_face_model
 
-                    model = start_face_model(working_size, detector)
-                else:
+                    model = start_face_model(working_size, detector, None if name == "dlib" else name)
+                elif name == "dlib":
                     model = DlibFaceModel(working_size, detector=detector)
+                else:
+                    from lookalike.core.faces.onnx_model import OnnxFaceModel
+
+                    model = OnnxFaceModel(name, working_size, detector=detector)
             except ImportError:
                 raise LookalikeError(
                     "dlib is not installed: pip install dlib-bin (People needs it; everything else works without)."
