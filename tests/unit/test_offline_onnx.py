@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from tests.photos import sample_image
 
@@ -79,3 +80,34 @@ def test_an_export_being_checked_leaves_no_optimized_graph(tmp_path):
     _tiny_graph(path)
     _common.onnx_cpu_session(path, 1, keep_optimized=False)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["image.onnx.tmp1"]
+
+
+_INDEX_AND_REPORT_TORCH = """
+import sys
+from lookalike.cli import main
+rc = main(sys.argv[1:])
+print("torch imported" if "torch" in sys.modules else "no torch")
+raise SystemExit(rc)
+"""
+
+
+@pytest.mark.slow
+def test_indexing_with_the_offline_model_on_cpu_never_imports_torch(tmp_path):
+    """Once the network is exported (the first load), photos go through ONNX Runtime and
+    numpy alone: an index run does not pay torch's import."""
+    import subprocess
+    import sys
+
+    from tests.photos import write_samples
+
+    folder = tmp_path / "photos"
+    write_samples(folder, ["cat", "coffee"])
+    cmd = [sys.executable, "-c", _INDEX_AND_REPORT_TORCH, "index", str(folder), "--library", str(tmp_path / "lib")]
+    cmd += ["--model", "offline", "--device", "cpu", "-q"]
+    first = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert first.returncode == 0, first.stderr
+    write_samples(folder, ["rocket"])
+    second = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert second.returncode == 0, second.stderr
+    assert "1 added" in second.stderr
+    assert second.stdout.strip() == "no torch"

@@ -218,13 +218,11 @@ def empty_rows(dimension: int) -> np.ndarray:
 
 def unit_rows(x: torch.Tensor | np.ndarray) -> np.ndarray:
     """A tensor or array -> float32 numpy rows of unit length (zero rows stay zero)."""
-    try:
-        import torch
+    import sys
 
-        if isinstance(x, torch.Tensor):
-            x = x.detach().float().cpu().numpy()
-    except ImportError:  # pragma: no cover
-        pass
+    torch = sys.modules.get("torch")  # a tensor means torch is imported already: never import it here
+    if torch is not None and isinstance(x, torch.Tensor):
+        x = x.detach().float().cpu().numpy()
     x = np.asarray(x, dtype=np.float32)
     n = np.linalg.norm(x, axis=-1, keepdims=True)
     n[n == 0] = 1.0

