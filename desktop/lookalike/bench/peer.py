@@ -15,6 +15,10 @@ Everything is timed as whole processes, as a user runs them: a cold text query
 (a new process to printed results, the library already indexed), indexing a
 folder into a fresh library, and indexing one new photo into an indexed
 library. Two folders: 111 photos of about 0.4 MP and 480 photos 1600 px wide.
+Lookalike's indexing does more than rclip's: it also finds faces (People),
+fingerprints photos for duplicates and tags them. So a fresh library is also
+indexed with People off (a library made with the setting off before the run),
+the work closest to rclip's.
 
 The section runs only when rclip is installed: ``LOOKALIKE_RCLIP`` names its
 executable, else ``rclip`` on PATH or beside this Python (``pip install
@@ -158,6 +162,22 @@ def timed(cmd: list[str], *, cwd: Path | None = None, env: dict | None = None) -
     return {"wall": wall, "cpu": cpu, "stderr": err.decode("utf-8", "replace")[-400:]}
 
 
+_PEOPLE_OFF = """
+import sys
+from pathlib import Path
+from lookalike.core.search import SearchEngine
+engine = SearchEngine.open(Path(sys.argv[1]), writer=True, create=True)
+with engine:
+    engine.people().set_enabled(False)
+"""
+
+
+def new_library_without_people(lib: Path, env: dict) -> None:
+    """An empty library with People off (the setting is the library's), for an index run."""
+    shutil.rmtree(lib, ignore_errors=True)
+    subprocess.run([sys.executable, "-c", _PEOPLE_OFF, str(lib)], env=env, check=True, capture_output=True)
+
+
 def photo_folder(root: Path, name: str, count: int, size: tuple[int, int]) -> Path:
     from lookalike.bench.photos import make_camera_jpegs
 
@@ -231,17 +251,26 @@ def measure_peer(
             "first_load_cpu": first["cpu"],
             "load_average": _load(),
         }
+        lib_bare = work / f"peer-lib-{name}-no-people"
+        index_bare = [str(lib_bare) if a == str(lib) else a for a in index_ours]
         for r in range(repeats):
             shutil.rmtree(lib, ignore_errors=True)
             for db in rdata.glob("db.sqlite3*"):
                 db.unlink()
             a = timed(index_ours, env=ours_env)
             b = timed(index_theirs, cwd=folder, env=theirs_env)
-            res.setdefault("index_ours", []).append(a["wall"])
-            res.setdefault("index_theirs", []).append(b["wall"])
-            res.setdefault("index_ours_cpu", []).append(a["cpu"])
-            res.setdefault("index_theirs_cpu", []).append(b["cpu"])
-            say(f"  peer {name} index run {r}: Lookalike {a['wall']:.1f} s, rclip {b['wall']:.1f} s")
+            new_library_without_people(lib_bare, ours_env)
+            c = timed(index_bare, env=ours_env)
+            for key, run in (("index_ours", a), ("index_theirs", b), ("index_bare", c)):
+                res.setdefault(key, []).append(run["wall"])
+                res.setdefault(key + "_cpu", []).append(run["cpu"])
+            res.setdefault("index_load", []).append(_load())
+            say(
+                f"  peer {name} index run {r}: Lookalike {a['wall']:.1f} s ({a['cpu']:.1f} s CPU), "
+                f"People off {c['wall']:.1f} s ({c['cpu']:.1f}), rclip {b['wall']:.1f} s ({b['cpu']:.1f}); "
+                f"load {_load()}"
+            )
+        shutil.rmtree(lib_bare, ignore_errors=True)
         for _ in range(max(3, repeats + 2)):
             a = timed(query_ours, env=ours_env)
             b = timed(query_theirs, cwd=folder, env=theirs_env)
@@ -251,6 +280,7 @@ def measure_peer(
             res.setdefault("query_theirs_cpu", []).append(b["cpu"])
             if a["stderr"].strip():
                 res["query_ours_stderr"] = a["stderr"]
+        res["query_load"] = _load()
         say(
             f"  peer {name} cold query: Lookalike {_median(res['query_ours']):.2f} s, "
             f"rclip {_median(res['query_theirs']):.2f} s"
@@ -271,13 +301,16 @@ def measure_peer(
             res.setdefault("one_new_theirs_cpu", []).append(b["cpu"])
         # put the library back as the folder is (the extra photos are gone)
         timed(index_ours, env=ours_env)
-        for key in ("index", "query", "one_new"):
-            for who in ("ours", "theirs"):
-                for suffix in ("", "_cpu"):
-                    name = f"{key}_{who}{suffix}"
-                    res[name + "_median"] = _median(res.get(name, []))
+        for key, who in [(k, w) for k in ("index", "query", "one_new") for w in ("ours", "theirs")] + [
+            ("index", "bare")
+        ]:
+            for suffix in ("", "_cpu"):
+                name = f"{key}_{who}{suffix}"
+                res[name + "_median"] = _median(res.get(name, []))
         res["rate_ours"] = count / res["index_ours_median"]
         res["rate_theirs"] = count / res["index_theirs_median"]
+        res["rate_bare"] = count / res["index_bare_median"]
+        res["load_average_end"] = _load()
         rows.append(res)
         if on_row is not None:
             on_row({"rclip": version, "query": QUERY, "repeats": repeats, "rows": list(rows)})
@@ -304,8 +337,11 @@ def render_peer(peer: dict, machine: dict) -> str:
         f"Machine: {machine.get('cpu', '?')}, {machine.get('cores', '?')} cores; {machine.get('when', '')}. "
         "Runs of the two programs alternate, so a busy machine slows both alike; the CPU seconds "
         "(user + system, all threads) are the work done, which the machine's load does not change. "
-        "Load average during the runs: "
-        + ", ".join(f"{r['folder']} {r.get('load_average', '?')}" for r in peer.get("rows", []))
+        "Load average (1 min) during the runs: "
+        + ", ".join(
+            f"{r['folder']} {r.get('load_average', '?')} at the start, {r.get('load_average_end', '?')} at the end"
+            for r in peer.get("rows", [])
+        )
         + ".",
         "",
         "| work | folder | rclip | Lookalike | ratio | CPU s, rclip | CPU s, Lookalike |",
@@ -328,12 +364,23 @@ def render_peer(peer: dict, machine: dict) -> str:
             f"{r['rate_ours'] / r['rate_theirs']:.2f}x | {cpu(r, 'index_theirs_cpu_median')} | "
             f"{cpu(r, 'index_ours_cpu_median')} |"
         )
+        if r.get("rate_bare"):
+            lines.append(
+                f"| index, fresh library, People off (photos/s) | {f} | {r['rate_theirs']:.1f} | "
+                f"{r['rate_bare']:.1f} | {r['rate_bare'] / r['rate_theirs']:.2f}x | "
+                f"{cpu(r, 'index_theirs_cpu_median')} | {cpu(r, 'index_bare_cpu_median')} |"
+            )
         n_o, n_t = r["one_new_ours_median"], r["one_new_theirs_median"]
         lines.append(
             f"| index 1 new photo (s) | {f} | {n_t:.2f} | {n_o:.2f} | {_faster(n_t / n_o)} | "
             f"{cpu(r, 'one_new_theirs_cpu_median')} | {cpu(r, 'one_new_ours_cpu_median')} |"
         )
     lines += [
+        "",
+        "Lookalike's indexing also finds faces (People), fingerprints each photo for duplicates and tags it; "
+        "rclip does none of these. The People-off row is a library made with People off before the run: "
+        "the work closest to rclip's. Whole-process rates include start-up (imports, model load) and the "
+        "end of the run (graph save, grouping, tags).",
         "",
         "Lookalike's first load of a new set of weights exports its towers once (numpy text tower, ONNX image "
         "tower, checked against open_clip); that run, the first of the first folder, is not in the table: "
