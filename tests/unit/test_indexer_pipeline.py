@@ -275,3 +275,35 @@ def test_each_stage_gets_the_photo_near_its_own_size_from_one_decode():
     assert fit(photo, 32).image.size == (42, 32)
     assert (fit(photo, 32).width, fit(photo, 32).height) == (4032, 3024)
     assert Sizes.of(224, 0, 700, 224).sizes == (700, 224) and Sizes.of().sizes == (224,)
+
+
+def test_the_encoder_warms_up_aside_only_when_a_run_has_photos_for_it(tmp_path, catalog):
+    """A run with photos to encode starts what the encoder loads on its first photo (the
+    CLIP image tower's session) on a thread of its own, before the photos are decoded; a
+    run that finds nothing new neither loads the encoder nor warms it up."""
+
+    class Warming(ColourEncoder):
+        def __init__(self) -> None:
+            super().__init__()
+            self.warmed_on: list[str] = []
+            self.warm_done = threading.Event()
+
+        def warm_up(self) -> None:
+            self.warmed_on.append(threading.current_thread().name)
+            self.warm_done.set()
+
+    colours = _photos(tmp_path / "photos", 5)
+    folder = catalog.add_folder(tmp_path / "photos")
+    made: list[Warming] = []
+
+    def load() -> Warming:
+        made.append(Warming())
+        return made[-1]
+
+    assert Indexer(catalog, VectorIndex(4), load).run([folder]).added == 5
+    assert len(made) == 1 and made[0].warmed_on == ["encoder-warm-up"]
+    _assert_own_vectors(catalog, colours)
+    indexer = Indexer(catalog, VectorIndex(4), load)
+    assert indexer.run([folder]).unchanged == 5
+    assert len(made) == 1  # nothing new: no model loaded, nothing warmed
+    assert indexer.encode._warming is None

@@ -219,6 +219,7 @@ class EncodeStage(PhotoStage[np.ndarray]):
         self.idle_decoders: Callable[[], int] = lambda: 0
         self._threads_before: int | None = None
         self._pool: ThreadPoolExecutor | None = None
+        self._warming: threading.Thread | None = None
 
     @property
     def image_size(self) -> int:  # type: ignore[override]
@@ -242,8 +243,9 @@ class EncodeStage(PhotoStage[np.ndarray]):
         photos to encode calls this before the first is decoded."""
         encoder = self.encoder
         warm = getattr(encoder, "warm_up", None)
-        if callable(warm):
-            threading.Thread(target=warm, name="encoder-warm-up", daemon=True).start()
+        if callable(warm) and self._warming is None:
+            self._warming = threading.Thread(target=warm, name="encoder-warm-up", daemon=True)
+            self._warming.start()
 
     def _set_torch_threads(self, threads: int) -> None:
         if os.environ.get("LOOKALIKE_THREADS", "").strip():
@@ -260,6 +262,9 @@ class EncodeStage(PhotoStage[np.ndarray]):
 
     def close(self) -> None:
         """The end of a run: the encode threads go, torch gets its thread count back."""
+        if self._warming is not None:  # a run that encoded nothing: its warm-up ends here, not at exit
+            self._warming.join()
+            self._warming = None
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None
