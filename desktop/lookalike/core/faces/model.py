@@ -134,11 +134,35 @@ def model_folder() -> Path:
 
 
 def _file_checksum(path: Path) -> str:
+    """blake2b-128 of a file, remembered beside the models by (path, size, mtime): hashing
+    the 30 MB of weights at every start cost ~40 ms of CPU."""
+    import json
+
+    from lookalike.core.encoders._common import models_dir
+    from lookalike.core.fsutil import atomic_write_text
+
+    st = path.stat()
+    key = f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}"
+    memo_file = models_dir() / "faces" / "checksums.json"
+    try:
+        memo = json.loads(memo_file.read_text("utf-8"))
+        if isinstance(memo, dict) and isinstance(memo.get(key), str) and len(memo[key]) == 32:
+            return memo[key]
+    except (OSError, ValueError):
+        memo = {}
     h = hashlib.blake2b(digest_size=16)
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
-    return h.hexdigest()
+    digest = h.hexdigest()
+    try:
+        memo = memo if isinstance(memo, dict) else {}
+        memo[key] = digest
+        memo_file.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(memo_file, json.dumps(memo, indent=0, sort_keys=True))
+    except (OSError, LookalikeError) as exc:  # a read-only cache only costs a re-hash next time
+        log.debug("could not remember the checksum of %s: %s", path, exc)
+    return digest
 
 
 @cache
