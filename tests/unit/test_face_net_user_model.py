@@ -165,3 +165,60 @@ def test_in_the_window_the_users_model_runs_in_a_child_process_with_the_same_fac
         assert np.allclose(np.stack([f.vector for f in a]), np.stack([f.vector for f in b]), atol=1e-6)
     finally:
         child.close()
+
+
+@pytest.mark.slow
+def test_a_library_indexed_with_the_users_model_keeps_its_faces_under_its_id(tmp_path, monkeypatch, offline_encoder):
+    import shutil
+
+    from lookalike.core.search import SearchEngine
+
+    rels = ["obama/obama.jpg", "obama/obama2.jpg", "groups/obama_and_biden.jpg"]
+    if not all((FACES / r).exists() for r in rels):
+        pytest.skip("no face test photos")
+    photos = tmp_path / "photos"
+    for rel in rels:
+        (photos / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(FACES / rel, photos / rel)
+    path = tmp_path / "mine.onnx"
+    _linear_model(path, 112, 24, seed=3)
+    monkeypatch.setenv(FACE_MODEL_ENV, str(path))
+    expected_id = OnnxFaceModel(path).id
+    with SearchEngine.open(tmp_path / "lib", writer=True, create=True, model="offline") as engine:
+        engine.index([photos])
+        people = engine.people()
+        assert people.record() is not None and people.record().model_id == expected_id
+        assert people.record().dimension == 24
+        rows = engine.catalog.query("SELECT model, length(vector) FROM faces")
+        assert len(rows) == 5 and {r[0] for r in rows} == {expected_id} and {r[1] for r in rows} == {24 * 4}
+        assert len(people.faces_in_photo(photos / "groups" / "obama_and_biden.jpg")) == 3
+        assert people.people(include_hidden=True)  # grouped into people, whatever the random vectors say
+
+
+@pytest.mark.slow
+def test_indexing_a_library_of_dlib_faces_with_the_users_model_stops_with_a_clear_error(
+    tmp_path, monkeypatch, offline_encoder
+):
+    import shutil
+
+    from lookalike.core.errors import ModelMismatchError
+    from lookalike.core.search import SearchEngine
+
+    if not (FACES / "obama" / "obama.jpg").exists():
+        pytest.skip("no face test photos")
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    shutil.copy2(FACES / "obama" / "obama.jpg", photos / "a.jpg")
+    with SearchEngine.open(tmp_path / "lib", writer=True, create=True, model="offline") as engine:
+        engine.index([photos])
+    path = tmp_path / "mine.onnx"
+    _linear_model(path, 112, 24)
+    monkeypatch.setenv(FACE_MODEL_ENV, str(path))
+    shutil.copy2(FACES / "obama" / "obama2.jpg", photos / "b.jpg")
+    with SearchEngine.open(tmp_path / "lib", writer=True, model="offline") as engine:
+        with pytest.raises(ModelMismatchError, match="cannot mix"):
+            engine.index([photos])
+        rows = engine.catalog.query("SELECT model, COUNT(*) FROM faces GROUP BY model")
+        assert rows == [("dlib-resnet-v1", 1)]  # the dlib faces are kept; none of the other model's
+        scanned = engine.catalog.query("SELECT COUNT(*) FROM face_scans")[0][0]
+        assert scanned == 1  # the new photo is not marked as looked at: its faces stay pending

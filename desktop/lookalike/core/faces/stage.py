@@ -18,7 +18,8 @@ the next run finds their faces (:meth:`FaceStage.pending`), decoding just those
 again. A cancel stops the thread after the photo in hand; :meth:`drain` waits for
 it at the end of a run. A full disk stops the thread's writing: the error is raised
 in the indexer's own flow (by the next ``process``, or ``drain``), and the photos
-whose faces were not written stay pending.
+whose faces were not written stay pending; so does a face model that cannot load
+(dlib missing, or a model that is not the library's face model).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from lookalike.core.errors import DiskFullError
+from lookalike.core.errors import LookalikeError
 from lookalike.core.faces.model import FaceModel, FoundFace
 from lookalike.core.faces.store import FaceStore
 from lookalike.core.progress import CancelToken, Progress, ProgressCallback, RateMeter, Stage, no_progress
@@ -93,7 +94,9 @@ class FaceStage(PhotoStage[int]):
         self._cancel: CancelToken | None = None
         self._stopping = False
         self._thread: threading.Thread | None = None
-        self._error: DiskFullError | None = None  # met on the face thread: raised in the main flow
+        # A full disk, or a model that cannot load (not installed, or not the library's
+        # face model), met on the face thread: raised in the main flow.
+        self._error: LookalikeError | None = None
         self.photos_done = 0
 
     @property
@@ -101,6 +104,9 @@ class FaceStage(PhotoStage[int]):
         if self._model is None:
             assert self._factory is not None
             self._model = self._factory()
+            # The faces are written under the id of the model that found them (a library's
+            # first run with a model of the user's knows it only once it is loaded).
+            self.model_id = getattr(self._model, "id", self.model_id)
         return self._model
 
     # -- the stage protocol ---------------------------------------------------------
@@ -177,8 +183,8 @@ class FaceStage(PhotoStage[int]):
                         self._found[job.token] = faces
                         self._working = None
                 self._write_ready()
-        except DiskFullError as exc:  # stop writing; the indexer raises it (its faces stay pending)
-            log.info("The face thread stopped: %s", exc)
+        except LookalikeError as exc:  # a full disk, a model that cannot load: the indexer raises
+            log.info("The face thread stopped: %s", exc)  # it; the photos' faces stay pending
             self._error = exc
         except Exception:  # never leave process() waiting on a dead thread
             log.exception("The face thread stopped")
@@ -191,8 +197,9 @@ class FaceStage(PhotoStage[int]):
         image, job.image = job.image, None
         if image is None:
             return ()
+        model = self.model  # one that cannot load stops the stage (raised in the main flow)
         try:
-            return tuple(self.model.analyse(image))
+            return tuple(model.analyse(image))
         except Exception:  # one odd image must not stop the others
             log.exception("Face detection failed on %s", job.name)
             return ()
@@ -243,6 +250,7 @@ class FaceStage(PhotoStage[int]):
         self._raise_error()
 
     def _raise_error(self) -> None:
-        """A full disk met on the face thread stops the run with its message, in the main flow."""
+        """A full disk or a face model that cannot load, met on the face thread, stops the run
+        with its message, in the main flow."""
         if self._error is not None:
             raise self._error
