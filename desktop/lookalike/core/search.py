@@ -300,10 +300,20 @@ class SearchEngine:
             for n, i in enumerate(items)
         ]
 
-    def browse(self, query=None, *, limit: int | None = None, offset: int = 0, folder: Path | str | None = None):
+    def browse(
+        self,
+        query=None,
+        *,
+        limit: int | None = None,
+        offset: int = 0,
+        folder: Path | str | None = None,
+        columns: bool = False,
+    ):
         """The photos a query of filters (people, concepts) allows, or the whole library,
-        newest first (date taken, else file time): :class:`lookalike.core.browse.BrowseItem`."""
-        from lookalike.core.browse import browse
+        newest first (date taken, else file time): :class:`lookalike.core.browse.BrowseItem`,
+        or with ``columns`` all of them as one :class:`lookalike.core.browse.BrowseColumns`
+        (the window's grid at 100,000 photos)."""
+        from lookalike.core.browse import browse, browse_columns
 
         q = self.parse(query) if isinstance(query, str) else query
         allowed = None
@@ -316,6 +326,8 @@ class SearchEngine:
             persons = self.people().select(q.terms, q.source)
             if persons is not None:
                 allowed = persons.narrow(allowed, self.catalog.all_ids)
+        if columns:
+            return browse_columns(self.catalog, allowed)
         return browse(self.catalog, allowed, limit=limit, offset=offset)
 
     def people(self):

@@ -10,10 +10,12 @@ next to the search field.
 
 from __future__ import annotations
 
+import bisect
 import logging
 import os
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, QRect, QRectF, QSize, Qt, Signal
@@ -32,7 +34,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from lookalike.core.browse import BrowseItem, by_month, month_title
+from lookalike.core.browse import BrowseColumns, BrowseItem, month_title
 from lookalike.core.query import KINDS, Filter, FilterKey, Query, Shape
 from lookalike.gui import desktop
 from lookalike.gui.messages import Level
@@ -46,51 +48,90 @@ TILE = 150
 ItemRole = Qt.ItemDataRole.UserRole + 1
 
 
+@dataclass(frozen=True)
+class BrowseRows:
+    """The grid's rows, laid out off the window's thread: the photos as columns, and where
+    each month's title tile sits (a title before the month's first photo)."""
+
+    columns: BrowseColumns
+    title_rows: list[int]  # grid rows of the month titles, ascending
+    titles: list[str]  # "June 2024"
+
+    @classmethod
+    def of(cls, columns: BrowseColumns) -> BrowseRows:
+        months = columns.months()
+        return cls(columns, [first + j for j, (first, _) in enumerate(months)], [month_title(m) for _, m in months])
+
+    @classmethod
+    def of_items(cls, items: Sequence[BrowseItem]) -> BrowseRows:
+        return cls.of(BrowseColumns.of(items))
+
+
 class BrowseModel(QAbstractListModel):
-    """Rows of month titles (str) and photos (BrowseItem), newest first."""
+    """Rows of month titles (str) and photos (BrowseItem), newest first. The photos are kept
+    as columns and a row's item is made when a tile asks for it, so 100,000 photos cost
+    the window's thread a model reset, nothing more."""
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
-        self._rows: list[str | BrowseItem] = []
-        self._row_of: dict[str, int] = {}
+        self._rows = BrowseRows.of_items(())
+        self._row_of: dict[str, int] = {}  # path -> row, of the tiles shown so far (for thumbnails)
+        self._made: dict[int, BrowseItem] = {}  # the items of the rows painted last (a tile repaints often)
+        self._count = 0
         self.photos = 0
 
     def set_items(self, items: Sequence[BrowseItem]) -> None:
+        self.set_rows(BrowseRows.of_items(items))
+
+    def set_rows(self, rows: BrowseRows) -> None:
         self.beginResetModel()
-        rows: list[str | BrowseItem] = []
-        for month, group in by_month(items):
-            rows.append(month_title(month))
-            rows.extend(group)
         self._rows = rows
-        self._row_of = {os.fspath(r.path): i for i, r in enumerate(rows) if isinstance(r, BrowseItem)}
-        self.photos = len(items)
+        self._row_of, self._made = {}, {}
+        self.photos = len(rows.columns)
+        self._count = self.photos + len(rows.titles)
         self.endResetModel()
 
     def months(self) -> list[str]:
-        return [r for r in self._rows if isinstance(r, str)]
+        return list(self._rows.titles)
 
     def row(self, row: int) -> str | BrowseItem | None:
-        return self._rows[row] if 0 <= row < len(self._rows) else None
+        item = self._made.get(row)
+        if item is not None:
+            return item
+        rows = self._rows
+        if not 0 <= row < self._count:
+            return None
+        k = bisect.bisect_right(rows.title_rows, row)  # titles at or above this row
+        if k and rows.title_rows[k - 1] == row:
+            return rows.titles[k - 1]
+        item = rows.columns.item(row - k)
+        self._row_of[os.fspath(item.path)] = row
+        if len(self._made) >= 512:
+            self._made.clear()
+        self._made[row] = item
+        return item
 
     def rowCount(self, parent: QModelIndex | QPersistentModelIndex = _ROOT) -> int:  # noqa: N802
-        return 0 if parent.isValid() else len(self._rows)
+        return 0 if parent.isValid() else self._count
 
     def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if role not in (ItemRole, Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
+            return None
         row = self.row(index.row())
         if row is None:
             return None
         if role == ItemRole:
             return row
-        if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
-            if isinstance(row, str):
-                return row
-            when = time.strftime("%Y-%m-%d", time.localtime(row.date))
-            return f"{row.path.name}\n{when}" if role == Qt.ItemDataRole.ToolTipRole else row.path.name
-        return None
+        if isinstance(row, str):
+            return row
+        when = time.strftime("%Y-%m-%d", time.localtime(row.date))
+        return f"{row.path.name}\n{when}" if role == Qt.ItemDataRole.ToolTipRole else row.path.name
 
     def flags(self, index: QModelIndex | QPersistentModelIndex) -> Qt.ItemFlag:
-        row = self.row(index.row())
-        if isinstance(row, BrowseItem):
+        row = index.row()
+        rows = self._rows
+        k = bisect.bisect_right(rows.title_rows, row)
+        if 0 <= row < self._count and not (k and rows.title_rows[k - 1] == row):
             return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
         return Qt.ItemFlag.ItemIsEnabled
 
@@ -371,7 +412,7 @@ class BrowsePanel(QWidget):
         self.count_label.setText("Loading…")
 
         def work(engine: Any):
-            items = engine.browse(query)
+            items = BrowseRows.of(engine.browse(query, columns=True))  # laid out here, off the window's thread
             learner = engine.learner()
             choices = (
                 learner.tags.counts(),
@@ -386,9 +427,9 @@ class BrowsePanel(QWidget):
             items, choices = value
             self.choices_loaded.emit(choices)
             self.context.thumbnails.forget()
-            self.model.set_items(items)
-            months = len(self.model.months())
-            self.count_label.setText(f"{len(items):,} photos in {months:,} months{note}, newest first")
+            self.model.set_rows(items)
+            months = len(items.titles)
+            self.count_label.setText(f"{len(items.columns):,} photos in {months:,} months{note}, newest first")
 
         def failed(failure: JobFailure) -> None:
             self.count_label.setText("")
