@@ -70,7 +70,7 @@ class _Reader:
     def _fail(self, what: str) -> DlibNetError:
         return DlibNetError(f"unexpected dlib network file ({what} at byte {self.pos})")
 
-    def int(self) -> int:
+    def integer(self) -> int:
         if self.pos >= len(self.data):
             raise self._fail("end of file")
         control = self.data[self.pos]
@@ -81,21 +81,21 @@ class _Reader:
         self.pos += 1 + size
         return -value if control & 0x80 else value
 
-    def float(self) -> float:
-        mantissa, exponent = self.int(), self.int()
+    def real(self) -> float:
+        mantissa, exponent = self.integer(), self.integer()
         if exponent >= 32000:  # dlib's codes for inf, -inf and nan
             return {32000: math.inf, 32001: -math.inf}.get(exponent, math.nan)
         return math.ldexp(mantissa, exponent)
 
     def string(self) -> str:
-        n = self.int()
+        n = self.integer()
         if not 0 <= n <= 256:
             raise self._fail(f"string of length {n}")
         s = self.data[self.pos : self.pos + n]
         self.pos += n
         return s.decode("latin-1")
 
-    def bool(self) -> bool:
+    def flag(self) -> bool:
         ch = self.data[self.pos : self.pos + 1]
         if ch not in (b"0", b"1"):
             raise self._fail("bool")
@@ -103,9 +103,9 @@ class _Reader:
         return ch == b"1"
 
     def tensor(self) -> np.ndarray:
-        if self.int() != 2:
+        if self.integer() != 2:
             raise self._fail("tensor version")
-        shape = tuple(self.int() for _ in range(4))
+        shape = tuple(self.integer() for _ in range(4))
         count = int(np.prod(shape))
         end = self.pos + 4 * count
         if end > len(self.data):
@@ -115,9 +115,9 @@ class _Reader:
         return arr.reshape(shape)
 
     def alias(self) -> tuple[int, int, int, int]:
-        if self.int() != 1:
+        if self.integer() != 1:
             raise self._fail("alias tensor version")
-        n, k, r, c = (self.int() for _ in range(4))
+        n, k, r, c = (self.integer() for _ in range(4))
         return n, k, r, c
 
 
@@ -142,10 +142,10 @@ def _details(r: _Reader) -> Layer:
     name = r.string()
     if name == "con_4":
         params = r.tensor().ravel()
-        filters, nr, nc, sy, sx, py, px = (r.int() for _ in range(7))
+        filters, nr, nc, sy, sx, py, px = (r.integer() for _ in range(7))
         fshape, bshape = r.alias(), r.alias()
         for _ in range(4):  # learning-rate and weight-decay multipliers
-            r.float()
+            r.real()
         k = fshape[1]
         n_w = filters * k * nr * nc
         if fshape != (filters, k, nr, nc) or bshape[1] != filters or params.size != n_w + filters:
@@ -155,7 +155,7 @@ def _details(r: _Reader) -> Layer:
     if name == "affine_":
         params = r.tensor().ravel()
         g, b = r.alias(), r.alias()
-        mode = r.int()
+        mode = r.integer()
         k = g[1]
         if mode != 0 or params.size != 2 * k or b[1] != k:  # 0: per channel (CONV_MODE)
             raise r._fail("affine layer")
@@ -165,15 +165,15 @@ def _details(r: _Reader) -> Layer:
     if name == "add_prev_":
         return Layer("add_prev")
     if name in ("max_pool_2", "avg_pool_2"):
-        nr, nc, sy, sx, py, px = (r.int() for _ in range(6))
+        nr, nc, sy, sx, py, px = (r.integer() for _ in range(6))
         return Layer(name[:8], (nr, nc, sy, sx, py, px))
     if name == "fc_2":
-        outputs, inputs = r.int(), r.int()
+        outputs, inputs = r.integer(), r.integer()
         params = r.tensor().ravel()
         w_alias, b_alias = r.alias(), r.alias()
-        bias_mode = r.int()
+        bias_mode = r.integer()
         for _ in range(4):
-            r.float()
+            r.real()
         if params.size != inputs * outputs or bias_mode != 1 or w_alias[:2] != (inputs, outputs):  # 1: no bias
             raise r._fail(f"fully connected layer ({b_alias})")
         return Layer("fc", (inputs, outputs), (params.reshape(inputs, outputs),))
@@ -183,28 +183,28 @@ def _details(r: _Reader) -> Layer:
 def _tail(r: _Reader, on_input: bool) -> None:
     """An add_layer's bookkeeping after its layer: three bools and empty tensors."""
     for _ in range(3):
-        r.bool()
+        r.flag()
     for _ in range(3):
         r.tensor()
     if on_input:
-        r.int()  # sample expansion factor
+        r.integer()  # sample expansion factor
 
 
 def read_dlib_resnet(path: Path | str) -> DlibNet:
     """The face ResNet in ``path`` (dlib_face_recognition_resnet_model_v1.dat), in forward order."""
     r = _Reader(Path(path).read_bytes())
-    if r.int() != 1 or not r.string().startswith("loss_metric"):
+    if r.integer() != 1 or not r.string().startswith("loss_metric"):
         raise r._fail("loss layer")
-    r.float(), r.float()  # margin, distance threshold (training only)
+    r.real(), r.real()  # margin, distance threshold (training only)
     stack: list[int] = []
-    while (v := r.int()) != 3:
+    while (v := r.integer()) != 3:
         if v not in (1, 2) or len(stack) > 1000:
             raise r._fail(f"layer version {v}")
         stack.append(v)
     if r.string() != "input_rgb_image_sized":
         raise r._fail("input layer")
-    mean = (r.float(), r.float(), r.float())
-    nr, nc = r.int(), r.int()
+    mean = (r.real(), r.real(), r.real())
+    nr, nc = r.integer(), r.integer()
     if nr != nc:
         raise r._fail("input size")
     layers = [_details(r)]

@@ -178,5 +178,5 @@ class OnnxFaceModel(DlibFaceModel):
         vecs = np.asarray(out, np.float32).reshape(len(chips), self.dimension)
         if s.normalize:
             norms = np.linalg.norm(vecs, axis=1, keepdims=True)
-            vecs = vecs / np.where(norms > 0, norms, 1.0)
+            vecs = (vecs / np.where(norms > 0, norms, np.float32(1.0))).astype(np.float32)
         return vecs
