@@ -7,7 +7,10 @@
 * :func:`calibrate_tags` - per-tag thresholds for precision >= 0.9 on the
   labelled photos, and the precision each tag then has.
 * :func:`measure_latency` - teaching, a mark's retraining and a filtered query
-  at 100k photos (synthetic vectors: the cost does not depend on what they show).
+  at 100k photos (synthetic vectors: the cost does not depend on what they show);
+  :func:`measure_cli` - the same as whole ``lookalike`` processes (wall and CPU);
+  :func:`measure_scroll` - the window's Browse and search grids scrolled on that
+  library (:mod:`lookalike.bench.window_scroll`).
 """
 
 from __future__ import annotations
@@ -192,6 +195,26 @@ def tag_precision(assigned: list[list[str]], truth: list[frozenset[str]]) -> dic
 # -- latency ------------------------------------------------------------------------
 
 
+def _library(folder: Path, n: int, say: Callable[[str], None], reuse: bool):
+    """The latency library: the one in ``folder`` when asked to reuse it and it has ``n``
+    photos, else built anew. Returns (engine, cluster label of each photo by id)."""
+    if reuse and (folder / "lib" / "vectors.json").exists():
+        import json
+
+        from lookalike.core.search import SearchEngine
+
+        engine = SearchEngine.open(folder / "lib", writer=True)
+        labels = json.loads((folder / "labels.json").read_text()) if (folder / "labels.json").exists() else None
+        if engine.catalog.photo_count() == n and labels is not None:
+            return engine, {int(k): v for k, v in labels.items()}
+        engine.close()
+    engine, by_id = build_library(folder, n, say)
+    import json
+
+    (folder / "labels.json").write_text(json.dumps(by_id))
+    return engine, by_id
+
+
 def build_library(folder: Path, n: int, say: Callable[[str], None], seed: int = 0):
     """A library of ``n`` photos with offline-model-sized synthetic vectors in clusters, dates
     over 2015-2025, three shapes and three kinds; the first 20 are real (tiny) files, so that
@@ -263,21 +286,57 @@ def build_library(folder: Path, n: int, say: Callable[[str], None], seed: int = 
     return engine, by_id
 
 
-def measure_latency(folder: Path, n: int, say: Callable[[str], None], repeats: int = 5) -> dict:
+def _run_cli(args: list[str], repeats: int) -> dict:
+    """A command line as whole processes: median wall and CPU seconds (the child's user +
+    system time) over ``repeats`` runs."""
+    import os
+    import resource
+    import subprocess
+    import sys
+
+    walls, cpus = [], []
+    for _ in range(repeats):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        t0 = time.perf_counter()
+        subprocess.run(
+            [sys.executable, "-m", "lookalike", *args], check=True, capture_output=True, env=dict(os.environ)
+        )
+        walls.append(time.perf_counter() - t0)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpus.append((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime))
+    return dict(wall_s=statistics.median(walls), cpu_s=statistics.median(cpus), runs=repeats)
+
+
+def measure_cli(folder: Path, repeats: int = 3) -> dict:
+    """``lookalike teach`` (5 examples), ``concepts mark`` and filtered searches as whole
+    processes on the latency library."""
+    lib = str(folder / "lib")
+    real = sorted(str(p) for p in (folder / "photos" / "real").iterdir())
+    out = {
+        "teach from 5 examples": _run_cli(["teach", "--library", lib, "cli bench", *real[:5]], repeats),
+        "a mark (right)": _run_cli(["concepts", "mark", "--library", lib, "cli bench", real[6], "--right"], repeats),
+    }
+    for text in ("a dog year:2023", "a dog shape:portrait after:2020", "a dog"):
+        out[f"search '{text}'"] = _run_cli(["search", "--library", lib, "-k", "50", text], repeats)
+    _run_cli(["concepts", "delete", "--library", lib, "cli bench"], 1)
+    return out
+
+
+def measure_latency(folder: Path, n: int, say: Callable[[str], None], repeats: int = 5, *, reuse: bool = False) -> dict:
     """Teach (with the leave-one-out choice), a mark's retraining, filtered queries and a
-    filtered browse, on a library of ``n`` synthetic photos. Medians over ``repeats``; each
-    filtered query also checked: every answer passes the filter, recall@50 against exact."""
+    filtered browse, on a library of ``n`` synthetic photos (``reuse``: the one built before
+    in ``folder``, when it has ``n`` photos). Medians over ``repeats``; each filtered query
+    also checked: every answer passes the filter, recall@50 against exact."""
     from lookalike.core.browse import allowed_ids
     from lookalike.core.query import parse
 
-    engine, label_of = build_library(folder, n, say)
+    engine, label_of = _library(folder, n, say, reuse)
     try:
         concepts = engine.learner().concepts
-        t0 = time.perf_counter()
-        concepts.matrix.get()
-        load = time.perf_counter() - t0
         examples = sorted((folder / "photos" / "real").iterdir())
-        concepts.teach("warm-up", examples[:3])  # imports (torch for the metric) outside the timings
+        t0 = time.perf_counter()
+        concepts.teach("warm-up", examples[:3])  # the first in a process: imports torch for the metric
+        load = time.perf_counter() - t0
         concepts.delete("warm-up")
         teach, mark = [], []
         learned = None
@@ -304,7 +363,9 @@ def measure_latency(folder: Path, n: int, say: Callable[[str], None], repeats: i
         qrows = []
         for label, text in queries.items():
             q = parse(text)
-            engine.search(q, k=50)  # warm
+            t0 = time.perf_counter()
+            engine.search(q, k=50)  # the first under this filter: its vectors read from the graph file
+            first = time.perf_counter() - t0
             times = []
             for _ in range(repeats):
                 t0 = time.perf_counter()
@@ -325,6 +386,7 @@ def measure_latency(folder: Path, n: int, say: Callable[[str], None], repeats: i
                     query=label,
                     allowed=int(len(allowed)) if allowed is not None else n,
                     seconds=statistics.median(times),
+                    first_s=first,
                     filter_and_rank_s=statistics.median(parts),
                     all_pass=bool(got <= set(np.asarray(allowed).tolist())),
                     recall_at_50=len(got & set(exact.ids.tolist())) / max(1, min(50, len(exact.ids))),
@@ -357,21 +419,32 @@ def latency_table(res: dict) -> str:
         "",
         "| step | seconds |",
         "|---|---|",
-        f"| load the library's vectors for learning (once per process) | {res['matrix_load_s']:.2f} |",
+        f"| the first teach in a process (3 examples; imports torch for the metric) | {res['matrix_load_s']:.2f} |",
         f"| teach from 5 examples (leave-one-out over 3 methods, score {res['photos']:,} photos, store) "
         f"| {res['teach_s']:.3f} |",
         f"| a mark: retrain, re-score, store, offer the least sure | {res['mark_s']:.3f} |",
         f"| browse a filter (year:2021 kind:heic), first 500 | {res['browse_s']:.3f} |",
         "",
-        "| filtered query, k=50 | photos allowed | whole search, s | filter + ranking, s "
-        "| every answer passes | recall@50 vs exact |",
-        "|---|---|---|---|---|---|",
+        "| filtered query, k=50 | photos allowed | first under the filter, s | whole search, s "
+        "| filter + ranking, s | every answer passes | recall@50 vs exact |",
+        "|---|---|---|---|---|---|---|",
     ]
     for q in res["queries"]:
         lines.append(
-            f"| `{q['query']}` | {q['allowed']:,} | {q['seconds']:.3f} | {q['filter_and_rank_s']:.3f} "
-            f"| {q['all_pass']} | {q['recall_at_50']:.2f} |"
+            f"| `{q['query']}` | {q['allowed']:,} | {q.get('first_s', float('nan')):.3f} | {q['seconds']:.3f} "
+            f"| {q['filter_and_rank_s']:.3f} | {q['all_pass']} | {q['recall_at_50']:.2f} |"
         )
+    cli = res.get("cli")
+    if cli:
+        lines += [
+            "",
+            "Whole processes (`lookalike ...` on the same library; medians of "
+            f"{next(iter(cli.values()))['runs']} runs):",
+            "",
+            "| command | wall, s | CPU, s |",
+            "|---|---|---|",
+        ]
+        lines += [f"| {k} | {v['wall_s']:.2f} | {v['cpu_s']:.2f} |" for k, v in cli.items()]
     return "\n".join(lines)
 
 
@@ -426,8 +499,30 @@ def run(bench) -> None:
         out["quality"] = measure_quality(bench.work, bench.say, trials=5)
     n = 2_000 if bench.quick else 100_000
     bench.say(f"concepts: teaching and filtered queries at {n:,} photos")
-    out["latency"] = measure_latency(bench.work / "concepts-latency", n, bench.say, repeats=1 if bench.quick else 5)
+    folder = bench.work / "concepts-latency"
+    out["latency"] = measure_latency(folder, n, bench.say, repeats=1 if bench.quick else 5, reuse=bench.keep_work)
+    out["latency"]["cli"] = measure_cli(folder, repeats=1 if bench.quick else 3)
+    out["scroll"] = measure_scroll(bench, folder)
     bench.results["concepts"] = out
+
+
+def measure_scroll(bench, folder: Path) -> dict | None:
+    """Browse and search grids scrolled in the real window on the latency library. Its photo
+    folder is moved away meanwhile, so that the window's catch-up scan finds it offline and
+    keeps the photos (as for a disk not plugged in): the files are not there to read."""
+    import importlib.util
+
+    from lookalike.bench import window_scroll
+
+    if importlib.util.find_spec("PySide6") is None:
+        bench.say("  window scroll: no PySide6 here; skipped")
+        return None
+    photos, away = folder / "photos", folder / "photos.offline"
+    photos.rename(away)
+    try:
+        return window_scroll.run(bench, folder / "lib", bench.say)
+    finally:
+        away.rename(photos)
 
 
 def render(d: dict) -> list[str]:
@@ -448,4 +543,7 @@ def render(d: dict) -> list[str]:
     if lat:
         L.append(latency_table(lat))
         L.append("")
+    from lookalike.bench import window_scroll
+
+    L += window_scroll.render(d.get("scroll"))
     return L

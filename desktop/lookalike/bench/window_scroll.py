@@ -228,4 +228,4 @@ def render(res: dict | None) -> list[str]:
             f"{r['stalls_over_50ms']} | {r['frame_median_ms']} ms | {r['frame_p95_ms']} ms | "
             f"{r['frame_longest_ms']} ms | {r['seconds']:.1f} / {r['cpu_s']:.1f} |"
         )
-    return lines
+    return [*lines, ""]
