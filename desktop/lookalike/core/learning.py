@@ -184,6 +184,7 @@ def metric(data: TrainingSet, *, steps: int = METRIC_STEPS) -> Scorer:
                 loss.backward()
                 with torch.no_grad():
                     g = a.grad
+                    assert g is not None  # (a requires grad and the loss depends on it)
                     m1.mul_(0.9).add_(g, alpha=0.1)
                     m2.mul_(0.999).addcmul_(g, g, value=0.001)
                     a -= 0.02 * (m1 / (1 - 0.9**step)) / ((m2 / (1 - 0.999**step)).sqrt() + 1e-8)
