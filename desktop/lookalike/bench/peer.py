@@ -344,43 +344,53 @@ def render_peer(peer: dict, machine: dict) -> str:
         )
         + ".",
         "",
-        "| work | folder | rclip | Lookalike | ratio | CPU s, rclip | CPU s, Lookalike |",
-        "|---|---|---|---|---|---|---|",
+        "| work | folder | rclip | Lookalike | ratio | CPU s, rclip | CPU s, Lookalike | CPU ratio |",
+        "|---|---|---|---|---|---|---|---|",
     ]
 
     def cpu(r: dict, key: str) -> str:
         v = r.get(key)
         return f"{v:.2f}" if isinstance(v, (int, float)) and v == v else "-"
 
+    def cpu_ratio(r: dict, theirs: str, ours: str) -> str:
+        """rclip's CPU seconds over Lookalike's: the ratio a busy machine disturbs least."""
+        t, o = r.get(theirs), r.get(ours)
+        ok = all(isinstance(v, (int, float)) and v == v and v > 0 for v in (t, o))
+        return f"{t / o:.2f}x" if ok else "-"  # type: ignore[operator]
+
     for r in peer.get("rows", []):
         f = f"{r['photos']} photos, {r['size'][0]}x{r['size'][1]}"
         q_o, q_t = r["query_ours_median"], r["query_theirs_median"]
         lines.append(
             f"| cold text query (s) | {f} | {q_t:.2f} | {q_o:.2f} | {_faster(q_t / q_o)} | "
-            f"{cpu(r, 'query_theirs_cpu_median')} | {cpu(r, 'query_ours_cpu_median')} |"
+            f"{cpu(r, 'query_theirs_cpu_median')} | {cpu(r, 'query_ours_cpu_median')} | "
+            f"{cpu_ratio(r, 'query_theirs_cpu_median', 'query_ours_cpu_median')} |"
         )
         lines.append(
             f"| index, fresh library (photos/s) | {f} | {r['rate_theirs']:.1f} | {r['rate_ours']:.1f} | "
             f"{r['rate_ours'] / r['rate_theirs']:.2f}x | {cpu(r, 'index_theirs_cpu_median')} | "
-            f"{cpu(r, 'index_ours_cpu_median')} |"
+            f"{cpu(r, 'index_ours_cpu_median')} | {cpu_ratio(r, 'index_theirs_cpu_median', 'index_ours_cpu_median')} |"
         )
         if r.get("rate_bare"):
             lines.append(
                 f"| index, fresh library, People off (photos/s) | {f} | {r['rate_theirs']:.1f} | "
                 f"{r['rate_bare']:.1f} | {r['rate_bare'] / r['rate_theirs']:.2f}x | "
-                f"{cpu(r, 'index_theirs_cpu_median')} | {cpu(r, 'index_bare_cpu_median')} |"
+                f"{cpu(r, 'index_theirs_cpu_median')} | {cpu(r, 'index_bare_cpu_median')} | "
+                f"{cpu_ratio(r, 'index_theirs_cpu_median', 'index_bare_cpu_median')} |"
             )
         n_o, n_t = r["one_new_ours_median"], r["one_new_theirs_median"]
         lines.append(
             f"| index 1 new photo (s) | {f} | {n_t:.2f} | {n_o:.2f} | {_faster(n_t / n_o)} | "
-            f"{cpu(r, 'one_new_theirs_cpu_median')} | {cpu(r, 'one_new_ours_cpu_median')} |"
+            f"{cpu(r, 'one_new_theirs_cpu_median')} | {cpu(r, 'one_new_ours_cpu_median')} | "
+            f"{cpu_ratio(r, 'one_new_theirs_cpu_median', 'one_new_ours_cpu_median')} |"
         )
     lines += [
         "",
         "Lookalike's indexing also finds faces (People), fingerprints each photo for duplicates and tags it; "
         "rclip does none of these. The People-off row is a library made with People off before the run: "
         "the work closest to rclip's. Whole-process rates include start-up (imports, model load) and the "
-        "end of the run (graph save, grouping, tags).",
+        "end of the run (graph save, grouping, tags). The ratio compares wall times (above 1: Lookalike ahead); "
+        "the CPU ratio is rclip's CPU seconds over Lookalike's (above 1: Lookalike does the work with less).",
         "",
         "Lookalike's first load of a new set of weights exports its towers once (numpy text tower, ONNX image "
         "tower, checked against open_clip); that run, the first of the first folder, is not in the table: "
