@@ -156,7 +156,7 @@ def test_in_the_window_the_users_model_runs_in_a_child_process_with_the_same_fac
     path = tmp_path / "child.onnx"
     _linear_model(path, 112, 20)
     here = OnnxFaceModel(path)
-    child = start_face_model(here.working_size, "hog", str(path))
+    child = start_face_model(here.working_size, here.detector_name, str(path))
     try:
         assert isinstance(child, ProcessFaceModel)
         assert child.record == here.record and child.threshold == here.threshold and child.dimension == 20

@@ -43,6 +43,7 @@ GROUPS = {
 }
 SCALES = (640, 800, 896, 1024, 1600)
 CNN_SCALES = (640, 800)
+MTCNN_MIN_FACES = (40, 60, 80)  # the smallest face MTCNN looks for, at 1024 px
 
 
 def labels() -> dict[str, list[str]]:
@@ -111,10 +112,12 @@ def detector_table(work: Path, quick: bool, say: Callable[[str], None]) -> list[
     images = _test_images(rels)
     distant = distant_set(work, say, rels)
     rows = []
-    combos = [("hog", s) for s in ((640, 1024) if quick else SCALES)]
-    combos += [] if quick else [("cnn", s) for s in CNN_SCALES]
-    for detector, scale in combos:
-        model = DlibFaceModel(scale, detector=detector)
+    combos: list[tuple[str, int, int]] = [("hog", s, 0) for s in ((640, 1024) if quick else SCALES)]
+    combos += [("mtcnn", 1024, m) for m in ((60,) if quick else MTCNN_MIN_FACES)]
+    combos += [] if quick else [("cnn", s, 0) for s in CNN_SCALES]
+    for detector, scale, min_face in combos:
+        model = DlibFaceModel(scale, detector=detector, mtcnn_min_face=min_face or 60)
+        detector = f"{detector} from {min_face} px" if min_face else detector
         total = sum(len(want[r]) for r in rels)
         near = [0, 0]
         far = [0, 0]

@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 _child_model: DlibFaceModel | None = None
 
 
-def _child_start(working_size: int, detector: str, path: str | None = None) -> None:
+def _child_start(working_size: int, detector: str | None, path: str | None = None) -> None:
     global _child_model
     if path is None:
         _child_model = DlibFaceModel(working_size, detector=detector)
@@ -73,7 +73,7 @@ class ProcessFaceModel:
         pool: ProcessPoolExecutor,
         record: FaceModelRecord,
         working_size: int,
-        detector: str,
+        detector: str | None,
         threshold: float,
         path: str | None = None,
     ) -> None:
@@ -113,7 +113,7 @@ class ProcessFaceModel:
 _start_lock = threading.Lock()
 
 
-def _new_pool(working_size: int, detector: str, path: str | None = None) -> ProcessPoolExecutor:
+def _new_pool(working_size: int, detector: str | None, path: str | None = None) -> ProcessPoolExecutor:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
@@ -125,7 +125,7 @@ def _new_pool(working_size: int, detector: str, path: str | None = None) -> Proc
     )
 
 
-def start_face_model(working_size: int, detector: str = "hog", path: str | None = None) -> FaceModel:
+def start_face_model(working_size: int, detector: str | None = None, path: str | None = None) -> FaceModel:
     """The dlib model (or the user's ONNX model at ``path``) in a child process; in this
     process where no child starts."""
     import importlib.util

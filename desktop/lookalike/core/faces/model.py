@@ -66,6 +66,13 @@ FACE_EMBEDDING_ENV = "LOOKALIKE_FACE_EMBEDDING"
 #: unset, the default dlib model.
 FACE_MODEL_ENV = "LOOKALIKE_FACE_MODEL"
 
+#: The face detector: "hog" (dlib's), "mtcnn" (core/faces/mtcnn_net.py) or "cnn" (dlib's MMOD).
+FACE_DETECTOR_ENV = "LOOKALIKE_FACE_DETECTOR"
+DEFAULT_DETECTOR = "mtcnn"
+#: The smallest face, in pixels at the working size, the default detector looks for:
+#: chosen by measurement (docs/models.md, "Detector and working scale").
+DEFAULT_MTCNN_MIN_FACE = 60
+
 #: Faces below this quality are found and stored but kept out of grouping.
 MIN_CLUSTER_QUALITY = 0.5
 
@@ -187,6 +194,9 @@ _SHARP_LOW, _SHARP_HIGH = 15.0, 60.0
 # from ~60 px across the box up.
 _SIZE_LOW, _SIZE_HIGH = 36.0, 64.0
 _SCORE_LOW, _SCORE_HIGH = -0.3, 0.3
+# MTCNN's face probability (faces are kept from 0.95): every face of the test photos,
+# near or distant, scores 0.986-1.0.
+_MTCNN_LOW, _MTCNN_HIGH = 0.95, 0.99
 
 
 def _frontal_detector(dlib: Any) -> Any:
@@ -247,22 +257,41 @@ class DlibFaceModel:
     threshold = 0.6  # dlib's verification distance (same person below it)
 
     def __init__(
-        self, working_size: int = DEFAULT_WORKING_SIZE, *, detector: str = "hog", embedding: str | None = None
+        self,
+        working_size: int = DEFAULT_WORKING_SIZE,
+        *,
+        detector: str | None = None,
+        embedding: str | None = None,
+        mtcnn_min_face: int = DEFAULT_MTCNN_MIN_FACE,
     ) -> None:
+        """``detector`` None is :data:`DEFAULT_DETECTOR`, with dlib's HOG detector where
+        MTCNN cannot load (logged); a detector named is that one or an error."""
         import dlib
 
         folder = model_folder()
         self.working_size = int(working_size)
-        self.detector_name = detector
         self._dlib = dlib
-        if detector == "hog":
+        self._hog: Any = None
+        self._cnn: Any = None
+        self._mtcnn: Any = None
+        chosen = detector or DEFAULT_DETECTOR
+        if chosen == "mtcnn":
+            try:
+                from lookalike.core.faces.mtcnn_net import MtcnnDetector
+
+                self._mtcnn = MtcnnDetector(mtcnn_min_face)
+            except (ImportError, LookalikeError) as exc:
+                if detector is not None:
+                    raise LookalikeError(f"The MTCNN face detector could not load: {exc}") from None
+                log.warning("MTCNN face detector unavailable (%s); using dlib's HOG detector", exc)
+                chosen = "hog"
+        if chosen == "hog":
             self._hog = _frontal_detector(dlib)
-            self._cnn = None
-        elif detector == "cnn":
-            self._hog = None
+        elif chosen == "cnn":
             self._cnn = dlib.cnn_face_detection_model_v1(str(folder / _MODEL_FILES["cnn_detector"]))
-        else:
-            raise LookalikeError(f"unknown face detector '{detector}' (hog or cnn)")
+        elif chosen != "mtcnn":
+            raise LookalikeError(f"unknown face detector '{chosen}' (mtcnn, hog or cnn)")
+        self.detector_name = chosen
         self._landmarks = dlib.shape_predictor(str(folder / _MODEL_FILES["landmarks"]))
         self._weights = folder / _MODEL_FILES["embedding"]
         self.embedding = (embedding or os.environ.get(FACE_EMBEDDING_ENV, "") or "onnx").strip().lower()
@@ -310,6 +339,17 @@ class DlibFaceModel:
         if self._hog is not None:
             rects, scores, _ = self._hog.run(arr, 0, -0.2)
             return list(zip(rects, scores))
+        if self._mtcnn is not None:
+            from lookalike.core.faces.mtcnn_net import dlib_box
+
+            # As a HOG score for the quality ramp: MTCNN's probability mapped onto -0.3..0.3.
+            return [
+                (
+                    self._dlib.rectangle(*dlib_box(f)),
+                    _SCORE_LOW + (f.score - _MTCNN_LOW) * (_SCORE_HIGH - _SCORE_LOW) / (_MTCNN_HIGH - _MTCNN_LOW),
+                )
+                for f in self._mtcnn.detect(arr)
+            ]
         assert self._cnn is not None
         return [(d.rect, float(d.confidence)) for d in self._cnn(arr, 0)]
 
@@ -364,12 +404,14 @@ def face_model_choice(name: str | None = None) -> str:
 
 
 def load_face_model(
-    name: str | None = None, *, working_size: int = DEFAULT_WORKING_SIZE, detector: str = "hog"
+    name: str | None = None, *, working_size: int = DEFAULT_WORKING_SIZE, detector: str | None = None
 ) -> FaceModel:
-    """The face model ``name`` (see :func:`face_model_choice`), loaded once per process
+    """The face model ``name`` (see :func:`face_model_choice`) with ``detector`` (else
+    LOOKALIKE_FACE_DETECTOR, else :data:`DEFAULT_DETECTOR`), loaded once per process
     (dlib and its files are imported here)."""
     name = face_model_choice(name)
-    key = (name, int(working_size), detector)
+    detector = (detector or os.environ.get(FACE_DETECTOR_ENV, "")).strip().lower() or None  # None: the default
+    key = (name, int(working_size), detector or DEFAULT_DETECTOR)
     with _load_lock:
         model = _loaded.get(key)
         if model is None:

@@ -118,7 +118,9 @@ class OnnxFaceModel(DlibFaceModel):
 
     name = "onnx"
 
-    def __init__(self, path: Path | str, working_size: int = DEFAULT_WORKING_SIZE, *, detector: str = "hog") -> None:
+    def __init__(
+        self, path: Path | str, working_size: int = DEFAULT_WORKING_SIZE, *, detector: str | None = None
+    ) -> None:
         from lookalike.core.encoders._common import combined_sha256, file_sha256
 
         self.path = Path(path).expanduser().resolve()
