@@ -44,12 +44,16 @@ CREATE TABLE IF NOT EXISTS photo_learned (
 )
 """
 
-#: Step 5: every column a filter or the browse order reads, in one index led by the date
-#: photos are browsed by. A filter then reads this index alone (about 100 bytes a photo)
-#: instead of the photo rows, whose vectors make them 7 KB each: at 100,000 photos
-#: ``shape:portrait after:2020`` took 0.13 s to find its photos, and takes 0.01 s.
+#: Step 5: every column browsing and the filters read, in one index led by the date photos
+#: are browsed by (it takes the place of step 3's date index). A filter, and the whole
+#: library newest first, then read this index alone (about 100 bytes a photo) instead of
+#: the photo rows, whose vectors make them 7 KB each: at 100,000 photos
+#: ``shape:portrait after:2020`` found its photos in 0.13 s and takes 0.01 s; the whole
+#: library newest first took 0.38 s of CPU (13 s with the rows out of the page cache) and
+#: takes 0.14 s.
 FILTER_INDEX = """
-CREATE INDEX IF NOT EXISTS photos_filters ON photos(
-    COALESCE(taken, mtime_ns / 1000000000.0), width, height, taken, mtime_ns, path
+DROP INDEX IF EXISTS photos_date;
+CREATE INDEX IF NOT EXISTS photos_browse ON photos(
+    COALESCE(taken, mtime_ns / 1000000000.0), width, height, taken, mtime_ns, path, size
 )
 """
