@@ -201,15 +201,15 @@ def _timed(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[Any, floa
 def stage_speed(bench, say: Callable[[str], None]) -> dict:
     """The faces stage beside the offline encoder on the same decoded 12 MP photos, in one
     run: photos/s and CPU ms a photo of each, their ratio, and the faces stage's parts
-    (HOG detection, landmarks and chips, the embedding a face); the embedding through
-    dlib's own code (the stage before the ONNX graph) on the same photos for comparison."""
+    (detection, landmarks and chips, the embedding a face); and the stage as it was
+    (dlib's HOG detector and dlib's own embedding code) on the same photos."""
     from lookalike.core.encoders import load_encoder
     from lookalike.core.faces.model import DlibFaceModel, working_array
     from lookalike.core.faces.stage import DECODE_FRACTION
     from lookalike.core.imaging import decode_file
 
     model = DlibFaceModel()
-    old = DlibFaceModel(embedding="dlib")
+    old = DlibFaceModel(detector="hog", embedding="dlib")  # the stage as it was
     enc = load_encoder("offline")
     out = {}
     few = list(labels())[:2] if bench.quick else None
@@ -257,6 +257,7 @@ def stage_speed(bench, say: Callable[[str], None]) -> dict:
             "encode_cpu_ms": 1000 * med(t["enc_cpu"]),
             "ratio": face_ps / enc_ps,
             "ratio_cpu": sum(t["enc_cpu"]) / max(1e-9, sum(t["face_cpu"])),
+            "detector": model.detector_name,
             "hog_cpu_ms": 1000 * med(t["hog_cpu"]),
             "landmarks_chip_cpu_ms_per_face": 1000 * med(t["marks_cpu"]) if t["marks_cpu"] else None,
             "embed_cpu_ms_per_face": 1000 * med(t["embed_cpu"]) if t["embed_cpu"] else None,
@@ -265,7 +266,7 @@ def stage_speed(bench, say: Callable[[str], None]) -> dict:
         }
         say(
             f"  stage on {name} ({faces} faces): faces {face_ps:.1f} photos/s ({row['faces_stage_cpu_ms']:.0f} ms CPU; "
-            f"HOG {row['hog_cpu_ms']:.0f}; {two_ps:.1f} on two threads), with dlib's embedding {row['dlib_embedding_photos_per_s']:.1f}; "
+            f"{model.detector_name} {row['hog_cpu_ms']:.0f}; {two_ps:.1f} on two threads), as it was (HOG, dlib's embedding) {row['dlib_embedding_photos_per_s']:.1f}; "
             f"offline encoder {enc_ps:.1f} photos/s ({row['encode_cpu_ms']:.0f} ms CPU); ratio {row['ratio']:.2f} "
             f"(CPU {row['ratio_cpu']:.2f}); decode {row['decode_ms_encoder_size']:.0f} -> {row['decode_ms_faces_size']:.0f} ms"
         )
@@ -304,9 +305,9 @@ _LOAD_PROBE = """
 import json, sys, time
 t0, c0 = time.perf_counter(), time.process_time()
 from PIL import Image, ImageOps
-from lookalike.core.faces.model import DlibFaceModel
+from lookalike.core.faces.model import load_face_model
 img = ImageOps.exif_transpose(Image.open(sys.argv[1])).convert("RGB")
-model = DlibFaceModel()
+model = load_face_model()
 t1, c1 = time.perf_counter(), time.process_time()
 n = len(model.analyse(img))
 t2, c2 = time.perf_counter(), time.process_time()
@@ -327,16 +328,21 @@ def load_times(work: Path, say: Callable[[str], None], runs: int = 3) -> list[di
     photo = FACES / "obama" / "obama.jpg"
     cache = work / "faces-load-models"
     rows = []
-    for label, embedding, fresh in (
-        ("dlib's own embedding, detector built each start (as before)", "dlib", True),
-        ("ONNX graph, first use (graph built)", "onnx", True),
-        ("ONNX graph, later uses", "onnx", False),
+    for label, embedding, detector, fresh in (
+        ("as it was: HOG built at each start, dlib's own embedding", "dlib", "hog", True),
+        ("MTCNN + ONNX graph, first use (graph built)", "onnx", "mtcnn", True),
+        ("MTCNN + ONNX graph, later uses", "onnx", "mtcnn", False),
     ):
         got = []
         for _ in range(runs):
             if fresh:
                 shutil.rmtree(cache, ignore_errors=True)
-            env = dict(os.environ, LOOKALIKE_MODELS=str(cache), LOOKALIKE_FACE_EMBEDDING=embedding)
+            env = dict(
+                os.environ,
+                LOOKALIKE_MODELS=str(cache),
+                LOOKALIKE_FACE_EMBEDDING=embedding,
+                LOOKALIKE_FACE_DETECTOR=detector,
+            )
             res = subprocess.run(
                 [sys.executable, "-c", _LOAD_PROBE, str(photo)], env=env, capture_output=True, text=True, check=True
             )
@@ -544,12 +550,12 @@ def render(res: dict) -> list[str]:
     if st:
         L.append(
             "Faces stage beside the offline encoder on the same decoded 12 MP JPEGs (one run; medians; CPU is "
-            "the calling thread's). *dlib embedding*: the same stage with dlib's own ResNet code.\n"
+            "the calling thread's). *as it was*: dlib's HOG detector and dlib's own ResNet code.\n"
         )
         L.append(
             "| 12 MP JPEGs | faces | faces stage photos/s (ms CPU) | on two threads photos/s | "
-            "with dlib embedding photos/s (ms CPU) | "
-            "offline encoder photos/s (ms CPU) | ratio (CPU) | HOG ms CPU | embed ms CPU a face | decode ms |"
+            "as it was photos/s (ms CPU) | "
+            "offline encoder photos/s (ms CPU) | ratio (CPU) | detection ms CPU | embed ms CPU a face | decode ms |"
         )
         L.append("|---|---|---|---|---|---|---|---|---|---|")
         for name, r in st.items():
