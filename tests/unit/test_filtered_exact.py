@@ -48,6 +48,17 @@ def library(tmp_path):
     cat.close()
 
 
+def _prepare(index: VectorIndex, folder, cat: Catalog, mode: str) -> None:
+    """file: the saved graph mapped; dense: its vectors held as one array; loaded: the graph
+    in hnswlib (vectors from the catalog); saved: loaded, then saved (read from that file)."""
+    if mode == "dense":
+        index.dense()
+    elif mode in ("loaded", "saved"):
+        index.load()
+        if mode == "saved":
+            index.save(folder, cat.generation())
+
+
 def _brute(ids: np.ndarray, vecs: np.ndarray, q: np.ndarray, allowed: np.ndarray, k: int) -> list[int]:
     keep = np.isin(ids, allowed)
     scores = vecs[keep] @ q
@@ -77,14 +88,11 @@ def test_the_file_is_read_in_place_by_label_in_small_mapped_chunks(library):
         graph.close()
 
 
-@pytest.mark.parametrize("mode", ["file", "dense", "loaded"])
+@pytest.mark.parametrize("mode", ["file", "dense", "loaded", "saved"])
 def test_a_filtered_exact_search_is_the_brute_force_top_k_among_the_allowed(library, mode):
     folder, cat, ids, vecs = library
     index = VectorIndex.open(folder, cat, DIM)
-    if mode == "dense":
-        index.dense()
-    elif mode == "loaded":
-        index.load()
+    _prepare(index, folder, cat, mode)
     rng = np.random.default_rng(7)
     queries = _vectors(8, 8)
     for size in (1, 40, 700):
@@ -97,30 +105,32 @@ def test_a_filtered_exact_search_is_the_brute_force_top_k_among_the_allowed(libr
                 assert set(hits.ids.tolist()) <= set(allowed.tolist())
                 assert hits.ids.tolist() == _brute(ids, vecs, q, allowed, 10)
                 np.testing.assert_allclose(hits.scores, np.sort(vecs[np.isin(ids, hits.ids)] @ q)[::-1], rtol=1e-5)
-    assert (index._graph is None) == (mode != "loaded")
+    assert (index._graph is None) == (mode in ("file", "dense"))
+    assert (index._reader is not None) == (mode == "saved")
 
 
-def test_the_kept_filter_vectors_follow_a_change(library):
+@pytest.mark.parametrize("mode", ["file", "saved"])
+def test_the_kept_filter_vectors_follow_a_change(library, mode):
     folder, cat, ids, vecs = library
     index = VectorIndex.open(folder, cat, DIM)
+    _prepare(index, folder, cat, mode)
     allowed = np.sort(ids[:200])
     q = vecs[3]
     assert index.search(q, 1, allowed=allowed, exact=True).ids[0] == ids[3]
     index.delete([ids[3]])
+    assert index._reader is None  # the file saved before the change is not read any more
     assert ids[3] not in index.search(q, 5, allowed=allowed, exact=True).ids.tolist()
+    assert ids[3] not in index.live_ids().tolist()
     new_vec = q.copy()
     index.add(np.asarray([ids[3]]), new_vec[None, :])
     assert index.search(q, 1, allowed=allowed, exact=True).ids[0] == ids[3]
 
 
-@pytest.mark.parametrize("mode", ["file", "dense", "loaded"])
+@pytest.mark.parametrize("mode", ["file", "dense", "loaded", "saved"])
 def test_every_photo_is_scored_and_rows_come_back_in_order(library, mode):
     folder, cat, ids, vecs = library
     index = VectorIndex.open(folder, cat, DIM)
-    if mode == "dense":
-        index.dense()
-    elif mode == "loaded":
-        index.load()
+    _prepare(index, folder, cat, mode)
     assert index.live_ids().tolist() == sorted(ids.tolist())
     d = _vectors(1, 11)[0]
     got_ids, scores = index.score_all(d)
@@ -134,16 +144,13 @@ def test_every_photo_is_scored_and_rows_come_back_in_order(library, mode):
             index.rows(np.asarray([10**9]))
 
 
-@pytest.mark.parametrize("mode", ["file", "dense", "loaded"])
+@pytest.mark.parametrize("mode", ["file", "dense", "loaded", "saved"])
 def test_learning_reads_the_index_as_it_would_read_the_catalog(library, mode):
     from lookalike.core.concepts import LibraryMatrix
 
     folder, cat, ids, vecs = library
     index = VectorIndex.open(folder, cat, DIM)
-    if mode == "dense":
-        index.dense()
-    elif mode == "loaded":
-        index.load()
+    _prepare(index, folder, cat, mode)
     from_index, from_catalog = LibraryMatrix(cat, lambda: index), LibraryMatrix(cat)
     assert from_index.ids().tolist() == from_catalog.ids().tolist() == sorted(ids.tolist())
     some = np.sort(ids)[[5, 0, 700, 6]]

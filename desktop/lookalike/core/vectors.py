@@ -134,6 +134,9 @@ class VectorIndex:
         self._dense: tuple[np.ndarray, np.ndarray] | None = None  # (ids, vecs) cache for exact search
         # The vectors of the last filter searched exactly: (digest of its ids, ids, vectors).
         self._subset: tuple[bytes, np.ndarray, np.ndarray] | None = None
+        # The file this index saved last while hnswlib holds the graph and nothing changed it
+        # since: vectors are read from it as from the mapped graph (not element by element).
+        self._reader: hnswfile.GraphFile | None = None
         self._scanned = False  # an exact search has scanned the saved file once
         self.generation = -1  # catalog generation this index reflects
         self.max_id = 0
@@ -191,6 +194,17 @@ class VectorIndex:
             file, self._file = self._file, None
             if file is not None:
                 file.close()
+            self._drop_reader()
+
+    def _drop_reader(self) -> None:
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            reader.close()
+
+    def _vector_file(self) -> hnswfile.GraphFile | None:
+        """The saved graph to read vectors from: the mapped one, or the one saved last by this
+        index when nothing changed the loaded graph since."""
+        return self._file if self._graph is None else self._reader
 
     # -- content ------------------------------------------------------------
 
@@ -226,6 +240,7 @@ class VectorIndex:
             self._alive.update(ids.tolist())
             self.max_id = max(self.max_id, int(ids.max()))
             self._dense = self._subset = None
+            self._drop_reader()
 
     def delete(self, ids) -> None:
         ids = np.asarray(ids, dtype=np.int64).reshape(-1)
@@ -242,6 +257,7 @@ class VectorIndex:
                         pass
             self._dense = self._subset = None
             self._unreachable_vecs = None
+            self._drop_reader()
 
     def vectors(self, ids: np.ndarray) -> np.ndarray:
         """The vectors of these photos, in order: from the catalog (one contiguous array),
@@ -391,10 +407,11 @@ class VectorIndex:
             ids, vecs = self._dense
             pos = _positions(ids, allowed)
             return ids[pos], vecs[pos]  # (no copy kept: the whole array is already held)
-        if self._graph is None and self._file is not None:
-            labels, internal = self._file.live()
+        file = self._vector_file()
+        if file is not None:
+            labels, internal = file.live()
             pos = _positions(labels, allowed)
-            ids, vecs = labels[pos], self._file.gather(internal[pos])
+            ids, vecs = labels[pos], file.gather(internal[pos])
         else:
             ids, vecs = self._rows(allowed)
         if len(ids) <= EXACT_LIMIT:
@@ -406,8 +423,9 @@ class VectorIndex:
         with self._lock:
             if self._dense is not None:
                 return self._dense[0]
-            if self._graph is None and self._file is not None:
-                return self._file.live()[0]
+            file = self._vector_file()
+            if file is not None:
+                return file.live()[0]
             return np.fromiter(sorted(self._alive), dtype=np.int64, count=len(self._alive))
 
     def rows(self, ids: np.ndarray) -> np.ndarray:
@@ -419,9 +437,10 @@ class VectorIndex:
                 dense_ids, vecs = self._dense
                 pos = _positions(dense_ids, ids, strict=True)
                 return vecs[pos]
-            if self._graph is None and self._file is not None:
-                labels, internal = self._file.live()
-                return self._file.gather(internal[_positions(labels, ids, strict=True)])
+            file = self._vector_file()
+            if file is not None:
+                labels, internal = file.live()
+                return file.gather(internal[_positions(labels, ids, strict=True)])
         return self.vectors(ids)
 
     def score_all(self, directions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -433,8 +452,9 @@ class VectorIndex:
             if self._dense is not None:
                 ids, vecs = self._dense
                 return ids, vecs @ d.T
-            if self._graph is None and self._file is not None:
-                return self._file.score_live(d)
+            file = self._vector_file()
+            if file is not None:
+                return file.score_live(d)
             catalog = self._catalog
         if catalog is None:
             ids = self.live_ids()
@@ -462,8 +482,9 @@ class VectorIndex:
         """Every live (id, vector) as one contiguous array: read from the saved graph in one
         pass, or from the catalog, never element by element out of hnswlib."""
         if self._dense is None:
-            if self._graph is None and self._file is not None:
-                ids, vecs = self._file.dense()
+            file = self._vector_file()
+            if file is not None:
+                ids, vecs = file.dense()
                 if len(ids) > 1 and not bool(np.all(ids[1:] > ids[:-1])):
                     order = np.argsort(ids, kind="stable")
                     ids, vecs = ids[order], vecs[order]
@@ -527,6 +548,11 @@ class VectorIndex:
             with self._lock:
                 self._unreachable = unreachable
                 self._unreachable_vecs = None
+                self._drop_reader()
+                try:  # (the graph cannot change meanwhile: this save holds self._mutating)
+                    self._reader = hnswfile.GraphFile(folder / self.GRAPH, self.dim, upper)
+                except (OSError, ValueError) as exc:
+                    log.warning("Could not map the saved vector graph for reading: %s", exc)
 
     @classmethod
     def saved_generation(cls, folder: Path) -> int:
@@ -654,6 +680,8 @@ class VectorIndex:
                             added += int(mask.sum())
             self._dense = self._subset = None
             self._unreachable_vecs = None
+            if added or extra:
+                self._drop_reader()
             return added, len(extra)
 
     def refresh(self, catalog: Catalog) -> bool:
