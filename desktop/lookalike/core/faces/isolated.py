@@ -1,10 +1,10 @@
 """The face model in a process of its own, for the window.
 
-dlib's Python binding holds the GIL through all of its work: building its detector
-and loading the landmark weights, and every photo's detection and landmarks (~50 ms
-a photo at 1024 px; the embedding runs on ONNX Runtime, which releases it). In the window, which
-indexes on threads of its own process, each of those calls froze the event loop
-for its whole length. Here the model lives in a child process (spawned, so it
+dlib's Python binding holds the GIL through all of its work (loading the landmark
+weights, each face's landmarks and chip; with the HOG detector, ~50 ms a photo of
+detection), and MTCNN's steps between its networks are Python; the networks run
+on ONNX Runtime, which releases it. In the window, which indexes on threads of
+its own process, each of those calls froze the event loop for its whole length. Here the model lives in a child process (spawned, so it
 shares nothing with the window's threads); the indexing thread waits on a pipe,
 which releases the GIL, and the window keeps painting.
 

@@ -6,7 +6,7 @@ detector's working long side, which for a 12 MP camera JPEG (4032 x 3024) is
 what the JPEG codec's 1/4 draft scale gives (1008 x 756), so People costs the
 decoder a 1/4 instead of a 1/8 decode, never a second decode.
 
-Faces take several times longer than the image encoder (docs/performance.md),
+Faces take longer than the image encoder (1.6-2.6x, docs/performance.md),
 so they are found on a thread of the stage's own, beside the encoder: ``process``
 hands each decoded photo to that thread (waiting only while
 :data:`QUEUE_PHOTOS` photos are queued) and the photos' rows are committed at
