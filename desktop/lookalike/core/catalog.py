@@ -23,7 +23,7 @@ import numpy as np
 from lookalike.core.concepts_schema import FILTER_INDEX as _FILTER_INDEX
 from lookalike.core.concepts_schema import MIGRATION as _CONCEPTS_SCHEMA
 from lookalike.core.duplicates.schema import MIGRATION as _DUPLICATES_SCHEMA
-from lookalike.core.errors import DiskFullError, LibraryCorruptError, LookalikeError
+from lookalike.core.errors import DiskFullError, LibraryCorruptError, LibraryNeedsUpgradeError, LookalikeError
 from lookalike.core.faces.schema import MIGRATION as _FACES_SCHEMA
 
 log = logging.getLogger(__name__)
@@ -234,7 +234,7 @@ class Catalog:
         if self.readonly:
             if version == 0:
                 raise LookalikeError(f"{self.path.parent} is not a Lookalike library yet")
-            raise LookalikeError("The library needs an upgrade; open it once for writing.")
+            raise LibraryNeedsUpgradeError("The library needs an upgrade; open it once for writing.")
         with self.transaction():
             for v in sorted(k for k in MIGRATIONS if k > version):
                 for stmt in MIGRATIONS[v].split(";"):

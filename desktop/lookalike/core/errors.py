@@ -46,6 +46,10 @@ class LibraryLockedError(LookalikeError):
     """Another process holds the library's writer lock."""
 
 
+class LibraryNeedsUpgradeError(LookalikeError):
+    """A reader met a library whose catalog is of an older schema (only a writer migrates)."""
+
+
 class ModelMismatchError(LookalikeError):
     """The library was built with another encoder than the one requested."""
 

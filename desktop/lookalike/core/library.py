@@ -18,7 +18,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lookalike.core.catalog import Catalog
-from lookalike.core.errors import LibraryCorruptError, LibraryLockedError, LookalikeError, ModelMismatchError
+from lookalike.core.errors import (
+    LibraryCorruptError,
+    LibraryLockedError,
+    LibraryNeedsUpgradeError,
+    LookalikeError,
+    ModelMismatchError,
+)
 from lookalike.core.fsutil import atomic_write_text
 from lookalike.core.paths import app_paths, ensure_private_dir
 
@@ -79,10 +85,31 @@ class Library:
             self._acquire()
         try:
             self._check_not_emptied()
-            self.catalog = Catalog(self.path / Catalog.FILENAME, readonly=not writer)
+            try:
+                self.catalog = Catalog(self.path / Catalog.FILENAME, readonly=not writer)
+            except LibraryNeedsUpgradeError:
+                self._upgrade()
+                self.catalog = Catalog(self.path / Catalog.FILENAME, readonly=True)
         except BaseException:
             self.release()
             raise
+
+    def _upgrade(self) -> None:
+        """A reader met an older catalog (a search after Lookalike was updated): when no one
+        writes the library, take the writer lock for as long as the catalog's migration
+        takes, so the search answers instead of asking for a writer first."""
+        try:
+            self._acquire()
+        except LibraryLockedError:
+            raise LibraryNeedsUpgradeError(
+                "The library needs an upgrade, which the Lookalike that is writing it makes when it "
+                f"opens it again. {self._holder_message()}"
+            ) from None
+        try:
+            Catalog(self.path / Catalog.FILENAME, readonly=False).close()
+            log.info("upgraded the library's catalog at %s", self.path)
+        finally:
+            self.release()
 
     def _check_not_emptied(self) -> None:
         """A catalog emptied to 0 bytes (a damaged disk or a bad copy) is not a new library.
