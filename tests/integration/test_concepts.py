@@ -138,6 +138,8 @@ def test_cli_tags_teach_search_list(cli_library):
     coins = sorted((photos / "coins").iterdir())
     taught = json.loads(ok("teach", "coin", *coins[:5], "--json", "--library", lib).stdout)
     assert taught["name"] == "coin" and taught["examples"] == 5 and taught["photos"] >= 12
+    # --library before the ACTION as well as after it
+    assert json.loads(ok("concepts", "--library", lib, "show", "coin", "--json").stdout)["name"] == "coin"
 
     rows = json.loads(ok("search", "#coin", "-k", "50", "--json", "--library", lib).stdout)
     found = {Path(r["path"]).parent.name for r in rows}

@@ -49,7 +49,8 @@ def register(sub: argparse._SubParsersAction, opts: SharedOptions) -> dict[str, 
     sp.add_argument(
         "--json", action="store_true", help='print [{"name", "examples", "counter_examples", "photos", ...}]'
     )
-    opts.library(sp)
+    # its own dest: an ACTION's --library default would otherwise overwrite one given before the ACTION
+    sp.add_argument("--library", dest="concepts_library", type=Path, metavar="DIR", help="the library folder")
     csub = sp.add_subparsers(dest="concepts_command", metavar="ACTION", parser_class=type(sp))
     p = csub.add_parser("show", help="a concept's examples, marks and best photos")
     p.add_argument("name", metavar="NAME")
@@ -95,7 +96,8 @@ def _text(path: Path) -> str:
 def _open(args: argparse.Namespace, *, writer: bool):
     from lookalike.core.search import SearchEngine
 
-    return SearchEngine.open(getattr(args, "library", None), writer=writer)
+    library = getattr(args, "library", None) or getattr(args, "concepts_library", None)
+    return SearchEngine.open(library, writer=writer)
 
 
 def _concept_json(info) -> dict:
