@@ -17,7 +17,7 @@ TEXTS = ["a cat", "a cup of coffee on a wooden table", "t-shirt", "galaxies in d
 def test_text_tower_matches_the_torch_encoder(offline_encoder):
     from lookalike.core.encoders.offline_text import OfflineTextEncoder
 
-    tower = OfflineTextEncoder(offline_encoder._concept_mean.cpu().numpy(), offline_encoder.weights_checksum)
+    tower = OfflineTextEncoder(np.asarray(offline_encoder._concept_mean), offline_encoder.weights_checksum)
     assert (tower.id, tower.weights_checksum, tower.dimension) == (
         offline_encoder.id,
         offline_encoder.weights_checksum,
