@@ -49,7 +49,7 @@ log = logging.getLogger(__name__)
 #: The long side, in pixels, the detector works at. Chosen by measurement
 #: (docs/models.md, "Faces"): at 1024 px every labelled face of the test photos is
 #: found, and MTCNN from 60 px finds 0.9 of them as distant subjects in camera
-#: frames (HOG 0.7) for ~20 ms of CPU a photo.
+#: frames (HOG 0.7) for 11-14 ms of CPU a photo.
 DEFAULT_WORKING_SIZE = 1024
 
 #: The id (and vector size) of the default model, known without loading it.
