@@ -497,6 +497,9 @@ def run(bench) -> None:
     out: dict = {}
     if not bench.quick:
         out["quality"] = measure_quality(bench.work, bench.say, trials=5)
+        from lookalike.bench import heldout
+
+        out["heldout"] = heldout.measure(bench.work, bench.say)  # None: the Debian photos are not installed
     n = 2_000 if bench.quick else 100_000
     bench.say(f"concepts: teaching and filtered queries at {n:,} photos")
     folder = bench.work / "concepts-latency"
@@ -539,6 +542,12 @@ def render(d: dict) -> list[str]:
         L.append("")
         L.append(tags_table(q))
         L.append("")
+        from lookalike.bench import heldout
+
+        if d.get("heldout"):
+            L += [heldout.table(d["heldout"]), ""]
+        else:
+            L += ["Held-out tag precision: skipped, the Debian wallpaper packages' photos are not installed.", ""]
     lat = d.get("latency")
     if lat:
         L.append(latency_table(lat))
