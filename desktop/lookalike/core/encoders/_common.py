@@ -292,13 +292,21 @@ def onnx_cpu_session(path: Path, threads: int | None = None, *, keep_optimized: 
         so = options()
         return ort.InferenceSession(str(path), so, providers=providers), so.intra_op_num_threads
     optimized = optimized_onnx_path(path)
-    if optimized.is_file() and optimized.stat().st_mtime_ns >= path.stat().st_mtime_ns:
+
+    def saved() -> tuple[Any, int] | None:
+        """A session on the optimized graph saved before, or None (a damaged one is dropped)."""
         so = options()
         try:
             return ort.InferenceSession(str(optimized), so, providers=providers), so.intra_op_num_threads
         except Exception as exc:
             log.warning("optimized graph %s does not load (%s); using %s", optimized, exc, path.name)
             _drop_optimized(optimized)
+            return None
+
+    if optimized.is_file() and optimized.stat().st_mtime_ns >= path.stat().st_mtime_ns:
+        session = saved()
+        if session is not None:
+            return session
     so = options()
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
     tmp = optimized.with_name(f"{optimized.stem}.tmp{os.getpid()}.onnx")
@@ -311,19 +319,21 @@ def onnx_cpu_session(path: Path, threads: int | None = None, *, keep_optimized: 
     so.add_session_config_entry("session.optimized_model_external_initializers_min_size_in_bytes", "4096")
     try:
         ort.InferenceSession(str(path), so, providers=providers)
+        weights = optimized.with_name(f"{optimized.stem}.{os.getpid()}.data")
+        for written in (weights, tmp):  # on disk before the graph that names them is renamed into place
+            if written.is_file():
+                with open(written, "rb") as fh:
+                    os.fsync(fh.fileno())
         for stale in optimized.parent.glob(f"{optimized.stem}.*.data"):  # an earlier save's weights
-            if stale.name != f"{optimized.stem}.{os.getpid()}.data":
+            if stale != weights:
                 stale.unlink(missing_ok=True)
         os.replace(tmp, optimized)
     except Exception as exc:  # a read-only cache only costs the graph work at every start
         log.debug("could not save the optimized graph of %s: %s", path, exc)
         tmp.unlink(missing_ok=True)
     if optimized.is_file():
-        so = options()
-        try:
-            return ort.InferenceSession(str(optimized), so, providers=providers), so.intra_op_num_threads
-        except Exception as exc:
-            log.warning("optimized graph %s does not load (%s); using %s", optimized, exc, path.name)
-            _drop_optimized(optimized)
+        session = saved()
+        if session is not None:
+            return session
     so = options()
     return ort.InferenceSession(str(path), so, providers=providers), so.intra_op_num_threads
