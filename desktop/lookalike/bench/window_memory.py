@@ -158,23 +158,29 @@ def prepare_library(library: Path) -> None:
         engine.learner().update()
 
 
-def measure_window(library: Path, home: Path, timeout: float = 900) -> dict:
-    """Open the window on ``library`` (as the default library of a fresh LOOKALIKE_HOME,
-    the model files shared with this process), search twice, and return the memory at
-    each point."""
+def window_env(library: Path, home: Path, **extra: str) -> dict[str, str]:
+    """A fresh home whose default library is ``library`` (a link), and the environment of a
+    window started offscreen in it (model files shared with this process)."""
     from lookalike.core.encoders import _common
 
     shutil.rmtree(home, ignore_errors=True)
     (home / "data").mkdir(parents=True)
-    os.symlink(library.resolve(), home / "data" / "library")
-    env = dict(
+    os.symlink(Path(library).resolve(), home / "data" / "library")
+    return dict(
         os.environ,
         QT_QPA_PLATFORM="offscreen",
         LOOKALIKE_HOME=os.fspath(home),
         XDG_CACHE_HOME=os.fspath(home / "xdg-cache"),
         LOOKALIKE_MODELS=os.fspath(_common.models_dir()),
-        _WM_QUERIES=json.dumps(QUERIES),
+        **extra,
     )
+
+
+def measure_window(library: Path, home: Path, timeout: float = 900) -> dict:
+    """Open the window on ``library`` (as the default library of a fresh LOOKALIKE_HOME,
+    the model files shared with this process), search twice, and return the memory at
+    each point."""
+    env = window_env(library, home, _WM_QUERIES=json.dumps(QUERIES))
     proc = subprocess.run(
         [sys.executable, "-c", CHILD], env=env, capture_output=True, timeout=timeout, cwd=os.fspath(home)
     )

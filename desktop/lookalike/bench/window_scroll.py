@@ -168,19 +168,9 @@ qapp.exec()
 def measure_scroll(library: Path, home: Path, query: str = "a cat", timeout: float = 900) -> dict:
     """Open the window on ``library`` (the default library of a fresh LOOKALIKE_HOME, the
     model files shared with this process), browse and scroll, search and scroll."""
-    from lookalike.core.encoders import _common
+    from lookalike.bench.window_memory import window_env
 
-    shutil.rmtree(home, ignore_errors=True)
-    (home / "data").mkdir(parents=True)
-    os.symlink(Path(library).resolve(), home / "data" / "library")
-    env = dict(
-        os.environ,
-        QT_QPA_PLATFORM="offscreen",
-        LOOKALIKE_HOME=os.fspath(home),
-        XDG_CACHE_HOME=os.fspath(home / "xdg-cache"),
-        LOOKALIKE_MODELS=os.fspath(_common.models_dir()),
-        _WS_QUERY=query,
-    )
+    env = window_env(Path(library), home, _WS_QUERY=query)
     proc = subprocess.run(
         [sys.executable, "-c", CHILD], env=env, capture_output=True, timeout=timeout, cwd=os.fspath(home)
     )
