@@ -381,8 +381,7 @@ def test_concepts_move_to_the_library_of_a_new_model(library, tmp_path):
     try:
         other.set_meta({"encoder_id": "model-b", "weights_checksum": "b"})
         learner = Learner(other)
-        assert learner.concepts.adopt_library(tmp_path / "nowhere") == 0
-        assert learner.concepts.adopt_library(tmp_path) == 1  # the old library's folder
+        assert learner.concepts.adopt(cat) == 1  # the old library's catalog
         assert learner.concepts.adopt(cat) == 0  # already there
         folder = other.add_folder(tmp_path / "photos")
         rng = np.random.default_rng(3)

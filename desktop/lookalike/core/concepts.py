@@ -367,22 +367,6 @@ class Concepts:
                 brought += 1
         return brought
 
-    def adopt_library(self, folder: Path) -> int:
-        """:meth:`adopt` from the library in ``folder`` (read only; nothing when it is this one,
-        absent, or cannot be read)."""
-        path = Path(folder) / Catalog.FILENAME
-        try:
-            if not path.is_file() or path.resolve() == self.catalog.path.resolve():
-                return 0
-            other = Catalog(path, readonly=True)
-        except (OSError, LookalikeError) as exc:
-            log.info("no concepts adopted from %s: %s", folder, exc)
-            return 0
-        try:
-            return self.adopt(other)
-        finally:
-            other.close()
-
     @staticmethod
     def _ensure(conn: sqlite3.Connection, name: str, now: float) -> int:
         row = conn.execute("SELECT id FROM concepts WHERE name = ?", (name,)).fetchone()
