@@ -4,8 +4,7 @@
   (:mod:`lookalike.bench.labelled`): centroid, logistic probe, triplet metric,
   the leave-one-out choice among them, and a plain text query, by precision@10,
   precision@20 and average precision against the number of examples.
-* :func:`calibrate_tags` - per-tag thresholds for precision >= 0.9 on the
-  labelled photos, and the precision each tag then has.
+* the tags' thresholds and their held-out precision: :mod:`lookalike.bench.tagcal`.
 * :func:`measure_latency` - teaching, a mark's retraining and a filtered query
   at 100k photos (synthetic vectors: the cost does not depend on what they show);
   :func:`measure_cli` - the same as whole ``lookalike`` processes (wall and CPU);
@@ -146,39 +145,6 @@ def table(rows: list[dict]) -> str:
 
 
 # -- tags ---------------------------------------------------------------------------
-
-
-def calibrate_tags(scores: np.ndarray, truth: np.ndarray, names: tuple[str, ...], *, floor: float, target=0.9):
-    """Per tag: the lowest threshold at which the labelled photos scoring at or above it
-    are at least ``target`` right (never below ``floor``); ``inf`` when no threshold
-    reaches it (the tag is then never given). Returns {tag: threshold}."""
-    out: dict[str, float] = {}
-    for j, tag in enumerate(names):
-        s = scores[:, j]
-        if np.all(np.isnan(s)):
-            continue
-        order = np.argsort(-s, kind="stable")
-        s_sorted, t_sorted = s[order], truth[order, j]
-        keep = s_sorted >= floor
-        if not keep.any():
-            out[tag] = floor
-            continue
-        prec = np.cumsum(t_sorted) / np.arange(1, len(t_sorted) + 1)
-        ok = np.nonzero(keep & (prec >= target))[0]
-        # the threshold must not split equal scores, and every photo at or above it counts
-        best = None
-        for k in ok[::-1]:
-            cut = s_sorted[k]
-            above = s_sorted >= cut
-            if t_sorted[above].mean() >= target:
-                best = float(cut)
-                break
-        if best is None:
-            out[tag] = float("inf") if t_sorted[keep].mean() < target else floor
-        else:
-            # lower than the last right photo's score is never needed; the floor still holds
-            out[tag] = max(floor, min(best, floor if t_sorted[keep].mean() >= target else best))
-    return out
 
 
 def tag_precision(assigned: list[list[str]], truth: list[frozenset[str]]) -> dict[str, tuple[int, int]]:
@@ -452,9 +418,8 @@ def latency_table(res: dict) -> str:
 
 
 def measure_quality(work: Path, say: Callable[[str], None], trials: int) -> dict:
-    """The comparison table and the tags' precision, with the offline model on the labelled photos."""
+    """The comparison table, with the offline model on the labelled photos."""
     from lookalike.bench.labelled import build
-    from lookalike.core import tags as T
     from lookalike.core.encoders import load_encoder
 
     lab = build(work / "labelled")
@@ -464,32 +429,7 @@ def measure_quality(work: Path, say: Callable[[str], None], trials: int) -> dict
     say(f"  {len(rels)} labelled photos encoded in {time.perf_counter() - t0:.0f} s")
     text = {k: enc.encode_texts([v])[0] for k, v in lab.text.items()}
     rows = compare(rels, vecs, lab, text, trials=trials)
-    index = {r: i for i, r in enumerate(rels)}
-    tag_rels = list(lab.tags)
-    tagger = T.offline_tagger(enc.weights_checksum)
-    given = [[t for t, _ in tags] for tags in tagger.assign(vecs[[index[r] for r in tag_rels]])]
-    precision = tag_precision(given, [lab.tags[r] for r in tag_rels])
-    positives = {t: sum(t in lab.tags[r] for r in tag_rels) for t in T.TAG_NAMES}
-    return dict(
-        photos=len(rels),
-        tag_photos=len(tag_rels),
-        trials=trials,
-        rows=rows,
-        tags={t: dict(given=n, right=r, labelled=positives[t]) for t, (n, r) in precision.items()},
-    )
-
-
-def tags_table(q: dict) -> str:
-    lines = [
-        f"{q['tag_photos']} labelled photos; per tag: photos given the tag, how many rightly, and how many "
-        "labelled photos show it.",
-        "",
-        "| tag | given | right | precision | labelled photos with it |",
-        "|---|---|---|---|---|",
-    ]
-    for t, c in sorted(q["tags"].items(), key=lambda kv: -kv[1]["given"]):
-        lines.append(f"| {t} | {c['given']} | {c['right']} | {c['right'] / c['given']:.2f} | {c['labelled']} |")
-    return "\n".join(lines)
+    return dict(photos=len(rels), trials=trials, rows=rows)
 
 
 def run(bench) -> None:
@@ -497,9 +437,9 @@ def run(bench) -> None:
     out: dict = {}
     if not bench.quick:
         out["quality"] = measure_quality(bench.work, bench.say, trials=5)
-        from lookalike.bench import heldout
+        from lookalike.bench import tagcal
 
-        out["heldout"] = heldout.measure(bench.work, bench.say)  # None: the Debian photos are not installed
+        out["tags"] = tagcal.measure(bench.work, bench.say)  # None: the bench's data files are not here
     n = 2_000 if bench.quick else 100_000
     bench.say(f"concepts: teaching and filtered queries at {n:,} photos")
     folder = bench.work / "concepts-latency"
@@ -540,14 +480,15 @@ def render(d: dict) -> list[str]:
         )
         L.append(table(q["rows"]))
         L.append("")
-        L.append(tags_table(q))
-        L.append("")
-        from lookalike.bench import heldout
+    from lookalike.bench import tagcal
 
-        if d.get("heldout"):
-            L += [heldout.table(d["heldout"]), ""]
-        else:
-            L += ["Held-out tag precision: skipped, the Debian wallpaper packages' photos are not installed.", ""]
+    if d.get("tags"):
+        L += [
+            "Tag thresholds and their held-out precision (`python -m lookalike.bench.tagcal`):",
+            "",
+            tagcal.table(d["tags"]),
+            "",
+        ]
     lat = d.get("latency")
     if lat:
         L.append(latency_table(lat))
