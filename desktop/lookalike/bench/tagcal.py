@@ -429,15 +429,20 @@ def table(d: dict) -> str:
         lines.append(f"| {name} | {c['photos']} | {c['given'] / reps:.1f} | {c['right'] / reps:.1f} | {prec} |")
     lines += [
         "",
-        "| tag | threshold | held out: given a round | right | precision | labelled images with it |",
-        "|---|---|---|---|---|---|",
+        "Per tag: its threshold; held out (given a round, right, precision); on all the images at the shipped "
+        "thresholds, which were set on them (given, right); and how many images show it.",
+        "",
+        "| tag | threshold | held out: given a round | right | precision | all images: given | right | "
+        "labelled images with it |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for t, c in sorted(d["tags"].items(), key=lambda kv: (-kv[1]["cv_given"], kv[0])):
         th = d["thresholds"][t]
         prec = f"{c['cv_right'] / c['cv_given']:.2f}" if c["cv_given"] else "-"
         th_s = "never" if math.isinf(th) else f"{th:.3f}"
         lines.append(
-            f"| {t} | {th_s} | {c['cv_given'] / reps:.1f} | {c['cv_right'] / reps:.1f} | {prec} | {c['labelled']} |"
+            f"| {t} | {th_s} | {c['cv_given'] / reps:.1f} | {c['cv_right'] / reps:.1f} | {prec} | "
+            f"{c['now_given']} | {c['now_right']} | {c['labelled']} |"
         )
     lines += ["", f"Pooled threshold (tags with no labelled image above the floor): {d['pooled']:.3f}."]
     return "\n".join(lines)
@@ -445,7 +450,11 @@ def table(d: dict) -> str:
 
 def thresholds_source(d: dict) -> str:
     """The fitted thresholds as the Python of OFFLINE_THRESHOLDS."""
-    rows = [f'    "{t}": {"math.inf" if math.isinf(v) else f"{v:.4f}"},' for t, v in d["thresholds"].items()]
+    # rounded down: the image a cut was set at stays at or above it
+    rows = [
+        f'    "{t}": {"math.inf" if math.isinf(v) else f"{math.floor(v * 1e4) / 1e4:.4f}"},'
+        for t, v in d["thresholds"].items()
+    ]
     return "OFFLINE_THRESHOLDS: dict[str, float] = {\n" + "\n".join(rows) + "\n}"
 
 
