@@ -287,3 +287,79 @@ def test_long_lists_of_texts_are_batched_and_kept(tmp_path):
     np.testing.assert_array_equal(tower.encode(texts), first)
     np.save(kept[0], np.zeros_like(first))  # what comes back is what was kept, not computed again
     assert not tower.encode(texts).any()
+
+
+def _reference_images(enc, photos):
+    import torch
+
+    model = _reference_model()
+    x = _common.images_to_tensor(photos, enc.image_size, enc._mean, enc._std)
+    with torch.inference_mode():
+        return torch.nn.functional.normalize(model.encode_image(x), dim=-1).numpy()
+
+
+def test_the_first_load_times_a_bfloat16_tower_and_records_why(tiny_clip_checkpoint):
+    from lookalike.core.encoders import clip_image
+
+    enc = load_encoder("clip", model_file=tiny_clip_checkpoint)
+    folder = checkpoint.export_dir(enc.weights_checksum)
+    decision = clip_image.bf16_decision(folder)
+    assert decision is not None
+    if not clip_image.bf16_supported():
+        assert decision["use"] is False and "bfloat16" in decision["why"]
+        assert not (folder / clip_image.BF16_NAME).exists()
+        return
+    assert (folder / clip_image.BF16_NAME).is_file()
+    assert 0 <= decision["max_diff"] <= clip_image.BF16_TOLERANCE
+    assert decision["ms_bf16"] > 0 and decision["ms_fp32"] > 0
+    assert decision["use"] == (decision["ms_bf16"] <= clip_image.BF16_GAIN * decision["ms_fp32"])
+
+
+def test_a_large_run_takes_the_bfloat16_tower_and_a_small_one_does_not(tiny_clip_checkpoint, monkeypatch):
+    from lookalike.core.encoders import clip_image
+
+    if not clip_image.bf16_supported():
+        pytest.skip("this CPU has no native bfloat16: the float32 tower is the only one")
+    # the tiny test model is too small for bfloat16 to be measured faster: ask for it
+    monkeypatch.setenv("LOOKALIKE_CLIP_PRECISION", "bf16")
+    photos = [sample_image("rocket"), sample_image("coffee"), sample_image("cat")]
+    enc = load_encoder("clip", model_file=tiny_clip_checkpoint)
+    enc.warm_up(clip_image.BF16_MIN_PHOTOS - 1)
+    assert enc.backend == "onnxruntime"
+    small = enc.encode_images(photos)
+    enc.warm_up(clip_image.BF16_MIN_PHOTOS)
+    assert enc.backend == "torch-bf16"
+    large = enc.encode_images(photos)
+    ref = _reference_images(enc, photos)
+    assert float(np.abs(small - ref).max()) < 1e-4
+    assert 0 < float(np.abs(large - ref).max()) <= clip_image.BF16_TOLERANCE  # bfloat16, not float32
+    assert float((large * ref).sum(1).min()) > 0.999
+
+
+def test_float32_is_kept_when_asked(tiny_clip_checkpoint, monkeypatch):
+    from lookalike.core.encoders import clip_image
+
+    monkeypatch.setenv("LOOKALIKE_CLIP_PRECISION", "fp32")
+    enc = load_encoder("clip", model_file=tiny_clip_checkpoint)
+    enc.warm_up(10 * clip_image.BF16_MIN_PHOTOS)
+    assert enc.backend == "onnxruntime"
+
+
+def test_towers_exported_before_bfloat16_get_it_at_the_first_large_run(tiny_clip_checkpoint, monkeypatch):
+    from lookalike.core.encoders import clip_image
+
+    if not clip_image.bf16_supported():
+        pytest.skip("this CPU has no native bfloat16")
+    enc = load_encoder("clip", model_file=tiny_clip_checkpoint)
+    folder = checkpoint.export_dir(enc.weights_checksum)
+    for name in (clip_image.BF16_NAME, clip_image.BF16_DECISION):
+        (folder / name).unlink()
+    clear_cache()
+    monkeypatch.setenv("LOOKALIKE_CLIP_PRECISION", "bf16")
+    again = load_encoder("clip", model_file=tiny_clip_checkpoint)
+    assert again.backend == "onnxruntime"  # from the exports, no open_clip
+    again.warm_up(clip_image.BF16_MIN_PHOTOS)
+    assert (folder / clip_image.BF16_DECISION).is_file() and (folder / clip_image.BF16_NAME).is_file()
+    assert again.backend == "torch-bf16"
+    photo = [sample_image("cat")]
+    assert float((again.encode_images(photo) * _reference_images(again, photo)).sum()) > 0.999

@@ -368,7 +368,7 @@ class Indexer:
             self.catalog.set_folder_state(folder.id, online=False)
         plan = make_plan(found, self.catalog, keep_unchanged=bool(self.stages))
         if plan.jobs:
-            self.encode.warm_up()  # the model, now that there is work for it (its session starts aside)
+            self.encode.warm_up(len(plan.jobs))  # the model, now that there is work for it (started aside)
             prepare(self.stages)
         meter = _Meter(progress, Stage.ENCODE, len(plan.jobs))
         progress(Progress(Stage.ENCODE, 0, len(plan.jobs)))

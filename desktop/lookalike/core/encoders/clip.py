@@ -55,7 +55,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from open_clip import CLIP, CustomTextCLIP
     from PIL import Image
 
-    from lookalike.core.encoders.clip_image import OnnxImageTower
+    from lookalike.core.encoders.clip_image import Bf16ImageTower, OnnxImageTower
     from lookalike.core.encoders.clip_text import NumpyClipText
 
 log = logging.getLogger(__name__)
@@ -465,6 +465,8 @@ class ClipEncoder:
         self._model: CLIP | CustomTextCLIP | None = None
         self._onnx: OnnxImageTower | None = None
         self._onnx_file: Path | None = None
+        self._bf16: Bf16ImageTower | None = None
+        self._bf16_tried = False
         self._load_lock = threading.RLock()
         self._text: NumpyClipText | None = None
         self._spec_args = (spec, model_file)
@@ -518,13 +520,54 @@ class ClipEncoder:
                 self._load_with_open_clip(*self._spec_args, None, None)
         return self._onnx
 
-    def warm_up(self) -> None:
+    def warm_up(self, photos: int = 0) -> None:
         """Start the image tower now (the indexer calls it on a thread of its own once a run
-        has photos to encode, so that the session starts while the photos are decoded)."""
+        has ``photos`` to encode, so that it starts while the photos are decoded): on CPU,
+        for a run of at least ``BF16_MIN_PHOTOS``, the bfloat16 tower where it was measured
+        faster (:mod:`clip_image`), else the ONNX Runtime session."""
         try:
-            self._image_tower()
+            if self._bf16_tower(photos) is None:
+                self._image_tower()
         except Exception:  # the first photo to encode tries again and reports it
             log.debug("image tower not started ahead", exc_info=True)
+
+    def _bf16_tower(self, photos: int):
+        """The bfloat16 tower when a run of ``photos`` should use it (loaded now), else None.
+        Weights whose towers were exported before it existed are loaded once through
+        open_clip to make and time it (a few seconds, at the first large run)."""
+        from lookalike.core.encoders import clip_image
+
+        if self._bf16 is not None:
+            return self._bf16
+        setting = clip_image.precision_setting()
+        if (
+            self._bf16_tried
+            or self.device != "cpu"
+            or setting == "fp32"
+            or photos < clip_image.BF16_MIN_PHOTOS
+            or not getattr(self, "weights_checksum", "")
+        ):
+            return None
+        with self._load_lock:
+            if self._bf16 is not None or self._bf16_tried:
+                return self._bf16
+            self._bf16_tried = True
+            folder = checkpoint.export_dir(self.weights_checksum)
+            decision = clip_image.bf16_decision(folder)
+            if decision is None and clip_image.bf16_supported():
+                self._load_with_open_clip(*self._spec_args, None, None)  # exports and times it
+                decision = clip_image.bf16_decision(folder)
+            traced = folder / clip_image.BF16_NAME
+            if not traced.is_file() or not (setting == "bf16" or (decision or {}).get("use")):
+                return None
+            try:
+                self._bf16 = clip_image.Bf16ImageTower(traced)
+            except Exception as exc:
+                log.warning("bfloat16 image tower %s unusable (%s); using float32", traced, exc)
+                return None
+            self.backend = "torch-bf16"
+            log.info("CLIP image tower in bfloat16 for this run (%s)", decision)
+            return self._bf16
 
     def _set_from_record(self, rec: checkpoint.LoadRecord) -> None:
         self.id = rec.encoder_id
@@ -618,6 +661,13 @@ class ClipEncoder:
             if self.device == "cpu" and not onnx.is_file() and clip_image.onnxruntime_available():
                 _common.report(progress, 0, None, "preparing the CLIP image tower for ONNX Runtime")
                 clip_image.export_image_tower(self._model, folder, self.image_size)
+            if (
+                self.device == "cpu"
+                and clip_image.precision_setting() != "fp32"
+                and clip_image.bf16_decision(folder) is None
+            ):
+                _common.report(progress, 0, None, "timing the CLIP image tower in bfloat16")
+                clip_image.export_bf16_tower(self._model, folder, self.image_size)
         except Exception as exc:  # only speed is at stake: the torch model still answers
             log.warning("could not export the CLIP towers to %s: %s", folder, exc)
             return
@@ -743,7 +793,9 @@ class ClipEncoder:
         )
 
     def encode_images(self, images: Sequence[Image.Image], batch_size: int = 32) -> np.ndarray:
-        tower = self._image_tower()
+        with self._load_lock:  # a warm-up still loading a tower: this waits for it
+            pass
+        tower = self._bf16 if self._bf16 is not None else self._image_tower()
         if tower is not None:
             from lookalike.core.encoders.clip_image import encode_with
 
