@@ -18,7 +18,7 @@ from lookalike.core.stages import StagePhoto
 
 
 class NoFaces:
-    def analyse(self, image: Image.Image) -> list:
+    def analyse(self, image: Image.Image, source_size: tuple[int, int] | None = None) -> list:
         return []
 
 

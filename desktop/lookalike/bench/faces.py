@@ -130,7 +130,7 @@ def detector_table(work: Path, quick: bool, say: Callable[[str], None]) -> list[
             data = distant[rel].read_bytes()
             t0, c0 = time.perf_counter(), time.thread_time()
             decoded = decode_bytes(data, int(scale * DECODE_FRACTION))
-            found = model.analyse(decoded.image)
+            found = model.analyse(decoded.image, (decoded.width, decoded.height))
             times.append(time.perf_counter() - t0)
             cpu.append(time.thread_time() - c0)
             a, b = _count(found, len(want[rel]))

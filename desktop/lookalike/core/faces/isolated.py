@@ -21,12 +21,13 @@ from typing import TYPE_CHECKING
 
 from lookalike.core.errors import LookalikeError
 from lookalike.core.faces.model import (
+    DEFAULT_DETECTOR,
     DlibFaceModel,
     FaceModel,
     FaceModelRecord,
     FoundFace,
+    analysis_input,
     model_folder,
-    working_array,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -56,9 +57,9 @@ def _child_record() -> tuple[FaceModelRecord, int, float]:
     return _child_model.record, _child_model.working_size, _child_model.threshold
 
 
-def _child_analyse(arr: object) -> list[FoundFace]:
+def _child_analyse(arr: object, scale: float = 1.0) -> list[FoundFace]:
     assert _child_model is not None
-    return _child_model.analyse_array(arr)  # type: ignore[arg-type]
+    return _child_model.analyse_array(arr, scale)  # type: ignore[arg-type]
 
 
 # -- in the window's process ---------------------------------------------------------
@@ -92,15 +93,16 @@ class ProcessFaceModel:
     def record(self) -> FaceModelRecord:
         return self._record
 
-    def analyse(self, image: Image.Image) -> list[FoundFace]:
+    def analyse(self, image: Image.Image, source_size: tuple[int, int] | None = None) -> list[FoundFace]:
         from concurrent.futures.process import BrokenProcessPool
 
-        arr = working_array(image, self.working_size)
+        mtcnn = (self._detector or DEFAULT_DETECTOR) == "mtcnn"
+        arr, scale = analysis_input(image, self.working_size, source_size, upscale=not mtcnn)
         if arr is None:
             return []
         for attempt in (1, 2):
             try:
-                return self._pool.submit(_child_analyse, arr).result()
+                return self._pool.submit(_child_analyse, arr, scale).result()
             except BrokenProcessPool:  # the child died (on this photo, or killed): a new one, once
                 log.warning("face model process ended unexpectedly (attempt %d)", attempt)
                 self._pool = _new_pool(self.working_size, self._detector, self._path)

@@ -123,8 +123,9 @@ class FaceModel(Protocol):
     working_size: int  # long side, in pixels, of the image analyse() wants
     threshold: float  # the model's "same person" Euclidean distance between its vectors
 
-    def analyse(self, image: Image.Image) -> list[FoundFace]:
-        """Every face in ``image`` (RGB, already oriented), left to right."""
+    def analyse(self, image: Image.Image, source_size: tuple[int, int] | None = None) -> list[FoundFace]:
+        """Every face in ``image`` (RGB, already oriented), left to right. ``source_size``:
+        the photo's own size, when ``image`` is a smaller decode of it."""
         ...
 
     @property
@@ -228,6 +229,31 @@ def _frontal_detector(dlib: Any) -> Any:
 
 def _ramp(x: float, lo: float, hi: float) -> float:
     return float(min(1.0, max(0.0, (x - lo) / (hi - lo))))
+
+
+def analysis_input(
+    image: Image.Image, working_size: int, source_size: tuple[int, int] | None, *, upscale: bool
+) -> tuple[np.ndarray | None, float]:
+    """The array a model analyses, and how much smaller it is than the working size the
+    photo would have had (1.0: not smaller). The indexer decodes JPEGs in draft mode, so a
+    1600 x 1200 photo arrives at 800 x 600 rather than decoded in full and resized to 1024
+    (10 + 13 ms of CPU saved): MTCNN then looks for faces from a proportionally smaller
+    size, which covers the same faces of the photo; detectors whose smallest face is fixed
+    in pixels (``upscale``) get the array enlarged to the working size instead."""
+    arr = working_array(image, working_size)
+    if arr is None or not source_size:
+        return arr, 1.0
+    reference = min(working_size, max(source_size))
+    k = reference / max(arr.shape[:2])
+    if k <= 1.02:
+        return arr, 1.0
+    if upscale:
+        from PIL import Image as PILImage
+
+        h, w = arr.shape[:2]
+        big = PILImage.fromarray(arr).resize((round(w * k), round(h * k)), PILImage.Resampling.BILINEAR)
+        return np.asarray(big), 1.0
+    return arr, k
 
 
 def working_array(image: Image.Image, working_size: int) -> np.ndarray | None:
@@ -338,7 +364,7 @@ class DlibFaceModel:
         """The embedding's inputs: dlib's 150 px chips (another network aligns its own)."""
         return chips
 
-    def _detect(self, arr: np.ndarray) -> list[tuple[Any, float]]:
+    def _detect(self, arr: np.ndarray, scale: float = 1.0) -> list[tuple[Any, float]]:
         if self._hog is not None:
             rects, scores, _ = self._hog.run(arr, 0, -0.2)
             return list(zip(rects, scores))
@@ -351,20 +377,21 @@ class DlibFaceModel:
                     self._dlib.rectangle(*dlib_box(f)),
                     _SCORE_LOW + (f.score - _MTCNN_LOW) * (_SCORE_HIGH - _SCORE_LOW) / (_MTCNN_HIGH - _MTCNN_LOW),
                 )
-                for f in self._mtcnn.detect(arr)
+                for f in self._mtcnn.detect(arr, max(12, round(self._mtcnn.min_face / scale)))
             ]
         assert self._cnn is not None
         return [(d.rect, float(d.confidence)) for d in self._cnn(arr, 0)]
 
-    def analyse(self, image: Image.Image) -> list[FoundFace]:
-        arr = working_array(image, self.working_size)
-        return [] if arr is None else self.analyse_array(arr)
+    def analyse(self, image: Image.Image, source_size: tuple[int, int] | None = None) -> list[FoundFace]:
+        arr, scale = analysis_input(image, self.working_size, source_size, upscale=self._mtcnn is None)
+        return [] if arr is None else self.analyse_array(arr, scale)
 
-    def analyse_array(self, arr: np.ndarray) -> list[FoundFace]:
-        """Every face in an RGB array already at the working size (:func:`working_array`)."""
+    def analyse_array(self, arr: np.ndarray, scale: float = 1.0) -> list[FoundFace]:
+        """Every face in an RGB array at the working size (:func:`working_array`), or
+        ``scale`` times smaller (:func:`analysis_input`; MTCNN only)."""
         h, w = arr.shape[:2]
         with self._lock:
-            found = self._detect(arr)
+            found = self._detect(arr, scale)
             if not found:
                 return []
             shapes = self._dlib.full_object_detections()
@@ -376,7 +403,7 @@ class DlibFaceModel:
         out: list[FoundFace] = []
         for (rect, score), shape, chip, vec in zip(found, shapes, chips, vecs):
             x0, t, r, b = rect.left(), rect.top(), rect.right() + 1, rect.bottom() + 1
-            size = min(r - x0, b - t)
+            size = min(r - x0, b - t) * scale  # in pixels of the working size
             inside = (min(r, w) - max(x0, 0)) * (min(b, h) - max(t, 0)) / max(1, (r - x0) * (b - t))
             quality = min(
                 _ramp(size, _SIZE_LOW, _SIZE_HIGH),

@@ -289,10 +289,10 @@ class MtcnnDetector:
         self._p, self._r, self._o = _pnet(threads), _rnet(threads), _onet(threads)
         self._lock = threading.Lock()
 
-    def _proposals(self, levels: _Levels, h: int, w: int) -> np.ndarray:
+    def _proposals(self, levels: _Levels, h: int, w: int, min_face: int) -> np.ndarray:
         from PIL import Image
 
-        scale, boxes, scores = 12.0 / self.min_face, [], []
+        scale, boxes, scores = 12.0 / min_face, [], []
         level = None
         while min(h, w) * scale >= 12:
             size = (int(np.ceil(w * scale)), int(np.ceil(h * scale)))
@@ -315,13 +315,14 @@ class MtcnnDetector:
         all_boxes, all_scores = np.concatenate(boxes), np.concatenate(scores)
         return _square(all_boxes[_nms(all_boxes, all_scores, 0.7)])
 
-    def detect(self, arr: np.ndarray) -> list[MtcnnFace]:
+    def detect(self, arr: np.ndarray, min_face: int | None = None) -> list[MtcnnFace]:
+        """Faces from ``min_face`` pixels (the detector's own when None) up."""
         from PIL import Image
 
         h, w = arr.shape[:2]
         levels = _Levels(Image.fromarray(np.ascontiguousarray(arr)))
         with self._lock:
-            boxes = self._proposals(levels, h, w)
+            boxes = self._proposals(levels, h, w, max(12, int(min_face or self.min_face)))
             if len(boxes) == 0:
                 return []
             reg, prob = self._r.run(None, {"rgb": _crops(levels, boxes, 24)})
