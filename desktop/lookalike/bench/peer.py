@@ -392,8 +392,14 @@ def render_peer(peer: dict, machine: dict) -> str:
         "end of the run (graph save, grouping, tags). The ratio compares wall times (above 1: Lookalike ahead); "
         "the CPU ratio is rclip's CPU seconds over Lookalike's (above 1: Lookalike does the work with less).",
         "",
+        "Lookalike's image tower runs in bfloat16 for runs of 48 photos or more on a CPU that computes it "
+        "natively and where it was measured faster than float32 (this one: Zen 4, AVX512-BF16); rclip's in "
+        "float32. Both are the same weights; Lookalike's bfloat16 rows are within 5e-3 of float32's "
+        "(docs/models.md). One new photo goes through float32 (ONNX Runtime), as rclip does.",
+        "",
         "Lookalike's first load of a new set of weights exports its towers once (numpy text tower, ONNX image "
-        "tower, checked against open_clip); that run, the first of the first folder, is not in the table: "
+        "tower, checked against open_clip, and the bfloat16 copy, checked and timed); that run, the first of "
+        "the first folder, is not in the table: "
         + (
             f"{rows[0]['first_load_wall']:.1f} s wall, {rows[0].get('first_load_cpu', float('nan')):.1f} s CPU "
             "(export and indexing together)."
