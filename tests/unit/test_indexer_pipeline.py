@@ -279,7 +279,8 @@ def test_each_stage_gets_the_photo_near_its_own_size_from_one_decode():
 
 def test_the_encoder_warms_up_aside_only_when_a_run_has_photos_for_it(tmp_path, catalog):
     """A run with photos to encode starts what the encoder loads on its first photo (the
-    CLIP image tower's session) on a thread of its own, before the photos are decoded; a
+    CLIP image tower) on a thread of its own, before the photos are decoded, saying how
+    many photos the run has; a
     run that finds nothing new neither loads the encoder nor warms it up."""
 
     class Warming(ColourEncoder):
@@ -288,8 +289,9 @@ def test_the_encoder_warms_up_aside_only_when_a_run_has_photos_for_it(tmp_path, 
             self.warmed_on: list[str] = []
             self.warm_done = threading.Event()
 
-        def warm_up(self) -> None:
+        def warm_up(self, photos: int = 0) -> None:
             self.warmed_on.append(threading.current_thread().name)
+            self.photos = photos
             self.warm_done.set()
 
     colours = _photos(tmp_path / "photos", 5)
@@ -302,6 +304,7 @@ def test_the_encoder_warms_up_aside_only_when_a_run_has_photos_for_it(tmp_path, 
 
     assert Indexer(catalog, VectorIndex(4), load).run([folder]).added == 5
     assert len(made) == 1 and made[0].warmed_on == ["encoder-warm-up"]
+    assert made[0].photos == 5  # how many photos the run has for it (CLIP picks its tower by that)
     _assert_own_vectors(catalog, colours)
     indexer = Indexer(catalog, VectorIndex(4), load)
     assert indexer.run([folder]).unchanged == 5
