@@ -122,3 +122,21 @@ def test_browse_and_concepts_views(qtbot, make_window, library_copy, gui_photos,
     qtbot.waitUntil(lambda: view.list.count() == 1 and view.examples.count() == 2, timeout=60_000)
     assert sorted(view.examples.item(i).text() for i in range(2)) == sorted(got[:2])
     assert all((gui_photos / f"{n}.jpg").exists() for n in BY_DATE)
+
+    # "the selected photos" are those of the grid looked at last: here Browse's one photo,
+    # not the two still selected in the search grid behind it
+    window.activate_view("browse")
+    browse = next(v for v in window.views if v.key == "browse")
+    qtbot.waitUntil(lambda: browse.model.photos == 1, timeout=30_000)  # the year:2022 chip is still on
+    flag = browse.grid.selectionModel().SelectionFlag.ClearAndSelect
+    browse.grid.selectionModel().select(browse.grid.model().index(1, 0), flag)  # row 0 is its month
+    assert [p.rsplit("/", 1)[-1] for p in browse.grid.selected_paths()] == ["motorcycle.jpg"]
+    assert len(sv.results_view.selected_rows()) == 2
+    monkeypatch.setattr("lookalike.gui.views.concepts.QInputDialog.getText", lambda *a, **k: ("rides", True))
+    window.activate_view("concepts")
+    view.teach_from_selection()
+    qtbot.waitUntil(
+        lambda: view.list.count() == 2 and view.examples.count() == 1 and "rides" in view.heading.text(),
+        timeout=60_000,
+    )
+    assert view.examples.item(0).text() == "motorcycle.jpg"

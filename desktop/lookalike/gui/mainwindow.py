@@ -55,6 +55,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+#: Views with a grid of photos one can select.
+GRID_VIEWS = ("search", "browse")
+
 # The views, in sidebar order; the first is the home view. Adding a view is adding it here.
 VIEWS: tuple[type[View], ...] = (SearchView, BrowseView, PeopleView, ConceptsView, DuplicatesView)
 
@@ -116,6 +119,7 @@ class MainWindow(QMainWindow):
         self.search_view = next(v for v in self.views if isinstance(v, SearchView))
         self.search_view.query_bar.field.paste_filter = self.paste_from_clipboard
         self._current: View = self.views[0]
+        self._last_grid = self._current.key  # the photo grid looked at last (search or browse)
 
         self.sidebar = Sidebar(self.views, self.splitter)
         self.sidebar.setMinimumWidth(180)
@@ -209,7 +213,15 @@ class MainWindow(QMainWindow):
             self._current = view
             self.sidebar.select(key)
             view.activated()
+        if key in GRID_VIEWS:
+            self._last_grid = key
         self._show_content()
+
+    @property
+    def last_grid(self) -> str:
+        """The photo grid the user looked at last ("search" or "browse"): the one whose
+        selection "the selected photos" means, also from another view (Concepts)."""
+        return self._last_grid
 
     def _show_content(self) -> None:
         """The current view; the welcome page in place of the home view while the library has no folders."""

@@ -139,6 +139,7 @@ class ConceptsView(View):
         self.heading = QLabel("", right)
         self.heading.setObjectName("ConceptHeading")
         self.heading.setTextFormat(Qt.TextFormat.RichText)
+        self.heading.setWordWrap(True)  # the empty view's hint is long: it wraps, the window keeps its width
         lay.addWidget(self.heading)
         self.show_button = QPushButton("Show photos", right)
         self.show_button.clicked.connect(self.show_current)
@@ -259,10 +260,14 @@ class ConceptsView(View):
 
     # -- actions
     def _grid_selection(self) -> list[str]:
-        """The photos selected in the search grid or the browse grid."""
+        """The photos selected in the grid the user looked at last (search or browse): a
+        selection left behind in the other grid is not part of it."""
         frame = self.window()
+        grid = getattr(frame, "last_grid", None)
         paths: list[str] = []
         for view in getattr(frame, "views", []):
+            if grid is not None and view.key != grid:
+                continue
             if view.key == "search":
                 rv, model = view.results_view, view.results_model
                 paths += [model.item(r).path for r in rv.selected_rows() if model.item(r) is not None]
