@@ -358,7 +358,7 @@ def measure(work: Path, say: Callable[[str], None], cache: Path | None = None) -
     scores = tagger.scores(vecs).astype(np.float64)
     truth = truth_matrix(items, T.TAG_NAMES)
     thresholds = calibrate(scores, truth, cap=T.MAX_TAGS)
-    tau0, _ = pooled_threshold(scores, truth)
+    tau0, _ = pooled_threshold(scores, truth, target=TARGET + MARGIN)  # as calibrate() uses it
     cv = cross_validate(scores, truth, cap=T.MAX_TAGS)
     given_cv = np.stack([count(g, truth)[0] for g in cv]).sum(0)
     right_cv = np.stack([count(g, truth)[1] for g in cv]).sum(0)
