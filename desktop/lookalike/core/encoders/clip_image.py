@@ -133,15 +133,6 @@ def bf16_supported() -> bool:
         return False
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
 def _per_photo_ms(run, batch: int, rounds: int = 3) -> float:
     import time
 
@@ -163,12 +154,14 @@ def export_bf16_tower(model, folder: Path, image_size: int) -> dict:
 
     import torch
 
+    from lookalike.core.fsutil import atomic_path, atomic_write_text
+
     folder.mkdir(parents=True, exist_ok=True)
     decision: dict = {"torch": torch.__version__, "use": False}
 
     def record(**kv) -> dict:
         decision.update(kv)
-        _write_atomic(folder / BF16_DECISION, json.dumps(decision, indent=1).encode())
+        atomic_write_text(folder / BF16_DECISION, json.dumps(decision, indent=1))
         level = logging.INFO if decision["use"] else logging.DEBUG
         log.log(level, "CLIP image tower in bfloat16: %s", decision)
         return decision
@@ -198,13 +191,9 @@ def export_bf16_tower(model, folder: Path, image_size: int) -> dict:
                 ms_fp32 = _per_photo_ms(lambda: tower.run(x.numpy()), len(x))
             else:
                 ms_fp32 = _per_photo_ms(lambda: model.visual(x), len(x))
-        tmp = folder / f"{BF16_NAME}.tmp{os.getpid()}"
-        with warnings.catch_warnings():
+        with atomic_path(folder / BF16_NAME) as tmp, warnings.catch_warnings():
             warnings.simplefilter("ignore")  # torch.jit.save's notice that torch.export is newer
             torch.jit.save(traced, str(tmp))
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, folder / BF16_NAME)
     except Exception as exc:
         first = (str(exc).strip().splitlines() or [""])[0][:300]
         return record(why=f"{type(exc).__name__}: {first}")

@@ -653,14 +653,15 @@ class People:
                     return self._person_photos(f.person_id)
                 vec = self.store.vectors([f.id], self._dim())[0]
                 return self._near_photos(vec)
+        from lookalike.core.faces.stage import DECODE_FRACTION
         from lookalike.core.imaging import ImageDecodeError, decode_file
 
         model = self.model()
-        try:
-            decoded = decode_file(path, target=int(model.working_size * 0.72))
+        try:  # decoded and analysed as the indexer's faces stage does
+            decoded = decode_file(path, target=int(model.working_size * DECODE_FRACTION))
         except ImageDecodeError as exc:
             raise QueryError(f"cannot use {path.name} as a face: {exc}", source, column) from None
-        found = model.analyse(decoded.image)
+        found = model.analyse(decoded.image, (decoded.width, decoded.height))
         if not found:
             raise QueryError(f"no face found in {path.name}", source, column)
         best = max(found, key=lambda f: (f.box[2] - f.box[0]) * (f.box[3] - f.box[1]))
