@@ -48,3 +48,8 @@ def write_samples(folder: Path, names: list[str] | None = None, quality: int = 9
         sample_image(name).save(path, quality=quality)
         out[name] = path
     return out
+
+
+# The 18 face photos of 6 people (MIT, face_recognition's examples; licence and
+# labels beside them), kept in the repository so a clone alone runs the tests.
+FACES = Path(__file__).resolve().parent / "data" / "faces"

@@ -9,10 +9,9 @@ from pathlib import Path
 import pytest
 
 from tests.gui.conftest import names, search, wait_idle
+from tests.photos import FACES
 
 pytestmark = pytest.mark.slow
-
-FACES = Path(__file__).resolve().parents[3] / "shared" / "testdata" / "faces"
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,6 @@
 """Tags, concepts, filters and browsing with the real offline model on real photos
 (lookalike.bench.labelled: scikit-image's, matplotlib's and scikit-learn's sample photos,
-the 21 coins of scikit-image's coins photo, the face photos in shared/testdata, and
+the 21 coins of scikit-image's coins photo, the face photos in tests/data/faces, and
 scikit-image's LFW subset), and from the command line as real subprocesses."""
 
 from __future__ import annotations

@@ -176,7 +176,7 @@ def test_appimage_appdir_starts_the_bundle(bundle, clean_env, tmp_path):
     assert desktop_exec.stdout.strip() == f"lookalike {__version__}"
 
 
-FACES = Path("/work/shared/testdata/faces")
+FACES = Path(__file__).resolve().parents[1] / "data" / "faces"
 
 
 def test_people_found_and_searched_in_the_bundle(bundle, clean_env, tmp_path):

@@ -17,10 +17,10 @@ from lookalike.core.errors import QueryError
 from lookalike.core.faces.grouping import pairwise_scores
 from lookalike.core.faces.model import MIN_CLUSTER_QUALITY
 from lookalike.core.search import SearchEngine
+from tests.photos import FACES
 
 pytestmark = pytest.mark.slow
 
-FACES = Path(__file__).resolve().parents[3] / "shared" / "testdata" / "faces"
 # Who each face of the group photos is, left to right (None: the unlabelled child).
 GROUPS = {
     "groups/obama_and_biden.jpg": ["biden", "obama", None],

@@ -15,10 +15,9 @@ import pytest
 
 from lookalike.core.faces import carry
 from lookalike.core.search import SearchEngine
+from tests.photos import FACES
 
 pytestmark = pytest.mark.slow
-
-FACES = Path(__file__).resolve().parents[3] / "shared" / "testdata" / "faces"
 
 
 @pytest.fixture(scope="module")

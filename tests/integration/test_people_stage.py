@@ -22,7 +22,7 @@ from lookalike.core.search import SearchEngine
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[2]
-FACES = REPO.parent / "shared" / "testdata" / "faces"
+FACES = REPO / "tests" / "data" / "faces"
 
 
 def _labels() -> dict[str, list[str]]:

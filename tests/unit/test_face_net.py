@@ -11,8 +11,7 @@ from PIL import Image, ImageOps
 
 from lookalike.core.faces import dlib_net
 from lookalike.core.faces.model import _MODEL_FILES, DEFAULT_WORKING_SIZE, DlibFaceModel, model_folder, working_array
-
-FACES = Path(__file__).resolve().parents[3] / "shared" / "testdata" / "faces"
+from tests.photos import FACES
 
 
 def _weights() -> Path:

@@ -12,8 +12,7 @@ from PIL import Image, ImageOps
 from lookalike.core.errors import LookalikeError
 from lookalike.core.faces import mtcnn_net
 from lookalike.core.faces.model import MIN_CLUSTER_QUALITY, DlibFaceModel, distances, working_array
-
-FACES = Path(__file__).resolve().parents[3] / "shared" / "testdata" / "faces"
+from tests.photos import FACES
 
 
 def _photos() -> list[Path]:

@@ -14,8 +14,8 @@ from PIL import Image, ImageOps
 from lookalike.core.errors import LookalikeError
 from lookalike.core.faces.model import FACE_MODEL_ENV, DlibFaceModel, load_face_model, working_array
 from lookalike.core.faces.onnx_model import ARCFACE_EYES, OnnxFaceModel, eye_aligned_chip
+from tests.photos import FACES
 
-FACES = Path(__file__).resolve().parents[3] / "shared" / "testdata" / "faces"
 GROUP = FACES / "groups" / "obama_and_biden.jpg"
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,8 +11,7 @@ from PIL import Image, ImageFilter, ImageOps
 
 from lookalike.core.faces.model import MIN_CLUSTER_QUALITY, FaceModel, distances, load_face_model
 from lookalike.core.imaging import decode_bytes
-
-FACES = Path(__file__).resolve().parents[3] / "shared" / "testdata" / "faces"
+from tests.photos import FACES
 
 
 @pytest.fixture(scope="module")

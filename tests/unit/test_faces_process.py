@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,8 +12,7 @@ from PIL import Image, ImageOps
 
 from lookalike.core.faces.isolated import ProcessFaceModel, start_face_model
 from lookalike.core.faces.model import FaceModel, load_face_model
-
-FACES = Path(__file__).resolve().parents[3] / "shared" / "testdata" / "faces"
+from tests.photos import FACES
 
 
 def _open(rel: str) -> Image.Image:

@@ -31,7 +31,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageEnhance
 
-FACES_DIR = Path(os.environ.get("LOOKALIKE_FACES_DIR", "/work/shared/testdata/faces"))
+FACES_DIR = Path(
+    os.environ.get("LOOKALIKE_FACES_DIR", Path(__file__).resolve().parents[3] / "tests" / "data" / "faces")
+)
 
 
 class Alteration(StrEnum):

@@ -2,7 +2,7 @@
 the faces stage's speed, indexing with People on and off, and person queries.
 
 * **Detector x scale** (dlib HOG and CNN/MMOD x long side 640-1600 px): detection
-  recall on the labelled test photos (``../shared/testdata/faces``) as they are,
+  recall on the labelled test photos (``tests/data/faces``) as they are,
   and on the same photos as *distant* subjects: each pasted at a third of the
   height of a 12 MP camera frame (4032 x 3024, grain, JPEG q90), where faces are
   20-60 px across at 1024 px and the working scale matters. Recall counts faces

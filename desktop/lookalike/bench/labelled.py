@@ -1,7 +1,7 @@
 """A labelled set of real photos for tags and concepts, built from what pip packages ship.
 
 Nothing is downloaded: scikit-image's sample photos, matplotlib's and
-scikit-learn's sample photos, the face photos in ``shared/testdata/faces``
+scikit-learn's sample photos, the face photos in ``tests/data/faces``
 (six real people, as people-concepts), the 24 coins of scikit-image's
 ``coins`` photo cut apart (each coin its own photo: a "coin" concept), and
 scikit-image's LFW subset (100 real faces and 100 real non-face patches from
@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-FACES = Path(os.environ.get("LOOKALIKE_FACES", Path(__file__).resolve().parents[3] / "../shared/testdata/faces"))
+FACES = Path(os.environ.get("LOOKALIKE_FACES", Path(__file__).resolve().parents[3] / "tests" / "data" / "faces"))
 
 #: Vocabulary tags that apply to each sample photo (anything else would be wrong).
 SAMPLE_TAGS: dict[str, tuple[str, ...]] = {
