@@ -20,10 +20,10 @@ from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication
 
 from lookalike import APP_ID, APP_NAME, __version__
-from lookalike.core.paths import DEFAULT_MODEL, AppPaths, ModelChoice, app_paths
+from lookalike.core.store.paths import DEFAULT_MODEL, AppPaths, ModelChoice, app_paths
 
 if TYPE_CHECKING:
-    from lookalike.core.search import SearchEngine
+    from lookalike.core.engine import SearchEngine
     from lookalike.gui.mainwindow import MainWindow
     from lookalike.gui.service import EngineConfig, LibraryService
     from lookalike.gui.settings import Settings
@@ -148,7 +148,7 @@ def photos_from_arguments(args: Sequence[str]) -> list[str]:
     """Photo paths (or file:// URLs) given on the command line, as a file manager passes them."""
     from urllib.parse import unquote, urlparse
 
-    from lookalike.core.imaging import is_photo_name
+    from lookalike.core.index.imaging import is_photo_name
 
     out = []
     for a in args:

@@ -146,7 +146,7 @@ def _only_photos(argv: Sequence[str]) -> bool:
 
     if not all(is_file(a) for a in argv):  # checked first: a command name is no file, and PIL stays unloaded
         return False
-    from lookalike.core.imaging import is_photo_name
+    from lookalike.core.index.imaging import is_photo_name
 
     return all(is_photo_name(a) for a in argv)
 
@@ -196,7 +196,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _open_engine(args, *, writer: bool, create: bool = False):
-    from lookalike.core.search import SearchEngine
+    from lookalike.core.engine import SearchEngine
 
     return SearchEngine.open(
         args.library,
@@ -229,7 +229,7 @@ def cmd_index(args) -> int:
                 raise UsageError("Name at least one folder to index: lookalike index PATH")
             if args.library is None and (args.model or args.model_file):
                 # a new model's library: taught concepts and decisions about people come along
-                from lookalike.core.paths import app_paths
+                from lookalike.core.store.paths import app_paths
 
                 engine.adopt_library(app_paths().library_for(app_paths().current_model()))
             with _ProgressBar(disabled=args.quiet) as bar:
@@ -273,7 +273,7 @@ def _follow_model(args) -> None:
     as switching in the window does: later commands and the window search its library."""
     if args.library is not None or not (args.model or args.model_file):
         return
-    from lookalike.core.paths import ModelChoice, app_paths
+    from lookalike.core.store.paths import ModelChoice, app_paths
 
     paths = app_paths()
     choice = ModelChoice.of(args.model, args.model_file)
@@ -338,7 +338,7 @@ def cmd_search(args) -> int:
 
 
 def cmd_status(args) -> int:
-    from lookalike.core.paths import app_paths
+    from lookalike.core.store.paths import app_paths
 
     paths = app_paths()
     current = paths.current_model()

@@ -39,7 +39,7 @@ def gui_photos(tmp_path_factory, sample_dir) -> Path:
 @pytest.fixture(scope="session")
 def indexed_library(tmp_path_factory, gui_photos) -> Path:
     """A library holding ``gui_photos``, built once with the offline model (through the engine)."""
-    from lookalike.core.search import SearchEngine
+    from lookalike.core.engine import SearchEngine
 
     lib = tmp_path_factory.mktemp("gui-library") / "library"
     with SearchEngine.open(lib, writer=True, create=True) as engine:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from PySide6.QtWidgets import QMessageBox
 
-from lookalike.core.browse import BrowseItem
-from lookalike.core.query import Filter, FilterKey
+from lookalike.core.search.browse import BrowseItem
+from lookalike.core.search.query import Filter, FilterKey
 from tests.gui.conftest import names, search, wait_idle
 
 pytestmark = pytest.mark.slow

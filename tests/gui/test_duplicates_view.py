@@ -37,7 +37,7 @@ def dup_library(home, dup_photos, tmp_path, monkeypatch) -> tuple[Path, Path]:
     """A copy of the photos indexed into this test's default library; the trash in tmp_path."""
     from send2trash import plat_other
 
-    from lookalike.core.search import SearchEngine
+    from lookalike.core.engine import SearchEngine
 
     data = tmp_path / "userhome" / ".local" / "share"
     data.mkdir(parents=True)

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def people_source(tmp_path_factory, offline_encoder) -> tuple[Path, Path]:
     """The face test photos indexed once: (photos, library) to copy."""
-    from lookalike.core.search import SearchEngine
+    from lookalike.core.engine import SearchEngine
 
     if not (FACES / "labels.json").exists():
         pytest.skip(f"the face test photos are not at {FACES}")
@@ -93,7 +93,7 @@ def test_rename_inline_names_come_first_and_drag_merges(qtbot, make_window, peop
     assert merged is not None and merged.faces == 7
     view.hide_person(rose.id)
     qtbot.waitUntil(lambda: view.list.count() == 3 and not view.busy, timeout=30_000)
-    from lookalike.core.search import SearchEngine
+    from lookalike.core.engine import SearchEngine
 
     window.close()
     with SearchEngine.open(home / "data" / "library") as engine:

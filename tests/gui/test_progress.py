@@ -70,7 +70,7 @@ def test_a_stage_the_bar_does_not_know_is_shown_by_its_own_name(bar):
 
 def test_a_real_run_shows_scanning_then_indexing(qtbot, bar, gui_photos, tmp_path):
     """What the indexer reports, shown by the bar: the scan first, then the photos."""
-    from lookalike.core.search import SearchEngine
+    from lookalike.core.engine import SearchEngine
 
     seen: list[Progress] = []
     with SearchEngine.open(tmp_path / "lib", writer=True, create=True) as engine:

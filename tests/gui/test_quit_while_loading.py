@@ -7,7 +7,7 @@ import logging
 import sqlite3
 import threading
 
-from lookalike.core.search import SearchEngine
+from lookalike.core.engine import SearchEngine
 
 
 def test_quitting_while_the_model_loads_logs_no_error(qtbot, make_window, library_copy, monkeypatch, caplog):

@@ -384,7 +384,7 @@ def test_unreadable_photos_are_counted_per_folder(qtbot, make_window, gui_photos
 
 
 def test_second_instance_searches_read_only(qtbot, make_window, library_copy):
-    from lookalike.core.library import Library
+    from lookalike.core.store.library import Library
 
     holder = Library(library_copy, writer=True)  # another process updating the library
     try:

@@ -6,7 +6,7 @@ from tests.gui.conftest import search, wait_idle
 
 
 def test_text_search_in_a_new_window_loads_no_image_model(qtbot, library_copy, make_window):
-    from lookalike.core.search import SearchEngine
+    from lookalike.core.engine import SearchEngine
 
     # As on a user's machine after indexing: the model's derived files are in the model cache
     # (this session's encoder may have been loaded with another cache folder: written here).

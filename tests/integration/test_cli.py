@@ -101,7 +101,7 @@ def test_models_lists_the_offline_encoder():
 
 
 def test_second_writer_is_told_who_holds_the_library(indexed):
-    from lookalike.core.library import Library
+    from lookalike.core.store.library import Library
 
     photos, lib, _ = indexed
     holder = Library(lib, writer=True)
@@ -120,8 +120,8 @@ def test_the_command_line_follows_a_model_switch(tmp_path, sample_dir, tiny_clip
     the new model's library (design rule 10), and an explicit --model/--library still wins."""
     import shutil
 
-    from lookalike.core.paths import ModelChoice, app_paths
-    from lookalike.core.search import SearchEngine
+    from lookalike.core.engine import SearchEngine
+    from lookalike.core.store.paths import ModelChoice, app_paths
 
     paths = app_paths()
     first, second = tmp_path / "first", tmp_path / "second"
@@ -200,7 +200,7 @@ def test_status_reports_the_device_the_model_uses(tmp_path, sample_dir, tiny_cli
     import torch
 
     from lookalike.cli import main
-    from lookalike.core.search import SearchEngine
+    from lookalike.core.engine import SearchEngine
 
     lib = tmp_path / "lib"
     with SearchEngine.open(lib, model_file=tiny_clip_checkpoint, writer=True, create=True) as eng:

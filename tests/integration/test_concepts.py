@@ -18,8 +18,8 @@ import pytest
 
 from lookalike.bench.concepts import compare, encode_labelled, tag_precision
 from lookalike.bench.labelled import build
-from lookalike.core import tags as T
-from lookalike.core.learning import Method, TrainingSet, average_precision, choose_method, train
+from lookalike.core.learning import tags as T
+from lookalike.core.learning.scorers import Method, TrainingSet, average_precision, choose_method, train
 
 pytestmark = pytest.mark.slow
 

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from lookalike.core.engine import SearchEngine
 from lookalike.core.errors import LibraryLockedError, LookalikeError
-from lookalike.core.search import SearchEngine
 from tests.hostile import good_image, jpeg_bytes
 
 REPO = Path(__file__).resolve().parents[2]
@@ -47,14 +47,14 @@ def summary(lat: list[float]) -> str:
 _READER = r"""
 import json, logging, os, sys, time
 from pathlib import Path
-from lookalike.core.search import SearchEngine
+from lookalike.core.engine import SearchEngine
 lib, anchor, stop = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
 rebuilds = []
 class Count(logging.Handler):
     def emit(self, record):
         if "Rebuilding" in record.getMessage():
             rebuilds.append(record.getMessage())
-logging.getLogger("lookalike.core.vectors").addHandler(Count())
+logging.getLogger("lookalike.core.store.vectors").addHandler(Count())
 lat, errors, sizes, bad = [], [], [], 0
 SearchEngine.open(lib, writer=False).encoder()  # load the model once (cached per process)
 deadline = time.monotonic() + 120
@@ -167,7 +167,7 @@ _WRITER = r"""
 import json, sys, time
 from pathlib import Path
 sys.path.insert(0, sys.argv[4])
-from lookalike.core.search import SearchEngine
+from lookalike.core.engine import SearchEngine
 from tests.hostile import good_image, jpeg_bytes
 lib, folder, ckpt = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
 saves = []
@@ -221,7 +221,7 @@ def test_searches_during_graph_saves_never_see_a_torn_graph(base_library, tiny_c
 _HOLDER = r"""
 import sys, time
 from pathlib import Path
-from lookalike.core.search import SearchEngine
+from lookalike.core.engine import SearchEngine
 eng = SearchEngine.open(Path(sys.argv[1]), model_file=Path(sys.argv[2]), writer=True)
 print("ready", flush=True)
 sys.stdin.read()  # hold the library until told to go (or killed)
@@ -350,8 +350,8 @@ def test_removing_a_folder_while_it_is_being_indexed(base_library, tiny_clip_che
 def test_searches_go_on_while_the_graph_is_saved(tmp_path):
     """In one process (the window): a save, however long, does not hold up searches,
     while a change to the graph waits for the save so the file stays whole."""
-    from lookalike.core.hnswfile import whole_graph_levels
-    from lookalike.core.vectors import VectorIndex
+    from lookalike.core.store.hnswfile import whole_graph_levels
+    from lookalike.core.store.vectors import VectorIndex
 
     rng = np.random.default_rng(0)
     x = rng.normal(size=(3000, 64)).astype(np.float32)

@@ -25,9 +25,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from lookalike.core.engine import SearchEngine
 from lookalike.core.errors import DiskFullError, LibraryCorruptError
-from lookalike.core.search import SearchEngine
-from lookalike.core.stages import CpuShare
+from lookalike.core.index.stages import CpuShare
 from tests.hostile import good_image, jpeg_bytes
 
 REPO = Path(__file__).resolve().parents[2]
@@ -38,7 +38,7 @@ BATCH = 4
 _FORK_SERVER = r"""
 import json, os, sys, traceback
 import numpy, torch, open_clip, hnswlib, PIL.Image
-import lookalike.cli, lookalike.core.search, lookalike.core.indexer, lookalike.core.vectors
+import lookalike.cli, lookalike.core.engine, lookalike.core.index.indexer, lookalike.core.store.vectors
 import lookalike.core.encoders, lookalike.core.encoders.clip
 print(json.dumps({"ready": True}), flush=True)
 for line in sys.stdin:
@@ -106,7 +106,7 @@ def read_log(log: Path) -> list[tuple[str, int, str]]:
 
 
 def fresh_vectors(engine, paths: list[Path]) -> np.ndarray:
-    from lookalike.core.imaging import decode_file
+    from lookalike.core.index.imaging import decode_file
 
     enc = engine.encoder()
     return enc.encode_images([decode_file(p, enc.image_size).image for p in paths])
@@ -258,7 +258,7 @@ def test_sigkill_at_random_moments_loses_nothing(tmp_path, tiny_clip_checkpoint)
     # Each kill costs at most the batch in flight: the photos whose encoding had started and
     # whose batch was not committed. While the encoder runs calls side by side (on CPU) those
     # are the oldest uncommitted batch and the ones right beside it, `calls_at_once` batches
-    # at most, however many batches the indexer gathered (lookalike.core.indexer).
+    # at most, however many batches the indexer gathered (lookalike.core.index.indexer).
     in_flight = BATCH * CpuShare.for_encoder(None, BATCH, 2).calls_at_once
     lost = lost_by_run(events, killed)
     print(
@@ -338,7 +338,7 @@ def test_a_damaged_graph_is_rebuilt_from_the_catalog(built, tiny_clip_checkpoint
     with SearchEngine.open(lib, model_file=tiny_clip_checkpoint, writer=True) as eng:
         assert [(r.path, round(r.score, 5)) for r in eng.search(str(probe), k=10)] == before
         assert len(eng.vectors()) == 30
-    from lookalike.core.vectors import VectorIndex, _file_digest
+    from lookalike.core.store.vectors import VectorIndex, _file_digest
 
     meta = json.loads((lib / "vectors.json").read_text())
     assert meta["digest"] == _file_digest(lib / "vectors.hnsw") and meta["count"] == 30

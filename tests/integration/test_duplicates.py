@@ -20,7 +20,7 @@ from PIL import Image
 from lookalike.bench.dupset import Alteration, altered, jpeg_bytes, shifted_shots
 from lookalike.core.duplicates.finding import DuplicateKind
 from lookalike.core.duplicates.service import Duplicates
-from lookalike.core.search import SearchEngine
+from lookalike.core.engine import SearchEngine
 
 pytestmark = pytest.mark.slow
 
@@ -272,7 +272,7 @@ def test_a_drive_without_a_trash_never_loses_a_file(library, monkeypatch):
 _CHILD = """
 import sys
 from pathlib import Path
-from lookalike.core.search import SearchEngine
+from lookalike.core.engine import SearchEngine
 from lookalike.core.duplicates.service import Duplicates
 with SearchEngine.open(Path(sys.argv[1]), writer=True) as engine:
     dups = Duplicates(engine)

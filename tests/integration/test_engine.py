@@ -9,9 +9,9 @@ import time
 import pytest
 from PIL import Image
 
+from lookalike.core.engine import SearchEngine
 from lookalike.core.errors import LibraryLockedError, LookalikeError, ModelMismatchError, QueryError
-from lookalike.core.search import SearchEngine
-from lookalike.core.vectors import VectorIndex
+from lookalike.core.store.vectors import VectorIndex
 
 pytestmark = pytest.mark.slow
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lookalike.core.search import SearchEngine
+from lookalike.core.engine import SearchEngine
 from tests.hostile import Case, build_corpus, good_image, jargon_in, jpeg_bytes, kinds, make_unreadable, write_partially
 
 REPO = Path(__file__).resolve().parents[2]
@@ -141,7 +141,7 @@ def test_hostile_corpus_is_indexed_and_every_bad_file_is_explained(tmp_path, tin
 
     # What the decoder hands an encoder stays small whatever the file claims: an encoder scales
     # the short side up to its input size (224 for the real models), so check at that size.
-    from lookalike.core.imaging import MAX_ASPECT, decode_file
+    from lookalike.core.index.imaging import MAX_ASPECT, decode_file
 
     for c in cases:
         if c.expect == "photo" and c.kind != "no read permission":
@@ -177,7 +177,7 @@ def test_files_deleted_between_scan_and_decode_are_not_failures(tmp_path, engine
     fleeting = root / "fleeting.jpg"
     fleeting.write_bytes(jpeg_bytes(good_image(4)))  # new: will be read
 
-    import lookalike.core.indexer as indexer
+    import lookalike.core.index.indexer as indexer
 
     real_scan = indexer.scan
 
@@ -213,7 +213,7 @@ def test_a_file_still_being_written_is_indexed_once_complete(tmp_path, engine):
 
 
 def test_a_file_written_slowly_while_watched_ends_up_indexed(tmp_path, engine):
-    from lookalike.core.watch import FolderWatcher
+    from lookalike.core.index.watch import FolderWatcher
 
     root = tmp_path / "photos"
     root.mkdir()

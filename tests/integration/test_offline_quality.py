@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from lookalike.core.imaging import decode_file
+from lookalike.core.index.imaging import decode_file
 from tests.photos import SAMPLES
 
 # Subjects the model can know: each maps onto ImageNet classes (tabby / tiger

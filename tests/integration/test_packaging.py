@@ -146,7 +146,7 @@ def test_metainfo_validates():
 
 
 def test_desktop_file_offers_open_with_for_the_photos_lookalike_reads():
-    from lookalike.core.imaging import is_photo_name
+    from lookalike.core.index.imaging import is_photo_name
 
     entry = read_desktop(DESKTOP)
     mime = [m for m in entry["MimeType"].split(";") if m]

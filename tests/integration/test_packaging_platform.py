@@ -69,7 +69,7 @@ def test_data_folders_on_macos(monkeypatch, tmp_path):
     import platformdirs
     import platformdirs.macos
 
-    from lookalike.core.paths import AppPaths
+    from lookalike.core.store.paths import AppPaths
 
     monkeypatch.delenv("LOOKALIKE_HOME", raising=False)
     for var in ("XDG_DATA_HOME", "XDG_CACHE_HOME", "XDG_CONFIG_HOME"):
@@ -88,7 +88,7 @@ def test_data_folders_on_windows(monkeypatch):
     import platformdirs
     import platformdirs.windows
 
-    from lookalike.core.paths import AppPaths
+    from lookalike.core.store.paths import AppPaths
 
     folders = {"CSIDL_APPDATA": r"C:\Users\ann\AppData\Roaming", "CSIDL_LOCAL_APPDATA": r"C:\Users\ann\AppData\Local"}
     monkeypatch.delenv("LOOKALIKE_HOME", raising=False)
@@ -102,7 +102,7 @@ def test_data_folders_on_windows(monkeypatch):
 
 
 def test_data_folders_on_linux_follow_xdg(monkeypatch, tmp_path):
-    from lookalike.core.paths import AppPaths
+    from lookalike.core.store.paths import AppPaths
 
     monkeypatch.delenv("LOOKALIKE_HOME", raising=False)
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))

@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from lookalike.core.engine import SearchEngine
 from lookalike.core.errors import QueryError
 from lookalike.core.faces.grouping import pairwise_scores
 from lookalike.core.faces.model import MIN_CLUSTER_QUALITY
-from lookalike.core.search import SearchEngine
 from tests.photos import FACES
 
 pytestmark = pytest.mark.slow

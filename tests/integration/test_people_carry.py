@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from lookalike.core.engine import SearchEngine
 from lookalike.core.faces import carry
-from lookalike.core.search import SearchEngine
 from tests.photos import FACES
 
 pytestmark = pytest.mark.slow

@@ -16,8 +16,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from lookalike.core.faces.model import MIN_CLUSTER_QUALITY, load_face_model
-from lookalike.core.search import SearchEngine
+from lookalike.core.engine import SearchEngine
+from lookalike.core.faces.loading import load_face_model
+from lookalike.core.faces.model import MIN_CLUSTER_QUALITY
 
 pytestmark = pytest.mark.slow
 

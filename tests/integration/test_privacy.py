@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from lookalike.core.engine import SearchEngine
 from lookalike.core.errors import LookalikeError, QueryError
-from lookalike.core.search import SearchEngine
 from tests.hostile import good_image, jpeg_bytes
 
 REPO = Path(__file__).resolve().parents[2]
@@ -54,7 +54,7 @@ def test_the_library_folder_is_private(tmp_path, tiny_clip_checkpoint):
     named = tmp_path / "elsewhere" / "my library"
     with SearchEngine.open(named, model_file=tiny_clip_checkpoint, writer=True, create=True) as eng:
         eng.index([photos])
-    from lookalike.core.paths import app_paths
+    from lookalike.core.store.paths import app_paths
 
     for lib in (app_paths().default_library, named):
         assert mode(lib) == 0o700, (lib, oct(mode(lib)))
@@ -305,7 +305,7 @@ def test_hostile_file_names_never_reach_a_shell(tmp_path, tiny_clip_checkpoint, 
     ],
 )
 def test_the_query_language_never_evaluates_code(tmp_path, monkeypatch, query):
-    from lookalike.core.query import parse
+    from lookalike.core.search.query import parse
 
     monkeypatch.chdir(tmp_path)
     try:

@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lookalike.core.search import SearchEngine
-from lookalike.core.watch import FolderWatcher, WatchUpdate
+from lookalike.core.engine import SearchEngine
+from lookalike.core.index.watch import FolderWatcher, WatchUpdate
 from tests.hostile import good_image, jpeg_bytes
 
 REPO = Path(__file__).resolve().parents[2]
@@ -107,7 +107,7 @@ def test_new_changed_deleted_moved_renamed_photos_reach_search(tmp_path, engine)
         )
         after = engine.catalog.photo_by_path(photos[1])
         enc = engine.encoder()
-        from lookalike.core.imaging import decode_file
+        from lookalike.core.index.imaging import decode_file
 
         fresh = enc.encode_images([decode_file(photos[1], enc.image_size).image])[0]
         assert float(np.dot(engine.catalog.vector(after.id), fresh)) > 0.999

@@ -8,9 +8,9 @@ import time
 import numpy as np
 import pytest
 
-from lookalike.core.browse import BrowseColumns, allowed_ids, browse, browse_columns, by_month
-from lookalike.core.catalog import Catalog, NewPhoto
-from lookalike.core.query import parse
+from lookalike.core.search.browse import BrowseColumns, allowed_ids, browse, browse_columns, by_month
+from lookalike.core.search.query import parse
+from lookalike.core.store.catalog import Catalog, NewPhoto
 
 
 @pytest.fixture

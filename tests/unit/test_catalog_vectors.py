@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lookalike.core.catalog import Catalog, FailureRow, NewPhoto
 from lookalike.core.errors import LibraryCorruptError
-from lookalike.core.vectors import VectorIndex
+from lookalike.core.store.catalog import Catalog, FailureRow, NewPhoto
+from lookalike.core.store.vectors import VectorIndex
 
 
 def _unit(rng, n, d):

@@ -15,8 +15,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lookalike.core.encoders import _common, checkpoint, clear_cache, clip_text, load_encoder
+from lookalike.core.encoders import checkpoint, clear_cache, clip_text, load_encoder
 from lookalike.core.errors import UsageError
+from lookalike.core.runtime import models as _common
 from tests.fixtures_models import TINY_CLIP_CONFIG, build_tiny_clip_state
 from tests.photos import sample_image
 
@@ -161,7 +162,7 @@ def test_a_new_process_answers_from_the_exports_without_torch(tiny_clip_checkpoi
     enc = load_encoder("clip", model_file=tiny_clip_checkpoint)
     photo = tmp_path / "rocket.jpg"
     sample_image("rocket").save(photo, quality=95)
-    from lookalike.core.imaging import decode_file
+    from lookalike.core.index.imaging import decode_file
 
     expected_text = enc.encode_texts(["a rocket"])
     expected_image = enc.encode_images([decode_file(photo, target=enc.image_size).image])

@@ -11,11 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lookalike.core.browse import allowed_ids, browse, by_month, month_title
-from lookalike.core.catalog import Catalog, NewPhoto
-from lookalike.core.concepts import Concepts, Learner, check_name
 from lookalike.core.errors import LookalikeError, QueryError, UsageError
-from lookalike.core.learning import (
+from lookalike.core.learning.concepts import Concepts, check_name
+from lookalike.core.learning.learner import Learner
+from lookalike.core.learning.scorers import (
     Method,
     TrainingSet,
     average_precision,
@@ -24,7 +23,9 @@ from lookalike.core.learning import (
     train,
     uncertain,
 )
-from lookalike.core.query import parse
+from lookalike.core.search.browse import allowed_ids, browse, by_month, month_title
+from lookalike.core.search.query import parse
+from lookalike.core.store.catalog import Catalog, NewPhoto
 
 DIM = 32
 
@@ -330,7 +331,7 @@ def test_tag_and_concept_filters(dated):
 
 
 def test_clip_tags_come_from_prompts_and_are_redone_when_the_vocabulary_changes(tmp_path, monkeypatch):
-    from lookalike.core import tags as T
+    from lookalike.core.learning import tags as T
 
     rng = np.random.default_rng(0)
     prompts = rng.standard_normal((len(T.TAG_NAMES), 16)).astype(np.float32)
@@ -414,7 +415,7 @@ def test_concepts_move_to_the_library_of_a_new_model(library, tmp_path):
 
 
 def test_threshold_when_no_cut_reaches_90_percent_balances_right_and_wrong():
-    from lookalike.core.learning import Scorer
+    from lookalike.core.learning.scorers import Scorer
 
     d = np.array([1.0, 0.0], dtype=np.float32)
     scorer = Scorer(Method.CENTROID, d)

@@ -22,7 +22,7 @@ def test_core_imports_with_qt_blocked():
         import lookalike.core
         for m in pkgutil.walk_packages(lookalike.core.__path__, 'lookalike.core.'):
             importlib.import_module(m.name)
-        from lookalike.core.search import SearchEngine
+        from lookalike.core.engine import SearchEngine
         print('ok')
     """)
     assert proc.returncode == 0, proc.stderr
@@ -32,7 +32,7 @@ def test_core_imports_with_qt_blocked():
 def test_cli_and_core_modules_do_not_import_torch_eagerly():
     proc = _run("""
         import sys
-        import lookalike.cli, lookalike.core.search, lookalike.core.encoders, lookalike.core.query
+        import lookalike.cli, lookalike.core.engine, lookalike.core.encoders, lookalike.core.search.query
         heavy = [m for m in ('torch', 'open_clip', 'hnswlib', 'torchvision', 'PySide6') if m in sys.modules]
         print(','.join(heavy))
     """)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lookalike.core.watch import Debouncer
+from lookalike.core.index.watch import Debouncer
 
 A, B = Path("/photos/a"), Path("/photos/b")
 

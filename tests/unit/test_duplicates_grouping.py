@@ -37,7 +37,7 @@ def test_every_pair_in_every_group_is_an_edge():
 
 
 def _index(vectors: np.ndarray):
-    from lookalike.core.vectors import VectorIndex
+    from lookalike.core.store.vectors import VectorIndex
 
     index = VectorIndex(vectors.shape[1], capacity=len(vectors))
     index.add(np.arange(1, len(vectors) + 1), vectors)
@@ -64,7 +64,7 @@ def test_neighbour_pairs_find_every_copy_even_beyond_k():
 
 
 def test_neighbour_pairs_through_hnsw_match_exact(monkeypatch):
-    import lookalike.core.vectors as vectors_mod
+    import lookalike.core.store.vectors as vectors_mod
 
     rng = np.random.default_rng(1)
     base = _unit(rng.normal(size=(3000, 24)))

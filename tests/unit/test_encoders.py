@@ -198,8 +198,8 @@ def test_offline_network_folded_for_inference_computes_the_same_function(offline
     from efficientnet_lite_pytorch import EfficientNet
     from torch import nn
 
-    from lookalike.core.encoders import _common
     from lookalike.core.encoders import offline as off
+    from lookalike.core.runtime import models as _common
 
     plain = EfficientNet.from_name("efficientnet-lite0")
     plain.load_state_dict(torch.load(str(off.efficientnet_weights_file()), map_location="cpu", weights_only=True))
@@ -388,7 +388,7 @@ def test_download_fails_fast_and_clearly_offline(no_model_caches, blocked_networ
 
 
 def test_download_stall_times_out(no_model_caches, monkeypatch):
-    from lookalike.core.encoders import _download
+    from lookalike.core.runtime import download as _download
 
     def stall(self, address):
         raise TimeoutError("timed out")
@@ -429,7 +429,7 @@ def local_server(tmp_path):
 
 
 def test_fetch_downloads_with_progress_and_checksum(local_server, tmp_path):
-    from lookalike.core.encoders import _download
+    from lookalike.core.runtime import download as _download
 
     base, payload = local_server
     seen = []
@@ -447,7 +447,7 @@ def test_fetch_downloads_with_progress_and_checksum(local_server, tmp_path):
 
 
 def test_fetch_can_be_cancelled_and_leaves_nothing(local_server, tmp_path):
-    from lookalike.core.encoders import _download
+    from lookalike.core.runtime import download as _download
 
     base, _ = local_server
     token = CancelToken()
@@ -469,7 +469,8 @@ def test_resnet_encoder_folded_for_inference_computes_the_same_function(tmp_path
     import torch
     import torchvision
 
-    from lookalike.core.encoders import _common, resnet
+    from lookalike.core.encoders import resnet
+    from lookalike.core.runtime import models as _common
 
     torch.manual_seed(0)
     plain = torchvision.models.resnet50(weights=None)

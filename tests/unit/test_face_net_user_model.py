@@ -12,7 +12,8 @@ import pytest
 from PIL import Image, ImageOps
 
 from lookalike.core.errors import LookalikeError
-from lookalike.core.faces.model import FACE_MODEL_ENV, DlibFaceModel, load_face_model, working_array
+from lookalike.core.faces.loading import load_face_model
+from lookalike.core.faces.model import FACE_MODEL_ENV, DlibFaceModel, working_array
 from lookalike.core.faces.onnx_model import ARCFACE_EYES, OnnxFaceModel, eye_aligned_chip
 from tests.photos import FACES
 
@@ -53,7 +54,7 @@ def _eyes(face, w: int, h: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def test_a_users_model_finds_dlibs_faces_and_gives_its_own_vectors(tmp_path, group):
-    from lookalike.core.encoders._common import file_sha256
+    from lookalike.core.runtime.models import file_sha256
 
     path = tmp_path / "arcface-like.onnx"
     w = _linear_model(path, 112, 32)
@@ -117,7 +118,7 @@ def test_the_eye_aligned_chip_puts_the_eyes_where_the_template_has_them():
 
 def test_the_user_chooses_the_model_and_a_library_of_dlib_faces_refuses_it(tmp_path, monkeypatch):
     from lookalike.core.faces.people import ModelMismatchError, People
-    from lookalike.core.library import Library
+    from lookalike.core.store.library import Library
 
     path = tmp_path / "mine.onnx"
     _linear_model(path, 112, 24)
@@ -171,7 +172,7 @@ def test_in_the_window_the_users_model_runs_in_a_child_process_with_the_same_fac
 def test_a_library_indexed_with_the_users_model_keeps_its_faces_under_its_id(tmp_path, monkeypatch, offline_encoder):
     import shutil
 
-    from lookalike.core.search import SearchEngine
+    from lookalike.core.engine import SearchEngine
 
     rels = ["obama/obama.jpg", "obama/obama2.jpg", "groups/obama_and_biden.jpg"]
     if not all((FACES / r).exists() for r in rels):
@@ -201,8 +202,8 @@ def test_indexing_a_library_of_dlib_faces_with_the_users_model_stops_with_a_clea
 ):
     import shutil
 
+    from lookalike.core.engine import SearchEngine
     from lookalike.core.errors import ModelMismatchError
-    from lookalike.core.search import SearchEngine
 
     if not (FACES / "obama" / "obama.jpg").exists():
         pytest.skip("no face test photos")

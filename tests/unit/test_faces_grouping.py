@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lookalike.core.catalog import NewPhoto
 from lookalike.core.faces.model import FoundFace
 from lookalike.core.faces.people import People
 from lookalike.core.faces.store import FaceStore
-from lookalike.core.library import Library
+from lookalike.core.store.catalog import NewPhoto
+from lookalike.core.store.library import Library
 
 DIM = 128
 

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFilter, ImageOps
 
-from lookalike.core.faces.model import MIN_CLUSTER_QUALITY, FaceModel, distances, load_face_model
-from lookalike.core.imaging import decode_bytes
+from lookalike.core.faces.loading import load_face_model
+from lookalike.core.faces.model import MIN_CLUSTER_QUALITY, FaceModel, distances
+from lookalike.core.index.imaging import decode_bytes
 from tests.photos import FACES
 
 

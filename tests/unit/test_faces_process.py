@@ -11,7 +11,8 @@ import pytest
 from PIL import Image, ImageOps
 
 from lookalike.core.faces.isolated import ProcessFaceModel, start_face_model
-from lookalike.core.faces.model import FaceModel, load_face_model
+from lookalike.core.faces.loading import load_face_model
+from lookalike.core.faces.model import FaceModel
 from tests.photos import FACES
 
 

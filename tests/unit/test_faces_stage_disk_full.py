@@ -12,9 +12,9 @@ from PIL import Image
 
 from lookalike.core.errors import DiskFullError
 from lookalike.core.faces.stage import FaceStage
-from lookalike.core.imaging import DecodedPhoto
+from lookalike.core.index.imaging import DecodedPhoto
+from lookalike.core.index.stages import StagePhoto
 from lookalike.core.progress import CancelToken
-from lookalike.core.stages import StagePhoto
 
 
 class NoFaces:

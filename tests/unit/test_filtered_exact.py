@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lookalike.core import hnswfile
-from lookalike.core.catalog import Catalog, NewPhoto
-from lookalike.core.vectors import VectorIndex
+from lookalike.core.store import hnswfile
+from lookalike.core.store.catalog import Catalog, NewPhoto
+from lookalike.core.store.vectors import VectorIndex
 
 DIM = 24
 
@@ -146,7 +146,7 @@ def test_every_photo_is_scored_and_rows_come_back_in_order(library, mode):
 
 @pytest.mark.parametrize("mode", ["file", "dense", "loaded", "saved"])
 def test_learning_reads_the_index_as_it_would_read_the_catalog(library, mode):
-    from lookalike.core.concepts import LibraryMatrix
+    from lookalike.core.learning.matrix import LibraryMatrix
 
     folder, cat, ids, vecs = library
     index = VectorIndex.open(folder, cat, DIM)

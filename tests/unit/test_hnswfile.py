@@ -8,9 +8,9 @@ import os
 import numpy as np
 import pytest
 
-from lookalike.core import hnswfile, vectors
-from lookalike.core.catalog import Catalog, NewPhoto
-from lookalike.core.vectors import VectorIndex
+from lookalike.core.store import hnswfile, vectors
+from lookalike.core.store.catalog import Catalog, NewPhoto
+from lookalike.core.store.vectors import VectorIndex
 
 
 def _clustered(n: int, d: int, seed: int) -> np.ndarray:

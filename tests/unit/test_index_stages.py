@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import lookalike.core.pipeline as pipeline
-from lookalike.core.catalog import Catalog
-from lookalike.core.indexer import Indexer
+import lookalike.core.index.pipeline as pipeline
+from lookalike.core.index.indexer import Indexer
+from lookalike.core.index.stages import PhotoStage
 from lookalike.core.progress import CancelToken, Stage
-from lookalike.core.stages import PhotoStage
-from lookalike.core.vectors import VectorIndex
+from lookalike.core.store.catalog import Catalog
+from lookalike.core.store.vectors import VectorIndex
 
 SIZES_TABLE = (
     "CREATE TABLE IF NOT EXISTS sizes (photo_id INTEGER PRIMARY KEY REFERENCES photos(id) ON DELETE CASCADE, "

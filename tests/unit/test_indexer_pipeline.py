@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lookalike.core.catalog import Catalog
-from lookalike.core.indexer import Indexer
-from lookalike.core.vectors import VectorIndex
+from lookalike.core.index.indexer import Indexer
+from lookalike.core.store.catalog import Catalog
+from lookalike.core.store.vectors import VectorIndex
 
 
 class ColourEncoder:
@@ -179,15 +179,15 @@ def test_an_encoder_that_wants_one_call_at_a_time_gets_it(tmp_path, catalog):
 
 
 def _scanned(path, folder_id, size=10, mtime=20):
-    from lookalike.core.indexer import ScannedFile
+    from lookalike.core.index.scan import ScannedFile
 
     return ScannedFile(path, folder_id, size, mtime)
 
 
 def test_the_plan_tells_new_changed_unchanged_and_gone_photos_apart(tmp_path, catalog):
-    from lookalike.core.catalog import FailureRow, NewPhoto
-    from lookalike.core.indexer import ScanResult
-    from lookalike.core.pipeline import make_plan
+    from lookalike.core.index.pipeline import make_plan
+    from lookalike.core.index.scan import ScanResult
+    from lookalike.core.store.catalog import FailureRow, NewPhoto
 
     folder = catalog.add_folder(tmp_path)
     v = np.ones(4, np.float32)
@@ -222,8 +222,8 @@ def test_the_plan_tells_new_changed_unchanged_and_gone_photos_apart(tmp_path, ca
 
 
 def test_each_decode_outcome_lands_in_its_batch(tmp_path):
-    from lookalike.core.imaging import decode_file
-    from lookalike.core.pipeline import Batches, Job, Outcome, Sizes, Tally, Views
+    from lookalike.core.index.imaging import decode_file
+    from lookalike.core.index.pipeline import Batches, Job, Outcome, Sizes, Tally, Views
 
     twin = tmp_path / "twin.png"
     Image.new("RGB", (40, 30), "red").save(twin)
@@ -249,7 +249,7 @@ def test_each_decode_outcome_lands_in_its_batch(tmp_path):
 
 
 def test_the_cpu_share_follows_the_encoders_preferences(monkeypatch):
-    from lookalike.core.stages import CpuShare
+    from lookalike.core.index.stages import CpuShare
 
     monkeypatch.setattr(os, "cpu_count", lambda: 8)
     encoder = ColourEncoder()
@@ -263,8 +263,8 @@ def test_the_cpu_share_follows_the_encoders_preferences(monkeypatch):
 
 
 def test_each_stage_gets_the_photo_near_its_own_size_from_one_decode():
-    from lookalike.core.imaging import DecodedPhoto
-    from lookalike.core.pipeline import Sizes, fit
+    from lookalike.core.index.imaging import DecodedPhoto
+    from lookalike.core.index.pipeline import Sizes, fit
 
     photo = DecodedPhoto(Image.new("RGB", (1008, 756), "blue"), 4032, 3024, None)
     # Halved while the short side stays at least the size asked for (as the JPEG draft

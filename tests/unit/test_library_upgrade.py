@@ -7,9 +7,9 @@ import sqlite3
 
 import pytest
 
-from lookalike.core.catalog import SCHEMA_VERSION, Catalog
 from lookalike.core.errors import LibraryNeedsUpgradeError
-from lookalike.core.library import Library
+from lookalike.core.store.catalog import SCHEMA_VERSION, Catalog
+from lookalike.core.store.library import Library
 
 
 def _older(path) -> None:

@@ -48,7 +48,7 @@ def _tiny_graph(path) -> np.ndarray:
 
 
 def test_the_optimized_graph_is_kept_once_and_gives_the_same_outputs(tmp_path):
-    from lookalike.core.encoders import _common
+    from lookalike.core.runtime import models as _common
 
     path = tmp_path / "image.onnx"
     w = _tiny_graph(path)
@@ -74,7 +74,7 @@ def test_the_optimized_graph_is_kept_once_and_gives_the_same_outputs(tmp_path):
 
 
 def test_an_export_being_checked_leaves_no_optimized_graph(tmp_path):
-    from lookalike.core.encoders import _common
+    from lookalike.core.runtime import models as _common
 
     path = tmp_path / "image.onnx.tmp1"
     _tiny_graph(path)

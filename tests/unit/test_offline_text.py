@@ -66,7 +66,7 @@ def test_rescan_with_nothing_new_loads_no_model(tmp_path, sample_dir):
     )
     probe = f"""
 import sys, json
-from lookalike.core.search import SearchEngine
+from lookalike.core.engine import SearchEngine
 with SearchEngine.open({str(lib)!r}, writer=True) as engine:
     report = engine.index()
 print(json.dumps({{"unchanged": report.unchanged, "encoded": report.encoded, "torch": "torch" in sys.modules}}))

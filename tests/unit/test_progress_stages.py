@@ -10,7 +10,7 @@ from lookalike.core.progress import Stage
 
 
 def test_a_model_download_reports_bytes_under_the_download_stage(tmp_path):
-    from lookalike.core.encoders import _download
+    from lookalike.core.runtime import download as _download
 
     payload = b"w" * (3 * 2**20)
 
@@ -39,7 +39,7 @@ def test_a_model_download_reports_bytes_under_the_download_stage(tmp_path):
 
 
 def test_model_loading_steps_are_the_load_model_stage():
-    from lookalike.core.encoders import _common
+    from lookalike.core.runtime import models as _common
 
     seen = []
     _common.report(seen.append, 1, 3, "checking the weights")

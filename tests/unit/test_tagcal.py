@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from lookalike.bench import tagcal as C
-from lookalike.core import tags as T
+from lookalike.core.learning import tags as T
 
 
 def _one_tag(scores, truth, extra=None):

@@ -239,7 +239,7 @@ class Bench:
         from PIL import Image
 
         from lookalike.bench.pipeline import measure_encode
-        from lookalike.core.imaging import decode_file
+        from lookalike.core.index.imaging import decode_file
 
         encs = self.encoders()
         imgs = [decode_file(p, 224).image for p in self.camera_photos()[:8]]
@@ -349,7 +349,7 @@ class Bench:
 
     def run_query(self) -> None:
         from lookalike.bench.queries import build_synthetic_library, measure_query
-        from lookalike.core.library import ModelRecord
+        from lookalike.core.store.library import ModelRecord
 
         n = self.cfg["query_size"]
         out = []
@@ -438,17 +438,17 @@ class Bench:
     # -- driver -------------------------------------------------------------------------
 
     def _M(self) -> int:
-        from lookalike.core import vectors
+        from lookalike.core.store import vectors
 
         return vectors.DEFAULT_M
 
     def _efc(self) -> int:
-        from lookalike.core import vectors
+        from lookalike.core.store import vectors
 
         return vectors.DEFAULT_EF_CONSTRUCTION
 
     def _ef(self) -> int:
-        from lookalike.core import vectors
+        from lookalike.core.store import vectors
 
         return vectors.DEFAULT_EF
 

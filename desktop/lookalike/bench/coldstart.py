@@ -124,7 +124,7 @@ def cold_search_by_size(
     """Build each library (kept between runs in ``work`` when ``keep``; from KEPT_FROM photos
     up, always, in :func:`cache_dir`) and time its cold query."""
     from lookalike.bench.queries import build_synthetic_library
-    from lookalike.core.library import ModelRecord
+    from lookalike.core.store.library import ModelRecord
 
     record = ModelRecord("offline", encoder.id, encoder.weights_checksum, int(encoder.dimension))
     out = []

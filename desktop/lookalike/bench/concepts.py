@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from lookalike.bench.labelled import Labelled
-from lookalike.core.learning import Method, TrainingSet, average_precision, choose_method, one_thread, train
+from lookalike.core.learning.scorers import Method, TrainingSet, average_precision, choose_method, one_thread, train
 
 EXAMPLE_COUNTS = (1, 3, 5, 10)
 ROWS = ("centroid", "probe", "metric", "chosen (leave-one-out)", "text query")
@@ -30,7 +30,7 @@ ROWS = ("centroid", "probe", "metric", "chosen (leave-one-out)", "text query")
 
 def encode_labelled(labelled: Labelled, encoder) -> tuple[list[str], np.ndarray]:
     """Every labelled photo's vector, decoded the way the indexer decodes."""
-    from lookalike.core.imaging import decode_file
+    from lookalike.core.index.imaging import decode_file
 
     rels = labelled.paths()
     size = int(getattr(encoder, "image_size", 224) or 224)
@@ -167,7 +167,7 @@ def _library(folder: Path, n: int, say: Callable[[str], None], reuse: bool):
     if reuse and (folder / "lib" / "vectors.json").exists():
         import json
 
-        from lookalike.core.search import SearchEngine
+        from lookalike.core.engine import SearchEngine
 
         engine = SearchEngine.open(folder / "lib", writer=True)
         labels = json.loads((folder / "labels.json").read_text()) if (folder / "labels.json").exists() else None
@@ -187,10 +187,10 @@ def build_library(folder: Path, n: int, say: Callable[[str], None], seed: int = 
     they can be taught as examples. Returns (engine, cluster label of each photo by id)."""
     import shutil
 
-    from lookalike.core.catalog import NewPhoto
     from lookalike.core.encoders import offline
-    from lookalike.core.library import ModelRecord
-    from lookalike.core.search import SearchEngine
+    from lookalike.core.engine import SearchEngine
+    from lookalike.core.store.catalog import NewPhoto
+    from lookalike.core.store.library import ModelRecord
 
     shutil.rmtree(folder, ignore_errors=True)
     dim = offline.VISUAL_DIM + offline.CONCEPT_DIM
@@ -293,8 +293,8 @@ def measure_latency(folder: Path, n: int, say: Callable[[str], None], repeats: i
     filtered browse, on a library of ``n`` synthetic photos (``reuse``: the one built before
     in ``folder``, when it has ``n`` photos). Medians over ``repeats``; each filtered query
     also checked: every answer passes the filter, recall@50 against exact."""
-    from lookalike.core.browse import allowed_ids
-    from lookalike.core.query import parse
+    from lookalike.core.search.browse import allowed_ids
+    from lookalike.core.search.query import parse
 
     engine, label_of = _library(folder, n, say, reuse)
     try:

@@ -60,7 +60,7 @@ def measure_quality(work: Path, say: Callable[[str], None], *, faces: bool = Tru
     from lookalike.core.duplicates import fingerprint
     from lookalike.core.duplicates.finding import thresholds_for
     from lookalike.core.encoders import load_encoder
-    from lookalike.core.imaging import decode_file
+    from lookalike.core.index.imaging import decode_file
 
     t0 = time.perf_counter()
     photos = build(work / "dupset", faces=faces)
@@ -129,7 +129,7 @@ def _end_to_end(work: Path, photos: list, labelled: list, say: Callable[[str], N
     import shutil
 
     from lookalike.core.duplicates.service import Duplicates
-    from lookalike.core.search import SearchEngine
+    from lookalike.core.engine import SearchEngine
 
     lib = work / "dupset-library"
     shutil.rmtree(lib, ignore_errors=True)
@@ -191,7 +191,7 @@ def measure_similar(work: Path, say: Callable[[str], None], *, faces: bool = Tru
     from lookalike.bench.dupset import BURST_POSITIVES, build_bursts, burst_pairs
     from lookalike.core.duplicates.finding import BURST_SECONDS, DuplicateKind, thresholds_for
     from lookalike.core.duplicates.service import Duplicates
-    from lookalike.core.search import SearchEngine
+    from lookalike.core.engine import SearchEngine
 
     t0 = time.perf_counter()
     photos = build_bursts(work / "burstset", faces=faces)
@@ -307,7 +307,7 @@ def measure_all_pairs(
         neighbour_pairs,
         thresholds_for,
     )
-    from lookalike.core.vectors import VectorIndex
+    from lookalike.core.store.vectors import VectorIndex
 
     t0 = time.perf_counter()
     vecs, origin, bits = _synthetic_library(n, dim)

@@ -105,7 +105,7 @@ def _count(found: list, want: int) -> tuple[int, int]:
 def detector_table(work: Path, quick: bool, say: Callable[[str], None]) -> list[dict]:
     from lookalike.core.faces.model import DlibFaceModel
     from lookalike.core.faces.stage import DECODE_FRACTION
-    from lookalike.core.imaging import decode_bytes
+    from lookalike.core.index.imaging import decode_bytes
 
     want = labels()
     rels = list(want)[:2] if quick else list(want)
@@ -157,8 +157,8 @@ def detector_table(work: Path, quick: bool, say: Callable[[str], None]) -> list[
 
 
 def grouping_quality(work: Path, say: Callable[[str], None], quick: bool = False) -> dict:
+    from lookalike.core.engine import SearchEngine
     from lookalike.core.faces.grouping import pairwise_scores
-    from lookalike.core.search import SearchEngine
 
     photos = work / "faces-test-photos"
     chosen = {rel: who for rel, who in labels().items() if not quick or rel.startswith(("obama/obama", "groups/"))}
@@ -206,7 +206,7 @@ def stage_speed(bench, say: Callable[[str], None]) -> dict:
     from lookalike.core.encoders import load_encoder
     from lookalike.core.faces.model import DlibFaceModel, working_array
     from lookalike.core.faces.stage import DECODE_FRACTION
-    from lookalike.core.imaging import decode_file
+    from lookalike.core.index.imaging import decode_file
 
     model = DlibFaceModel()
     old = DlibFaceModel(detector="hog", embedding="dlib")  # the stage as it was
@@ -305,7 +305,7 @@ _LOAD_PROBE = """
 import json, sys, time
 t0, c0 = time.perf_counter(), time.process_time()
 from PIL import Image, ImageOps
-from lookalike.core.faces.model import load_face_model
+from lookalike.core.faces.loading import load_face_model
 img = ImageOps.exif_transpose(Image.open(sys.argv[1])).convert("RGB")
 model = load_face_model()
 t1, c1 = time.perf_counter(), time.process_time()
@@ -357,7 +357,7 @@ def load_times(work: Path, say: Callable[[str], None], runs: int = 3) -> list[di
 
 
 def people_on_off(bench, say: Callable[[str], None]) -> list[dict]:
-    from lookalike.core.search import SearchEngine
+    from lookalike.core.engine import SearchEngine
 
     folder = bench.work / "faces-indexing"
     if not folder.exists():
@@ -389,7 +389,7 @@ def people_on_off(bench, say: Callable[[str], None]) -> list[dict]:
 def build_faces_library(lib: Path, photos: int, people: int, named: int, seed: int = 0) -> list[str]:
     """A library with ``photos`` photo rows and a synthetic faces table; returns the names."""
     from lookalike.core.faces.people import People
-    from lookalike.core.library import Library
+    from lookalike.core.store.library import Library
 
     rng = np.random.default_rng(seed)
     shutil.rmtree(lib, ignore_errors=True)
@@ -468,8 +468,8 @@ def build_faces_library(lib: Path, photos: int, people: int, named: int, seed: i
 
 def person_query_latency(work: Path, n: int, say: Callable[[str], None], repeats: int = 15) -> dict:
     from lookalike.core.faces.people import People
-    from lookalike.core.library import Library
-    from lookalike.core.query import parse
+    from lookalike.core.search.query import parse
+    from lookalike.core.store.library import Library
 
     lib = work / f"lib-faces-query-{n}"
     t0 = time.perf_counter()

@@ -165,7 +165,7 @@ def timed(cmd: list[str], *, cwd: Path | None = None, env: dict | None = None) -
 _PEOPLE_OFF = """
 import sys
 from pathlib import Path
-from lookalike.core.search import SearchEngine
+from lookalike.core.engine import SearchEngine
 engine = SearchEngine.open(Path(sys.argv[1]), writer=True, create=True)
 with engine:
     engine.people().set_enabled(False)

@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 def _decoders(target: int) -> dict[str, Callable[[bytes], object]]:
     from PIL import Image
 
-    from lookalike.core.imaging import decode_bytes
+    from lookalike.core.index.imaging import decode_bytes
 
     def full(data: bytes):
         img = Image.open(io.BytesIO(data))
@@ -72,8 +72,8 @@ def _decoders(target: int) -> dict[str, Callable[[bytes], object]]:
 
 
 def measure_decode(paths: Sequence[Path], target: int, repeats: int, say: Callable[[str], None]) -> dict:
-    from lookalike.core.imaging import read_file_bytes
-    from lookalike.core.indexer import content_hash
+    from lookalike.core.index.imaging import read_file_bytes
+    from lookalike.core.index.pipeline import content_hash
 
     rows = []
     datas = [read_file_bytes(p) for p in paths]
@@ -274,7 +274,7 @@ def measure_indexing(
     """Index ``folder`` into a new library: the real path, from files to a saved library."""
     import shutil
 
-    from lookalike.core.search import SearchEngine
+    from lookalike.core.engine import SearchEngine
 
     shutil.rmtree(library, ignore_errors=True)
     engine = SearchEngine.open(
@@ -368,7 +368,7 @@ def make_small_jpegs(folder: Path, count: int) -> None:
 
 
 def measure_memory(folder: Path, library: Path, count: int, dim: int, say: Callable[[str], None]) -> dict:
-    from lookalike.core.library import ModelRecord
+    from lookalike.core.store.library import ModelRecord
 
     t0 = time.perf_counter()
     make_small_jpegs(folder, count)

@@ -48,8 +48,8 @@ def build_synthetic_library(
     import shutil
 
     from lookalike.bench.scale import EmbeddingModel
-    from lookalike.core.catalog import NewPhoto
-    from lookalike.core.search import SearchEngine
+    from lookalike.core.engine import SearchEngine
+    from lookalike.core.store.catalog import NewPhoto
 
     shutil.rmtree(library, ignore_errors=True)
     engine = SearchEngine.open(library, writer=True, create=True)
@@ -98,7 +98,7 @@ def build_synthetic_library(
 
 def measure_query(library: Path, encoder, record, repeats: int, say: Callable[[str], None]) -> dict:
     """Text -> ranked paths through SearchEngine.search, and each stage on its own."""
-    from lookalike.core.search import SearchEngine
+    from lookalike.core.engine import SearchEngine
 
     engine = SearchEngine.open(library, writer=False)
     with engine:

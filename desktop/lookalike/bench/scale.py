@@ -80,7 +80,7 @@ class EmbeddingModel:
 
 def exact_topk(data: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
     """Row numbers of the exact top ``k`` for each query, best first."""
-    from lookalike.core.vectors import topk_of_chunks
+    from lookalike.core.store.vectors import topk_of_chunks
 
     chunks = ((np.arange(s, min(s + 100_000, len(data))), data[s : s + 100_000]) for s in range(0, len(data), 100_000))
     best_i, best_s = topk_of_chunks(queries, chunks, k)
@@ -134,7 +134,7 @@ def build_flat_numpy(x: np.ndarray, **_) -> Built:
 
 
 def build_ours(x: np.ndarray, *, M: int, efc: int, ef: int, threads: int, tune: bool = True, **_) -> Built:
-    from lookalike.core.vectors import VectorIndex
+    from lookalike.core.store.vectors import VectorIndex
 
     before = rss_bytes()
     t0 = time.perf_counter()

@@ -40,7 +40,7 @@ How precision is checked (:func:`cross_validate`)
     photo, best first), every tag given counted right or wrong.
 
 ``python -m lookalike.bench.tagcal`` prints the tables and the thresholds as
-Python for :data:`lookalike.core.tags.OFFLINE_THRESHOLDS`; ``lookalike bench
+Python for :data:`lookalike.core.learning.tags.OFFLINE_THRESHOLDS`; ``lookalike bench
 --only concepts`` runs it too.
 """
 
@@ -184,7 +184,7 @@ def pip_labelled(work: Path) -> list[tuple[Item, Path]]:
 
 def encode(paths: list[Path], encoder) -> np.ndarray:
     """Each image's vector, decoded the way the indexer decodes."""
-    from lookalike.core.imaging import decode_file
+    from lookalike.core.index.imaging import decode_file
 
     size = int(getattr(encoder, "image_size", 224) or 224)
     vecs = []
@@ -343,8 +343,8 @@ def wilson(right: float, n: float, z: float = 1.96) -> tuple[float, float]:
 def measure(work: Path, say: Callable[[str], None], cache: Path | None = None) -> dict | None:
     """Encode the labelled pool with the offline model, fit thresholds on all of it, and
     cross-validate them."""
-    from lookalike.core import tags as T
     from lookalike.core.encoders import load_encoder
+    from lookalike.core.learning import tags as T
 
     if not DATA.is_file():  # an installed copy without the bench's data files
         say(f"  tag thresholds: skipped, {DATA} is not here")

@@ -151,7 +151,7 @@ def prepare_library(library: Path) -> None:
     concepts learned for every photo, the model caches a first load builds (the offline
     text tower's concepts, the tagger's classifier) in the shared model folder. Otherwise
     the window's first open would do that one-time work and it would count as its own."""
-    from lookalike.core.search import SearchEngine
+    from lookalike.core.engine import SearchEngine
 
     with SearchEngine.open(library, writer=True) as engine:
         engine.query_encoder()
@@ -161,7 +161,7 @@ def prepare_library(library: Path) -> None:
 def window_env(library: Path, home: Path, **extra: str) -> dict[str, str]:
     """A fresh home whose default library is ``library`` (a link), and the environment of a
     window started offscreen in it (model files shared with this process)."""
-    from lookalike.core.encoders import _common
+    from lookalike.core.runtime import models as _common
 
     shutil.rmtree(home, ignore_errors=True)
     (home / "data").mkdir(parents=True)
@@ -203,7 +203,7 @@ def window_memory_by_size(
 ) -> dict:
     """Build each library (the cold-query section's, reused when kept) and measure the window on it."""
     from lookalike.bench.queries import build_synthetic_library
-    from lookalike.core.library import ModelRecord
+    from lookalike.core.store.library import ModelRecord
 
     record = ModelRecord("offline", encoder.id, encoder.weights_checksum, int(encoder.dimension))
     runs = []

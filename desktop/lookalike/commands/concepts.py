@@ -94,7 +94,7 @@ def _text(path: Path) -> str:
 
 
 def _open(args: argparse.Namespace, *, writer: bool):
-    from lookalike.core.search import SearchEngine
+    from lookalike.core.engine import SearchEngine
 
     library = getattr(args, "library", None) or getattr(args, "concepts_library", None)
     return SearchEngine.open(library, writer=writer)
@@ -212,7 +212,7 @@ def cmd_tags(args: argparse.Namespace) -> int:
 
 def cmd_list(args: argparse.Namespace) -> int:
     from lookalike.core.errors import UsageError
-    from lookalike.core.query import parse
+    from lookalike.core.search.query import parse
 
     text = " ".join(args.filters)
     query = parse(text) if text.strip() else None

@@ -58,8 +58,8 @@ def cmd_duplicates(args: argparse.Namespace) -> int:
     from lookalike.core.duplicates.finding import DuplicateKind
     from lookalike.core.duplicates.keeper import DEFAULT_RULES, parse_rules
     from lookalike.core.duplicates.service import Duplicates
+    from lookalike.core.engine import SearchEngine
     from lookalike.core.errors import LibraryLockedError
-    from lookalike.core.search import SearchEngine
 
     if args.undo and (args.trash or args.keep_all):
         raise UsageError("lookalike duplicates: --undo goes alone (not with --trash or --keep-all)")

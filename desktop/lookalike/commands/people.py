@@ -75,7 +75,7 @@ def _text(path: Path) -> str:
 
 
 def _open(args: argparse.Namespace, *, writer: bool):
-    from lookalike.core.search import SearchEngine
+    from lookalike.core.engine import SearchEngine
 
     library = getattr(args, "library", None) or getattr(args, "people_library", None)
     return SearchEngine.open(library, writer=writer)

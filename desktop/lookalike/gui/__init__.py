@@ -1,6 +1,6 @@
 """The window: Qt widgets, models, delegates and background workers.
 
-Everything here is a client of :mod:`lookalike.core.search`; nothing in
+Everything here is a client of :mod:`lookalike.core.engine`; nothing in
 ``core`` knows about Qt.
 """
 

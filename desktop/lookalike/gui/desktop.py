@@ -17,7 +17,7 @@ from pathlib import Path
 from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QMimeData, QUrl
 from PySide6.QtGui import QDesktopServices, QGuiApplication, QImage
 
-from lookalike.core.imaging import is_photo_name
+from lookalike.core.index.imaging import is_photo_name
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +93,7 @@ def copy_image(path: str, image: QImage) -> None:
 
 def load_full_image(path: str) -> QImage:
     """Decode a photo for the clipboard (on a pool thread), oriented, at most 4096 px."""
-    from lookalike.core.imaging import decode_file
+    from lookalike.core.index.imaging import decode_file
     from lookalike.gui.thumbnails import pil_to_qimage
 
     decoded = decode_file(path, target=None)

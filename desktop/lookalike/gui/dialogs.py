@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QListWidget, QM
 from lookalike import APP_NAME, __version__
 
 if TYPE_CHECKING:
-    from lookalike.core.search import Failure
+    from lookalike.core.engine import Failure
 
 SHORTCUTS = (
     ("Ctrl+F", "focus the search field"),

@@ -19,7 +19,7 @@ from lookalike.gui.panels import FolderRow, FoldersPanel
 from lookalike.gui.service import IndexJob, IndexKind, IndexOutcome, LibraryService
 
 if TYPE_CHECKING:
-    from lookalike.core.search import Failure
+    from lookalike.core.engine import Failure
     from lookalike.gui.settings import Settings
 
 

@@ -50,8 +50,8 @@ from lookalike.gui.views.search import SearchView
 from lookalike.gui.workers import JobFailure, JobRunner
 
 if TYPE_CHECKING:
-    from lookalike.core.search import LibraryStatus
-    from lookalike.core.watch import WatchUpdate
+    from lookalike.core.engine import LibraryStatus
+    from lookalike.core.index.watch import WatchUpdate
 
 log = logging.getLogger(__name__)
 

@@ -20,8 +20,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from lookalike.core.paths import ModelChoice
 from lookalike.core.progress import Progress, Stage
+from lookalike.core.store.paths import ModelChoice
 from lookalike.gui import icons
 from lookalike.gui.messages import Level, Notify
 from lookalike.gui.panels import progress_counts, stage_title
@@ -29,7 +29,7 @@ from lookalike.gui.service import EngineConfig, LibraryService, Operation, Opera
 from lookalike.gui.workers import JobFailure, JobRunner
 
 if TYPE_CHECKING:
-    from lookalike.core.search import LibraryStatus
+    from lookalike.core.engine import LibraryStatus
     from lookalike.gui.settings import Settings
 
 OFFLINE_NOTE = (

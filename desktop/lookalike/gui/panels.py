@@ -27,7 +27,7 @@ from lookalike.gui import icons
 from lookalike.gui.messages import Action, Level
 
 if TYPE_CHECKING:
-    from lookalike.core.search import Folder
+    from lookalike.core.engine import Folder
     from lookalike.gui.service import LibraryService
 
 

@@ -29,7 +29,7 @@ def load_preview_image(path: str, pixels: int = PREVIEW_PIXELS) -> QImage:
     """Decode a photo for the preview (on a pool thread): oriented, at most ``pixels`` wide."""
     from PIL import Image
 
-    from lookalike.core.imaging import decode_file
+    from lookalike.core.index.imaging import decode_file
     from lookalike.gui.thumbnails import pil_to_qimage
 
     decoded = decode_file(path, target=pixels // 2)

@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from lookalike.core.query import Query, Term, parse
+from lookalike.core.search.query import Query, Term, parse
 from lookalike.gui import icons
 from lookalike.gui.thumbnails import ThumbnailLoader
 

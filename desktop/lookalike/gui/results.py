@@ -35,7 +35,7 @@ from PySide6.QtWidgets import QAbstractItemView, QListView, QStyle, QStyledItemD
 from lookalike.gui.thumbnails import ThumbnailLoader
 
 if TYPE_CHECKING:
-    from lookalike.core.search import SearchResult
+    from lookalike.core.engine import SearchResult
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """The window's link to the library: every call to core.search runs off the GUI thread.
 
 :class:`LibraryService` (a QObject the window talks to) owns one
-:class:`~lookalike.core.search.SearchEngine` (``service.engine``) and
+:class:`~lookalike.core.engine.SearchEngine` (``service.engine``) and
 three serial queues of work:
 
 * control: open the library, load the model, add a folder, list folders, status;
@@ -34,16 +34,16 @@ from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from PySide6.QtCore import QObject, Signal
 
-from lookalike.core.paths import AppPaths
+from lookalike.core.store.paths import AppPaths
 from lookalike.gui.panels import FolderRow
 from lookalike.gui.results import ResultItem
 from lookalike.gui.workers import JobFailure, JobRunner, Throttle
 
 if TYPE_CHECKING:
+    from lookalike.core.engine import Failure, LibraryStatus, SearchEngine
+    from lookalike.core.index.watch import FolderWatcher, WatchUpdate
     from lookalike.core.progress import CancelToken, Progress, ProgressCallback
-    from lookalike.core.query import Query
-    from lookalike.core.search import Failure, LibraryStatus, SearchEngine
-    from lookalike.core.watch import FolderWatcher, WatchUpdate
+    from lookalike.core.search.query import Query
 
 log = logging.getLogger(__name__)
 
@@ -199,7 +199,7 @@ class _Mailbox:
 
 
 def default_open(config: EngineConfig, writer: bool) -> SearchEngine:
-    from lookalike.core.search import SearchEngine
+    from lookalike.core.engine import SearchEngine
 
     return SearchEngine.open(
         config.library,
@@ -356,7 +356,7 @@ class LibraryService(QObject):
                 pass
 
         def work() -> FolderWatcher:
-            from lookalike.core.watch import FolderWatcher
+            from lookalike.core.index.watch import FolderWatcher
 
             watcher = FolderWatcher(engine, on_change)
             watcher.start()  # from this (low-priority) thread: its threads inherit that

@@ -17,7 +17,7 @@ from typing import Any
 
 from PySide6.QtCore import QByteArray, QRunnable, QSettings, QThreadPool, QTimer
 
-from lookalike.core.paths import AppPaths, ensure_private_dir
+from lookalike.core.store.paths import AppPaths, ensure_private_dir
 
 HISTORY_LIMIT = 50
 

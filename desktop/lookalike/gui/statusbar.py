@@ -10,7 +10,7 @@ from PySide6.QtWidgets import QLabel, QStatusBar, QToolButton, QWidget
 from lookalike.gui import icons
 
 if TYPE_CHECKING:
-    from lookalike.core.search import LibraryStatus
+    from lookalike.core.engine import LibraryStatus
 
 
 def model_text(status: LibraryStatus | None, loading: bool = False) -> str:

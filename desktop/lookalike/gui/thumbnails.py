@@ -139,7 +139,7 @@ class ThumbnailStore:
             return None
         flavour, size = flavour_for(pixels)
         try:
-            from lookalike.core.imaging import ImageDecodeError, decode_file
+            from lookalike.core.index.imaging import ImageDecodeError, decode_file
 
             decoded = decode_file(path, target=size)
         except ImageDecodeError as exc:

@@ -29,8 +29,8 @@ import numpy as np
 from lookalike.core.duplicates import fingerprint
 
 if TYPE_CHECKING:  # pragma: no cover
-    from lookalike.core.catalog import Catalog
-    from lookalike.core.vectors import VectorIndex
+    from lookalike.core.store.catalog import Catalog
+    from lookalike.core.store.vectors import VectorIndex
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +136,7 @@ def neighbour_pairs(
     nearest: arrays a, b, cosine. A photo whose k-th neighbour still looks like a copy
     (COPY_COSINE) is asked again with twice the k, so a photo with many copies keeps
     all its pairs."""
-    from lookalike.core.vectors import EXACT_LIMIT
+    from lookalike.core.store.vectors import EXACT_LIMIT
 
     if ids is None:
         ids = np.sort(vectors.ids())
@@ -183,7 +183,7 @@ def graph_link_pairs(
     photos in ``alive`` (the catalog's) count; a photo newer than the file is the
     caller's to look up. Vectors are held as float16 while the pass runs (333 MB at
     100,000 x 1664) and scored in float32."""
-    from lookalike.core import hnswfile
+    from lookalike.core.store import hnswfile
 
     try:
         header = hnswfile.Header.read(path)

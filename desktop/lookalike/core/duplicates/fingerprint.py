@@ -30,15 +30,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from lookalike.core.index.stages import PhotoStage, StagePhoto
 from lookalike.core.progress import CancelToken, Stage
-from lookalike.core.stages import PhotoStage, StagePhoto
 
 if TYPE_CHECKING:  # pragma: no cover
     import sqlite3
 
     from PIL import Image
 
-    from lookalike.core.catalog import Catalog
+    from lookalike.core.store.catalog import Catalog
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ def file_facts(path: Path | str) -> tuple[int, str]:
     """(EXIF tag count, format) from the file's header; (0, '') when unreadable."""
     from PIL import Image
 
-    from lookalike.core.imaging import register_heif
+    from lookalike.core.index.imaging import register_heif
 
     register_heif()
     try:
@@ -97,7 +97,7 @@ def file_facts(path: Path | str) -> tuple[int, str]:
 
 def fingerprint_file(path: Path | str) -> Fingerprint:
     """Decode a photo (oriented, shrunk) and fingerprint it."""
-    from lookalike.core.imaging import ImageDecodeError, decode_file
+    from lookalike.core.index.imaging import ImageDecodeError, decode_file
 
     exif, fmt = file_facts(path)
     try:

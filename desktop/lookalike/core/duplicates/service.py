@@ -10,15 +10,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lookalike.core.catalog import PhotoRow, pkey, unkey
 from lookalike.core.duplicates import fingerprint, trash
 from lookalike.core.duplicates.finding import DuplicateKind, FindStats, find_groups
 from lookalike.core.duplicates.keeper import DEFAULT_RULES, Candidate, KeeperRule, choose, format_name
 from lookalike.core.errors import LookalikeError
-from lookalike.core.vectors import VectorIndex
+from lookalike.core.store.catalog import PhotoRow, pkey, unkey
+from lookalike.core.store.vectors import VectorIndex
 
 if TYPE_CHECKING:  # pragma: no cover
-    from lookalike.core.search import SearchEngine
+    from lookalike.core.engine import SearchEngine
 
 log = logging.getLogger(__name__)
 

@@ -31,12 +31,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
-from lookalike.core.catalog import pkey, unkey
+from lookalike.core.store.catalog import pkey, unkey
 
 if TYPE_CHECKING:  # pragma: no cover
     import sqlite3
 
-    from lookalike.core.catalog import Catalog, PhotoRow
+    from lookalike.core.store.catalog import Catalog, PhotoRow
 
 log = logging.getLogger(__name__)
 
@@ -237,7 +237,7 @@ def _name_of(blob: bytes) -> str:
 
 def _unchanged(row: PhotoRow) -> str | None:
     """None if the file is the one indexed, else why not."""
-    from lookalike.core.indexer import content_hash
+    from lookalike.core.index.pipeline import content_hash
 
     try:
         st = os.stat(row.path)

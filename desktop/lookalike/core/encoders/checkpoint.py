@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from lookalike.core.encoders import _common
+from lookalike.core.runtime import models as _common
 
 log = logging.getLogger(__name__)
 
@@ -285,7 +285,7 @@ def recall_load(name: str, model_file: Path | str | None) -> LoadRecord | None:
 
 
 def remember_load(rec: LoadRecord) -> None:
-    from lookalike.core.fsutil import atomic_write_text
+    from lookalike.core.store.fsutil import atomic_write_text
 
     with _lock:
         table = _read_records()

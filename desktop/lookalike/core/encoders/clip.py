@@ -47,9 +47,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from lookalike.core.encoders import _common, checkpoint
+from lookalike.core.encoders import checkpoint
 from lookalike.core.errors import ModelUnavailableError, UsageError
 from lookalike.core.progress import CancelToken, ProgressCallback
+from lookalike.core.runtime import models as _common
 
 if TYPE_CHECKING:  # pragma: no cover
     from open_clip import CLIP, CustomTextCLIP
@@ -175,7 +176,7 @@ def _sources_for_tag(arch: str, tag: str) -> tuple[list[tuple[str, str]], str]:
 
 def _pretrained_file(arch: str, tag: str, progress, cancel) -> Path:
     """The weights of open_clip's (arch, tag): from a cache, else downloaded into ours."""
-    from lookalike.core.encoders import _download
+    from lookalike.core.runtime import download as _download
 
     hub_files, url = _sources_for_tag(arch, tag)
     what = f"the CLIP weights {arch} ({tag})"
@@ -283,7 +284,7 @@ def save_checkpoint(
         "open_clip_config": {"model_cfg": model_cfg, "preprocess_cfg": dict(preprocess_cfg or {})},
         "state_dict": {k: v.detach().cpu() for k, v in state_dict.items()},
     }
-    from lookalike.core.fsutil import atomic_path
+    from lookalike.core.store.fsutil import atomic_path
 
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
@@ -307,7 +308,7 @@ def register_config(model_cfg: dict, name: str | None = None) -> str:
         folder = _common.models_dir() / "open_clip" / "configs"
         folder.mkdir(parents=True, exist_ok=True)
         cfg_file = folder / f"{name}.json"
-        from lookalike.core.fsutil import atomic_write_text
+        from lookalike.core.store.fsutil import atomic_write_text
 
         atomic_write_text(cfg_file, text)
         open_clip.add_model_config(cfg_file)

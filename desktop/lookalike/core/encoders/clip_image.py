@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from lookalike.core.encoders import _common
+from lookalike.core.runtime import models as _common
 
 if TYPE_CHECKING:  # pragma: no cover
     from PIL import Image
@@ -154,7 +154,7 @@ def export_bf16_tower(model, folder: Path, image_size: int) -> dict:
 
     import torch
 
-    from lookalike.core.fsutil import atomic_path, atomic_write_text
+    from lookalike.core.store.fsutil import atomic_path, atomic_write_text
 
     folder.mkdir(parents=True, exist_ok=True)
     decision: dict = {"torch": torch.__version__, "use": False}

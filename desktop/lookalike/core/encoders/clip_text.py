@@ -41,8 +41,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from lookalike.core.encoders._nn import gelu as _gelu
-from lookalike.core.encoders._nn import layer_norm as _layer_norm
+from lookalike.core.runtime.nn import gelu as _gelu
+from lookalike.core.runtime.nn import layer_norm as _layer_norm
 
 if TYPE_CHECKING:
     import regex
@@ -109,7 +109,7 @@ def _vocab_tables(path: Path) -> tuple[dict[str, int], dict[str, int]]:
     """The tables, from a marshal copy in the model cache (a fifth of the time of building them)."""
     import marshal
 
-    from lookalike.core.encoders import _common
+    from lookalike.core.runtime import models as _common
 
     st = path.stat()
     cache = _common.models_dir() / "open_clip" / f"bpe-{st.st_size}-{st.st_mtime_ns}-m{marshal.version}.marshal"
@@ -121,7 +121,7 @@ def _vocab_tables(path: Path) -> tuple[dict[str, int], dict[str, int]]:
         pass
     encoder, ranks = _build_vocab_tables(path)
     try:
-        from lookalike.core.fsutil import atomic_path
+        from lookalike.core.store.fsutil import atomic_path
 
         cache.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(cache) as tmp:

@@ -33,9 +33,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from lookalike.core.encoders import _common
 from lookalike.core.errors import ModelUnavailableError
 from lookalike.core.progress import CancelToken, ProgressCallback
+from lookalike.core.runtime import models as _common
 
 if TYPE_CHECKING:  # pragma: no cover
     from PIL import Image
@@ -249,7 +249,7 @@ class OfflineEncoder:
             _common.report(progress, 2, 3, f"preparing concept vectors ({start + step}/1000, first run only)")
         arr = np.ascontiguousarray(np.concatenate(parts), dtype=np.float32)
         try:
-            from lookalike.core.fsutil import atomic_path
+            from lookalike.core.store.fsutil import atomic_path
 
             path.parent.mkdir(parents=True, exist_ok=True)
             with atomic_path(path) as tmp:

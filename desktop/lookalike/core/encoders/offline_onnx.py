@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from lookalike.core.encoders import _common
+from lookalike.core.runtime import models as _common
 
 log = logging.getLogger(__name__)
 

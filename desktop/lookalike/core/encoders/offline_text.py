@@ -20,9 +20,9 @@ import numpy as np
 
 from lookalike.core.encoders import offline
 from lookalike.core.encoders._minilm import MAX_TOKENS, bundled_model_dir
-from lookalike.core.encoders._nn import gelu as _gelu
-from lookalike.core.encoders._nn import layer_norm as _layer_norm
 from lookalike.core.encoders.base import l2_normalize
+from lookalike.core.runtime.nn import gelu as _gelu
+from lookalike.core.runtime.nn import layer_norm as _layer_norm
 
 log = logging.getLogger(__name__)
 

@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from lookalike.core.encoders import _common
 from lookalike.core.errors import ModelUnavailableError, UsageError
 from lookalike.core.progress import CancelToken, ProgressCallback
+from lookalike.core.runtime import models as _common
 
 if TYPE_CHECKING:  # pragma: no cover
     from PIL import Image
@@ -62,7 +62,7 @@ def _weights_file(progress, cancel) -> Path:
     found = cached_weights()
     if found is not None:
         return found
-    from lookalike.core.encoders import _download
+    from lookalike.core.runtime import download as _download
 
     sha_prefix = WEIGHTS_FILE.rsplit("-", 1)[-1].split(".")[0]
     return _download.fetch(

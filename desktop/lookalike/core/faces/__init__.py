@@ -8,7 +8,7 @@
 * :mod:`~lookalike.core.faces.people` - :class:`People`, the service the command
   line, the window and search call (names, merges, "not this person", ``@name``).
 * :mod:`~lookalike.core.faces.store`, :mod:`~lookalike.core.faces.index`,
-  :mod:`~lookalike.core.faces.schema` - the tables, their SQL and the face graph.
+  :mod:`~lookalike.core.store.schema.faces` - the tables, their SQL and the face graph.
 
 dlib is imported only when a face model is loaded.
 """

@@ -25,7 +25,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from lookalike.core.catalog import Catalog
+from lookalike.core.store.catalog import Catalog
 
 log = logging.getLogger(__name__)
 

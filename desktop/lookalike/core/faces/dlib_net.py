@@ -376,7 +376,7 @@ def build_onnx(net: DlibNet) -> onnx.ModelProto:
 
 def onnx_path(weights: Path) -> Path:
     """Where the graph of ``weights`` is cached (keyed by the weights' sha256)."""
-    from lookalike.core.encoders._common import file_sha256, models_dir
+    from lookalike.core.runtime.models import file_sha256, models_dir
 
     digest = file_sha256(weights)[:16]
     return models_dir() / "faces" / f"dlib-resnet-v1-{digest}-g{GRAPH_VERSION}.onnx"
@@ -385,7 +385,7 @@ def onnx_path(weights: Path) -> Path:
 def ensure_onnx(weights: Path) -> Path | bytes:
     """The ONNX graph of ``weights``: built once (~0.2 s) and then read from the cache;
     its bytes where the cache cannot be written (a read-only or full disk)."""
-    from lookalike.core.fsutil import atomic_write_bytes
+    from lookalike.core.store.fsutil import atomic_write_bytes
 
     target = onnx_path(weights)
     if target.exists():

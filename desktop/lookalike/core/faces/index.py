@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lookalike.core.fsutil import atomic_write_text
+from lookalike.core.store.fsutil import atomic_write_text
 
 log = logging.getLogger(__name__)
 

@@ -148,8 +148,8 @@ def _file_checksum(path: Path) -> str:
     the 30 MB of weights at every start cost ~40 ms of CPU."""
     import json
 
-    from lookalike.core.encoders._common import models_dir
-    from lookalike.core.fsutil import atomic_write_text
+    from lookalike.core.runtime.models import models_dir
+    from lookalike.core.store.fsutil import atomic_write_text
 
     st = path.stat()
     key = f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}"
@@ -207,8 +207,8 @@ def _frontal_detector(dlib: Any) -> Any:
     """dlib's HOG face detector. Building it from the copy inside dlib costs ~250 ms of
     CPU at every start; read back from a file it saved, it is the same detector (the
     same faces and scores on the test photos) in a few milliseconds."""
-    from lookalike.core.encoders._common import models_dir
-    from lookalike.core.fsutil import atomic_path
+    from lookalike.core.runtime.models import models_dir
+    from lookalike.core.store.fsutil import atomic_path
 
     version = "".join(ch if ch.isalnum() or ch in ".-" else "_" for ch in str(getattr(dlib, "__version__", "0")))
     path = models_dir() / "faces" / f"dlib-{version}-frontal-face-detector.svm"
@@ -416,52 +416,6 @@ class DlibFaceModel:
             out.append(FoundFace(box, marks, round(quality, 4), np.ascontiguousarray(vec, np.float32), int(size)))
         out.sort(key=lambda f: (f.box[0], f.box[1]))
         return out
-
-
-_loaded: dict[tuple[str, int, str], FaceModel] = {}
-_load_lock = threading.Lock()
-
-
-def face_model_choice(name: str | None = None) -> str:
-    """The face model to use: ``name``, else LOOKALIKE_FACE_MODEL (a path to a user's
-    ONNX face-embedding network), else "dlib"."""
-    chosen = (name or os.environ.get(FACE_MODEL_ENV, "") or "dlib").strip()
-    if chosen == "dlib":
-        return chosen
-    if chosen.lower().endswith(".onnx") or Path(chosen).expanduser().is_file():
-        return str(Path(chosen).expanduser().resolve())
-    raise LookalikeError(f"unknown face model '{chosen}' (dlib, or the path of an ONNX face-embedding model)")
-
-
-def load_face_model(
-    name: str | None = None, *, working_size: int = DEFAULT_WORKING_SIZE, detector: str | None = None
-) -> FaceModel:
-    """The face model ``name`` (see :func:`face_model_choice`) with ``detector`` (else
-    LOOKALIKE_FACE_DETECTOR, else :data:`DEFAULT_DETECTOR`), loaded once per process
-    (dlib and its files are imported here)."""
-    name = face_model_choice(name)
-    detector = (detector or os.environ.get(FACE_DETECTOR_ENV, "")).strip().lower() or None  # None: the default
-    key = (name, int(working_size), detector or DEFAULT_DETECTOR)
-    with _load_lock:
-        model = _loaded.get(key)
-        if model is None:
-            try:
-                if os.environ.get(FACE_PROCESS_ENV) == "1":  # the window: dlib holds the GIL
-                    from lookalike.core.faces.isolated import start_face_model
-
-                    model = start_face_model(working_size, detector, None if name == "dlib" else name)
-                elif name == "dlib":
-                    model = DlibFaceModel(working_size, detector=detector)
-                else:
-                    from lookalike.core.faces.onnx_model import OnnxFaceModel
-
-                    model = OnnxFaceModel(name, working_size, detector=detector)
-            except ImportError:
-                raise LookalikeError(
-                    "dlib is not installed: pip install dlib-bin (People needs it; everything else works without)."
-                ) from None
-            _loaded[key] = model
-        return model
 
 
 def distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -121,7 +121,7 @@ class OnnxFaceModel(DlibFaceModel):
     def __init__(
         self, path: Path | str, working_size: int = DEFAULT_WORKING_SIZE, *, detector: str | None = None
     ) -> None:
-        from lookalike.core.encoders._common import combined_sha256, file_sha256
+        from lookalike.core.runtime.models import combined_sha256, file_sha256
 
         self.path = Path(path).expanduser().resolve()
         if not self.path.is_file():
@@ -149,7 +149,7 @@ class OnnxFaceModel(DlibFaceModel):
 
     @staticmethod
     def _open(path: Path) -> Any:
-        from lookalike.core.encoders._common import onnx_cpu_session
+        from lookalike.core.runtime.models import onnx_cpu_session
 
         return onnx_cpu_session(path)[0]
 

@@ -21,6 +21,7 @@ import numpy as np
 from lookalike.core.errors import LookalikeError, ModelMismatchError, QueryError, UsageError
 from lookalike.core.faces import index as face_index
 from lookalike.core.faces.grouping import GroupingReport, Thresholds, absorb, drop_empty_people, group_pending
+from lookalike.core.faces.loading import load_face_model
 from lookalike.core.faces.model import (
     DEFAULT_DIMENSION,
     DEFAULT_MODEL_ID,
@@ -29,16 +30,15 @@ from lookalike.core.faces.model import (
     FaceModel,
     FaceModelRecord,
     FoundFace,
-    load_face_model,
 )
 from lookalike.core.faces.store import FaceRow, FaceStore, PersonRow
 from lookalike.core.progress import ProgressCallback, no_progress
 
 if TYPE_CHECKING:  # pragma: no cover
-    from lookalike.core.catalog import Catalog
     from lookalike.core.faces.index import FaceIndex
     from lookalike.core.faces.stage import FaceStage
-    from lookalike.core.library import Library
+    from lookalike.core.store.catalog import Catalog
+    from lookalike.core.store.library import Library
 
 log = logging.getLogger(__name__)
 
@@ -128,8 +128,8 @@ class PersonSelection:
 
     def hits(self, allowed: np.ndarray, k: int):
         """For a query of person terms alone: the first ``k`` chosen photos within
-        ``allowed``, as the vector graph's :class:`~lookalike.core.vectors.Hits`."""
-        from lookalike.core.vectors import Hits
+        ``allowed``, as the vector graph's :class:`~lookalike.core.store.vectors.Hits`."""
+        from lookalike.core.store.vectors import Hits
 
         ids, scores = self.ranked_ids, self.ranked_scores
         if self.allowed is None or len(allowed) != len(self.allowed) or not np.array_equal(allowed, self.allowed):
@@ -406,7 +406,7 @@ class People:
 
     def face_crop(self, face_id: int, size: int = 128):
         """A square crop around a face (PIL image), for the People view."""
-        from lookalike.core.imaging import decode_file
+        from lookalike.core.index.imaging import decode_file
 
         rows = self.catalog.query(
             "SELECT p.path, f.x0, f.y0, f.x1, f.y1 FROM faces f JOIN photos p ON p.id = f.photo_id WHERE f.id = ?",
@@ -414,7 +414,7 @@ class People:
         )
         if not rows:
             return None
-        from lookalike.core.catalog import unkey
+        from lookalike.core.store.catalog import unkey
 
         path, x0, y0, x1, y1 = rows[0]
         decoded = decode_file(unkey(path), target=max(256, size * 3))
@@ -654,7 +654,7 @@ class People:
                 vec = self.store.vectors([f.id], self._dim())[0]
                 return self._near_photos(vec)
         from lookalike.core.faces.stage import DECODE_FRACTION
-        from lookalike.core.imaging import ImageDecodeError, decode_file
+        from lookalike.core.index.imaging import ImageDecodeError, decode_file
 
         model = self.model()
         try:  # decoded and analysed as the indexer's faces stage does

@@ -38,13 +38,13 @@ from typing import TYPE_CHECKING
 from lookalike.core.errors import LookalikeError
 from lookalike.core.faces.model import FaceModel, FoundFace
 from lookalike.core.faces.store import FaceStore
+from lookalike.core.index.stages import PhotoStage, StagePhoto
 from lookalike.core.progress import CancelToken, Progress, ProgressCallback, RateMeter, Stage, no_progress
-from lookalike.core.stages import PhotoStage, StagePhoto
 
 if TYPE_CHECKING:  # pragma: no cover
     from PIL import Image
 
-    from lookalike.core.catalog import Catalog
+    from lookalike.core.store.catalog import Catalog
 
 log = logging.getLogger(__name__)
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
-from lookalike.core.catalog import Catalog, unkey
 from lookalike.core.faces.model import FoundFace
-from lookalike.core.faces.schema import INDEXES, MIGRATION, TABLES
+from lookalike.core.store.catalog import Catalog, unkey
+from lookalike.core.store.schema.faces import INDEXES, MIGRATION, TABLES
 
 
 @dataclass(frozen=True)

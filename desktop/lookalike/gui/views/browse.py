@@ -3,7 +3,7 @@
 The grid is a virtual list (uniform tiles, batched layout), so 100,000 photos
 scroll like the search grid. A month begins with a title tile ("June 2024").
 The filter chips (date, kind, shape, size, folder, tag, concept) write the same
-``key:value`` filters the query language reads (:mod:`lookalike.core.query`),
+``key:value`` filters the query language reads (:mod:`lookalike.core.search.query`),
 so a chip and a typed filter are one thing; :class:`FilterBar` also stands
 next to the search field.
 """
@@ -34,8 +34,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from lookalike.core.browse import BrowseColumns, BrowseItem, month_title
-from lookalike.core.query import KINDS, Filter, FilterKey, Query, Shape
+from lookalike.core.search.browse import BrowseColumns, BrowseItem, month_title
+from lookalike.core.search.query import KINDS, Filter, FilterKey, Query, Shape
 from lookalike.gui import desktop
 from lookalike.gui.messages import Level
 from lookalike.gui.views.base import View, ViewContext
@@ -481,7 +481,7 @@ class BrowseView(View):
             self.refresh()
 
     def query(self) -> Query | None:
-        from lookalike.core.query import parse
+        from lookalike.core.search.query import parse
 
         filters = tuple(self.filter_bar.filters())
         if self._concept:

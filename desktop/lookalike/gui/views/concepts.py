@@ -6,7 +6,7 @@ photos it is least sure about with "Right" / "Wrong" to mark them (each mark
 retrains at once and offers the next least sure), and "Show photos" to see
 every photo that shows it in the result grid. "Teach a concept..." takes the
 photos selected in the search or browse grid (or photos picked from disk).
-Every change goes to :class:`lookalike.core.concepts.Concepts` on the
+Every change goes to :class:`lookalike.core.learning.concepts.Concepts` on the
 library's write queue: catalog data the command line sees too.
 """
 

@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from lookalike.core.errors import QueryError
-from lookalike.core.query import parse
+from lookalike.core.search.query import parse
 from lookalike.gui import desktop, icons
 from lookalike.gui.messages import Level, failure_text
 from lookalike.gui.pages import MessagePage
@@ -42,8 +42,8 @@ from lookalike.gui.views.base import PhotoSet, View, ViewContext
 from lookalike.gui.views.browse import BrowsePanel, FilterBar, query_text_with
 
 if TYPE_CHECKING:
-    from lookalike.core.search import LibraryStatus
-    from lookalike.core.watch import WatchUpdate
+    from lookalike.core.engine import LibraryStatus
+    from lookalike.core.index.watch import WatchUpdate
 
 log = logging.getLogger(__name__)
 

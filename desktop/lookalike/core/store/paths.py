@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lookalike import APP_NAME
-from lookalike.core.fsutil import atomic_write_text
+from lookalike.core.store.fsutil import atomic_write_text
 
 log = logging.getLogger(__name__)
 

@@ -19,13 +19,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from lookalike.core.catalog import prefix_range, unkey
 from lookalike.core.errors import QueryError
-from lookalike.core.query import KINDS, FilterKey, Query, Shape, Term, date_span, min_size
+from lookalike.core.search.query import KINDS, FilterKey, Query, Shape, Term, date_span, min_size
+from lookalike.core.store.catalog import prefix_range, unkey
 
 if TYPE_CHECKING:  # pragma: no cover
-    from lookalike.core.catalog import Catalog
-    from lookalike.core.concepts import Concepts
+    from lookalike.core.learning.concepts import Concepts
+    from lookalike.core.store.catalog import Catalog
 
 log = logging.getLogger(__name__)
 
@@ -232,7 +232,7 @@ class BrowseColumns:
 
     @classmethod
     def of(cls, items: Sequence[BrowseItem]) -> BrowseColumns:
-        from lookalike.core.catalog import pkey
+        from lookalike.core.store.catalog import pkey
 
         return cls(
             np.fromiter((i.photo_id for i in items), np.int64, len(items)),

@@ -36,15 +36,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lookalike.core.errors import LookalikeError
-from lookalike.core.imaging import is_photo_name
+from lookalike.core.index.imaging import is_photo_name
 from lookalike.core.progress import CancelToken
 
 if TYPE_CHECKING:  # pragma: no cover
     from watchdog.events import FileSystemEventHandler
     from watchdog.observers.api import BaseObserver, ObservedWatch
 
-    from lookalike.core.indexer import IndexReport
-    from lookalike.core.search import SearchEngine
+    from lookalike.core.engine import SearchEngine
+    from lookalike.core.index.indexer import IndexReport
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +143,7 @@ class Debouncer:
 
 
 def _hidden_part(rel: str) -> bool:
-    from lookalike.core.indexer import is_junk
+    from lookalike.core.index.scan import is_junk
 
     return any(part and is_junk(part) for part in rel.split(os.sep))
 
@@ -391,7 +391,7 @@ class FolderWatcher:
 
     def _available(self, root: _Root) -> bool:
         """Is the folder there and readable - and, if it held photos, not suddenly empty (unmounted)?"""
-        from lookalike.core.indexer import folder_is_offline
+        from lookalike.core.index.scan import folder_is_offline
 
         return folder_is_offline(root, root.known_photos) is None  # type: ignore[arg-type]
 
@@ -413,7 +413,7 @@ class FolderWatcher:
         if rel != "." and _hidden_part(rel):
             return False
         if self.excludes:
-            from lookalike.core.indexer import _excluded
+            from lookalike.core.index.scan import _excluded
 
             if _excluded(path, os.path.basename(path), self.excludes):
                 return False

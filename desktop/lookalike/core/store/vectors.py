@@ -31,13 +31,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from lookalike.core import hnswfile
-from lookalike.core.fsutil import atomic_paths
+from lookalike.core.store import hnswfile
+from lookalike.core.store.fsutil import atomic_paths
 
 if TYPE_CHECKING:  # pragma: no cover
     import hnswlib
 
-    from lookalike.core.catalog import Catalog
+    from lookalike.core.store.catalog import Catalog
 
 log = logging.getLogger(__name__)
 

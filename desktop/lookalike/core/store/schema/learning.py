@@ -1,5 +1,5 @@
-"""Catalog step 3: tags and concepts (the tables :mod:`lookalike.core.concepts` and
-:mod:`lookalike.core.tags` keep); step 5: the index filters and browse read. Imports
+"""Catalog step 3: tags and concepts (the tables :mod:`lookalike.core.learning.concepts` and
+:mod:`lookalike.core.learning.tags` keep); step 5: the index filters and browse read. Imports
 nothing, so the catalog can import it."""
 
 #: Statements are split on ';' (no triggers).

@@ -30,22 +30,22 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image
 
-from lookalike.core.catalog import Catalog, FailureRow, NewPhoto, pkey
 from lookalike.core.errors import DiskFullError
-from lookalike.core.imaging import (
+from lookalike.core.index.imaging import (
     DecodedPhoto,
     FileVanishedError,
     ImageDecodeError,
     decode_bytes,
     read_file_bytes,
 )
+from lookalike.core.index.stages import EncodeStage, PhotoStage, StagePhoto
 from lookalike.core.progress import Cancelled, CancelToken
-from lookalike.core.stages import EncodeStage, PhotoStage, StagePhoto
+from lookalike.core.store.catalog import Catalog, FailureRow, NewPhoto, pkey
 
 if TYPE_CHECKING:  # pragma: no cover
     import sqlite3
 
-    from lookalike.core.indexer import ScannedFile, ScanResult
+    from lookalike.core.index.scan import ScannedFile, ScanResult
 
 log = logging.getLogger(__name__)
 

@@ -16,16 +16,16 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from lookalike.core.catalog import Folder
 from lookalike.core.errors import LookalikeError, QueryError, UsageError
-from lookalike.core.library import Library, ModelRecord
 from lookalike.core.progress import CancelToken, ProgressCallback, no_progress
+from lookalike.core.store.catalog import Folder
+from lookalike.core.store.library import Library, ModelRecord
 
 if TYPE_CHECKING:
-    from lookalike.core.concepts import Learner
     from lookalike.core.encoders.base import Encoder
     from lookalike.core.faces import People
-    from lookalike.core.vectors import VectorIndex
+    from lookalike.core.learning.learner import Learner
+    from lookalike.core.store.vectors import VectorIndex
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +102,7 @@ class SearchEngine:
         create: bool | None = None,
     ) -> SearchEngine:
         """Open ``library``; with none named, the named model's library, else the current model's."""
-        from lookalike.core.paths import app_paths
+        from lookalike.core.store.paths import app_paths
 
         path = library
         if path is None and (model or model_file):  # None: Library opens the current model's
@@ -169,7 +169,7 @@ class SearchEngine:
         """The vector index, opened (and repaired if needed) on first use."""
         with self._vectors_lock:
             if self._vectors is None:
-                from lookalike.core.vectors import VectorIndex
+                from lookalike.core.store.vectors import VectorIndex
 
                 record = self.library.model_record()
                 dim = record.dimension if record else int(self.encoder().dimension)
@@ -185,7 +185,7 @@ class SearchEngine:
             return self._vectors
 
     def _saved_generation(self) -> int:
-        from lookalike.core.vectors import VectorIndex
+        from lookalike.core.store.vectors import VectorIndex
 
         return VectorIndex.saved_generation(self.library.path)
 
@@ -196,12 +196,12 @@ class SearchEngine:
     # -- queries ------------------------------------------------------------
 
     def parse(self, text: str):
-        from lookalike.core.query import parse
+        from lookalike.core.search.query import parse
 
         return parse(text)
 
     def embed(self, query) -> np.ndarray:
-        from lookalike.core.query import Query, embed, parse
+        from lookalike.core.search.query import Query, embed, parse
 
         q: Query = parse(query) if isinstance(query, str) else query
         if q.is_empty:
@@ -260,7 +260,7 @@ class SearchEngine:
                         return vec
             except OSError:
                 pass
-        from lookalike.core.imaging import ImageDecodeError, decode_file
+        from lookalike.core.index.imaging import ImageDecodeError, decode_file
 
         enc = self.encoder()
         try:
@@ -271,9 +271,9 @@ class SearchEngine:
         return enc.encode_images([decoded.image])[0]
 
     def learner(self):
-        """Tags and concepts of this library: :class:`lookalike.core.concepts.Learner`."""
+        """Tags and concepts of this library: :class:`lookalike.core.learning.learner.Learner`."""
         if self._learner is None:
-            from lookalike.core.concepts import Learner
+            from lookalike.core.learning.learner import Learner
 
             self._learner = Learner(
                 self.catalog,
@@ -284,7 +284,7 @@ class SearchEngine:
         return self._learner
 
     def _filtered(self, q, allowed: np.ndarray | None) -> np.ndarray | None:
-        from lookalike.core.browse import allowed_ids
+        from lookalike.core.search.browse import allowed_ids
 
         chosen = allowed_ids(self.catalog, q, concepts=self.learner().concepts)
         if chosen is None:
@@ -292,7 +292,7 @@ class SearchEngine:
         return chosen if allowed is None else np.intersect1d(allowed, chosen)
 
     def _browse_results(self, allowed: np.ndarray | None, k: int) -> list[SearchResult]:
-        from lookalike.core.browse import browse
+        from lookalike.core.search.browse import browse
 
         items = browse(self.catalog, allowed, limit=k)
         return [
@@ -310,10 +310,10 @@ class SearchEngine:
         columns: bool = False,
     ):
         """The photos a query of filters (people, concepts) allows, or the whole library,
-        newest first (date taken, else file time): :class:`lookalike.core.browse.BrowseItem`,
-        or with ``columns`` all of them as one :class:`lookalike.core.browse.BrowseColumns`
+        newest first (date taken, else file time): :class:`lookalike.core.search.browse.BrowseItem`,
+        or with ``columns`` all of them as one :class:`lookalike.core.search.browse.BrowseColumns`
         (the window's grid at 100,000 photos)."""
-        from lookalike.core.browse import browse, browse_columns
+        from lookalike.core.search.browse import browse, browse_columns
 
         q = self.parse(query) if isinstance(query, str) else query
         allowed = None
@@ -352,7 +352,7 @@ class SearchEngine:
         "not this person", hidden people), applied as the same faces are found here.
         Nothing happens when this library has photos already, or ``folder`` is this
         library, absent or unreadable. Returns (concepts, face decisions) brought."""
-        from lookalike.core.catalog import Catalog
+        from lookalike.core.store.catalog import Catalog
 
         path = Path(folder) / Catalog.FILENAME
         try:
@@ -502,7 +502,7 @@ class SearchEngine:
         ``on_commit`` is called (on an indexing thread) after each batch is committed."""
         self._need_writer("index")
         from lookalike.core.duplicates.fingerprint import FingerprintStage
-        from lookalike.core.indexer import Indexer, IndexReport
+        from lookalike.core.index.indexer import Indexer, IndexReport
 
         with self._index_lock:
             targets: list[Folder] = []

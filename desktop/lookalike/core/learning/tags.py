@@ -42,8 +42,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
 
-    from lookalike.core.catalog import Catalog
-    from lookalike.core.concepts import LibraryMatrix
+    from lookalike.core.learning.matrix import LibraryMatrix
+    from lookalike.core.store.catalog import Catalog
 
 log = logging.getLogger(__name__)
 
@@ -377,7 +377,8 @@ def _offline_fc(checksum: str) -> tuple[np.ndarray, np.ndarray]:
     """EfficientNet-Lite0's classifier (1000 x 1280 weights, 1000 biases), cached as numpy."""
     import numpy as np
 
-    from lookalike.core.encoders import _common, offline
+    from lookalike.core.encoders import offline
+    from lookalike.core.runtime import models as _common
 
     path = _common.models_dir() / "offline" / f"classifier-{checksum[:20]}.npz"
     try:
@@ -391,7 +392,7 @@ def _offline_fc(checksum: str) -> tuple[np.ndarray, np.ndarray]:
     weight = state["_fc.weight"].numpy().astype(np.float32)
     bias = state["_fc.bias"].numpy().astype(np.float32)
     try:
-        from lookalike.core.fsutil import atomic_path
+        from lookalike.core.store.fsutil import atomic_path
 
         path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(path) as tmp:
@@ -522,7 +523,7 @@ class Tags:
             return self._tag_everything(tagger)
         # only the new photos' vectors: a few photos indexed never read the whole library
         if photo_ids is None:
-            from lookalike.core.concepts import new_photo_ids
+            from lookalike.core.learning.matrix import new_photo_ids
 
             photo_ids = new_photo_ids(self.catalog)
         ids, vecs = self.catalog.vectors_of(np.asarray(photo_ids, dtype=np.int64))

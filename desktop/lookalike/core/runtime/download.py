@@ -19,9 +19,9 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from lookalike.core.encoders import _common
 from lookalike.core.errors import ModelUnavailableError
 from lookalike.core.progress import CancelToken, ProgressCallback, RateMeter, Stage
+from lookalike.core.runtime import models as _common
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +90,7 @@ def fetch(
     except (urllib.error.URLError, OSError, ValueError) as exc:
         raise ModelUnavailableError(_offline_message(what, url, _reason(exc), hint)) from None
 
-    from lookalike.core.fsutil import atomic_path
+    from lookalike.core.store.fsutil import atomic_path
 
     total = resp.headers.get("Content-Length")
     total_bytes = int(total) if total and total.isdigit() else None

@@ -20,11 +20,11 @@ from pathlib import Path
 
 import numpy as np
 
-from lookalike.core.concepts_schema import FILTER_INDEX as _FILTER_INDEX
-from lookalike.core.concepts_schema import MIGRATION as _CONCEPTS_SCHEMA
-from lookalike.core.duplicates.schema import MIGRATION as _DUPLICATES_SCHEMA
 from lookalike.core.errors import DiskFullError, LibraryCorruptError, LibraryNeedsUpgradeError, LookalikeError
-from lookalike.core.faces.schema import MIGRATION as _FACES_SCHEMA
+from lookalike.core.store.schema.duplicates import MIGRATION as _DUPLICATES_SCHEMA
+from lookalike.core.store.schema.faces import MIGRATION as _FACES_SCHEMA
+from lookalike.core.store.schema.learning import FILTER_INDEX as _FILTER_INDEX
+from lookalike.core.store.schema.learning import MIGRATION as _CONCEPTS_SCHEMA
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1}
 MIGRATIONS[2] = _FACES_SCHEMA
 MIGRATIONS[3] = _CONCEPTS_SCHEMA
 MIGRATIONS[4] = _DUPLICATES_SCHEMA
-MIGRATIONS[5] = _FILTER_INDEX  # filters and browse (core/concepts_schema.py)
+MIGRATIONS[5] = _FILTER_INDEX  # filters and browse (core/store/schema/learning.py)
 SCHEMA_VERSION = max(MIGRATIONS)
 
 _SQLITE_FULL, _SQLITE_IOERR, _SQLITE_CANTOPEN = 13, 10, 14

@@ -91,8 +91,8 @@ from lookalike.core.progress import CancelToken, Stage
 
 if TYPE_CHECKING:  # pragma: no cover
     from lookalike.core.encoders.base import Encoder
-    from lookalike.core.imaging import DecodedPhoto
-    from lookalike.core.vectors import VectorIndex
+    from lookalike.core.index.imaging import DecodedPhoto
+    from lookalike.core.store.vectors import VectorIndex
 
 log = logging.getLogger(__name__)
 

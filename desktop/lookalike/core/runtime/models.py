@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from lookalike.core.paths import app_paths
 from lookalike.core.progress import CancelToken, Progress, ProgressCallback, Stage
+from lookalike.core.store.paths import app_paths
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -100,7 +100,7 @@ def file_sha256(path: Path | str) -> str:
             digest = h.hexdigest()
             table[disk_key] = digest
             try:
-                from lookalike.core.fsutil import atomic_write_text
+                from lookalike.core.store.fsutil import atomic_write_text
 
                 cache_file.parent.mkdir(parents=True, exist_ok=True)
                 atomic_write_text(cache_file, json.dumps(table, indent=0, sort_keys=True))

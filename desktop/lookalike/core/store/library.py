@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lookalike.core.catalog import Catalog
 from lookalike.core.errors import (
     LibraryCorruptError,
     LibraryLockedError,
@@ -25,8 +24,9 @@ from lookalike.core.errors import (
     LookalikeError,
     ModelMismatchError,
 )
-from lookalike.core.fsutil import atomic_write_text
-from lookalike.core.paths import app_paths, ensure_private_dir
+from lookalike.core.store.catalog import Catalog
+from lookalike.core.store.fsutil import atomic_write_text
+from lookalike.core.store.paths import app_paths, ensure_private_dir
 
 if TYPE_CHECKING:
     from filelock import BaseFileLock

@@ -6,7 +6,7 @@ or wrong). Those are the user's data: they are kept by path and content hash,
 so they survive re-indexing, moves and a model switch, and are never dropped
 by anything but the user deleting the concept or the example.
 
-What is learned from them (see :mod:`lookalike.core.learning`) is a cache: a
+What is learned from them (see :mod:`lookalike.core.learning.scorers`) is a cache: a
 unit direction in the current model's space, the method that won on the
 examples, a threshold, and the photos at or above it (``photo_concepts``). It
 is rebuilt whenever the examples change, the model changes, or new photos are
@@ -22,17 +22,16 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from lookalike.core.catalog import Catalog, pkey, unkey
-from lookalike.core.concepts_schema import MIGRATION  # noqa: F401  (the catalog applies it as step 3)
 from lookalike.core.errors import LookalikeError, UsageError
-from lookalike.core.learning import (
+from lookalike.core.learning.matrix import LibraryMatrix, new_photo_ids
+from lookalike.core.learning.scorers import (
     Method,
     Scorer,
     TrainingSet,
@@ -43,9 +42,11 @@ from lookalike.core.learning import (
     train,
     uncertain,
 )
+from lookalike.core.store.catalog import Catalog, pkey, unkey
+from lookalike.core.store.schema.learning import MIGRATION  # noqa: F401  (the catalog applies it as step 3)
 
 if TYPE_CHECKING:  # pragma: no cover
-    from lookalike.core.vectors import VectorIndex
+    pass
 
 log = logging.getLogger(__name__)
 
@@ -98,73 +99,6 @@ def check_name(name: str) -> str:
     if clean.startswith(("#", "@")) or any(c in clean for c in "\"'"):
         raise UsageError(f"a concept's name cannot begin with # or @ or contain quotes: {clean!r}")
     return clean
-
-
-class LibraryMatrix:
-    """The library's vectors for learning. With the vector index at hand (the engine's), they
-    are read where they lie - the saved graph, mapped a chunk at a time, or the array the
-    index already holds - and only as far as a step needs: a teach or a mark reads the
-    examples' and a few hundred random photos' vectors, and scores every photo in one pass,
-    keeping none of it. Without one (a bare catalog), every vector is read from the catalog
-    once and kept (reloaded when the catalog changes)."""
-
-    def __init__(self, catalog: Catalog, index: Callable[[], VectorIndex | None] | None = None) -> None:
-        self.catalog = catalog
-        self._index_of = index
-        self._gen = -1
-        self._ids = np.zeros(0, np.int64)
-        self._vecs = np.zeros((0, 0), np.float32)
-        self._lock = threading.Lock()
-
-    def _index(self) -> VectorIndex | None:
-        if self._index_of is None or self._gen == self.catalog.generation():  # (set() stands in a matrix)
-            return None
-        return self._index_of()
-
-    def get(self) -> tuple[np.ndarray, np.ndarray]:
-        """Every photo's (ids ascending, vectors) as one matrix, kept."""
-        index = self._index()
-        if index is not None:
-            return index.dense()
-        with self._lock:
-            gen = self.catalog.generation()
-            if gen != self._gen:
-                ids, parts = [], []
-                for i, v in self.catalog.iter_vectors(batch=8192):
-                    ids.append(i)
-                    parts.append(v)
-                self._ids = np.concatenate(ids) if ids else np.zeros(0, np.int64)
-                self._vecs = np.concatenate(parts) if parts else np.zeros((0, 0), np.float32)
-                self._gen = gen
-            return self._ids, self._vecs
-
-    def ids(self) -> np.ndarray:
-        """Every photo's id, ascending."""
-        index = self._index()
-        return index.live_ids() if index is not None else self.get()[0]
-
-    def rows(self, ids: np.ndarray) -> np.ndarray:
-        """The vectors of these photos (all in the library), in order."""
-        ids = np.asarray(ids, np.int64)
-        index = self._index()
-        if index is not None:
-            return index.rows(ids)
-        all_ids, vecs = self.get()
-        return vecs[np.searchsorted(all_ids, ids)]
-
-    def scores(self, direction: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Every photo's score by ``direction`` (inner product): (ids ascending, scores)."""
-        d = np.asarray(direction, np.float32)
-        index = self._index()
-        if index is not None:
-            return index.score_all(d)
-        ids, vecs = self.get()
-        return ids, (vecs @ d if len(ids) else np.zeros(0, np.float32))
-
-    def set(self, ids: np.ndarray, vecs: np.ndarray) -> None:
-        """Stand in a matrix (benchmarks); kept until the catalog's generation moves."""
-        with self._lock:
-            self._ids, self._vecs, self._gen = ids, vecs, self.catalog.generation()
 
 
 class Concepts:
@@ -510,47 +444,3 @@ class Concepts:
                 "INSERT OR REPLACE INTO photo_concepts(concept_id, photo_id, score) VALUES(?,?,?)", inserts
             )
         return int(len(sel_ids))
-
-
-def new_photo_ids(catalog: Catalog) -> np.ndarray:
-    """Photos indexed since tags and concepts last looked (new or changed photos get new ids)."""
-    rows = catalog.query("SELECT id FROM photos WHERE id NOT IN (SELECT photo_id FROM photo_learned) ORDER BY id")
-    return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-
-
-@dataclass(frozen=True)
-class LearnReport:
-    photos: int  # photos looked at
-    tagged: int
-    concepts: int
-
-
-class Learner:
-    """Tags and concepts of one library together: what the facade holds and calls after
-    each indexing run, so that new photos get their tags and concepts."""
-
-    def __init__(
-        self,
-        catalog: Catalog,
-        encode_texts: Callable[[list[str]], np.ndarray] | None = None,
-        vectors: Callable[[], VectorIndex | None] | None = None,
-    ) -> None:
-        """``vectors``: the library's vector index (None while it has no model), where
-        learning reads vectors; without it, from the catalog."""
-        from lookalike.core.tags import Tags
-
-        self.catalog = catalog
-        self.matrix = LibraryMatrix(catalog, vectors)
-        self.tags = Tags(catalog, self.matrix, encode_texts)
-        self.concepts = Concepts(catalog, matrix=self.matrix)
-
-    def update(self) -> LearnReport:
-        if self.catalog.readonly:
-            return LearnReport(0, 0, 0)
-        new = new_photo_ids(self.catalog)
-        self.concepts.ensure_current()
-        tagged = self.tags.update(new)
-        scored = self.concepts.update(new)
-        with self.catalog.transaction() as conn:
-            conn.executemany("INSERT OR IGNORE INTO photo_learned(photo_id) VALUES(?)", [(int(i),) for i in new])
-        return LearnReport(int(len(new)), tagged, scored)

@@ -82,7 +82,7 @@ Filters
     (relative to ``base_dir``); ``kind:`` one or more of jpeg, png, heic,
     webp, gif, tiff, bmp, avif (``kind:png,heic``); ``shape:`` portrait,
     landscape or square; ``min:`` a size as ``2mp`` or ``1920x1080``;
-    ``tag:`` a tag of the vocabulary (:mod:`lookalike.core.tags`). Repeated
+    ``tag:`` a tag of the vocabulary (:mod:`lookalike.core.learning.tags`). Repeated
     ``in:``, ``kind:``, ``shape:`` and ``year:`` filters mean any of them;
     everything else must all hold. A query may be filters alone: it lists
     the photos they choose, newest first.
@@ -360,7 +360,7 @@ def _kind_value(raw: str, text: str, column: int) -> str:
 
 
 def _tag_value(raw: str, text: str, column: int) -> str:
-    from lookalike.core.tags import TAG_NAMES
+    from lookalike.core.learning.tags import TAG_NAMES
 
     name = raw.lower()
     if name not in TAG_NAMES:

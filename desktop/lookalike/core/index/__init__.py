@@ -1,0 +1,1 @@
+"""Indexing: scan -> plan -> decode pool -> stages -> commit; the folder watcher; decoding photos."""

@@ -1,0 +1,1 @@
+"""Learning what a user means: scorers, taught concepts, tags, the shared matrix, the learner."""

@@ -1,0 +1,1 @@
+"""Running models: ONNX Runtime sessions, downloads, model caches, small numpy nets."""

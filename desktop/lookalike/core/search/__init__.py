@@ -1,0 +1,1 @@
+"""Queries: the query language (parse, model, embed), browsing and filters, answers."""

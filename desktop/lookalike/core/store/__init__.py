@@ -1,0 +1,1 @@
+"""Where a library lives on disk: the catalog, the library folder, paths, atomic files, the vector graph."""

@@ -1,0 +1,1 @@
+"""The catalog's schema: every feature's numbered migration, in one place the catalog reads."""
