@@ -546,6 +546,8 @@ class SearchEngine:
                 self._save_graph()
                 self.people().finish(progress)
             self.learner().update()  # tags and concepts for the photos just indexed
+            if not report.cancelled:  # text follows, once the photos are searchable by likeness
+                self._read_text(targets, vectors, excludes, progress, cancel, on_commit)
             changed = report.added or report.updated or report.removed
             # (a re-scan that changed no vector keeps its ef: tuning loads the whole graph)
             if len(vectors) > 20_000 and changed:
@@ -553,6 +555,38 @@ class SearchEngine:
                 self.catalog.set_meta({"hnsw_ef": ef, "hnsw_recall_at_50": f"{recall:.4f}"})
                 self._save_graph()
             return report
+
+    def _read_text(self, targets, vectors, excludes, progress, cancel, on_commit) -> int:
+        """The text pass (:mod:`lookalike.core.text.stage`): photos not read yet are read,
+        after the likeness indexing; returns how many were read."""
+        from lookalike.core.indexer import Indexer
+        from lookalike.core.text.stage import TextStage, text_enabled
+
+        if not text_enabled():
+            return 0
+        stage = TextStage()
+        try:
+            indexer = Indexer(
+                self.catalog, vectors, lambda: self.encoder(progress=progress, cancel=cancel), on_commit=on_commit,
+                stages=(stage,),
+            )
+            report = indexer.run(targets, excludes=excludes, progress=progress, cancel=cancel)
+        finally:
+            stage.close()
+        if report.added or report.updated or report.removed:  # photos that came meanwhile
+            vectors.generation = self.catalog.generation()
+            self._save_graph()
+        return report.refreshed
+
+    def photo_text(self, path: Path | str):
+        """What was read in the photo at ``path``: a :class:`lookalike.core.text.store.PhotoText`,
+        or None when it is not in the library or has not been read yet."""
+        from lookalike.core.text import store
+
+        row = self.catalog.photo_by_path(Path(path).expanduser().absolute())
+        if row is None:
+            return None
+        return store.text_of(self.catalog.query(store.TEXT_OF_SQL, (row.id,)))
 
     def _need_writer(self, what: str) -> None:
         if not self.library.writer:
