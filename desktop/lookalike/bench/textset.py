@@ -43,23 +43,168 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 #: Words put into the text photos (each photo shows a few of them) and, for the
 #: ones never used, words that must find nothing.
-WORDS = (
-    "bakery luna harbor market invoice receipt ticket museum garden station coffee "
-    "pharmacy library theatre bistro hotel airport parking exit danger closed welcome "
-    "pizza sushi bank florist tailor bicycle river castle meadow lantern copper silver "
-    "violet orange marble granite velvet walnut cedar maple willow falcon otter badger "
-    "heron raven salmon oyster pepper ginger cinnamon basil thyme saffron vanilla cocoa "
-    "quartz amber jasper cobalt crimson indigo scarlet ivory ebony pewter bronze nickel "
-    "summit valley canyon glacier prairie tundra lagoon island harbour beacon compass "
-    "anchor rudder sail voyage ledger budget payment refund balance deposit account "
-    "confidential agenda meeting minutes report summary project deadline contract "
-    "warranty manual recipe kitchen pantry cellar attic garage workshop studio gallery"
-).split()
-FILLER = (
-    "the and for with this that from have will your about more when what which their "
-    "there were been one all would can said each only other time very after first "
-    "also new some could into than then them these may like over such our out"
-).split()
+WORDS = [
+    "bakery",
+    "luna",
+    "harbor",
+    "market",
+    "invoice",
+    "receipt",
+    "ticket",
+    "museum",
+    "garden",
+    "station",
+    "coffee",
+    "pharmacy",
+    "library",
+    "theatre",
+    "bistro",
+    "hotel",
+    "airport",
+    "parking",
+    "exit",
+    "danger",
+    "closed",
+    "welcome",
+    "pizza",
+    "sushi",
+    "bank",
+    "florist",
+    "tailor",
+    "bicycle",
+    "river",
+    "castle",
+    "meadow",
+    "lantern",
+    "copper",
+    "silver",
+    "violet",
+    "orange",
+    "marble",
+    "granite",
+    "velvet",
+    "walnut",
+    "cedar",
+    "maple",
+    "willow",
+    "falcon",
+    "otter",
+    "badger",
+    "heron",
+    "raven",
+    "salmon",
+    "oyster",
+    "pepper",
+    "ginger",
+    "cinnamon",
+    "basil",
+    "thyme",
+    "saffron",
+    "vanilla",
+    "cocoa",
+    "quartz",
+    "amber",
+    "jasper",
+    "cobalt",
+    "crimson",
+    "indigo",
+    "scarlet",
+    "ivory",
+    "ebony",
+    "pewter",
+    "bronze",
+    "nickel",
+    "summit",
+    "valley",
+    "canyon",
+    "glacier",
+    "prairie",
+    "tundra",
+    "lagoon",
+    "island",
+    "harbour",
+    "beacon",
+    "compass",
+    "anchor",
+    "rudder",
+    "sail",
+    "voyage",
+    "ledger",
+    "budget",
+    "payment",
+    "refund",
+    "balance",
+    "deposit",
+    "account",
+    "confidential",
+    "agenda",
+    "meeting",
+    "minutes",
+    "report",
+    "summary",
+    "project",
+    "deadline",
+    "contract",
+    "warranty",
+    "manual",
+    "recipe",
+    "kitchen",
+    "pantry",
+    "cellar",
+    "attic",
+    "garage",
+    "workshop",
+    "studio",
+    "gallery",
+]
+FILLER = [
+    "the",
+    "and",
+    "for",
+    "with",
+    "this",
+    "that",
+    "from",
+    "have",
+    "will",
+    "your",
+    "about",
+    "more",
+    "when",
+    "what",
+    "which",
+    "their",
+    "there",
+    "were",
+    "been",
+    "one",
+    "all",
+    "would",
+    "can",
+    "said",
+    "each",
+    "only",
+    "other",
+    "time",
+    "very",
+    "after",
+    "first",
+    "also",
+    "new",
+    "some",
+    "could",
+    "into",
+    "than",
+    "then",
+    "them",
+    "these",
+    "may",
+    "like",
+    "over",
+    "such",
+    "our",
+    "out",
+]
 
 
 @dataclass(frozen=True)
@@ -179,8 +324,10 @@ def sign(photo: Image.Image, words: list[str], rng: random.Random, *, upright: b
         photo = photo.resize((round(photo.width * s), round(photo.height * s)), Image.Resampling.BICUBIC)
     size = rng.randint(28, 56)
     f = font(size, rng)
-    lines = [" ".join(words[i : i + 2]).upper() if rng.random() < 0.5 else " ".join(words[i : i + 2]).title()
-             for i in range(0, len(words), 2)]
+    lines = [
+        " ".join(words[i : i + 2]).upper() if rng.random() < 0.5 else " ".join(words[i : i + 2]).title()
+        for i in range(0, len(words), 2)
+    ]
     probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))
     tw = max(int(probe.textlength(line, font=f)) for line in lines)
     pad = size // 2

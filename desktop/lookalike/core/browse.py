@@ -107,11 +107,16 @@ def _filter_sql(query: Query) -> tuple[list[str], list[object]]:
     for value in by_key.get(FilterKey.TAG, ()):
         where.append("id IN (SELECT photo_id FROM photo_tags WHERE tag = ?)")
         args.append(value)
-    for f in query.filters_of(FilterKey.TEXT):  # the photos whose text holds these words
+    _text_sql(query, where, args)
+    return where, args
+
+
+def _text_sql(query: Query, where: list[str], args: list[object]) -> None:
+    """``text:`` filters: the photos whose text holds these words (or, subtracted, not)."""
+    for f in query.filters_of(FilterKey.TEXT):
         sql, more = text_filter_sql(f.value)
         where.append(f"NOT {sql}" if f.exclude else sql)
         args += more
-    return where, args
 
 
 def _concept_sql(query: Query, concepts: Concepts | None) -> tuple[list[str], list[object]]:
