@@ -23,6 +23,7 @@ import numpy as np
 from lookalike.core.concepts_schema import FILTER_INDEX as _FILTER_INDEX
 from lookalike.core.concepts_schema import MIGRATION as _CONCEPTS_SCHEMA
 from lookalike.core.duplicates.schema import MIGRATION as _DUPLICATES_SCHEMA
+from lookalike.core.duplicates.schema import MIGRATION_RESTORE as _DUPLICATES_RESTORE
 from lookalike.core.errors import DiskFullError, LibraryCorruptError, LibraryNeedsUpgradeError, LookalikeError
 from lookalike.core.faces.schema import MIGRATION as _FACES_SCHEMA
 
@@ -74,6 +75,7 @@ MIGRATIONS[2] = _FACES_SCHEMA
 MIGRATIONS[3] = _CONCEPTS_SCHEMA
 MIGRATIONS[4] = _DUPLICATES_SCHEMA
 MIGRATIONS[5] = _FILTER_INDEX  # filters and browse (core/concepts_schema.py)
+MIGRATIONS[6] = _DUPLICATES_RESTORE  # undo restores a photo whole; the keeper a user chose
 SCHEMA_VERSION = max(MIGRATIONS)
 
 _SQLITE_FULL, _SQLITE_IOERR, _SQLITE_CANTOPEN = 13, 10, 14

@@ -231,6 +231,9 @@ class Duplicates:
         self._need_writer("undo")
         report = trash.undo(self.catalog, run_id)
         self._refresh_search()
+        people = self.engine.people_if_open()
+        if report.restored and people is not None:
+            people.faces_back()  # their faces came back with them: the face graph takes them again
         return report
 
     def can_undo(self) -> bool:
