@@ -375,7 +375,7 @@ def _rows_of(engine, photo_id: int) -> dict[str, list]:
 
     with engine.catalog.transaction() as conn:
         saved = json.loads(snapshot(conn, photo_id))
-    for table, rows in saved:
+    for _table, rows in saved:
         for r in rows:
             r.pop("indexed", None)
     return {t: sorted(rows, key=lambda r: json.dumps(r, sort_keys=True)) for t, rows in saved}
