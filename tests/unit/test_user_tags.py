@@ -142,9 +142,7 @@ def test_tags_follow_a_moved_photo_by_its_content(lib, tmp_path):
     os.rename(paths[4], moved)
     (new_id,) = cat.commit_batch(
         removed_ids=[row.id],
-        added=[
-            NewPhoto(moved.resolve(), row.folder_id, row.size, row.mtime_ns, row.hash, 10, 10, None, np.ones(DIM))
-        ],
+        added=[NewPhoto(moved.resolve(), row.folder_id, row.size, row.mtime_ns, row.hash, 10, 10, None, np.ones(DIM))],
     )
     assert _ids(cat, "tag:receipt") == [new_id]
     assert learner.user_tags.of(new_id)[0] == ["receipt"]
