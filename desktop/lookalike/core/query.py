@@ -270,9 +270,6 @@ class Query:
         """Whether any term adds to the query's vector (the opposite of :attr:`is_browse`)."""
         return not self.is_browse
 
-    def filters_of(self, key: FilterKey) -> tuple[Filter, ...]:
-        return tuple(f for f in self.filters if f.key == key)
-
     def terms_of(self, *kinds: str) -> tuple[Term, ...]:
         return tuple(t for t in self.terms if t.kind in kinds)
 
@@ -685,11 +682,6 @@ class _Lexer:
                 i += 1
             else:  # a person, concept or filter follows without a sign
                 sign, after, sign_column = 1.0, "", i
-
-
-def _lex(text: str) -> list[_Raw]:
-    """Split ``text`` into raw terms (filters are checked but not returned)."""
-    return _Lexer(text).run()[0]
 
 
 # ------------------------------------------------------------------- resolving
