@@ -276,6 +276,9 @@ class Query:
         """Whether any term adds to the query's vector (the opposite of :attr:`is_browse`)."""
         return not self.is_browse
 
+    def filters_of(self, key: FilterKey) -> tuple[Filter, ...]:
+        return tuple(f for f in self.filters if f.key == key)
+
     def terms_of(self, *kinds: str) -> tuple[Term, ...]:
         return tuple(t for t in self.terms if t.kind in kinds)
 
