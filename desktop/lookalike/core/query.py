@@ -705,11 +705,6 @@ class _Lexer:
                 sign, after, sign_column = 1.0, "", i
 
 
-def _lex(text: str) -> list[_Raw]:
-    """Split ``text`` into raw terms (filters are checked but not returned)."""
-    return _Lexer(text).run()[0]
-
-
 # ------------------------------------------------------------------- resolving
 
 

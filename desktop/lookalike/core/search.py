@@ -182,6 +182,8 @@ class SearchEngine:
                     self._save_graph()
             else:
                 self._vectors.refresh(self.catalog)
+                if self._vectors.needs_save and self.library.writer:  # found damaged and rebuilt since
+                    self._save_graph()
             return self._vectors
 
     def _saved_generation(self) -> int:
@@ -522,6 +524,7 @@ class SearchEngine:
             if self._explicit_model:
                 self.encoder(progress=progress, cancel=cancel)  # refuses a model the library was not built with
             vectors = self.vectors()  # the library's recorded dimension; a new one loads the model
+            vectors.check()  # a re-scan reads the whole graph once: damage found here is rebuilt, and saved below
 
             def encoder():  # called once the scan has found photos to encode, before the first
                 # The graph is loaded into hnswlib now, so that a commit never waits for it while

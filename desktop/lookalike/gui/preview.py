@@ -91,7 +91,7 @@ class ImageCanvas(QWidget):
             p.setPen(colour)
             p.drawText(tag, Qt.AlignmentFlag.AlignCenter, label)
 
-    def mousePressEvent(self, event) -> None:  # noqa: N802 - Qt's name
+    def mousePressEvent(self, event) -> None:  # Qt's name
         pos = event.position()
         for face in self._faces:
             if self.face_rect(face).contains(pos):
