@@ -246,6 +246,24 @@ class MainWindow(QMainWindow):
         self.activate_view(self.search_view.key)
         self.search_view.add_query_images(paths, weight)
 
+    def search_photos(self, paths: Sequence[str]) -> None:
+        """Search by ``paths`` alone (photos given on the command line or by "Open with"):
+        the text and images of the query before are replaced."""
+        bar = self.search_view.query_bar
+        bar.set_text("")
+        bar.clear_images()
+        self.add_query_images(paths)
+
+    def take_from_another_start(self, photos: Sequence[str]) -> None:
+        """Another ``lookalike`` start handed its photos over: come to the front and search them."""
+        if self.isMinimized():
+            self.showNormal()
+        self.show()
+        self.raise_()
+        self.activateWindow()
+        if photos:
+            self.search_photos(photos)
+
     # -- the library ----------------------------------------------------------------------
     def start(self) -> None:
         """Open the library (call after the window is shown: the engine loads in the background)."""
