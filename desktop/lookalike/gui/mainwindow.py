@@ -165,6 +165,7 @@ class MainWindow(QMainWindow):
         s.indexing_finished.connect(self._on_indexing_finished)
         s.operation_failed.connect(self._on_operation_failed)
         s.disk_changed.connect(self._on_disk_changed)
+        s.changed_elsewhere.connect(self._on_changed_elsewhere)
 
     def _restore(self) -> None:
         geo = self.settings.geometry()
@@ -286,7 +287,9 @@ class MainWindow(QMainWindow):
                 a.setEnabled(False)
             self.folders_panel.add_button.setEnabled(False)
             self.welcome.add_button.setEnabled(False)
-        if not self.settings.first_run_seen() and outcome.folders and not outcome.read_only:
+        elif outcome.message:  # the command line is writing the library: this window waits its turn
+            self.notify(Level.INFO, outcome.message, key="locked")
+        if not self.settings.first_run_seen() and outcome.folders and not (outcome.read_only or outcome.message):
             # A library made elsewhere (the command line): say once what the model knows.
             self.settings.set_first_run_seen()
             if (outcome.status.model_name or "offline") == "offline":
@@ -348,6 +351,21 @@ class MainWindow(QMainWindow):
                     + ". Plug the drive in (or mount it) and re-scan.",
                     key="offline",
                 )
+
+    def _on_changed_elsewhere(self) -> None:
+        """The command line (or another Lookalike) wrote the library: show it now. The view in
+        front reads again; the others do when they are next shown."""
+        for view in self.views:
+            if view is not self._current and hasattr(view, "_stale"):
+                view._stale = True
+        current = self._current
+        if current is self.search_view:
+            if self.search_view._has_query() and not self.service.searching:
+                self.search_view.run_search(remember=False)
+        else:
+            refresh = getattr(current, "refresh", None)
+            if callable(refresh):
+                refresh()
 
     def _on_disk_changed(self, update: WatchUpdate) -> None:
         """The folder watcher indexed changes made on disk."""
