@@ -275,6 +275,18 @@ class Catalog:
         if row is None or row[0] != "ok":
             raise sqlite3.DatabaseError(row[0] if row else "quick_check failed")
 
+    def data_version(self) -> int:
+        """A number that changes when another connection (another process) commits a change."""
+        return int(self._q("PRAGMA data_version")[0][0])
+
+    def set_writable(self, on: bool) -> None:
+        """Let this connection write (the library's writer lock is held) or stop it again."""
+        with self._lock:
+            self._db.execute(f"PRAGMA query_only = {0 if on else 1}")
+            if on:
+                self._db.execute("PRAGMA synchronous = NORMAL")
+            self.readonly = not on
+
     def close(self) -> None:
         with self._lock:
             try:
