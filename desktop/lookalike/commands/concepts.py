@@ -94,7 +94,7 @@ def _open(args: argparse.Namespace, *, writer: bool):
     from lookalike.core.search import SearchEngine
 
     library = getattr(args, "library", None) or getattr(args, "concepts_library", None)
-    return SearchEngine.open(library, writer=writer)
+    return SearchEngine.open(library, writer=writer, purpose="teach or change a concept")
 
 
 def _concept_json(info) -> dict:

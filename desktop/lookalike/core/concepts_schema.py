@@ -1,5 +1,5 @@
 """Catalog step 3: tags and concepts (the tables :mod:`lookalike.core.concepts` and
-:mod:`lookalike.core.tags` keep); step 5: the index filters and browse read; step 6:
+:mod:`lookalike.core.tags` keep); step 5: the index filters and browse read; step 7:
 what :mod:`lookalike.core.user_tags` adds. Imports
 nothing, so the catalog can import it."""
 
@@ -59,7 +59,7 @@ CREATE INDEX IF NOT EXISTS photos_browse ON photos(
 )
 """
 
-#: Step 6 (:mod:`lookalike.core.user_tags`): automatic tags and imported keywords a user
+#: Step 7 (:mod:`lookalike.core.user_tags`): automatic tags and imported keywords a user
 #: took off a photo, by content hash, so that a re-index, a move or a model switch does not
 #: put them back; and the examples found by hash (a photo that moved).
 USER_TAGS = """

@@ -95,7 +95,7 @@ def _iptc(path: Path) -> list[str]:
     try:
         with Image.open(path) as im:
             info = IptcImagePlugin.getiptcinfo(im) or {}
-    except Exception:  # noqa: BLE001  (any file Pillow cannot read simply has no IPTC keywords)
+    except Exception:  # (any file Pillow cannot read simply has no IPTC keywords)
         return []
     raw = info.get((2, 25))
     if raw is None:
@@ -228,7 +228,7 @@ def import_keywords(user_tags: UserTags, photo_ids: Iterable[int]) -> int:
     for key, pids in found.items():
         try:
             user_tags.add(shown[key], pids, origin="keyword")
-        except Exception as exc:  # noqa: BLE001  (a keyword that cannot be a tag is skipped, said)
+        except Exception as exc:  # (a keyword that cannot be a tag is skipped, said)
             log.warning("keyword %r not read as a tag: %s", shown[key], exc)
             continue
         tagged.update(pids)

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from lookalike.core.catalog import Catalog, pkey
-from lookalike.core.concepts_schema import USER_TAGS as MIGRATION  # noqa: F401  (the catalog applies it as step 6)
+from lookalike.core.concepts_schema import USER_TAGS as MIGRATION  # noqa: F401  (the catalog applies it as step 7)
 from lookalike.core.errors import LookalikeError, UsageError
 
 if TYPE_CHECKING:  # pragma: no cover
