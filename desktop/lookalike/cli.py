@@ -320,20 +320,28 @@ def cmd_search(args) -> int:
     engine = _open_engine(args, writer=False)
     with engine:
         results = engine.search(args.query, k=args.k, min_score=args.min_score, folder=args.folder)
+        matched = engine.text_matches(args.query, [r.photo_id for r in results])  # a text: query's words
 
     # A query of filters alone lists photos newest first: no score (NaN), the date instead.
     def score(r) -> float | None:
         return None if r.score != r.score else round(r.score, 6)
 
     if args.json:
-        _print_json([{"rank": r.rank, **_json_path(r.path.absolute()), "score": score(r)} for r in results])
+        _print_json(
+            [
+                {"rank": r.rank, **_json_path(r.path.absolute()), "score": score(r)}
+                | ({"text": matched[r.photo_id]} if r.photo_id in matched else {})
+                for r in results
+            ]
+        )
     else:
         if not results:
             print("No photos matched.", file=sys.stderr)
         for r in results:
             taken = time.strftime("%Y-%m", time.localtime(r.taken)) if r.taken else "   -   "
             shown = f"{r.score:6.3f}" if score(r) is not None else taken
-            _print_line(f"{r.rank:>3}  {shown}  ", r.path)
+            lines = matched.get(r.photo_id)
+            _print_line(f"{r.rank:>3}  {shown}  ", r.path, f"  text: {' | '.join(lines)}" if lines else "")
     return 0
 
 

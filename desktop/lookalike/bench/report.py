@@ -427,6 +427,11 @@ def _plugins(results: dict) -> list[str]:
         from lookalike.bench.concepts import render as render_concepts
 
         L.extend(render_concepts(results["concepts"]))
+
+    if results.get("text"):
+        from lookalike.bench.text import render as render_text
+
+        L.extend(render_text(results["text"]))
     return L
 
 

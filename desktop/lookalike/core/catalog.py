@@ -22,10 +22,12 @@ import numpy as np
 
 from lookalike.core.concepts_schema import FILTER_INDEX as _FILTER_INDEX
 from lookalike.core.concepts_schema import MIGRATION as _CONCEPTS_SCHEMA
+from lookalike.core.concepts_schema import USER_TAGS as _USER_TAGS_SCHEMA
 from lookalike.core.duplicates.schema import MIGRATION as _DUPLICATES_SCHEMA
 from lookalike.core.duplicates.schema import MIGRATION_RESTORE as _DUPLICATES_RESTORE
 from lookalike.core.errors import DiskFullError, LibraryCorruptError, LibraryNeedsUpgradeError, LookalikeError
 from lookalike.core.faces.schema import MIGRATION as _FACES_SCHEMA
+from lookalike.core.text.schema import MIGRATION as _TEXT_SCHEMA
 
 log = logging.getLogger(__name__)
 
@@ -69,16 +71,31 @@ CREATE INDEX IF NOT EXISTS failures_folder ON failures(folder_id);
 
 # One entry per schema step; a feature's tables are its own step, its SQL kept in
 # the feature's module. Numbers taken: 1 base, 2 faces/people, 3 tags/concepts,
-# 4 duplicates/trash journal, 5 the filters' index.
+# 4 duplicates/trash journal, 5 the filters' index, 6 text in photos, 7 user tags.
 MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1}
 MIGRATIONS[2] = _FACES_SCHEMA
 MIGRATIONS[3] = _CONCEPTS_SCHEMA
 MIGRATIONS[4] = _DUPLICATES_SCHEMA
 MIGRATIONS[5] = _FILTER_INDEX  # filters and browse (core/concepts_schema.py)
-MIGRATIONS[6] = _DUPLICATES_RESTORE  # undo restores a photo whole; the keeper a user chose
+MIGRATIONS[6] = _TEXT_SCHEMA  # text in photos (core/text/schema.py)
+MIGRATIONS[7] = _USER_TAGS_SCHEMA  # user tags (core/user_tags.py, SQL in core/concepts_schema.py)
+MIGRATIONS[8] = _DUPLICATES_RESTORE  # undo restores a photo whole; the keeper a user chose
 SCHEMA_VERSION = max(MIGRATIONS)
 
 _SQLITE_FULL, _SQLITE_IOERR, _SQLITE_CANTOPEN = 13, 10, 14
+
+
+def _statements(script: str) -> Iterator[str]:
+    """The statements of a migration, each whole (a trigger's body holds semicolons)."""
+    buf = ""
+    for piece in script.split(";"):
+        buf += piece + ";"
+        if sqlite3.complete_statement(buf):
+            if buf.strip(" \t\n;"):
+                yield buf
+            buf = ""
+    if buf.strip(" \t\n;"):
+        yield buf
 
 
 def _sqlite_disk_full(exc: sqlite3.Error, path: Path) -> bool:
@@ -239,9 +256,8 @@ class Catalog:
             raise LibraryNeedsUpgradeError("The library needs an upgrade; open it once for writing.")
         with self.transaction():
             for v in sorted(k for k in MIGRATIONS if k > version):
-                for stmt in MIGRATIONS[v].split(";"):
-                    if stmt.strip():
-                        self._db.execute(stmt)
+                for stmt in _statements(MIGRATIONS[v]):
+                    self._db.execute(stmt)
             self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def _check(self) -> None:
@@ -262,6 +278,18 @@ class Catalog:
         row = self._db.execute(pragma).fetchone()
         if row is None or row[0] != "ok":
             raise sqlite3.DatabaseError(row[0] if row else "quick_check failed")
+
+    def data_version(self) -> int:
+        """A number that changes when another connection (another process) commits a change."""
+        return int(self._q("PRAGMA data_version")[0][0])
+
+    def set_writable(self, on: bool) -> None:
+        """Let this connection write (the library's writer lock is held) or stop it again."""
+        with self._lock:
+            self._db.execute(f"PRAGMA query_only = {0 if on else 1}")
+            if on:
+                self._db.execute("PRAGMA synchronous = NORMAL")
+            self.readonly = not on
 
     def close(self) -> None:
         with self._lock:

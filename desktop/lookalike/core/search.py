@@ -6,10 +6,12 @@ lazily: opening a library and listing its folders never imports torch.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -63,6 +65,20 @@ class Failure:
     reason: str
 
 
+def _writes(what: str):
+    """The method writes the library: it runs inside ``self.writing(what)``."""
+
+    def wrap(method):
+        @functools.wraps(method)
+        def run(self, *args, **kwargs):
+            with self.writing(what):
+                return method(self, *args, **kwargs)
+
+        return run
+
+    return wrap
+
+
 class SearchEngine:
     def __init__(
         self, library: Library, *, model: str | None = None, model_file: Path | None = None, device: str | None = None
@@ -89,6 +105,52 @@ class SearchEngine:
         self._index_lock = threading.Lock()
         self._people: People | None = None
         self._learner: Learner | None = None
+        library.before_release = self._save_if_changed
+
+    @classmethod
+    def open_on_demand(
+        cls,
+        library: Path | None = None,
+        *,
+        model: str | None = None,
+        model_file: Path | None = None,
+        device: str | None = None,
+        create: bool | None = True,
+    ) -> SearchEngine:
+        """Open ``library`` to search and to write, holding its writer lock only while writing
+        (see :meth:`writing`): the window's way, so the command line can write meanwhile."""
+        from lookalike.core.paths import app_paths
+
+        path = library
+        if path is None and (model or model_file):
+            path = app_paths().library_to_open(None, model, model_file)
+        lib = Library(path, on_demand=True, create=create)
+        try:
+            return cls(lib, model=model, model_file=model_file, device=device)
+        except BaseException:
+            lib.close()
+            raise
+
+    @contextmanager
+    def writing(self, what: str = "change the library") -> Iterator[None]:
+        """Everything that writes the library runs inside this block (it nests). A library
+        opened on demand takes the writer lock here (LibraryLockedError, worded for ``what``,
+        while another process writes) and saves the graph and lets the lock go at the end."""
+        with self.library.writing(what) as first:
+            if first:
+                # What was set up while only reading: the model's record, the faces' tables.
+                if self._encoder is not None and self.library.model_record() is None:
+                    self.library.bind_model(self._record(self._encoder))
+                if self._people is not None:
+                    self._people.store.ensure_schema()
+            yield
+
+    def _save_if_changed(self) -> None:
+        if self._vectors is not None and self._vectors.generation != self._saved_generation():
+            try:
+                self._save_graph()
+            except OSError as exc:  # a cache: the next open rebuilds it from the catalog
+                log.warning("Could not save the vector graph: %s", exc)
 
     @classmethod
     def open(
@@ -100,14 +162,17 @@ class SearchEngine:
         device: str | None = None,
         writer: bool = False,
         create: bool | None = None,
+        purpose: str = "index",
     ) -> SearchEngine:
-        """Open ``library``; with none named, the named model's library, else the current model's."""
+        """Open ``library``; with none named, the named model's library, else the current model's.
+
+        ``purpose`` words the message when ``writer`` is asked and another process writes."""
         from lookalike.core.paths import app_paths
 
         path = library
         if path is None and (model or model_file):  # None: Library opens the current model's
             path = app_paths().library_to_open(None, model, model_file)
-        lib = Library(path, writer=writer, create=create)
+        lib = Library(path, writer=writer, create=create, purpose=purpose)
         try:
             return cls(lib, model=model, model_file=model_file, device=device)
         except BaseException:
@@ -182,6 +247,8 @@ class SearchEngine:
                     self._save_graph()
             else:
                 self._vectors.refresh(self.catalog)
+                if self._vectors.needs_save and self.library.writer:  # found damaged and rebuilt since
+                    self._save_graph()
             return self._vectors
 
     def _saved_generation(self) -> int:
@@ -349,6 +416,7 @@ class SearchEngine:
             return None
         return self.people().select(q.terms, q.source)
 
+    @_writes("bring concepts and people from the previous library")
     def adopt_library(self, folder: Path | str) -> tuple[int, int]:
         """A library being built for a new image model takes the user's decisions from the
         library in ``folder`` (the previous model's; opened read only): taught concepts,
@@ -367,7 +435,11 @@ class SearchEngine:
             log.info("nothing adopted from %s: %s", folder, exc)
             return 0, 0
         try:
-            return self.learner().concepts.adopt(other), self.people().adopt(other)
+            empty = self.catalog.photo_count() == 0
+            concepts = self.learner().concepts.adopt(other)  # user tags are concepts: carried with them
+            if empty:
+                self.learner().user_tags.adopt(other)  # and the automatic tags a user took off
+            return concepts, self.people().adopt(other)
         finally:
             other.close()
 
@@ -423,8 +495,8 @@ class SearchEngine:
 
     # -- folders and indexing ------------------------------------------------
 
+    @_writes("add a folder")
     def add_folder(self, path: Path | str) -> Folder:
-        self._need_writer("add a folder")
         p = Path(path).expanduser()
         try:
             p = p.resolve(strict=True)
@@ -446,8 +518,8 @@ class SearchEngine:
                 self.catalog.absorb_folder(f.id, row.id)
         return self.catalog.folder_by_path(p) or row
 
+    @_writes("remove a folder")
     def remove_folder(self, path: Path | str) -> int:
-        self._need_writer("remove a folder")
         row = self.catalog.folder_by_path(Path(path).expanduser().resolve())
         if row is None:
             row = self.catalog.folder_by_path(Path(path).expanduser())
@@ -464,9 +536,9 @@ class SearchEngine:
             self._save_graph()
         return n
 
+    @_writes("follow a renamed folder")
     def move_folder(self, old: Path | str, new: Path | str) -> Folder:
         """Follow a library folder renamed or moved on disk: its photos keep their vectors."""
-        self._need_writer("follow a renamed folder")
         with self._index_lock:
             row = self.catalog.folder_by_path(Path(old))
             if row is None:
@@ -490,6 +562,7 @@ class SearchEngine:
     def folders(self) -> list[Folder]:
         return self.catalog.folders()
 
+    @_writes("index")
     def index(
         self,
         roots: Sequence[Path | str] | None = None,
@@ -504,7 +577,6 @@ class SearchEngine:
         """Add ``roots`` (if any) and bring those folders (or all) up to date.
 
         ``on_commit`` is called (on an indexing thread) after each batch is committed."""
-        self._need_writer("index")
         from lookalike.core.duplicates.fingerprint import FingerprintStage
         from lookalike.core.indexer import Indexer, IndexReport
 
@@ -526,6 +598,7 @@ class SearchEngine:
             if self._explicit_model:
                 self.encoder(progress=progress, cancel=cancel)  # refuses a model the library was not built with
             vectors = self.vectors()  # the library's recorded dimension; a new one loads the model
+            vectors.check()  # a re-scan reads the whole graph once: damage found here is rebuilt, and saved below
             vectors.verify(self.catalog)  # a photo the catalog holds and the graph lost is put back
 
             def encoder():  # called once the scan has found photos to encode, before the first
@@ -551,6 +624,8 @@ class SearchEngine:
                 self._save_graph()
                 self.people().finish(progress)
             self.learner().update()  # tags and concepts for the photos just indexed
+            if not report.cancelled:  # text follows, once the photos are searchable by likeness
+                self._read_text(targets, vectors, excludes, progress, cancel, on_commit, batch_size)
             changed = report.added or report.updated or report.removed
             # (a re-scan that changed no vector keeps its ef: tuning loads the whole graph)
             if len(vectors) > 20_000 and changed:
@@ -559,9 +634,62 @@ class SearchEngine:
                 self._save_graph()
             return report
 
-    def _need_writer(self, what: str) -> None:
-        if not self.library.writer:
-            raise LookalikeError(self.library.holder() or f"This library is open for searching only; cannot {what}.")
+    def _read_text(self, targets, vectors, excludes, progress, cancel, on_commit, batch_size=None) -> int:
+        """The text pass (:mod:`lookalike.core.text.stage`): photos not read yet are read,
+        after the likeness indexing, committed every ``batch_size`` photos (4 by default:
+        a photo with text takes seconds to read, so a kill loses little); returns how many
+        were read."""
+        from lookalike.core.indexer import Indexer
+        from lookalike.core.text.stage import TextStage, text_enabled
+
+        if not text_enabled():
+            return 0
+        stage = TextStage()
+        try:
+            indexer = Indexer(
+                self.catalog,
+                vectors,
+                lambda: self.encoder(progress=progress, cancel=cancel),
+                batch_size=batch_size or 4,
+                on_commit=on_commit,
+                stages=(stage,),
+            )
+            report = indexer.run(targets, excludes=excludes, progress=progress, cancel=cancel)
+        finally:
+            stage.close()
+        if report.added or report.updated or report.removed:  # photos that came meanwhile
+            vectors.generation = self.catalog.generation()
+            self._save_graph()
+        return report.refreshed
+
+    def photo_text(self, path: Path | str):
+        """What was read in the photo at ``path``: a :class:`lookalike.core.text.store.PhotoText`,
+        or None when it has not been read yet. Raises :class:`LookalikeError` for a photo
+        not in the library."""
+        from lookalike.core.text import store
+
+        row = self.catalog.photo_by_path(Path(path).expanduser().absolute())
+        if row is None:
+            raise LookalikeError(f"{path} is not in the library (index its folder first)")
+        return store.text_of(self.catalog.query(store.TEXT_OF_SQL, (row.id,)))
+
+    def text_matches(self, query, photo_ids: Sequence[int]) -> dict[int, list[str]]:
+        """For a query with ``text:`` filters: the lines of each photo's text that hold
+        the words looked for (what a result shows), by photo id; {} for other queries."""
+        from lookalike.core.query import FilterKey
+        from lookalike.core.text import store
+
+        q = self.parse(query) if isinstance(query, str) else query
+        phrases = [f.value for f in q.filters_of(FilterKey.TEXT) if not f.exclude]
+        out: dict[int, list[str]] = {}
+        if not phrases:
+            return out
+        for pid in photo_ids:
+            text = store.text_of(self.catalog.query(store.TEXT_OF_SQL, (int(pid),)))
+            lines = store.matched_lines(text, phrases) if text is not None else []
+            if lines:
+                out[int(pid)] = lines
+        return out
 
     # -- status -------------------------------------------------------------
 
@@ -583,6 +711,10 @@ class SearchEngine:
             holder=self.library.holder(),
             note=note,
         )
+
+    def data_version(self) -> int:
+        """Changes when another process (the command line) has written the library; cheap."""
+        return self.catalog.data_version()
 
     def failures(self) -> list[Failure]:
         return [Failure(f.path, f.reason) for f in self.catalog.failures()]

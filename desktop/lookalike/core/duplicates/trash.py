@@ -259,10 +259,6 @@ def _unchanged(row: PhotoRow) -> str | None:
     return None
 
 
-def check_unchanged(row: PhotoRow) -> str | None:
-    return _unchanged(row)
-
-
 # -- a photo's rows, kept for its undo ------------------------------------------------
 
 
@@ -395,7 +391,7 @@ def trash_photos(catalog: Catalog, rows: Sequence[PhotoRow], keepers: dict[int, 
         with catalog.transaction() as conn:
             jid = conn.execute(
                 "INSERT INTO trash_journal(run_id, state, path, photo_id, dev, ino, trash_dir, folder_id, size, "
-                "mtime_ns, hash, width, height, taken, vector, at, rows) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "mtime_ns, hash, width, height, taken, vector, at) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     run_id,
                     TrashState.INTENT.value,
@@ -413,9 +409,9 @@ def trash_photos(catalog: Catalog, rows: Sequence[PhotoRow], keepers: dict[int, 
                     row.taken,
                     vector.tobytes() if vector is not None else None,
                     time.time(),
-                    snapshot(conn, row.id),
                 ),
             ).lastrowid
+            conn.execute("INSERT INTO trash_rows(journal_id, rows) VALUES(?, ?)", (jid, snapshot(conn, row.id)))
         _kill_point("after-intent", n)
         try:
             _send(row.path)
@@ -456,9 +452,9 @@ def trash_photos(catalog: Catalog, rows: Sequence[PhotoRow], keepers: dict[int, 
 def _journal(catalog: Catalog, where: str, args: Sequence = ()) -> list[dict]:
     cols = (
         "id, run_id, state, path, photo_id, dev, ino, trash_dir, trashed_as, folder_id, size, mtime_ns, hash, "
-        "width, height, taken, vector, rows"
+        "width, height, taken, vector, (SELECT rows FROM trash_rows WHERE journal_id = trash_journal.id)"
     )
-    names = [c.strip() for c in cols.split(",")]
+    names = [c.strip() for c in cols.split(",")][:-1] + ["rows"]
     return [dict(zip(names, r)) for r in catalog.query(f"SELECT {cols} FROM trash_journal WHERE {where}", args)]
 
 
@@ -527,7 +523,7 @@ def _finish_restore(catalog: Catalog, j: dict) -> None:
         if folder_ok and not taken_path and j["vector"] is not None and j["rows"]:
             if _put_back(conn, j["rows"], j["vector"]):
                 catalog.delete_photos(conn, [])  # deletes nothing; bumps the generation, so searches see it again
-        elif folder_ok and not taken_path and j["vector"] is not None:  # journalled before migration 6
+        elif folder_ok and not taken_path and j["vector"] is not None:  # journalled before migration 8
             conn.execute(
                 "INSERT OR IGNORE INTO photos(id, path, folder_id, size, mtime_ns, hash, width, height, taken, "
                 "indexed, vector) VALUES(?,?,?,?,?,?,?,?,?,?,?)",
@@ -597,8 +593,3 @@ def undo(catalog: Catalog, run_id: int | None = None) -> UndoReport:
         with catalog.transaction() as conn:
             conn.execute("UPDATE trash_runs SET undone = ? WHERE id = ?", (time.time(), run_id))
     return UndoReport(run_id, tuple(restored), tuple(failed))
-
-
-def journal_states(conn: sqlite3.Connection) -> dict[str, int]:
-    """How many journal rows are in each state (tests and status)."""
-    return dict(conn.execute("SELECT state, COUNT(*) FROM trash_journal GROUP BY state").fetchall())

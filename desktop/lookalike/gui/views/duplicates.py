@@ -131,7 +131,7 @@ class PhotoTile(QFrame):
         lay.addLayout(row)
         self.set_image(view.context.thumbnails.get(str(member.path)))
 
-    def mousePressEvent(self, event: Any) -> None:  # noqa: N802 (Qt's name)
+    def mousePressEvent(self, event: Any) -> None:  # Qt's name
         if event.button() == Qt.MouseButton.LeftButton and not self.keeper:
             card = self.parent()
             while card is not None and not isinstance(card, GroupCard):
