@@ -431,7 +431,11 @@ class SearchEngine:
             log.info("nothing adopted from %s: %s", folder, exc)
             return 0, 0
         try:
-            return self.learner().concepts.adopt(other), self.people().adopt(other)
+            empty = self.catalog.photo_count() == 0
+            concepts = self.learner().concepts.adopt(other)  # user tags are concepts: carried with them
+            if empty:
+                self.learner().user_tags.adopt(other)  # and the automatic tags a user took off
+            return concepts, self.people().adopt(other)
         finally:
             other.close()
 
