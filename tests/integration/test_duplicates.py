@@ -497,3 +497,52 @@ def test_a_copy_reached_through_a_folder_that_became_a_link_is_not_trashed_outsi
     assert not report.moved and "outside every library folder" in report.left[0].reason
     assert (elsewhere / "coffee (1).jpg").is_file() and (photos / "coffee.jpg").is_file()
     assert trashed_files(trash_home) == set()
+
+
+def _white_on_transparent(kind: str, size=(640, 400)) -> Image.Image:
+    """A wallpaper drawn as MATE's are: white strokes at partial alpha on a transparent
+    background (on white, each is a blank white page; on a desktop each looks different)."""
+    from PIL import ImageDraw
+
+    img = Image.new("RGBA", size, (255, 255, 255, 0))
+    draw = ImageDraw.Draw(img)
+    w, h = size
+    if kind == "stripes":
+        for x in range(0, w, 40):
+            draw.rectangle([x, 0, x + 16, h], fill=(255, 255, 255, 110))
+    elif kind == "waves":
+        for y in range(0, h, 50):
+            draw.line([(x, y + 20 * np.sin(x / 40)) for x in range(0, w, 4)], fill=(255, 255, 255, 140), width=9)
+    elif kind == "rings":
+        for r in range(20, 400, 45):
+            draw.ellipse([w // 2 - r, h // 2 - r, w // 2 + r, h // 2 + r], outline=(255, 255, 255, 120), width=12)
+    else:  # "corner": a soft glow in one corner
+        for r in range(300, 0, -20):
+            draw.ellipse([-r, -r, r, r], fill=(255, 255, 255, int(150 * (1 - r / 300))))
+    return img
+
+
+def test_flat_and_transparent_pictures_are_not_duplicates(tmp_path, template, trash_home):
+    photos = tmp_path / "walls"
+    photos.mkdir()
+    for kind in ("stripes", "waves", "rings", "corner"):
+        _white_on_transparent(kind).save(photos / f"{kind}.png")
+    Image.new("RGB", (256, 256), (37, 31, 49)).save(photos / "flat-dark.webp", lossless=True)
+    Image.new("RGB", (256, 256), (119, 118, 123)).save(photos / "flat-light.webp", lossless=True)
+    # Real copies among them still group: a flat picture resized, a transparent one made smaller.
+    Image.new("RGB", (128, 128), (37, 31, 49)).save(photos / "flat-dark small.png")
+    _white_on_transparent("waves").resize((320, 200)).save(photos / "waves small.png")
+    lib = tmp_path / "lib"
+    with SearchEngine.open(lib, writer=True, create=True) as engine:
+        engine.index([photos])
+        dups = Duplicates(engine)
+        groups = dups.groups()
+        assert sorted(sorted(member_names(g)) for g in groups) == [
+            ["flat-dark small.png", "flat-dark.webp"],
+            ["waves small.png", "waves.png"],
+        ]
+        report = dups.trash_others(groups)
+    # (the PNG is kept over the WebP: the original format rule)
+    assert names(m.path for m in report.moved) == {"flat-dark.webp", "waves small.png"}
+    assert all((photos / f"{k}.png").exists() for k in ("stripes", "waves", "rings", "corner"))
+    assert (photos / "flat-light.webp").exists() and (photos / "flat-dark small.png").exists()
