@@ -251,6 +251,21 @@ class Concepts:
         )
         return [(r[0], float(r[1])) for r in rows]
 
+    def offered(self, name: str, k: int = OFFER) -> tuple[int, ...]:
+        """The photos the concept is least sure about now, to mark next: those scoring nearest
+        its threshold over the whole library, its examples and marks left out (what
+        :meth:`learn` offers as :attr:`Learned.offered`)."""
+        info = self.get(name)
+        if not info.method or info.threshold is None:
+            return ()
+        scorer = self.scorer(info.name)
+        info = self.get(info.name)  # (relearned by scorer() if it was stale)
+        ids, scores = self.matrix.scores(scorer.direction)
+        known = np.asarray([e.photo_id for e in self.examples(info.name) if e.photo_id is not None], np.int64)
+        used = np.flatnonzero(np.isin(ids, known))
+        cut = info.threshold if info.threshold is not None else 0.0
+        return tuple(int(i) for i in ids[uncertain(scores, cut, used, k)])
+
     def ranked(self, name: str, k: int = 50) -> builtins.list[tuple[int, float]]:
         """The library ranked by the concept: (photo id, score), best first."""
         scorer = self.scorer(name)
@@ -291,6 +306,7 @@ class Concepts:
             for items, label in ((pos, 1), (neg, 0)):
                 for path, digest, _ in items:
                     self._put_example(conn, cid, path, digest, label, "taught", now)
+            self._unlearned(conn, cid)
         return self.learn(name, choose=True)
 
     def mark(self, name: str, photo: Path | str | int, right: bool) -> Learned:
@@ -305,6 +321,7 @@ class Concepts:
             path, digest, _ = self._photo_for(Path(photo))
         with self._lock, self.catalog.transaction() as conn:
             self._put_example(conn, info.id, path, digest, 1 if right else 0, "marked", time.time())
+            self._unlearned(conn, info.id)
         return self.learn(info.name, choose=False)
 
     def forget(self, name: str, photo: Path | str) -> Learned:
@@ -317,6 +334,7 @@ class Concepts:
             )
             if cur.rowcount == 0:
                 raise LookalikeError(f"{p} is not one of {info.name!r}'s examples")
+            self._unlearned(conn, info.id)
         return self.learn(info.name, choose=True)
 
     def rename(self, old: str, new: str) -> ConceptInfo:
@@ -375,6 +393,13 @@ class Concepts:
         cur = conn.execute("INSERT INTO concepts(name, created, updated) VALUES(?, ?, ?)", (name, now, now))
         assert cur.lastrowid is not None  # an INSERT always sets it
         return int(cur.lastrowid)
+
+    @staticmethod
+    def _unlearned(conn: sqlite3.Connection, cid: int) -> None:
+        """Mark the concept as not learned on its examples as they now are, in the transaction
+        that changes them: a run killed before it learns leaves it marked, and the next
+        :meth:`ensure_current` (an index, or any use of the concept) learns it again."""
+        conn.execute("UPDATE concepts SET model = '' WHERE id = ?", (cid,))
 
     @staticmethod
     def _put_example(
@@ -476,7 +501,9 @@ class Concepts:
             )
 
     def ensure_current(self) -> int:
-        """Relearn every concept learned on another model (after a model switch); how many."""
+        """Relearn every concept learned on another model (after a model switch), or not
+        learned on its examples as they are (a run killed between saving them and learning,
+        a concept brought from another library); how many."""
         key = self.model_key()
         stale = self.catalog.query("SELECT name FROM concepts WHERE model != ?", (key,))
         if stale and not self.catalog.readonly:

@@ -228,13 +228,10 @@ class ConceptsView(View):
             concepts = engine.learner().concepts
             info = concepts.get(name)
             examples = concepts.examples(name)
-            ranked = concepts.ranked(name, k=400) if info.method else []
-            cut = info.threshold if info.threshold is not None else 0.0
-            marked = {e.photo_id for e in examples}
-            # the least sure: the photos scoring nearest the threshold, not marked yet
-            near = sorted((abs(s - cut), pid) for pid, s in ranked if pid not in marked)[:12]
-            rows = engine.catalog.photos_by_ids([pid for _, pid in near])
-            return info, examples, [os.fspath(rows[pid].path) for _, pid in near if pid in rows]
+            # the least sure: the photos scoring nearest the threshold in the whole library, not marked yet
+            near = concepts.offered(name)
+            rows = engine.catalog.photos_by_ids(list(near))
+            return info, examples, [os.fspath(rows[pid].path) for pid in near if pid in rows]
 
         self.service.submit(work, self._show_concept, self._failed, name="concept")
 
