@@ -252,16 +252,11 @@ class Library:
 
     def close_or_discard(self) -> None:
         """Close; a library folder this open created and nothing was put in (no model bound,
-        no folder, no photo: a command that failed before any work, such as a model that
-        could not be loaded) is removed again, so no empty library is left behind."""
+        no photo: a command that failed before any work, such as a model that could not be
+        loaded; what it wrote, the folders asked for, goes with it) is removed again, so no
+        empty library is left behind."""
         try:
-            unused = (
-                self.created
-                and self.writer
-                and self.model_record() is None
-                and self.catalog.photo_count() == 0
-                and not self.catalog.folders()
-            )
+            unused = self.created and self.writer and self.model_record() is None and self.catalog.photo_count() == 0
         except Exception:
             unused = False
         self.close()
