@@ -21,7 +21,7 @@ pytestmark = pytest.mark.slow
 TEXTS = {
     "coffee.jpg": "LUNA BAKERY\nEspresso 2.40\nCroissant 1.80",
     "cat.jpg": "Meeting agenda — CONFIDENTIAL",
-    "clock.jpg": "Café de la Gare\nopen 7-19",
+    "clock.jpg": "Café de la Gare\nopen 7-19\nWIFIFREE",
     "rocket.jpg": "",
 }
 
@@ -55,6 +55,8 @@ def test_words_phrases_case_accents_and_prefixes(engine):
     assert names(engine.search("text:croiss*")) == {"coffee.jpg"}
     assert names(engine.search("text:croiss")) == {"coffee.jpg"}  # words glued or cut by the reader still match
     assert names(engine.search("text:nowhere")) == set()
+    assert names(engine.search("text:daconf")) == set()  # not across two words (agenda — confidential)
+    assert names(engine.search('text:"wifi free"')) == {"clock.jpg"}  # words the reader glued together
     assert names(engine.search("text:7")) == {"clock.jpg"}  # a short word: no index, still found
 
 

@@ -306,7 +306,6 @@ class Concepts:
             for items, label in ((pos, 1), (neg, 0)):
                 for path, digest, _ in items:
                     self._put_example(conn, cid, path, digest, label, "taught", now)
-            self._unlearned(conn, cid)
         return self.learn(name, choose=True)
 
     def mark(self, name: str, photo: Path | str | int, right: bool) -> Learned:
@@ -321,7 +320,6 @@ class Concepts:
             path, digest, _ = self._photo_for(Path(photo))
         with self._lock, self.catalog.transaction() as conn:
             self._put_example(conn, info.id, path, digest, 1 if right else 0, "marked", time.time())
-            self._unlearned(conn, info.id)
         return self.learn(info.name, choose=False)
 
     def forget(self, name: str, photo: Path | str) -> Learned:
@@ -411,6 +409,7 @@ class Concepts:
             "origin = CASE WHEN concept_examples.origin = 'taught' THEN 'taught' ELSE excluded.origin END",
             (cid, pkey(path), digest, label, origin, now),
         )
+        Concepts._unlearned(conn, cid)  # learned again by the caller; if it is killed first, at the next update
 
     # -- learning -----------------------------------------------------------------
 
@@ -500,6 +499,10 @@ class Concepts:
                 [(cid, int(i), float(s)) for i, s in zip(member_ids.tolist(), member_scores.tolist())],
             )
 
+    def stale(self) -> builtins.list[str]:
+        """The concepts :meth:`ensure_current` would learn again."""
+        return [r[0] for r in self.catalog.query("SELECT name FROM concepts WHERE model != ?", (self.model_key(),))]
+
     def ensure_current(self) -> int:
         """Relearn every concept learned on another model (after a model switch), or not
         learned on its examples as they are (a run killed between saving them and learning,
@@ -570,12 +573,19 @@ class Learner:
         self.matrix = LibraryMatrix(catalog, vectors)
         self.tags = Tags(catalog, self.matrix, encode_texts)
         self.concepts = Concepts(catalog, matrix=self.matrix)
+        from lookalike.core.user_tags import UserTags
+
+        self.user_tags = UserTags(catalog, self.concepts, self.tags)
 
     def update(self) -> LearnReport:
         if self.catalog.readonly:
             return LearnReport(0, 0, 0)
         new = new_photo_ids(self.catalog)
         self.concepts.ensure_current()
+        if len(new):  # keywords the photos already carry (XMP, IPTC, sidecars) are the user's tags
+            from lookalike.core.keywords import import_keywords
+
+            import_keywords(self.user_tags, new.tolist())
         tagged = self.tags.update(new)
         scored = self.concepts.update(new)
         with self.catalog.transaction() as conn:

@@ -6,10 +6,12 @@ lazily: opening a library and listing its folders never imports torch.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -63,6 +65,20 @@ class Failure:
     reason: str
 
 
+def _writes(what: str):
+    """The method writes the library: it runs inside ``self.writing(what)``."""
+
+    def wrap(method):
+        @functools.wraps(method)
+        def run(self, *args, **kwargs):
+            with self.writing(what):
+                return method(self, *args, **kwargs)
+
+        return run
+
+    return wrap
+
+
 class SearchEngine:
     def __init__(
         self, library: Library, *, model: str | None = None, model_file: Path | None = None, device: str | None = None
@@ -91,6 +107,54 @@ class SearchEngine:
         self._learner: Learner | None = None
         self._model_failed = False  # the model could not be loaded (see close)
         self._lazy_lock = threading.RLock()  # builds people() and learner() once
+        library.before_release = self._save_if_changed
+
+    @classmethod
+    def open_on_demand(
+        cls,
+        library: Path | None = None,
+        *,
+        model: str | None = None,
+        model_file: Path | None = None,
+        device: str | None = None,
+        create: bool | None = True,
+    ) -> SearchEngine:
+        """Open ``library`` to search and to write, holding its writer lock only while writing
+        (see :meth:`writing`): the window's way, so the command line can write meanwhile."""
+        from lookalike.core.paths import app_paths
+
+        path = library
+        if path is None and (model or model_file):
+            path = app_paths().library_to_open(None, model, model_file)
+        lib = Library(path, on_demand=True, create=create)
+        try:
+            return cls(lib, model=model, model_file=model_file, device=device)
+        except BaseException:
+            lib.close()
+            raise
+
+    @contextmanager
+    def writing(self, what: str = "change the library") -> Iterator[None]:
+        """Everything that writes the library runs inside this block (it nests). A library
+        opened on demand takes the writer lock here (LibraryLockedError, worded for ``what``,
+        while another process writes) and saves the graph and lets the lock go at the end."""
+        with self.library.writing(what) as first:
+            if first:
+                # What was set up while only reading: the model's record, the faces' tables.
+                if self._encoder is not None and self.library.model_record() is None:
+                    self.library.bind_model(self._record(self._encoder))
+                if self._people is not None:
+                    self._people.store.ensure_schema()
+            yield
+
+    def _save_if_changed(self) -> None:
+        if self._vectors is not None and (
+            self._vectors.needs_save or self._vectors.generation != self._saved_generation()
+        ):
+            try:
+                self._save_graph()
+            except OSError as exc:  # a cache: the next open rebuilds it from the catalog
+                log.warning("Could not save the vector graph: %s", exc)
 
     @classmethod
     def open(
@@ -102,14 +166,17 @@ class SearchEngine:
         device: str | None = None,
         writer: bool = False,
         create: bool | None = None,
+        purpose: str = "index",
     ) -> SearchEngine:
-        """Open ``library``; with none named, the named model's library, else the current model's."""
+        """Open ``library``; with none named, the named model's library, else the current model's.
+
+        ``purpose`` words the message when ``writer`` is asked and another process writes."""
         from lookalike.core.paths import app_paths
 
         path = library
         if path is None and (model or model_file):  # None: Library opens the current model's
             path = app_paths().library_to_open(None, model, model_file)
-        lib = Library(path, writer=writer, create=create)
+        lib = Library(path, writer=writer, create=create, purpose=purpose)
         try:
             return cls(lib, model=model, model_file=model_file, device=device)
         except BaseException:
@@ -290,8 +357,13 @@ class SearchEngine:
                     # learning reads vectors where the index keeps them (none before a model is recorded)
                     lambda: self.vectors() if self.library.model_record() is not None else None,
                 )
-                if self.library.writer:  # a concept a killed run left unlearned is learned on open
-                    self._learner.concepts.ensure_current()
+                concepts = self._learner.concepts
+                if self.library.can_write and concepts.stale():  # a killed run left one unlearned: learn it now
+                    try:
+                        with self.writing("learn a concept again"):
+                            concepts.ensure_current()
+                    except LookalikeError as exc:  # another process writes: the next index learns it
+                        log.info("Not relearning the concepts now: %s", exc)
             return self._learner
 
     def _filtered(self, q, allowed: np.ndarray | None) -> np.ndarray | None:
@@ -357,6 +429,7 @@ class SearchEngine:
             return None
         return self.people().select(q.terms, q.source)
 
+    @_writes("bring concepts and people from the previous library")
     def adopt_library(self, folder: Path | str) -> tuple[int, int]:
         """A library being built for a new image model takes the user's decisions from the
         library in ``folder`` (the previous model's; opened read only): taught concepts,
@@ -375,7 +448,11 @@ class SearchEngine:
             log.info("nothing adopted from %s: %s", folder, exc)
             return 0, 0
         try:
-            return self.learner().concepts.adopt(other), self.people().adopt(other)
+            empty = self.catalog.photo_count() == 0
+            concepts = self.learner().concepts.adopt(other)  # user tags are concepts: carried with them
+            if empty:
+                self.learner().user_tags.adopt(other)  # and the automatic tags a user took off
+            return concepts, self.people().adopt(other)
         finally:
             other.close()
 
@@ -431,8 +508,8 @@ class SearchEngine:
 
     # -- folders and indexing ------------------------------------------------
 
+    @_writes("add a folder")
     def add_folder(self, path: Path | str) -> Folder:
-        self._need_writer("add a folder")
         p = Path(path).expanduser()
         try:
             p = p.resolve(strict=True)
@@ -454,8 +531,8 @@ class SearchEngine:
                 self.catalog.absorb_folder(f.id, row.id)
         return self.catalog.folder_by_path(p) or row
 
+    @_writes("remove a folder")
     def remove_folder(self, path: Path | str) -> int:
-        self._need_writer("remove a folder")
         row = self.catalog.folder_by_path(Path(path).expanduser().resolve())
         if row is None:
             row = self.catalog.folder_by_path(Path(path).expanduser())
@@ -472,9 +549,9 @@ class SearchEngine:
             self._save_graph()
         return n
 
+    @_writes("follow a renamed folder")
     def move_folder(self, old: Path | str, new: Path | str) -> Folder:
         """Follow a library folder renamed or moved on disk: its photos keep their vectors."""
-        self._need_writer("follow a renamed folder")
         with self._index_lock:
             row = self.catalog.folder_by_path(Path(old))
             if row is None:
@@ -498,6 +575,7 @@ class SearchEngine:
     def folders(self) -> list[Folder]:
         return self.catalog.folders()
 
+    @_writes("index")
     def index(
         self,
         roots: Sequence[Path | str] | None = None,
@@ -512,7 +590,6 @@ class SearchEngine:
         """Add ``roots`` (if any) and bring those folders (or all) up to date.
 
         ``on_commit`` is called (on an indexing thread) after each batch is committed."""
-        self._need_writer("index")
         from lookalike.core.duplicates.fingerprint import FingerprintStage
         from lookalike.core.indexer import Indexer, IndexReport
 
@@ -626,10 +703,6 @@ class SearchEngine:
                 out[int(pid)] = lines
         return out
 
-    def _need_writer(self, what: str) -> None:
-        if not self.library.writer:
-            raise LookalikeError(self.library.holder() or f"This library is open for searching only; cannot {what}.")
-
     # -- status -------------------------------------------------------------
 
     def status(self) -> LibraryStatus:
@@ -650,6 +723,10 @@ class SearchEngine:
             holder=self.library.holder(),
             note=note,
         )
+
+    def data_version(self) -> int:
+        """Changes when another process (the command line) has written the library; cheap."""
+        return self.catalog.data_version()
 
     def failures(self) -> list[Failure]:
         return [Failure(f.path, f.reason) for f in self.catalog.failures()]

@@ -799,7 +799,13 @@ class VectorIndex:
                     graph.mark_deleted(pid)
                 except RuntimeError:
                     pass
-            self._alive = (self._alive | labels) & live
+            # Labels the graph holds but this index deleted (a photo trashed, then put back)
+            # are not taken as alive here: they are unmarked below, with the caches dropped.
+            self._alive &= live
+            if extra:
+                self._dense = self._subset = None
+                self._unreachable_vecs = None
+                self._drop_reader()
             missing = live - self._alive
             added = 0
             if missing:
@@ -812,6 +818,10 @@ class VectorIndex:
                         pass
                 self._alive |= relive
                 missing -= relive
+                if relive:  # the live set changed: what was read of it (or of the saved file) is stale
+                    self._dense = self._subset = None
+                    self._unreachable_vecs = None
+                    self._drop_reader()
                 if missing:
                     after = min(missing) - 1
                     for ids, vecs in catalog.iter_vectors(after_id=after):

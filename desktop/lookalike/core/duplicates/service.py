@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections import Counter
@@ -14,7 +15,7 @@ from lookalike.core.catalog import PhotoRow, pkey, unkey
 from lookalike.core.duplicates import fingerprint, trash
 from lookalike.core.duplicates.finding import DuplicateKind, FindStats, find_groups
 from lookalike.core.duplicates.keeper import DEFAULT_RULES, Candidate, KeeperRule, choose, format_name
-from lookalike.core.errors import LookalikeError
+from lookalike.core.errors import LibraryLockedError, LookalikeError
 from lookalike.core.vectors import VectorIndex
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -67,6 +68,21 @@ class DuplicateGroup:
         }
 
 
+def _writes(what: str):
+    """The method writes the library: it runs inside the engine's ``writing`` block (which
+    takes the writer lock of a library the window opened, and refuses a reader)."""
+
+    def wrap(method):
+        @functools.wraps(method)
+        def run(self, *args, **kwargs):
+            with self.engine.writing(what):
+                return method(self, *args, **kwargs)
+
+        return run
+
+    return wrap
+
+
 class Duplicates:
     """Finding duplicate groups of a library, choosing keepers, acting on them.
 
@@ -77,8 +93,14 @@ class Duplicates:
         self.engine = engine
         self.rules = tuple(rules)
         self.last_stats = FindStats()
-        if self.writable and trash.recover(self.catalog):
-            self._refresh_search()
+        if self.writable:
+            try:
+                with engine.writing("settle an interrupted trash run"):
+                    recovered = trash.recover(self.catalog)
+            except LibraryLockedError:  # another Lookalike writes now: settled next time
+                recovered = False
+            if recovered:
+                self._refresh_search()
 
     @property
     def catalog(self):
@@ -86,7 +108,7 @@ class Duplicates:
 
     @property
     def writable(self) -> bool:
-        return bool(self.engine.library.writer)
+        return bool(self.engine.library.can_write)
 
     # -- finding ----------------------------------------------------------------
 
@@ -107,9 +129,7 @@ class Duplicates:
             self.engine.model_name,
             kinds=kinds,
             stats=stats,
-            fingerprints=lambda ids: (
-                fingerprint.ensure(self.catalog, ids) if self.writable else self._fingerprints(ids)
-            ),
+            fingerprints=self._ensure_fingerprints,
             graph_file=self.engine.library.path / VectorIndex.GRAPH,
         )
         self.last_stats = stats
@@ -137,6 +157,16 @@ class Duplicates:
             )
         out.sort(key=lambda g: (list(DuplicateKind).index(g.kind), -sum(m.size for m in g.others), str(g.keep.path)))
         return out
+
+    def _ensure_fingerprints(self, ids: Sequence[int]) -> dict[int, fingerprint.Fingerprint]:
+        """Fingerprints of ``ids``, computing (and storing) the missing ones when it may write."""
+        if self.writable:
+            try:
+                with self.engine.writing("store photo fingerprints"):
+                    return fingerprint.ensure(self.catalog, ids)
+            except LibraryLockedError:  # another Lookalike writes now: read what is stored
+                pass
+        return self._fingerprints(ids)
 
     def _fingerprints(self, ids: Sequence[int]) -> dict[int, fingerprint.Fingerprint]:
         """Read-only library: the cache, and the missing ones computed but not stored."""
@@ -166,9 +196,9 @@ class Duplicates:
 
     # -- decisions ----------------------------------------------------------------
 
+    @_writes("remember a decision")
     def keep_all(self, group: DuplicateGroup) -> None:
         """Remember that these photos are all kept: the group does not come back (a new copy does)."""
-        self._need_writer("remember a decision")
         with self.catalog.transaction() as conn:
             conn.execute(
                 "INSERT INTO dup_kept(kind, hashes, at) VALUES(?, ?, ?)",
@@ -178,18 +208,18 @@ class Duplicates:
     def _kept_sets(self) -> list[Counter]:
         return [Counter(h.split()) for (h,) in self.catalog.query("SELECT hashes FROM dup_kept")]
 
+    @_writes("forget decisions")
     def forget_kept(self) -> int:
         """Let every group kept whole come back. Returns the decisions forgotten."""
-        self._need_writer("forget decisions")
         with self.catalog.transaction() as conn:
             return conn.execute("DELETE FROM dup_kept").rowcount
 
     def reference_folders(self) -> list[Path]:
         return [unkey(p) for (p,) in self.catalog.query("SELECT path FROM dup_reference ORDER BY path")]
 
+    @_writes("mark a reference folder")
     def set_reference(self, folder: Path, reference: bool = True) -> None:
         """Mark a folder whose photos always win as the keeper (or unmark it)."""
-        self._need_writer("mark a reference folder")
         folder = Path(folder).expanduser().resolve()
         with self.catalog.transaction() as conn:
             if reference:
@@ -202,9 +232,9 @@ class Duplicates:
 
     # -- actions ------------------------------------------------------------------
 
+    @_writes("move photos to the trash")
     def trash_others(self, groups: Sequence[DuplicateGroup]) -> trash.TrashReport:
         """Move every group's photos but its keeper to the system trash (journalled; undoable)."""
-        self._need_writer("move photos to the trash")
         ids = [m.photo_id for g in groups for m in g.members]
         rows = self.catalog.photos_by_ids(ids)
         victims: list[PhotoRow] = []
@@ -226,9 +256,9 @@ class Duplicates:
         self._refresh_search()
         return trash.TrashReport(report.run_id, report.moved, report.left + tuple(left))
 
+    @_writes("undo")
     def undo(self, run_id: int | None = None) -> trash.UndoReport:
         """Put back the last trash run's files that are still in the trash."""
-        self._need_writer("undo")
         report = trash.undo(self.catalog, run_id)
         self._refresh_search()
         return report

@@ -34,8 +34,6 @@ from urllib.parse import unquote
 from lookalike.core.catalog import pkey, unkey
 
 if TYPE_CHECKING:  # pragma: no cover
-    import sqlite3
-
     from lookalike.core.catalog import Catalog, PhotoRow
 
 log = logging.getLogger(__name__)
@@ -255,10 +253,6 @@ def _unchanged(row: PhotoRow) -> str | None:
     if content_hash(data) != row.hash:
         return "its content changed since it was indexed"
     return None
-
-
-def check_unchanged(row: PhotoRow) -> str | None:
-    return _unchanged(row)
 
 
 def trash_photos(catalog: Catalog, rows: Sequence[PhotoRow], keepers: dict[int, PhotoRow] | None = None) -> TrashReport:
@@ -496,8 +490,3 @@ def undo(catalog: Catalog, run_id: int | None = None) -> UndoReport:
         with catalog.transaction() as conn:
             conn.execute("UPDATE trash_runs SET undone = ? WHERE id = ?", (time.time(), run_id))
     return UndoReport(run_id, tuple(restored), tuple(failed))
-
-
-def journal_states(conn: sqlite3.Connection) -> dict[str, int]:
-    """How many journal rows are in each state (tests and status)."""
-    return dict(conn.execute("SELECT state, COUNT(*) FROM trash_journal GROUP BY state").fetchall())
