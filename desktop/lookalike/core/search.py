@@ -40,6 +40,8 @@ class SearchResult:
     height: int | None
     taken: float | None
     size: int
+    match: bool | None = None  # set by SearchEngine.answer: whether the photo is what was asked for
+    confidence: float | None = None  # ...and how sure, 0-1 (lookalike.core.answer)
 
 
 @dataclass(frozen=True)
@@ -367,9 +369,25 @@ class SearchEngine:
         finally:
             other.close()
 
+    def answer(self, query, *, k: int | None = None, folder: Path | str | None = None):
+        """The ranked results with which of them match and how surely:
+        :class:`lookalike.core.answer.Answer` (at least ``k`` results, the matches among
+        the best :data:`lookalike.core.answer.CANDIDATES`)."""
+        from lookalike.core.answer import answer_query
+
+        return answer_query(self, self.parse(query) if isinstance(query, str) else query, k=k, folder=folder)
+
     def search(
-        self, query, *, k: int = 50, min_score: float | None = None, folder: Path | str | None = None
+        self,
+        query,
+        *,
+        k: int = 50,
+        min_score: float | None = None,
+        folder: Path | str | None = None,
+        vector: np.ndarray | None = None,
     ) -> list[SearchResult]:
+        """The ``k`` best photos for ``query`` (``vector``: the query's vector, when the caller
+        has it already)."""
         if k <= 0:
             raise UsageError("the number of results (-k) must be at least 1")
         if self.catalog.photo_count() == 0 and self.library.model_record() is None:
@@ -377,7 +395,7 @@ class SearchEngine:
         q = self.parse(query) if isinstance(query, str) else query
         # Person terms (@name, @./face.jpg) choose photos; People resolves them.
         persons = self._persons(q)
-        vec = self.embed(q) if q.has_vector_terms else None
+        vec = vector if vector is not None else (self.embed(q) if q.has_vector_terms else None)
         vectors = self.vectors()
         allowed = None
         if folder is not None:
