@@ -26,6 +26,7 @@ SECTIONS += ("faces",)  # People: bench/faces.py
 SECTIONS += ("concepts",)  # Concepts and filters: bench/concepts.py
 SECTIONS += ("window",)  # The window's memory by library size: bench/window_memory.py
 SECTIONS += ("peer",)
+SECTIONS += ("relevance",)  # Which results match: bench/relevance.py
 
 # Normal defaults (minutes on two cores) and --quick (seconds, for the smoke test).
 DEFAULTS = dict(
@@ -400,6 +401,11 @@ class Bench:
 
     def run_concepts(self) -> None:
         from lookalike.bench.concepts import run
+
+        run(self)
+
+    def run_relevance(self) -> None:
+        from lookalike.bench.relevance import run
 
         run(self)
 

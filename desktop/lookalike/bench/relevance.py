@@ -31,6 +31,7 @@ import json
 import logging
 import os
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -283,7 +284,7 @@ def image_queries(paths: list[Path], vectors: np.ndarray, encoder, say, every: i
 
 def measure(work: Path, say: Callable[[str], None], cache: Path | None = None) -> dict | None:
     from lookalike.bench import tagcal
-    from lookalike.core.answer import CANDIDATES, offline_kinds
+    from lookalike.core.answer import CANDIDATES, KIND_CANDIDATES, offline_kinds
     from lookalike.core.encoders import load_encoder
 
     if not tagcal.DATA.is_file():
@@ -305,19 +306,19 @@ def measure(work: Path, say: Callable[[str], None], cache: Path | None = None) -
     curve = fit_curve(*pairs(pool, fit_rows))
     res: dict = dict(photos=n, kept_apart=int(apart.sum()), queries=len(pool.queries), curve=curve)
     res["unknown_queries"] = [q for q, c in zip(pool.queries, pool.classes) if not c]
-    res["kept_apart_table"] = evaluate_kinds(pool, np.nonzero(apart)[0], curve, CANDIDATES).row()
+    res["kept_apart_table"] = evaluate_kinds(pool, np.nonzero(apart)[0], curve, KIND_CANDIDATES).row()
     cv = Tally()
     fold = np.random.default_rng(0).permutation(n) % FOLDS
     for f in range(FOLDS):
         c = fit_curve(*pairs(pool, np.nonzero(fold != f)[0]))
-        cv.add(evaluate_kinds(pool, np.nonzero(fold == f)[0], c, CANDIDATES))
+        cv.add(evaluate_kinds(pool, np.nonzero(fold == f)[0], c, KIND_CANDIDATES))
     res["cv"] = cv.row()
     loso = Tally()
     groups = np.array(pool.groups)
     res["sources"] = {}
     for g in sorted(set(pool.groups)):
         c = fit_curve(*pairs(pool, np.nonzero(groups != g)[0]))
-        t = evaluate_kinds(pool, np.nonzero(groups == g)[0], c, CANDIDATES)
+        t = evaluate_kinds(pool, np.nonzero(groups == g)[0], c, KIND_CANDIDATES)
         res["sources"][g] = dict(t.row(), photos=int((groups == g).sum()))
         loso.add(t)
     res["leave_one_source_out"] = loso.row()
@@ -331,6 +332,86 @@ def measure(work: Path, say: Callable[[str], None], cache: Path | None = None) -
         f"absent {k['absent']:.2f} photos, precision@5 {k['p5']:.2f}"
     )
     return res
+
+
+def measure_latency(library: Path, encoder, record, repeats: int, say: Callable[[str], None]) -> dict:
+    """Each text query of the query bench through ``search`` (today's top 50) and through
+    ``answer`` (the matches, what ``lookalike search`` now calls), on the same library."""
+    from lookalike.bench.queries import TEXTS
+    from lookalike.bench.util import summary
+    from lookalike.core.search import SearchEngine
+
+    engine = SearchEngine.open(library, writer=False)
+    with engine:
+        engine._encoder = encoder
+        engine.library.check_model(record)
+        engine.search(TEXTS[0], k=50)
+        engine.answer(TEXTS[0])  # warm: the background sample and the classifier are read once
+        plain, answered = [], []
+        rules: dict[str, int] = {}
+        for _ in range(repeats):
+            for text in TEXTS:
+                t0 = time.perf_counter()
+                engine.search(text, k=50)
+                t1 = time.perf_counter()
+                ans = engine.answer(text)
+                t2 = time.perf_counter()
+                plain.append((t1 - t0) * 1000)
+                answered.append((t2 - t1) * 1000)
+                rules[ans.rule] = rules.get(ans.rule, 0) + 1
+        n = len(engine.vectors())
+    out = dict(photos=n, search_ms=summary(plain), answer_ms=summary(answered), rules=rules, queries=len(plain))
+    say(
+        f"  relevance: at {n:,} photos, search p50 {out['search_ms']['median']:.1f} ms, answer p50 "
+        f"{out['answer_ms']['median']:.1f} ms (busy machine)"
+    )
+    return out
+
+
+def run(bench) -> None:
+    """``lookalike bench --only relevance``."""
+    from lookalike.bench.queries import build_synthetic_library
+    from lookalike.core.library import ModelRecord
+
+    out: dict = {}
+    if not bench.quick:
+        res = measure(bench.work, bench.say)
+        if res:
+            out.update(res)
+    encoders = bench.encoders()
+    name = "offline" if "offline" in encoders else next(iter(encoders), None)
+    if name is not None:
+        enc = encoders[name]
+        n = 2_000 if bench.quick else int(bench.cfg.get("relevance_size") or 100_000)
+        rec = ModelRecord(name if name == "offline" else "bench", enc.id, enc.weights_checksum, int(enc.dimension))
+        lib = bench.work / f"lib-relevance-{enc.id}"
+        built = build_synthetic_library(lib, enc, rec, n, bench.anchors(enc), bench.say)
+        out["latency"] = {
+            "encoder": name,
+            **built,
+            **measure_latency(lib, enc, rec, 1 if bench.quick else 3, bench.say),
+        }
+        if not bench.keep_work:
+            import shutil
+
+            shutil.rmtree(lib, ignore_errors=True)
+    bench.results["relevance"] = out
+
+
+def render(d: dict) -> list[str]:
+    L = ["## Relevance: which results match\n"]
+    if d.get("curve"):
+        L.append(table(d) + "\n")
+    lat = d.get("latency")
+    if lat:
+        s, a = lat["search_ms"], lat["answer_ms"]
+        L.append(
+            f"Query cost at {lat['photos']:,} synthetic photos ({lat['encoder']} model, {lat['queries']} text "
+            f"queries; a busy shared machine, so not a performance figure): today's top-50 search p50 "
+            f"{s['median']:.1f} ms (p95 {s['p95']:.1f}), the answer p50 {a['median']:.1f} ms (p95 {a['p95']:.1f}); "
+            f"rules used: {', '.join(f'{k} {v}' for k, v in sorted(lat['rules'].items()))}.\n"
+        )
+    return L
 
 
 def table(d: dict) -> str:

@@ -427,6 +427,11 @@ def _plugins(results: dict) -> list[str]:
         from lookalike.bench.concepts import render as render_concepts
 
         L.extend(render_concepts(results["concepts"]))
+
+    if results.get("relevance"):
+        from lookalike.bench.relevance import render as render_relevance
+
+        L.extend(render_relevance(results["relevance"]))
     return L
 
 

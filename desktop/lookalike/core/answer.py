@@ -68,8 +68,13 @@ BACKGROUND = 1024
 TAIL_MARGIN = 1.0
 #: Confidence per spread above (or below) the tail's line: 0.5 on the line.
 TAIL_SLOPE = 1.5
-#: Candidates the answer looks at (and the offline kinds re-rank) beyond the ``k`` asked for.
+#: Results the answer looks at first, beyond the ``k`` asked for...
+FIRST = 50
+#: ...and at most, when the last of those still matches...
 CANDIDATES = 200
+#: ...and those the offline kinds re-rank by their classes' probability: each costs the
+#: classifier's 1280 x 1000 product (100 of them: ~8-13 ms on one thread of this busy machine).
+KIND_CANDIDATES = 100
 #: MiniLM cosine between a query and an ImageNet class name ("a photo of a ox") that reads
 #: the query as that class, when no word of it is a WordNet kind.
 NAME_SIMILARITY = 0.72
@@ -326,10 +331,13 @@ def kinds_text(query) -> str | None:
 
 
 def answer_query(engine, q, *, k: int | None = None, folder=None) -> Answer:
-    """What :meth:`lookalike.core.search.SearchEngine.answer` returns."""
-    want = max(int(k or 0), CANDIDATES)
+    """What :meth:`lookalike.core.search.SearchEngine.answer` returns. The search is asked for
+    :data:`FIRST` results (or ``k``); only when the last of them still matches is it asked
+    again for more (:data:`CANDIDATES`, :data:`KIND_CANDIDATES`): a query with a few matches
+    costs what a top-50 search costs."""
+    asked = int(k or 0)
     if not q.has_vector_terms:  # filters, people: what they choose is the answer
-        results = engine.search(q, k=max(int(k or 0), 1) if k else want, folder=folder)
+        results = engine.search(q, k=asked or CANDIDATES, folder=folder)
         return Answer(chosen(results), len(results), "chosen", "" if results else "no photo fits these filters")
     text = kinds_text(q)
     record = engine.library.model_record()
@@ -340,18 +348,32 @@ def answer_query(engine, q, *, k: int | None = None, folder=None) -> Answer:
             classes = kinds.classes(text)
             if not classes and len(text.split()) <= 3:  # a word the offline model has no kind for
                 vec = engine.embed(q)
-                results = engine.search(q, k=want, folder=folder, vector=vec)
+                results = engine.search(q, k=max(asked, FIRST), folder=folder, vector=vec)
                 out = [replace(r, match=False, confidence=0.0) for r in results]
                 return Answer(out, 0, "kinds", OFFLINE_UNKNOWN)
             if classes:
-                vec = kinds.direction(classes, int(record.dimension))
-                results = engine.search(q, k=want, folder=folder, vector=vec)
-                vecs = engine.vectors().rows(np.array([r.photo_id for r in results], np.int64))
-                judged, m = judge_kinds(results, kinds.evidence(vecs, classes))
-                return Answer(judged, m, "kinds", "" if m else "no photo shows this", classes)
+                return _kinds_answer(engine, q, kinds, classes, int(record.dimension), asked, folder)
     vec = engine.embed(q)
-    results = engine.search(q, k=want, folder=folder, vector=vec)
     vectors = engine.vectors()
     bg = _backgrounds.setdefault(engine, Background()).rows(vectors, engine.catalog.generation())
-    judged, m, note = judge_tail(results, vec, bg, len(vectors))
-    return Answer(judged, m, "tail", note)
+    n = max(asked, FIRST)
+    while True:
+        results = engine.search(q, k=n, folder=folder, vector=vec)
+        judged, m, note = judge_tail(results, vec, bg, len(vectors))
+        if n >= max(asked, CANDIDATES) or len(results) < n or not judged[-1].match:
+            return Answer(judged, m, "tail", note)
+        n = max(asked, CANDIDATES)
+
+
+def _kinds_answer(engine, q, kinds: OfflineKinds, classes, dim: int, asked: int, folder) -> Answer:
+    vec = kinds.direction(classes, dim)
+    n = max(asked, FIRST)
+    while True:
+        results = engine.search(q, k=n, folder=folder, vector=vec)
+        vecs = engine.vectors().rows(np.array([r.photo_id for r in results], np.int64))
+        judged, m = judge_kinds(results, kinds.evidence(vecs, classes))
+        last = results[-1].photo_id if results else None
+        widen = any(r.photo_id == last and r.match for r in judged)
+        if n >= max(asked, KIND_CANDIDATES) or len(results) < n or not widen:
+            return Answer(judged, m, "kinds", "" if m else "no photo shows this", classes)
+        n = max(asked, KIND_CANDIDATES)
