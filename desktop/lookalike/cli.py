@@ -334,13 +334,14 @@ def cmd_search(args) -> int:
     engine = _open_engine(args, writer=False)
     with engine:
         ans = engine.answer(args.query, k=k if ranked else None, folder=args.folder)
-    if ranked:
-        results = [r for r in ans.results if args.min_score is None or r.score >= args.min_score][:k]
-        closest = False
-    elif ans.matches:
-        results, closest = ans.matched, False
-    else:
-        results, closest = ans.results[:CLOSEST], True
+        if ranked:
+            results = [r for r in ans.results if args.min_score is None or r.score >= args.min_score][:k]
+            closest = False
+        elif ans.matches:
+            results, closest = ans.matched, False
+        else:
+            results, closest = ans.results[:CLOSEST], True
+        matched = engine.text_matches(args.query, [r.photo_id for r in results])  # a text: query's words
 
     # A query of filters alone lists photos newest first: no score (NaN), the date instead.
     def score(r) -> float | None:
@@ -356,6 +357,7 @@ def cmd_search(args) -> int:
                     "match": bool(r.match),
                     "confidence": r.confidence,
                 }
+                | ({"text": matched[r.photo_id]} if r.photo_id in matched else {})
                 for r in results
             ]
         )
@@ -369,8 +371,9 @@ def cmd_search(args) -> int:
     for r in results:
         taken = time.strftime("%Y-%m", time.localtime(r.taken)) if r.taken else "   -   "
         shown = f"{r.score:6.3f}" if score(r) is not None else taken
+        lines = matched.get(r.photo_id)
         mark = "  (closest, not a match)" if closest else ""
-        _print_line(f"{r.rank:>3}  {shown}  ", r.path, mark)
+        _print_line(f"{r.rank:>3}  {shown}  ", r.path, (f"  text: {' | '.join(lines)}" if lines else "") + mark)
     return 0
 
 

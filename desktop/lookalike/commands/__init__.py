@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 Handler = Callable[[argparse.Namespace], int]
 
-FEATURES: tuple[str, ...] = ("duplicates", "people", "concepts")
+FEATURES: tuple[str, ...] = ("duplicates", "people", "concepts", "text")
 
 
 @dataclass(frozen=True)

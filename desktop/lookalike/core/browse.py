@@ -22,6 +22,7 @@ import numpy as np
 from lookalike.core.catalog import prefix_range, unkey
 from lookalike.core.errors import QueryError
 from lookalike.core.query import KINDS, FilterKey, Query, Shape, Term, date_span, min_size
+from lookalike.core.text.store import filter_sql as text_filter_sql
 
 if TYPE_CHECKING:  # pragma: no cover
     from lookalike.core.catalog import Catalog
@@ -106,7 +107,16 @@ def _filter_sql(query: Query) -> tuple[list[str], list[object]]:
     for value in by_key.get(FilterKey.TAG, ()):
         where.append("id IN (SELECT photo_id FROM photo_tags WHERE tag = ?)")
         args.append(value)
+    _text_sql(query, where, args)
     return where, args
+
+
+def _text_sql(query: Query, where: list[str], args: list[object]) -> None:
+    """``text:`` filters: the photos whose text holds these words (or, subtracted, not)."""
+    for f in query.filters_of(FilterKey.TEXT):
+        sql, more = text_filter_sql(f.value)
+        where.append(f"NOT {sql}" if f.exclude else sql)
+        args += more
 
 
 def _concept_sql(query: Query, concepts: Concepts | None) -> tuple[list[str], list[object]]:

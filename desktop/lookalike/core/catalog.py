@@ -25,6 +25,7 @@ from lookalike.core.concepts_schema import MIGRATION as _CONCEPTS_SCHEMA
 from lookalike.core.duplicates.schema import MIGRATION as _DUPLICATES_SCHEMA
 from lookalike.core.errors import DiskFullError, LibraryCorruptError, LibraryNeedsUpgradeError, LookalikeError
 from lookalike.core.faces.schema import MIGRATION as _FACES_SCHEMA
+from lookalike.core.text.schema import MIGRATION as _TEXT_SCHEMA
 
 log = logging.getLogger(__name__)
 
@@ -74,9 +75,23 @@ MIGRATIONS[2] = _FACES_SCHEMA
 MIGRATIONS[3] = _CONCEPTS_SCHEMA
 MIGRATIONS[4] = _DUPLICATES_SCHEMA
 MIGRATIONS[5] = _FILTER_INDEX  # filters and browse (core/concepts_schema.py)
+MIGRATIONS[6] = _TEXT_SCHEMA  # text in photos (core/text/schema.py)
 SCHEMA_VERSION = max(MIGRATIONS)
 
 _SQLITE_FULL, _SQLITE_IOERR, _SQLITE_CANTOPEN = 13, 10, 14
+
+
+def _statements(script: str) -> Iterator[str]:
+    """The statements of a migration, each whole (a trigger's body holds semicolons)."""
+    buf = ""
+    for piece in script.split(";"):
+        buf += piece + ";"
+        if sqlite3.complete_statement(buf):
+            if buf.strip(" \t\n;"):
+                yield buf
+            buf = ""
+    if buf.strip(" \t\n;"):
+        yield buf
 
 
 def _sqlite_disk_full(exc: sqlite3.Error, path: Path) -> bool:
@@ -237,9 +252,8 @@ class Catalog:
             raise LibraryNeedsUpgradeError("The library needs an upgrade; open it once for writing.")
         with self.transaction():
             for v in sorted(k for k in MIGRATIONS if k > version):
-                for stmt in MIGRATIONS[v].split(";"):
-                    if stmt.strip():
-                        self._db.execute(stmt)
+                for stmt in _statements(MIGRATIONS[v]):
+                    self._db.execute(stmt)
             self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def _check(self) -> None:

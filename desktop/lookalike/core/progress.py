@@ -13,12 +13,13 @@ class Stage(StrEnum):
     """What a long job is doing; shared by every producer and every view of progress.
 
     Counts are photos, except DOWNLOAD (bytes of a model file) and FACES (photos
-    whose faces were looked for).
+    whose faces were looked for); TEXT counts photos read for their text.
     """
 
     SCAN = "scanning"
     ENCODE = "indexing"
     FACES = "faces"
+    TEXT = "reading text"
     DOWNLOAD = "downloading"
     LOAD_MODEL = "loading model"
     SAVE = "saving"

@@ -70,19 +70,23 @@ People and concepts
 
 Filters
     ``key:value`` at the start of a word, where key is one of ``after``,
-    ``before``, ``year``, ``in``, ``kind``, ``shape``, ``min``, ``tag``
+    ``before``, ``year``, ``in``, ``kind``, ``shape``, ``min``, ``tag``, ``text``
     (any case). The value runs to the next whitespace or separating sign, or
     is quoted (``in:"~/My Pictures"``). A filter may stand anywhere, even
     inside free text (``dog year:2023 on grass`` is the text ``dog on grass``
     and a filter); it applies to the whole query, never changes a score and
-    takes no sign or weight. Dates are ``YYYY``, ``YYYY-MM`` or
+    takes no sign (but ``text:``) or weight. Dates are ``YYYY``, ``YYYY-MM`` or
     ``YYYY-MM-DD`` in local time; ``after:P`` keeps photos from the start of
     P on, ``before:P`` those before it, ``year:Y`` those within Y (a photo's
     date is when it was taken, else its file's time). ``in:`` takes a folder
     (relative to ``base_dir``); ``kind:`` one or more of jpeg, png, heic,
     webp, gif, tiff, bmp, avif (``kind:png,heic``); ``shape:`` portrait,
     landscape or square; ``min:`` a size as ``2mp`` or ``1920x1080``;
-    ``tag:`` a tag of the vocabulary (:mod:`lookalike.core.tags`). Repeated
+    ``tag:`` a tag of the vocabulary (:mod:`lookalike.core.tags`);
+    ``text:`` words the photo's text holds (``text:bakery``,
+    ``text:"luna bakery"``; case, accents, spaces and punctuation aside, as
+    read by :mod:`lookalike.core.text`), and it alone may be subtracted
+    (``screenshot - text:confidential`` leaves those photos out). Repeated
     ``in:``, ``kind:``, ``shape:`` and ``year:`` filters mean any of them;
     everything else must all hold. A query may be filters alone: it lists
     the photos they choose, newest first.
@@ -159,6 +163,7 @@ class FilterKey(StrEnum):
     SHAPE = "shape"
     MIN = "min"
     TAG = "tag"
+    TEXT = "text"
 
 
 class Shape(StrEnum):
@@ -179,7 +184,7 @@ KINDS: dict[str, tuple[str, ...]] = {
     "avif": ("avif",),
 }
 _KIND_ALIASES = {suffix: name for name, suffixes in KINDS.items() for suffix in suffixes}
-_FILTER_KEY = re.compile(r"(after|before|year|in|kind|shape|min|tag):", re.IGNORECASE)
+_FILTER_KEY = re.compile(r"(after|before|year|in|kind|shape|min|tag|text):", re.IGNORECASE)
 _DATE = re.compile(r"([0-9]{4})(?:-([0-9]{1,2})(?:-([0-9]{1,2}))?)?")
 _MEGAPIXELS = re.compile(r"([0-9]+(?:\.[0-9]*)?|\.[0-9]+)mp", re.IGNORECASE)
 _PIXELS = re.compile(r"([0-9]{1,6})x([0-9]{1,6})", re.IGNORECASE)
@@ -211,9 +216,10 @@ class Filter:
     key: FilterKey
     value: str
     column: int = field(default=0, compare=False)
+    exclude: bool = False  # ``- text:word``: the photos it chooses are left out
 
     def __str__(self) -> str:
-        return f"{self.key}:{_render_value(self.value, self.key)}"
+        return ("- " if self.exclude else "") + f"{self.key}:{_render_value(self.value, self.key)}"
 
 
 @dataclass(frozen=True)
@@ -396,7 +402,18 @@ def _filter_value(key: FilterKey, raw: str, base_dir: Path | None, text: str, co
         if m is not None and int(m.group(1)) > 0 and int(m.group(2)) > 0:
             return f"{int(m.group(1))}x{int(m.group(2))}"
         raise QueryError("min: expects a size like 2mp or 1920x1080", text, column)
+    if key == FilterKey.TEXT:
+        return _text_value(raw, text, column)
     return _tag_value(raw, text, column)
+
+
+def _text_value(raw: str, text: str, column: int) -> str:
+    from lookalike.core.text.ocr import normalise
+
+    value = " ".join(raw.split())
+    if not normalise(value.rstrip("*")):
+        raise QueryError(f"text: expects words to look for, not {_shorten(raw)!r}", text, column)
+    return value
 
 
 # --------------------------------------------------------------------- lexing
@@ -419,6 +436,7 @@ class _RawFilter:
     value: str  # as written (unquoted)
     column: int  # where the key begins
     value_column: int
+    exclude: bool = False
 
 
 def _skip_space(text: str, i: int) -> int:
@@ -535,7 +553,7 @@ class _Lexer:
             raise QueryError(f"more than {MAX_TERMS} terms", self.text, raw.column)
         self.terms.append(raw)
 
-    def read_filter(self, key: FilterKey, i: int) -> int:
+    def read_filter(self, key: FilterKey, i: int, exclude: bool = False) -> int:
         """Reads ``key:value`` at ``text[i]``; returns the index after it."""
         text = self.text
         start = i + len(key) + 1
@@ -544,7 +562,7 @@ class _Lexer:
         value, quoted, j = _read_token(text, start, "value")
         if len(self.filters) >= MAX_FILTERS:
             raise QueryError(f"more than {MAX_FILTERS} filters", text, i)
-        self.filters.append(_RawFilter(key, value, i, start + (1 if quoted else 0)))
+        self.filters.append(_RawFilter(key, value, i, start + (1 if quoted else 0), exclude))
         return j
 
     def read_mark(self, i: int, weight: float, start: int) -> int:
@@ -665,9 +683,9 @@ class _Lexer:
             if key is not None:
                 if weighted:
                     raise QueryError("a filter takes no weight", text, start)
-                if sign < 0:
+                if sign < 0 and key != FilterKey.TEXT:
                     raise QueryError("a filter cannot be subtracted", text, sign_column)
-                i = self.read_filter(key, i)
+                i = self.read_filter(key, i, exclude=sign < 0)
             elif _mark_at(text, i):
                 i = self.read_mark(i, weight, start)
             elif text[i] in _QUOTES:
@@ -772,7 +790,8 @@ def parse(text: str, *, base_dir: Path | None = None) -> Query:
             terms.append(Term("text", raw.value, raw.weight, raw.column))
     filters: list[Filter] = []
     for rf in raw_filters:
-        item = Filter(rf.key, _filter_value(rf.key, rf.value, base_dir, text, rf.value_column), rf.column)
+        value = _filter_value(rf.key, rf.value, base_dir, text, rf.value_column)
+        item = Filter(rf.key, value, rf.column, rf.exclude)
         if item not in filters:
             filters.append(item)
     return Query(tuple(terms), text, tuple(filters))

@@ -564,6 +564,8 @@ class SearchEngine:
                 self._save_graph()
                 self.people().finish(progress)
             self.learner().update()  # tags and concepts for the photos just indexed
+            if not report.cancelled:  # text follows, once the photos are searchable by likeness
+                self._read_text(targets, vectors, excludes, progress, cancel, on_commit, batch_size)
             changed = report.added or report.updated or report.removed
             # (a re-scan that changed no vector keeps its ef: tuning loads the whole graph)
             if len(vectors) > 20_000 and changed:
@@ -571,6 +573,63 @@ class SearchEngine:
                 self.catalog.set_meta({"hnsw_ef": ef, "hnsw_recall_at_50": f"{recall:.4f}"})
                 self._save_graph()
             return report
+
+    def _read_text(self, targets, vectors, excludes, progress, cancel, on_commit, batch_size=None) -> int:
+        """The text pass (:mod:`lookalike.core.text.stage`): photos not read yet are read,
+        after the likeness indexing, committed every ``batch_size`` photos (4 by default:
+        a photo with text takes seconds to read, so a kill loses little); returns how many
+        were read."""
+        from lookalike.core.indexer import Indexer
+        from lookalike.core.text.stage import TextStage, text_enabled
+
+        if not text_enabled():
+            return 0
+        stage = TextStage()
+        try:
+            indexer = Indexer(
+                self.catalog,
+                vectors,
+                lambda: self.encoder(progress=progress, cancel=cancel),
+                batch_size=batch_size or 4,
+                on_commit=on_commit,
+                stages=(stage,),
+            )
+            report = indexer.run(targets, excludes=excludes, progress=progress, cancel=cancel)
+        finally:
+            stage.close()
+        if report.added or report.updated or report.removed:  # photos that came meanwhile
+            vectors.generation = self.catalog.generation()
+            self._save_graph()
+        return report.refreshed
+
+    def photo_text(self, path: Path | str):
+        """What was read in the photo at ``path``: a :class:`lookalike.core.text.store.PhotoText`,
+        or None when it has not been read yet. Raises :class:`LookalikeError` for a photo
+        not in the library."""
+        from lookalike.core.text import store
+
+        row = self.catalog.photo_by_path(Path(path).expanduser().absolute())
+        if row is None:
+            raise LookalikeError(f"{path} is not in the library (index its folder first)")
+        return store.text_of(self.catalog.query(store.TEXT_OF_SQL, (row.id,)))
+
+    def text_matches(self, query, photo_ids: Sequence[int]) -> dict[int, list[str]]:
+        """For a query with ``text:`` filters: the lines of each photo's text that hold
+        the words looked for (what a result shows), by photo id; {} for other queries."""
+        from lookalike.core.query import FilterKey
+        from lookalike.core.text import store
+
+        q = self.parse(query) if isinstance(query, str) else query
+        phrases = [f.value for f in q.filters_of(FilterKey.TEXT) if not f.exclude]
+        out: dict[int, list[str]] = {}
+        if not phrases:
+            return out
+        for pid in photo_ids:
+            text = store.text_of(self.catalog.query(store.TEXT_OF_SQL, (int(pid),)))
+            lines = store.matched_lines(text, phrases) if text is not None else []
+            if lines:
+                out[int(pid)] = lines
+        return out
 
     def _need_writer(self, what: str) -> None:
         if not self.library.writer:

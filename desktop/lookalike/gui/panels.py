@@ -145,6 +145,7 @@ STAGE_TITLES = {
     Stage.SCAN: "Looking for photos…",
     Stage.ENCODE: "Indexing…",
     Stage.FACES: "Finding faces…",
+    Stage.TEXT: "Reading text in photos…",
     Stage.DOWNLOAD: "Downloading the model…",
     Stage.LOAD_MODEL: "Loading the model…",
     Stage.SAVE: "Saving…",
