@@ -122,6 +122,9 @@ DROPPED_FILES: tuple[str, ...] = (
     "PySide6/Qt/plugins/generic/*",
     # dlib's 68-point landmark model (99 MB): Lookalike aligns faces with the 5-point one.
     "face_recognition_models/models/shape_predictor_68_face_landmarks.dat",
+    # OpenCV's Qt 5 platform plugins and fonts, for its own windows (highgui), which the OCR
+    # (the only user of OpenCV: image crops and resizes) never opens.
+    "cv2/qt/*",
     # Test folders of any package.
     "*/tests/*",
 )

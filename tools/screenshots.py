@@ -28,6 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dark", action="store_true", help="use a dark palette (as a dark desktop would)")
     ap.add_argument("--photos", type=int, default=60, help="extra photos, so indexing takes a moment")
     ap.add_argument("--readme", type=Path, help="only take the README picture (real photos), save it here")
+    ap.add_argument("--text", action="store_true", help="only the text in photos: a text: search and the preview")
     args = ap.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
 
@@ -41,6 +42,9 @@ def main(argv: list[str] | None = None) -> int:
     photos = home / "Pictures"
     if args.readme:
         write_real_photos(photos / "Camera")
+    elif args.text:
+        write_samples(photos / "Samples")
+        write_text_photos(photos / "Scans")
     else:
         write_samples(photos / "Samples")
         make_photos(photos / "Holidays", args.photos, None)
@@ -87,6 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     pump(1)
     if args.readme:
         return readme_picture(window, photos / "Camera", args.readme, pump)
+    if args.text:
+        return text_pictures(window, photos, shot, pump)
     shot("1-welcome")
 
     window.add_folders([str(photos / "Samples"), str(photos / "Holidays")])
@@ -146,6 +152,43 @@ def main(argv: list[str] | None = None) -> int:
 
     window.close()
     shutil.rmtree(home, ignore_errors=True)
+    return 0
+
+
+def write_text_photos(folder: Path) -> None:
+    """A receipt, a sign in a real photo, a photographed page and a screenshot (bench/textset.py)."""
+    import random
+
+    from lookalike.bench import textset
+
+    rng = random.Random(5)
+    folder.mkdir(parents=True, exist_ok=True)
+    backs = textset.real_photos()
+    textset.receipt(["bakery", "croissant", "espresso", "walnut"], rng).save(folder / "receipt.jpg", quality=88)
+    textset.sign(backs["china"], ["luna", "bakery"], rng).save(folder / "sign.jpg", quality=88)
+    textset.document(["invoice", "deadline", "meadow", "copper"], rng).save(folder / "page.jpg", quality=88)
+    textset.screenshot(["confidential", "agenda", "meeting", "budget"], rng).save(folder / "screenshot.png")
+
+
+def text_pictures(window, photos: Path, shot, pump) -> int:
+    """7: a text: search, the matched lines; 8: the preview with the photo's text."""
+    window.add_folders([str(photos / "Samples"), str(photos / "Scans")])
+    pump(5, lambda: window.service.indexing)
+    pump(600, lambda: not window.service.indexing and window.service.model_ready)
+    pump(1)
+    window.search_view.query_bar.set_text("text:bakery")
+    window.search_view.run_search()
+    pump(20, lambda: window.search_view.results_model.rowCount() > 0)
+    pump(1.5)
+    shot("7-text-search")
+    window.search_view.open_preview(0)
+    preview = window.search_view.preview
+    preview.resize(1000, 760)
+    preview.move(180, 40)
+    pump(10, lambda: preview.text_panel.isVisible() and preview.canvas.image() is not None)
+    shot("8-preview-text")
+    preview.close()
+    window.close()
     return 0
 
 

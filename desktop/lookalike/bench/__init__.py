@@ -25,6 +25,7 @@ SECTIONS += ("faces",)  # People: bench/faces.py
 
 SECTIONS += ("concepts",)  # Concepts and filters: bench/concepts.py
 SECTIONS += ("window",)  # The window's memory by library size: bench/window_memory.py
+SECTIONS += ("text",)  # Text in photos: bench/text.py
 SECTIONS += ("peer",)
 SECTIONS += ("relevance",)  # Which results match: bench/relevance.py
 
@@ -416,6 +417,11 @@ class Bench:
 
     def run_faces(self) -> None:
         from lookalike.bench.faces import run
+
+        run(self)
+
+    def run_text(self) -> None:
+        from lookalike.bench.text import run
 
         run(self)
 

@@ -432,6 +432,11 @@ def _plugins(results: dict) -> list[str]:
         from lookalike.bench.relevance import render as render_relevance
 
         L.extend(render_relevance(results["relevance"]))
+
+    if results.get("text"):
+        from lookalike.bench.text import render as render_text
+
+        L.extend(render_text(results["text"]))
     return L
 
 

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
 )
 
 from lookalike.gui import icons
+from lookalike.gui.preview_text import PhotoTextPanel
 from lookalike.gui.results import ResultItem, ResultsModel, format_bytes, format_taken
 from lookalike.gui.workers import JobFailure, JobRunner
 
@@ -172,6 +173,10 @@ class PreviewDialog(QDialog):
         grid.addWidget(self.tags_label, 3, 0, 1, 2)
         grid.setColumnStretch(0, 1)
         lay.addWidget(info)
+        # The text read in the photo (gui/preview_text.py), below the details.
+        searched = getattr(parent, "searched_text", None)
+        self.text_panel = PhotoTextPanel(self._service, searched if callable(searched) else str, self)
+        lay.addWidget(self.text_panel)
 
         bar = QHBoxLayout()
         bar.setSpacing(4)
@@ -251,6 +256,7 @@ class PreviewDialog(QDialog):
         self._loading = item.path
         self._load_faces(item.path)
         self._load_tags(item.photo_id, item.path)
+        self.text_panel.load(item.path, item.photo_id)
         path = item.path
         self.runner.submit(
             load_preview_image,

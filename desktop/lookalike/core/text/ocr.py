@@ -120,7 +120,17 @@ class Reader:
 
     def _load(self) -> Any:
         if self._engine is None:
-            from rapidocr_onnxruntime import RapidOCR
+            # OpenCV's wheel points Qt at its own Qt 5 plugins on import: the window's Qt 6
+            # (and any process started from here) must not be sent there.
+            qt_env = {k: os.environ.get(k) for k in ("QT_QPA_PLATFORM_PLUGIN_PATH", "QT_QPA_FONTDIR")}
+            try:
+                from rapidocr_onnxruntime import RapidOCR
+            finally:
+                for key, value in qt_env.items():
+                    if value is None:
+                        os.environ.pop(key, None)
+                    else:
+                        os.environ[key] = value
 
             self._engine = RapidOCR(
                 det_limit_type="max",

@@ -531,6 +531,10 @@ class SearchView(View):
             view.teach_from_selection(self._selected_paths())
             frame.activate_view(view.key)
 
+    def searched_text(self) -> str:
+        """The query text of the results shown (the preview shows what a text: search matched)."""
+        return self._last_search_text
+
     def preview_current(self) -> None:
         row = self.results_view.current_row()
         if row >= 0:
