@@ -193,9 +193,28 @@ def evaluate_kinds(pool: Pool, rows: np.ndarray, curve: tuple[float, float], can
     return out
 
 
+def tail_shown(s: np.ndarray, bg_scores: np.ndarray, n_library: int) -> np.ndarray:
+    """Which photos the app's tail rule shows for a query scoring the library ``s``: the best
+    FIRST results judged, and the best CANDIDATES when the last of those still matches."""
+    from lookalike.core.answer import CANDIDATES, FIRST, robust_stats, tail_boundary, tail_line
+
+    med, spread = robust_stats(bg_scores)
+    line = tail_line(med, spread, n_library)
+    order = np.argsort(-s, kind="stable")
+    shown = np.zeros(len(s), bool)
+    for n in (FIRST, CANDIDATES):
+        top = order[:n]
+        edge = tail_boundary(s[top], line, spread)
+        shown[:] = False
+        shown[top] = s[top] > edge
+        if len(top) < n or not shown[top[-1]]:
+            break
+    return shown
+
+
 def evaluate_tail(pool: Pool, rows: np.ndarray, text_vectors: np.ndarray, candidates: int) -> Tally:
     """The distribution rule alone on the offline model's text queries (MiniLM's vector)."""
-    from lookalike.core.answer import BACKGROUND, robust_stats, tail_confidence, tail_line
+    from lookalike.core.answer import BACKGROUND
 
     out = Tally()
     lib = pool.vectors[rows]
@@ -203,12 +222,8 @@ def evaluate_tail(pool: Pool, rows: np.ndarray, text_vectors: np.ndarray, candid
     for j in range(len(pool.queries)):
         y = pool.truth[rows, j]
         s = lib @ text_vectors[j]
-        med, spread = robust_stats(bg @ text_vectors[j])
-        line = tail_line(med, spread, len(lib))
         order = np.argsort(-s, kind="stable")
-        cand = order[:candidates]
-        shown = np.zeros(len(rows), bool)
-        shown[cand] = tail_confidence(s[cand], line, spread) >= 0.5
+        shown = tail_shown(s, bg @ text_vectors[j], len(lib))
         out.tp += int((shown & (y == 1)).sum())
         out.fp += int((shown & (y == 0)).sum())
         out.fn += int((~shown & (y == 1)).sum())
@@ -242,7 +257,7 @@ def image_queries(paths: list[Path], vectors: np.ndarray, encoder, say, every: i
     """Image queries: a library of the photos plus two altered copies of every ``every``-th;
     each such photo queried by a third copy not in the library (its answer: the original and
     its two copies), and each photo left out of the library queried as itself (absent)."""
-    from lookalike.core.answer import BACKGROUND, robust_stats, tail_confidence, tail_line
+    from lookalike.core.answer import BACKGROUND
     from lookalike.core.imaging import decode_file
 
     size = int(getattr(encoder, "image_size", 224) or 224)
@@ -264,10 +279,8 @@ def image_queries(paths: list[Path], vectors: np.ndarray, encoder, say, every: i
     t = Tally()
     for i, q in [*queries, *((i, vectors[i]) for i in absent)]:
         s = L @ q
-        med, spread = robust_stats(bg @ q)
-        line = tail_line(med, spread, len(L))
         y = (owner_a == i).astype(int) if i not in absent else np.zeros(len(L), int)
-        shown = tail_confidence(s, line, spread) >= 0.5
+        shown = tail_shown(s, bg @ q, len(L))
         t.tp += int((shown & (y == 1)).sum())
         t.fp += int((shown & (y == 0)).sum())
         t.fn += int((~shown & (y == 1)).sum())
