@@ -397,6 +397,10 @@ class SearchEngine:
             return browse_columns(self.catalog, allowed)
         return browse(self.catalog, allowed, limit=limit, offset=offset)
 
+    def people_if_open(self):
+        """People, if something opened it already (else None: nothing to bring up to date)."""
+        return self._people
+
     def people(self):
         """The library's People (faces, persons, names): :class:`lookalike.core.faces.People`."""
         if self._people is None:
@@ -629,6 +633,7 @@ class SearchEngine:
                 self.encoder(progress=progress, cancel=cancel)  # refuses a model the library was not built with
             vectors = self.vectors()  # the library's recorded dimension; a new one loads the model
             vectors.check()  # a re-scan reads the whole graph once: damage found here is rebuilt, and saved below
+            vectors.verify(self.catalog)  # a photo the catalog holds and the graph lost is put back
 
             def encoder():  # called once the scan has found photos to encode, before the first
                 # The graph is loaded into hnswlib now, so that a commit never waits for it while
