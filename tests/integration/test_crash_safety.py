@@ -348,6 +348,86 @@ def test_a_damaged_graph_is_rebuilt_from_the_catalog(built, tiny_clip_checkpoint
         assert sorted(idx.ids().tolist()) == sorted(cat.all_ids().tolist())
 
 
+_FINDS_ITSELF = r"""
+import json, logging, sys
+from pathlib import Path
+from lookalike.core import vectors
+from lookalike.core.search import SearchEngine
+
+lib, photos = Path(sys.argv[1]), Path(sys.argv[2])
+vectors.EXACT_LIMIT = int(sys.argv[3])  # 0: through the graph, as a large library is searched
+said = []
+class Catch(logging.Handler):
+    def emit(self, record):
+        if record.levelno >= logging.WARNING:
+            said.append(record.getMessage())
+logging.getLogger().addHandler(Catch())
+out = {"lost": [], "worst": 0.0}
+with SearchEngine.open(lib, writer=False) as eng:
+    for p in sorted(photos.glob("*.jpg")):
+        rs = eng.search(str(p), k=5)
+        out["worst"] = max([out["worst"]] + [abs(r.score) for r in rs])
+        if not rs or rs[0].path != p:
+            out["lost"].append(p.name)
+out["said"] = said
+print(json.dumps(out))
+"""
+
+
+def _rot(path: Path, seed: int, n: int = 100) -> None:
+    """Bit rot: ``n`` random bytes changed, the file's size and modification time kept."""
+    st = path.stat()
+    data = bytearray(path.read_bytes())
+    rng = random.Random(seed)
+    for at in rng.sample(range(len(data)), n):
+        data[at] = (data[at] + rng.randrange(1, 256)) % 256
+    with open(path, "r+b") as fh:
+        fh.write(bytes(data))
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+def _finds_itself(lib: Path, photos: Path, exact_limit: int) -> dict:
+    r = subprocess.run(
+        [sys.executable, "-c", _FINDS_ITSELF, str(lib), str(photos), str(exact_limit)],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, PYTHONPATH=str(REPO / "desktop")),
+        timeout=300,
+    )
+    assert r.returncode == 0, f"the search died ({r.returncode}): {r.stderr[-2000:]}"
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_bit_rot_in_the_graph_is_caught_repaired_and_never_crashes(built, tiny_clip_checkpoint, seed):
+    """100 random bytes of vectors.hnsw changed, size and time kept (what bit rot looks
+    like): searches (each in a process of its own, so that a crash is seen) give sane
+    scores and every photo finds itself; the next index says so in one line, rebuilds the
+    graph from the catalog and saves it sound, and nothing is said about it again."""
+    lib, photos, _ = built
+    _rot(lib / "vectors.hnsw", seed)
+    for exact_limit in (0, 20_000):  # through the graph, and the exact scan a small library gets
+        out = _finds_itself(lib, photos, exact_limit)
+        assert out["lost"] == [] and out["worst"] <= 1.0 + 1e-3, out
+        assert any("damaged" in w for w in out["said"]), out["said"]
+    r = subprocess.run(
+        [sys.executable, "-m", "lookalike", "index", str(photos), "--library", str(lib)],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, PYTHONPATH=str(REPO / "desktop")),
+        timeout=300,
+    )
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
+    said = [line for line in r.stderr.splitlines() if "damaged" in line]
+    assert len(said) == 1 and "rebuilding it from the catalog" in said[0], r.stderr
+    from lookalike.core.vectors import _file_digest
+
+    meta = json.loads((lib / "vectors.json").read_text())
+    assert meta["digest"] == _file_digest(lib / "vectors.hnsw") and meta["count"] == 30
+    out = _finds_itself(lib, photos, 0)
+    assert out["lost"] == [] and out["said"] == [], out
+
+
 def _damage_catalog(lib: Path, how: str) -> None:
     cat = lib / "catalog.sqlite3"
     data = bytearray(cat.read_bytes())

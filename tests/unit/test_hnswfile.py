@@ -108,7 +108,7 @@ def test_the_sidecar_records_what_the_cheap_check_needs(library):
     header = hnswfile.Header.read(graph)
     levels = hnswfile.whole_graph_levels(graph, header.count)
     assert levels is not None
-    assert {int(i): int(o) for i, o in meta["upper"]} == hnswfile.upper_offsets(levels, header)
+    assert {int(i): int(o) for i, o, *_ in meta["upper"]} == hnswfile.upper_offsets(levels, header)
     # A file cut short is never whole.
     short = folder / "short.hnsw"
     short.write_bytes(graph.read_bytes()[:-3])

@@ -13,6 +13,14 @@ Reading the file ourselves lets a search run on the memory-mapped file (pages ar
 read as the search touches them, so a cold query costs what it visits, not the
 library's size), lets a save check that the file came out whole, and finds the
 elements no search can reach.
+
+A saved graph is a cache, never trusted blindly: a save records a CRC-32 of every
+bottom-layer record (:class:`SumFile`, beside the graph), of each element's upper
+lists and of the header, and every read checks the records it reads against them
+(:class:`GraphDamaged` when one differs). A search checks only what it visits, so
+the check costs what the search reads, not the library's size; loading the graph
+into hnswlib (which trusts every link it reads, and crashes on a wrong one) first
+checks the whole file (:func:`verify`), as it reads the whole file anyway.
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ import heapq
 import mmap
 import os
 import struct
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +41,166 @@ HEADER_SIZE = 96
 _HEADER = struct.Struct("<QQQQQQiIQQQdQ")  # 6 size_t, int, uint32, 3 size_t, double, size_t
 _DELETED = np.uint32(1 << 16)
 _COUNT_MASK = np.uint32(0xFFFF)
+
+
+class GraphDamaged(ValueError):
+    """The graph file differs from what its save recorded (bit rot, a stray write)."""
+
+
+def record_crcs(recs: np.ndarray) -> np.ndarray:
+    """CRC-32 of each record of a (m, record_size) uint8 array (rows contiguous)."""
+    return np.fromiter((zlib.crc32(r) for r in recs), np.uint32, len(recs))
+
+
+class SumFile:
+    """The per-record CRC-32s of one saved graph: a 16-byte head (magic, the save's token,
+    which its sidecar repeats), then one little-endian uint32 per record in internal-id
+    order. Read with positioned reads, a few bytes a record, as the records are."""
+
+    MAGIC = b"LKSUMS1\0"
+    HEAD = 16
+
+    def __init__(self, path: Path, count: int, token: int) -> None:
+        self._fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+        try:
+            head = os.pread(self._fd, self.HEAD, 0)
+            if head[:8] != self.MAGIC or int.from_bytes(head[8:16], "little") != token:
+                raise TokenMismatch("the graph's checksums belong to another save")
+            if os.fstat(self._fd).st_size != self.HEAD + 4 * count:
+                raise GraphDamaged("the graph's checksum file has the wrong size")
+        except BaseException:
+            os.close(self._fd)
+            raise
+        self.count = count
+
+    @classmethod
+    def write(cls, path: Path, crcs: np.ndarray, token: int) -> None:
+        with open(path, "wb") as fh:
+            fh.write(cls.MAGIC + int(token).to_bytes(8, "little"))
+            fh.write(np.asarray(crcs, "<u4").tobytes())
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def of(self, ids: list[int]) -> np.ndarray:
+        """The recorded sums of these internal ids."""
+        out = np.empty(len(ids), np.uint32)
+        for j, i in enumerate(ids):
+            if not 0 <= i < self.count:
+                raise GraphDamaged("a link in the graph file points outside it")
+            out[j] = int.from_bytes(os.pread(self._fd, 4, self.HEAD + 4 * i), "little")
+        return out
+
+    def span(self, first: int, stop: int) -> np.ndarray:
+        """The recorded sums of internal ids first..stop-1."""
+        data = os.pread(self._fd, 4 * (stop - first), self.HEAD + 4 * first)
+        if len(data) != 4 * (stop - first):
+            raise GraphDamaged("the graph's checksum file is short")
+        return np.frombuffer(data, "<u4").astype(np.uint32)
+
+
+class TokenMismatch(ValueError):
+    """The checksum file and the sidecar come from different saves (one replaced meanwhile)."""
+
+
+def file_sums(path: Path, header: Header, levels: np.ndarray) -> tuple[np.ndarray, dict[int, int], int]:
+    """What a save records: (each record's CRC-32, internal id -> CRC-32 of its upper lists
+    with their length word, the header's CRC-32), in one sequential pass."""
+    crcs = np.empty(header.count, np.uint32)
+    for start, recs in read_records(path, header):
+        crcs[start : start + len(recs)] = record_crcs(recs)
+    upper: dict[int, int] = {}
+    with open(path, "rb") as fh:
+        head = fh.read(HEADER_SIZE)
+        for i, at in upper_offsets(levels, header).items():
+            fh.seek(at - 4)
+            upper[i] = zlib.crc32(fh.read(4 + int(levels[i])))
+    return crcs, upper, zlib.crc32(head)
+
+
+def check_structure(recs: np.ndarray, header: Header, dim: int, *, unit: bool) -> None:
+    """GraphDamaged unless every record's links lie inside the graph and its vector is
+    finite (and of unit length, for ``unit``): what hnswlib would otherwise follow into
+    memory it does not own, or score absurdly."""
+    words = np.ascontiguousarray(recs[:, : 4 * (1 + header.max_m0)]).view(np.uint32)
+    degree = words[:, 0] & _COUNT_MASK
+    if (degree > header.max_m0).any():
+        raise GraphDamaged("a record of the graph file has more links than the graph allows")
+    cols = np.arange(header.max_m0)[None, :] < degree[:, None]
+    if (words[:, 1:][cols] >= header.count).any():
+        raise GraphDamaged("a link in the graph file points outside it")
+    vecs = np.ascontiguousarray(recs[:, header.data_offset : header.data_offset + 4 * dim]).view(np.float32)
+    if not np.isfinite(vecs).all():
+        raise GraphDamaged("a vector in the graph file is not a number")
+    if unit and len(vecs) and float(np.abs(np.einsum("ij,ij->i", vecs, vecs) - 1.0).max()) > 1e-3:
+        raise GraphDamaged("a vector in the graph file is not of unit length")
+
+
+def verify(
+    path: Path,
+    dim: int,
+    *,
+    sums: SumFile | None = None,
+    upper: dict[int, int] | None = None,
+    header_crc: int | None = None,
+    unit: bool = True,
+    chunk_bytes: int = 16 * 2**20,
+) -> np.ndarray:
+    """Check a whole saved graph before anything trusts it: the header's layout, every
+    record's links and vector (and CRC-32, with ``sums``), the upper layers' sizes, links
+    (and CRC-32s, with ``upper``). Returns the upper lists' sizes; GraphDamaged if any
+    of it is wrong. One sequential pass."""
+    with open(path, "rb") as fh:
+        head = fh.read(HEADER_SIZE)
+    if header_crc is not None and zlib.crc32(head) != header_crc:
+        raise GraphDamaged("the graph file's header differs from the one saved")
+    try:
+        header = Header.parse(head)
+    except (ValueError, struct.error) as exc:
+        raise GraphDamaged(str(exc)) from None
+    check_header(header, dim)
+    for start, recs in read_records(path, header, chunk_bytes):
+        check_structure(recs, header, dim, unit=unit)
+        if sums is not None and not np.array_equal(record_crcs(recs), sums.span(start, start + len(recs))):
+            raise GraphDamaged("a record of the graph file differs from the one saved")
+    levels = upper_list_sizes(path, header)
+    if levels is None or (levels % header.upper_list_bytes).any():
+        raise GraphDamaged("the graph file's upper layers do not add up")
+    if int(levels.max(initial=0)) // header.upper_list_bytes > header.max_level:
+        raise GraphDamaged("an element of the graph file lies above its top layer")
+    with open(path, "rb") as fh:
+        for i, at in upper_offsets(levels, header).items():
+            fh.seek(at - 4)
+            block = fh.read(4 + int(levels[i]))
+            if upper is not None and upper.get(i) != zlib.crc32(block):
+                raise GraphDamaged("an element's upper layers differ from the ones saved")
+            words = np.frombuffer(block[4:], np.uint32).reshape(-1, 1 + header.max_m)
+            deg = words[:, 0] & _COUNT_MASK
+            if (deg > header.max_m).any() or (
+                words[:, 1:][np.arange(header.max_m)[None, :] < deg[:, None]] >= header.count
+            ).any():
+                raise GraphDamaged("a link in the graph file's upper layers points outside it")
+    return levels
+
+
+def check_header(h: Header, dim: int) -> None:
+    """GraphDamaged unless the header describes a graph of ``dim``-d vectors hnswlib can read."""
+    links = 4 * (1 + h.max_m0)
+    if (
+        h.offset_level0 != 0
+        or not 0 < h.max_m <= 0xFFFF
+        or not 0 < h.max_m0 <= 0xFFFF
+        or h.data_offset != links
+        or h.label_offset != h.data_offset + 4 * dim
+        or h.record_size != h.label_offset + 8
+        or h.count > h.max_elements
+        or h.count > 2**40
+        or (h.count and not 0 <= h.entry < h.count)
+        or not (-1 if h.count == 0 else 0) <= h.max_level < 64
+    ):
+        raise GraphDamaged("the graph file's header is not one of a graph of this library")
 
 
 @dataclass(frozen=True)
@@ -190,34 +359,91 @@ class GraphFile:
     layer with ``ef`` candidates, so it answers as the loaded graph would.
     """
 
-    def __init__(self, path: Path, dim: int, upper: dict[int, int] | None = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        dim: int,
+        upper: dict[int, int] | None = None,
+        *,
+        sums: SumFile | None = None,
+        upper_crcs: dict[int, int] | None = None,
+        header_crc: int | None = None,
+        unit: bool = True,
+    ) -> None:
+        """``sums``, ``upper_crcs``, ``header_crc``: what the save recorded, checked as the
+        file is read (without them, only the structure of what is read is checked).
+        The GraphFile owns ``sums`` and closes it."""
+        self._sums = sums
         self._fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
         try:
             self.stat = os.fstat(self._fd)
-            self.header = h = Header.parse(os.pread(self._fd, HEADER_SIZE, 0))
+            head = os.pread(self._fd, HEADER_SIZE, 0)
+            if header_crc is not None and zlib.crc32(head) != header_crc:
+                raise GraphDamaged("the graph file's header differs from the one saved")
+            self.header = h = Header.parse(head)
             if h.data_offset + 4 * dim + 8 > h.record_size or h.label_offset != h.data_offset + 4 * dim:
                 raise ValueError(f"the graph file does not hold {dim}-d vectors")
-            if h.count and not 0 <= h.entry < h.count:
-                raise ValueError("the graph file's entry point is outside it")
+            check_header(h, dim)
             if h.tail_offset + 4 * h.count > self.stat.st_size:
                 raise ValueError("the graph file is shorter than its header says")
+            if sums is not None and sums.count != h.count:
+                raise GraphDamaged("the graph file holds another number of records than its checksums")
             self.path = Path(path)
             self.dim = dim
+            self._unit = unit
             if upper is None:
                 levels = upper_list_sizes(path, h)
                 if levels is None:
                     raise ValueError("the graph file's upper layers do not add up")
                 upper = upper_offsets(levels, h)
             self._upper = upper
+            self.upper_crcs = upper_crcs
+            self.header_crc = header_crc
+            self._upper_ok: set[int] = set()
         except BaseException:
             os.close(self._fd)
+            if sums is not None:
+                sums.close()
             raise
         self._live: tuple[np.ndarray, np.ndarray] | None = None  # (labels ascending, internal ids)
+
+    @property
+    def checked(self) -> bool:
+        """Whether reads are checked against the sums the save recorded."""
+        return self._sums is not None
+
+    def verify(self) -> np.ndarray:
+        """:func:`verify` of this file against what its save recorded."""
+        return verify(
+            self.path,
+            self.dim,
+            sums=self._sums,
+            upper=self.upper_crcs,
+            header_crc=self.header_crc,
+            unit=self._unit and self._sums is None,
+        )
+
+    def _check(self, recs: np.ndarray, first: int | None = None, ids: list[int] | None = None) -> None:
+        """GraphDamaged unless these records are the ones saved (records ``first``.. or ``ids``)."""
+        if not len(recs):
+            return
+        if self._sums is None:
+            check_structure(recs, self.header, self.dim, unit=self._unit)
+            return
+        if ids is not None:
+            want = self._sums.of(ids)
+        else:
+            assert first is not None
+            want = self._sums.span(first, first + len(recs))
+        if not np.array_equal(record_crcs(recs), want):
+            raise GraphDamaged("a record of the graph file differs from the one saved")
 
     def close(self) -> None:
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
+        if self._sums is not None:
+            self._sums.close()
 
     def __len__(self) -> int:
         return self.header.count
@@ -235,8 +461,12 @@ class GraphFile:
         rs = self.header.record_size
         ids = np.asarray(internal, np.int64).reshape(-1)
         buf = np.empty((len(ids), rs), np.uint8)
+        count = self.header.count
         for j, i in enumerate(ids.tolist()):
+            if not 0 <= i < count:
+                raise GraphDamaged("a link in the graph file points outside it")
             buf[j] = np.frombuffer(self._pread(rs, HEADER_SIZE + i * rs), np.uint8)
+        self._check(buf, ids=ids.tolist())
         return buf
 
     def _parts(self, recs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -261,9 +491,23 @@ class GraphFile:
         return words[1 : 1 + int(words[0] & _COUNT_MASK)]
 
     def _upper_links(self, i: int, level: int) -> np.ndarray:
-        at = self._upper[i] + (level - 1) * self.header.upper_list_bytes
-        words = np.frombuffer(self._pread(self.header.upper_list_bytes, at), np.uint32)
-        return words[1 : 1 + int(words[0] & _COUNT_MASK)]
+        h = self.header
+        if i not in self._upper:
+            raise GraphDamaged("the graph file's upper layers lead to an element without any")
+        if i not in self._upper_ok:
+            size = int.from_bytes(self._pread(4, self._upper[i] - 4), "little")
+            if size % h.upper_list_bytes or size // h.upper_list_bytes > h.max_level:
+                raise GraphDamaged("the graph file's upper layers do not add up")
+            block = self._pread(4 + size, self._upper[i] - 4)
+            if self.upper_crcs is not None and self.upper_crcs.get(i) != zlib.crc32(block):
+                raise GraphDamaged("an element's upper layers differ from the ones saved")
+            self._upper_ok.add(i)
+        at = self._upper[i] + (level - 1) * h.upper_list_bytes
+        words = np.frombuffer(self._pread(h.upper_list_bytes, at), np.uint32)
+        links = words[1 : 1 + int(words[0] & _COUNT_MASK)]
+        if len(links) > h.max_m or (links >= h.count).any():
+            raise GraphDamaged("a link in the graph file's upper layers points outside it")
+        return links
 
     def dense(self, chunk_bytes: int = 16 * 2**20) -> tuple[np.ndarray, np.ndarray]:
         """Every live (label, vector), read in one sequential pass of small reads into one
@@ -273,6 +517,7 @@ class GraphFile:
         vecs = np.empty((h.count, self.dim), np.float32)
         live = np.empty(h.count, bool)
         for start, recs in read_records(self.path, h, chunk_bytes):
+            self._check(recs, start)
             end = start + len(recs)
             live[start:end] = (recs[:, :4].view(np.uint32)[:, 0] & _DELETED) == 0
             labels[start:end] = recs[:, h.label_offset : h.label_offset + 8].view(np.uint64)[:, 0]
@@ -317,6 +562,7 @@ class GraphFile:
             live = np.empty(h.count, bool)
 
             def read(first: int, recs: np.ndarray) -> None:
+                self._check(recs, first)
                 end = first + len(recs)
                 live[first:end] = (np.ascontiguousarray(recs[:, :4]).view(np.uint32)[:, 0] & _DELETED) == 0
                 labels[first:end] = np.ascontiguousarray(recs[:, h.label_offset : h.label_offset + 8]).view(np.uint64)[
@@ -347,7 +593,9 @@ class GraphFile:
 
         def take(first: int, recs: np.ndarray) -> None:
             a, z = span[first]
-            out[order[a:z]] = recs[sorted_ids[a:z] - first, d0:d1].view(np.float32)
+            rows = recs[sorted_ids[a:z] - first]
+            self._check(rows, ids=sorted_ids[a:z].tolist())
+            out[order[a:z]] = rows[:, d0:d1].view(np.float32)
 
         self._mapped(((int(b) * rows, min((int(b) + 1) * rows, h.count)) for b in blocks.tolist()), take)
         return out
@@ -363,6 +611,7 @@ class GraphFile:
         d0, d1 = h.data_offset, h.data_offset + 4 * self.dim
 
         def score(first: int, recs: np.ndarray) -> None:
+            self._check(recs, first)
             scores[first : first + len(recs)] = recs[:, d0:d1].view(np.float32) @ dm
 
         self._mapped(self._ranges(chunk_bytes), score)
@@ -376,7 +625,8 @@ class GraphFile:
         h = self.header
         q = np.asarray(query, np.float32).reshape(self.dim)
         best_l, best_s = np.zeros(0, np.int64), np.zeros(0, np.float32)
-        for _, recs in read_records(self.path, h, chunk_bytes):
+        for start, recs in read_records(self.path, h, chunk_bytes):
+            self._check(recs, start)
             live = (recs[:, :4].view(np.uint32)[:, 0] & _DELETED) == 0
             scores = recs[:, h.data_offset : h.data_offset + 4 * self.dim].view(np.float32) @ q
             labels = recs[:, h.label_offset : h.label_offset + 8].view(np.uint64)[:, 0].astype(np.int64)

@@ -10,9 +10,13 @@ that recall@k against exact search is at least 0.99.
 Opening costs the same at any size: the saved graph is memory-mapped and
 searched in place (:class:`hnswfile.GraphFile`), its integrity taken from the
 size, modification time and checksum its sidecar recorded at the save (the
-whole file is hashed again only when size or time disagree). hnswlib loads
-the graph only when something changes it (indexing, a removed folder) or a
-batch job asks for it.
+whole file is hashed again only when size or time disagree). Damage that keeps
+size and time (bit rot) is caught by the CRC-32 of each record the save wrote
+to ``vectors.sums``: every record a search reads is checked, and a record that
+differs drops the graph, which is rebuilt from the catalog with a one-line
+warning (the search is answered from the rebuilt one). hnswlib loads the graph
+only when something changes it (indexing, a removed folder) or a batch job asks
+for it, and only after the whole file is checked.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
@@ -40,6 +44,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from lookalike.core.catalog import Catalog
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 # At or below this many photos, search is exact (numpy) - it costs ~1 ms per
 # 10k photos and has perfect recall.
@@ -104,6 +109,7 @@ class _SavedMeanwhile(ValueError):
 
 class VectorIndex:
     GRAPH = "vectors.hnsw"
+    SUMS = "vectors.sums"
     SIDECAR = "vectors.json"
 
     def __init__(
@@ -145,6 +151,7 @@ class VectorIndex:
         # Photos the saved graph cannot lead a search to: scored exactly on every search.
         self._unreachable: np.ndarray = np.zeros(0, np.int64)
         self._unreachable_vecs: tuple[np.ndarray, np.ndarray] | None = None
+        self.needs_save = False  # the graph on disk was found damaged and rebuilt here: save it
 
     def _new_graph(self, capacity: int) -> hnswlib.Index:
         import hnswlib
@@ -173,13 +180,20 @@ class VectorIndex:
                 return self._graph
             import hnswlib
 
+            try:  # hnswlib follows every link it reads: a wrong one crashes the process
+                file = self._verified(file)
+            except (OSError, ValueError) as exc:
+                self._rebuild_damaged(exc)
+                assert self._graph is not None
+                return self._graph
             graph = hnswlib.Index(space="ip", dim=self.dim)
             graph.load_index(os.fspath(file.path), max_elements=len(file) + 1024)
             graph.set_ef(self.ef)
             same = _same_file(file.path, file.stat)
+            # hnswlib lists deleted labels too: the live ones are those the file does not mark.
+            self._alive = set(file.live()[0].tolist()) if same else set(_live_labels(graph, file))
             self._graph, self._file = graph, None
             file.close()
-            self._alive = set(np.asarray(graph.get_ids_list(), np.int64).tolist())
             if not same:  # saved again by another process since it was mapped: catch up below
                 self.generation = -1
             if self._catalog is not None and (not same or len(self._alive) != self._saved_count):
@@ -187,6 +201,72 @@ class VectorIndex:
                 self.generation = self._catalog.generation()
                 self._reconcile(self._catalog, set(self._catalog.all_ids().tolist()))
             return graph
+
+    def _verified(self, file: hnswfile.GraphFile) -> hnswfile.GraphFile:
+        """``file`` checked whole against its save's sums, or, when another process saved the
+        graph again since it was opened, the new one checked against its own (the one
+        hnswlib is about to read). ValueError/OSError when it is damaged."""
+        if _same_file(file.path, file.stat):
+            file.verify()
+            return file
+        fresh = type(self)._load(file.path, file.path.with_name(self.SIDECAR), self.dim, self.ef)
+        if fresh is None or fresh._file is None:
+            raise ValueError("the graph file is gone")
+        new = fresh._file
+        fresh._file = None
+        new.verify()
+        self._file = new
+        file.close()
+        return new
+
+    def _rebuild_damaged(self, exc: BaseException) -> None:
+        """Drop a damaged saved graph and build the graph again from the catalog (the caller
+        holds self._mutating and self._lock, in that order)."""
+        log.warning("The vector graph is damaged (%s): rebuilding it from the catalog", exc)
+        file, self._file = self._file, None
+        if file is not None:
+            file.close()
+        self._drop_reader()
+        catalog = self._catalog
+        self._graph = self._new_graph(max(1024, (catalog.photo_count() if catalog else 0) + 1024))
+        self._alive = set()
+        self._count = 0
+        self._meta = None
+        self._dense = self._subset = None
+        self._unreachable = np.zeros(0, np.int64)
+        self._unreachable_vecs = None
+        self._scanned = False
+        self.repaired = self.needs_save = True
+        if catalog is not None:
+            self.generation = catalog.generation()
+            self._reconcile(catalog, set(catalog.all_ids().tolist()))
+
+    def check(self) -> bool:
+        """Check the whole saved graph against what its save recorded (one sequential read of
+        the file); a damaged one is rebuilt from the catalog. True when it was."""
+        with self._mutating, self._lock:
+            file = self._file if self._graph is None else None
+            if file is None:
+                return False
+            try:
+                self._verified(file)
+            except (OSError, ValueError) as exc:
+                self._rebuild_damaged(exc)
+                return True
+            return False
+
+    def _guarded(self, fn: Callable[[], _T]) -> _T:
+        """``fn()``; when it finds the saved graph damaged, the graph is rebuilt from the
+        catalog and ``fn()`` runs again on the rebuilt one. (Called with no lock held.)"""
+        try:
+            return fn()
+        except hnswfile.GraphDamaged as exc:
+            with self._mutating, self._lock:
+                if self._graph is None:
+                    self._rebuild_damaged(exc)
+                else:  # the file saved last, read beside the loaded graph: read the graph instead
+                    self._drop_reader()
+            return fn()
 
     def close(self) -> None:
         """Let go of the mapped graph file (the end of the index's use, unless loaded in hnswlib)."""
@@ -285,6 +365,11 @@ class VectorIndex:
         self, query: np.ndarray, k: int, *, allowed: np.ndarray | None = None, exact: bool | None = None
     ) -> Hits:
         """Top ``k`` by cosine similarity. ``allowed`` restricts to those ids."""
+        return self._guarded(lambda: self._search(query, k, allowed=allowed, exact=exact))
+
+    def _search(
+        self, query: np.ndarray, k: int, *, allowed: np.ndarray | None = None, exact: bool | None = None
+    ) -> Hits:
         q = np.asarray(query, dtype=np.float32).reshape(1, self.dim)
         with self._lock:
             n = len(self)
@@ -319,7 +404,7 @@ class VectorIndex:
             except RuntimeError:
                 # Fewer than k reachable elements pass the filter: hnswlib refuses to
                 # answer with fewer. Exact search always can.
-                return self.search(query, k, allowed=allowed, exact=True)
+                return self._search(query, k, allowed=allowed, exact=True)
             lost_ids, lost_vecs = self._unreachable_rows()
             if lost_ids.size:
                 if allowed is not None:
@@ -355,6 +440,11 @@ class VectorIndex:
         time from the graph (exact at or under EXACT_LIMIT): (ids, cosine), (len(ids), k),
         best first; rows padded with -1 / -inf when fewer photos are alive. ``ef``: the
         graph's search breadth for this call (default: the tuned one)."""
+        return self._guarded(lambda: self._neighbours(ids, k, num_threads=num_threads, ef=ef))
+
+    def _neighbours(
+        self, ids: np.ndarray, k: int, *, num_threads: int = -1, ef: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         ids = np.asarray(ids, np.int64)
         if len(self) > EXACT_LIMIT:
             self._loaded()  # before the lock (see _loaded)
@@ -420,6 +510,9 @@ class VectorIndex:
 
     def live_ids(self) -> np.ndarray:
         """Every live photo's id, ascending."""
+        return self._guarded(lambda: self._live_ids())
+
+    def _live_ids(self) -> np.ndarray:
         with self._lock:
             if self._dense is not None:
                 return self._dense[0]
@@ -431,6 +524,9 @@ class VectorIndex:
     def rows(self, ids: np.ndarray) -> np.ndarray:
         """The vectors of these live photos, in order (for training on a few of them): out of
         the array or the saved graph where they lie, else from the catalog."""
+        return self._guarded(lambda: self._rows_of(ids))
+
+    def _rows_of(self, ids: np.ndarray) -> np.ndarray:
         ids = np.asarray(ids, np.int64).reshape(-1)
         with self._lock:
             if self._dense is not None:
@@ -447,6 +543,9 @@ class VectorIndex:
         """Every live photo scored by each direction (inner product): (ids ascending, scores
         (n,) or (n, m)). The vectors are read where they lie - the array when held, else the
         saved graph in one mapped pass, else the catalog in chunks - and never kept."""
+        return self._guarded(lambda: self._score_all(directions))
+
+    def _score_all(self, directions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         d = np.asarray(directions, np.float32)
         with self._lock:
             if self._dense is not None:
@@ -470,6 +569,9 @@ class VectorIndex:
     def dense(self) -> tuple[np.ndarray, np.ndarray]:
         """Every live (id, vector), ids ascending, as one contiguous array, kept until the
         graph changes (repeated exact searches, and learning a whole-library task)."""
+        return self._guarded(lambda: self._dense_all())
+
+    def _dense_all(self) -> tuple[np.ndarray, np.ndarray]:
         with self._lock:
             return self._dense_matrix()
 
@@ -502,7 +604,13 @@ class VectorIndex:
         folder = Path(folder)
         with self._mutating:  # not self._lock: searches are not held up by a save
             file, meta = self._file, self._meta
-            if self._graph is None and file is not None and meta is not None and file.path == folder / self.GRAPH:
+            if (
+                self._graph is None
+                and file is not None
+                and meta is not None
+                and file.path == folder / self.GRAPH
+                and "sums_token" in meta  # (a graph saved before its sums were: write them now)
+            ):
                 # Nothing changed the graph since it was read: only the generation moves on
                 # (a rescan that found nothing new never loads a large graph to write it again).
                 with atomic_paths(folder / self.SIDECAR) as (side_tmp,):
@@ -511,7 +619,11 @@ class VectorIndex:
                 self.generation = generation
                 return
             graph = self._loaded()
-            with atomic_paths(folder / self.GRAPH, folder / self.SIDECAR) as (tmp, side_tmp):
+            with atomic_paths(folder / self.GRAPH, folder / self.SUMS, folder / self.SIDECAR) as (
+                tmp,
+                sums_tmp,
+                side_tmp,
+            ):
                 graph.save_index(os.fspath(tmp))
                 levels = hnswfile.whole_graph_levels(tmp, int(graph.element_count))
                 if levels is None:
@@ -522,7 +634,11 @@ class VectorIndex:
                         "the vector graph could not be written completely",
                     )
                 unreachable = hnswfile.unreachable_labels(tmp, levels)
-                upper = hnswfile.upper_offsets(levels, hnswfile.Header.read(tmp))
+                header = hnswfile.Header.read(tmp)
+                upper = hnswfile.upper_offsets(levels, header)
+                crcs, upper_crcs, header_crc = hnswfile.file_sums(tmp, header, levels)
+                token = int.from_bytes(os.urandom(8), "little") >> 1
+                hnswfile.SumFile.write(sums_tmp, crcs, token)
                 st = tmp.stat()
                 sidecar = {
                     "format": 1,
@@ -540,17 +656,27 @@ class VectorIndex:
                     "mtime_ns": st.st_mtime_ns,
                     "digest": _file_digest(tmp),
                     "unreachable": unreachable.tolist(),
-                    "upper": [list(p) for p in upper.items()],
+                    "live_digest": _ids_digest(self._alive),
+                    # What every read is checked against (bit rot keeps size and time):
+                    # the header's CRC-32, each element's upper lists' [id, offset, CRC-32],
+                    # and the token of the vectors.sums written with it (a CRC-32 a record).
+                    "header_crc": header_crc,
+                    "upper": [[i, o, upper_crcs[i]] for i, o in upper.items()],
+                    "sums_token": token,
                 }
                 side_tmp.write_text(json.dumps(sidecar, separators=(",", ":")))
             self.generation = generation
             self._saved_count = len(self._alive)
+            self.needs_save = False
             with self._lock:
                 self._unreachable = unreachable
                 self._unreachable_vecs = None
                 self._drop_reader()
                 try:  # (the graph cannot change meanwhile: this save holds self._mutating)
-                    self._reader = hnswfile.GraphFile(folder / self.GRAPH, self.dim, upper)
+                    sums = hnswfile.SumFile(folder / self.SUMS, len(crcs), token)
+                    self._reader = hnswfile.GraphFile(
+                        folder / self.GRAPH, self.dim, upper, sums=sums, upper_crcs=upper_crcs, header_crc=header_crc
+                    )
                 except (OSError, ValueError) as exc:
                     log.warning("Could not map the saved vector graph for reading: %s", exc)
 
@@ -579,6 +705,9 @@ class VectorIndex:
                     time.sleep(0.05 * (attempt + 1))
                     continue
                 log.warning("Rebuilding the vector graph from the catalog: %s", exc)
+            except hnswfile.GraphDamaged as exc:
+                log.warning("The vector graph is damaged (%s): rebuilding it from the catalog", exc)
+                break
             except Exception as exc:  # a damaged cache is rebuilt, never trusted
                 log.warning("Rebuilding the vector graph from the catalog: %s", exc)
                 break
@@ -616,10 +745,24 @@ class VectorIndex:
             if digest != meta.get("digest"):
                 raise _SavedMeanwhile("graph file does not match its checksum (truncated or damaged)")
         upper = meta.get("upper")
+        token = meta.get("sums_token")
         try:
-            file = hnswfile.GraphFile(graph_path, dim, {int(i): int(o) for i, o in upper} if upper else None)
+            sums = None
+            if token is not None:
+                try:
+                    sums = hnswfile.SumFile(graph_path.with_name(cls.SUMS), int(meta["elements"]), int(token))
+                except hnswfile.TokenMismatch:
+                    raise _SavedMeanwhile("the graph's checksums were saved again while it was being read") from None
+            file = hnswfile.GraphFile(
+                graph_path,
+                dim,
+                {int(e[0]): int(e[1]) for e in upper} if upper is not None else None,
+                sums=sums,
+                upper_crcs={int(e[0]): int(e[2]) for e in upper} if upper is not None and token is not None else None,
+                header_crc=int(meta["header_crc"]) if token is not None else None,
+            )
         except FileNotFoundError:
-            raise _SavedMeanwhile("graph file is missing") from None
+            raise _SavedMeanwhile("graph file or its checksums are missing") from None
         if (file.stat.st_ino, file.stat.st_size) != (st.st_ino, st.st_size) or sidecar_path.read_bytes() != side_bytes:
             file.close()
             raise _SavedMeanwhile("the graph was saved again while it was being read")
@@ -658,7 +801,13 @@ class VectorIndex:
                     graph.mark_deleted(pid)
                 except RuntimeError:
                     pass
-            self._alive = (self._alive | labels) & live
+            # Labels the graph holds but this index deleted (a photo trashed, then put back)
+            # are not taken as alive here: they are unmarked below, with the caches dropped.
+            self._alive &= live
+            if extra:
+                self._dense = self._subset = None
+                self._unreachable_vecs = None
+                self._drop_reader()
             missing = live - self._alive
             added = 0
             if missing:
@@ -671,6 +820,10 @@ class VectorIndex:
                         pass
                 self._alive |= relive
                 missing -= relive
+                if relive:  # the live set changed: what was read of it (or of the saved file) is stale
+                    self._dense = self._subset = None
+                    self._unreachable_vecs = None
+                    self._drop_reader()
                 if missing:
                     after = min(missing) - 1
                     for ids, vecs in catalog.iter_vectors(after_id=after):
@@ -683,6 +836,29 @@ class VectorIndex:
             if added or extra:
                 self._drop_reader()
             return added, len(extra)
+
+    def verify(self, catalog: Catalog) -> int:
+        """Make sure every photo of the catalog is in the graph, and no other: cheap when the
+        saved sidecar's digest of its live photos matches the catalog's, else the file's marks
+        are read. Returns how many photos were put back or taken out."""
+        live = catalog.all_ids()
+        with self._mutating, self._lock:
+            if self._graph is None and self._file is not None:
+                meta = self._meta or {}
+                if meta.get("live_digest") == _ids_digest(live) and self._saved_count == len(live):
+                    return 0
+                held = self._file.live()[0]
+            else:
+                held = np.fromiter(self._alive, np.int64, len(self._alive))
+            held = np.sort(held)
+            if np.array_equal(held, live):
+                return 0
+            missed, extra = np.setdiff1d(live, held).size, np.setdiff1d(held, live).size
+            self._reconcile(catalog, set(live.tolist()))
+            self.generation = catalog.generation()
+            self.repaired = True
+            log.warning("The vector graph missed %d photos and held %d others: repaired", missed, extra)
+            return missed + extra
 
     def refresh(self, catalog: Catalog) -> bool:
         """Catch up with changes another process committed. True if anything changed."""
@@ -744,6 +920,25 @@ class VectorIndex:
             self.ef = chosen
             graph.set_ef(chosen)
             return chosen, recall
+
+
+def _ids_digest(ids) -> str:
+    """A short digest of a set of photo ids (the sidecar's check that the graph holds them)."""
+    arr = np.sort(np.fromiter(ids, np.int64) if isinstance(ids, set) else np.asarray(ids, np.int64))
+    return hashlib.blake2b(arr.tobytes(), digest_size=16).hexdigest()
+
+
+def _live_labels(graph: Any, file: hnswfile.GraphFile) -> list[int]:
+    """The live labels of a graph hnswlib loaded from a file saved again since it was mapped
+    (the mapped marks may be old): those hnswlib can return a vector for."""
+    out = []
+    for label in np.asarray(graph.get_ids_list(), np.int64).tolist():
+        try:
+            graph.get_items([label])
+        except RuntimeError:
+            continue
+        out.append(label)
+    return out
 
 
 def topk_of_chunks(

@@ -4,7 +4,11 @@ Keyed by face id, Euclidean (hnswlib's squared L2; :meth:`FaceIndex.search`
 returns plain distances). Like the photos' graph it can always be rebuilt from
 the catalog: on open it is reconciled with the ``faces`` table (faces added
 since the last save are added, faces gone are marked deleted), so a run killed
-before the save loses nothing. Saved write-temp-then-rename.
+before the save loses nothing. Saved write-temp-then-rename, the graph and its
+sidecar as a pair; the sidecar records the graph's size and CRC-32, and a graph
+whose bytes differ from them (bit rot keeps size and time), or whose structure
+hnswlib could not follow safely, is rebuilt from the catalog with a warning and
+never handed to hnswlib.
 """
 
 from __future__ import annotations
@@ -13,12 +17,13 @@ import json
 import logging
 import os
 import threading
+import zlib
 from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 
-from lookalike.core.fsutil import atomic_write_text
+from lookalike.core.fsutil import atomic_paths
 
 log = logging.getLogger(__name__)
 
@@ -97,15 +102,20 @@ class FaceIndex:
         with self._lock:
             if not self.dirty and (folder / GRAPH).exists():
                 return
-            tmp = folder / f".{GRAPH}.tmp"
-            self._graph.save_index(os.fspath(tmp))
-            with open(tmp, "rb+") as fh:
-                os.fsync(fh.fileno())
-            os.replace(tmp, folder / GRAPH)
-            atomic_write_text(
-                folder / SIDECAR,
-                json.dumps({"format": 1, "dim": self.dim, "model": self.model_id, "alive": sorted(self._alive)}),
-            )
+            with atomic_paths(folder / GRAPH, folder / SIDECAR) as (tmp, side_tmp):
+                self._graph.save_index(os.fspath(tmp))
+                side_tmp.write_text(
+                    json.dumps(
+                        {
+                            "format": 1,
+                            "dim": self.dim,
+                            "model": self.model_id,
+                            "alive": sorted(self._alive),
+                            "size": tmp.stat().st_size,
+                            "crc": _crc(tmp),
+                        }
+                    )
+                )
             self.dirty = False
 
     @classmethod
@@ -120,12 +130,15 @@ class FaceIndex:
         try:
             side = json.loads((folder / SIDECAR).read_text())
             if side.get("dim") == dim and side.get("model") == model_id and (folder / GRAPH).exists():
+                _check_saved(folder / GRAPH, side, dim)
                 index = cls(dim, model_id, capacity=16)
                 graph = hnswlib.Index(space="l2", dim=dim)
                 graph.load_index(os.fspath(folder / GRAPH), max_elements=max(64, len(live) + 1024))
                 graph.set_ef(_EF)
                 index._graph = graph
                 index._alive = {int(i) for i in side.get("alive", [])}
+                if not index._alive <= set(np.asarray(graph.get_ids_list(), np.int64).tolist()):
+                    raise ValueError("the face graph lacks faces its sidecar lists")
         except FileNotFoundError:
             pass
         except Exception as exc:  # a damaged cache is rebuilt, never trusted
@@ -139,3 +152,21 @@ class FaceIndex:
         if new:
             index.add(new, np.stack([np.frombuffer(live[i], dtype=np.float32) for i in new]))
         return index
+
+
+def _crc(path: Path) -> int:
+    crc = 0
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(4 * 2**20), b""):
+            crc = zlib.crc32(chunk, crc)
+    return crc
+
+
+def _check_saved(path: Path, side: dict, dim: int) -> None:
+    """ValueError unless the graph file is the one its sidecar describes (size and CRC-32,
+    when recorded) and hnswlib can follow every link in it."""
+    from lookalike.core import hnswfile
+
+    if "crc" in side and (path.stat().st_size != side.get("size") or _crc(path) != side["crc"]):
+        raise hnswfile.GraphDamaged("the face graph differs from the one saved (damaged)")
+    hnswfile.verify(path, dim, unit=False)

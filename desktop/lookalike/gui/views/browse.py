@@ -80,9 +80,6 @@ class BrowseModel(QAbstractListModel):
         self._count = 0
         self.photos = 0
 
-    def set_items(self, items: Sequence[BrowseItem]) -> None:
-        self.set_rows(BrowseRows.of_items(items))
-
     def set_rows(self, rows: BrowseRows) -> None:
         self.beginResetModel()
         self._rows = rows
@@ -111,7 +108,7 @@ class BrowseModel(QAbstractListModel):
         self._made[row] = item
         return item
 
-    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = _ROOT) -> int:  # noqa: N802
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = _ROOT) -> int:
         return 0 if parent.isValid() else self._count
 
     def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
@@ -149,7 +146,7 @@ class BrowseDelegate(QStyledItemDelegate):
         super().__init__(parent)
         self.loader = loader
 
-    def sizeHint(self, option: QStyleOptionViewItem, index) -> QSize:  # noqa: N802
+    def sizeHint(self, option: QStyleOptionViewItem, index) -> QSize:
         return QSize(TILE + 8, TILE + 26)
 
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index) -> None:

@@ -91,7 +91,7 @@ class PeopleList(QListWidget):
         self.setEditTriggers(QAbstractItemView.EditTrigger.EditKeyPressed)
         self.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
 
-    def dropEvent(self, event) -> None:  # noqa: N802 - Qt's name
+    def dropEvent(self, event) -> None:  # Qt's name
         target = self.itemAt(event.position().toPoint())
         source = self.currentItem()
         event.ignore()  # never reorder: the order is named first, then largest
