@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from lookalike.core.words import counted
 from lookalike.gui.messages import Level, failure_text
 from lookalike.gui.results import ResultItem
 from lookalike.gui.views.base import PhotoSet, View, ViewContext
@@ -61,6 +62,18 @@ def _tile(img: QImage | None, mark: str = "") -> QIcon:
         p.drawText(0, 0, 26, 22, Qt.AlignmentFlag.AlignCenter, mark)
     p.end()
     return QIcon(pix)
+
+
+# How each way of learning reads to a person (core.learning.Method), not its name.
+_METHOD_WORDS = {
+    "centroid": "found by likeness to your examples",
+    "probe": "learned from your examples and the photos marked not",
+    "metric": "learned from your examples and the photos marked not, with more care",
+}
+
+
+def _method_words(method: str | None) -> str:
+    return _METHOD_WORDS.get(method or "", "not learned yet")
 
 
 class PhotoStrip(QListWidget):
@@ -196,7 +209,9 @@ class ConceptsView(View):
             self.list.blockSignals(True)
             self.list.clear()
             for info in infos:
-                item = QListWidgetItem(f"{info.name}\n{info.photos:,} photos \u00b7 {info.examples} examples")
+                item = QListWidgetItem(
+                    f"{info.name}\n{counted(info.photos, 'photo')} \u00b7 {counted(info.examples, 'example')}"
+                )
                 item.setData(NameRole, info.name)
                 self.list.addItem(item)
             self.list.blockSignals(False)
@@ -243,8 +258,8 @@ class ConceptsView(View):
         if info.name != self._current:
             return
         self.heading.setText(
-            f"<span style='font-size:16pt'><b>{info.name}</b></span> &nbsp; {info.photos:,} photos show it"
-            f" &middot; {info.examples} examples, {info.counter_examples} not &middot; learned by {info.method or '-'}"
+            f"<span style='font-size:16pt'><b>{info.name}</b></span> &nbsp; {counted(info.photos, 'photo')} show{'s' if info.photos == 1 else ''} it"
+            f" &middot; {counted(info.examples, 'example')}, {info.counter_examples} not &middot; {_method_words(info.method)}"
         )
         self.examples.set_photos(
             [(os.fspath(e.path), e.path.name, "" if e.right else "\u2715") for e in examples if e.photo_id is not None]
@@ -286,7 +301,15 @@ class ConceptsView(View):
             paths = list(picked)
         if not paths:
             return
-        name, ok = QInputDialog.getText(self, "Teach a concept", f"What do these {len(paths)} photos show?")
+        name, ok = QInputDialog.getText(
+            self,
+            "Teach a concept",
+            (
+                f"What do these {counted(len(paths), 'photo')} show?"
+                if len(paths) != 1
+                else "What does this photo show?"
+            ),
+        )
         if ok and name.strip():
             self.teach(name.strip(), paths)
 
@@ -296,7 +319,8 @@ class ConceptsView(View):
 
         def done(learned) -> None:
             self.context.notify(
-                Level.STATUS, f"{learned.concept.name}: {learned.concept.photos:,} photos ({learned.seconds:.1f} s)"
+                Level.STATUS,
+                f"{learned.concept.name}: {counted(learned.concept.photos, 'photo')} ({learned.seconds:.1f} s)",
             )
             self.refresh(select=learned.concept.name)
 

@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from lookalike.core.words import counted
 from lookalike.gui.messages import Level
 from lookalike.gui.views.base import PhotoSet, View, ViewContext
 from lookalike.gui.workers import JobFailure
@@ -205,7 +206,7 @@ class PeopleView(View):
             item = QListWidgetItem(QIcon(round_face(self.crops.get(info.cover_face or -1), FACE)), person_text(info))
             item.setData(PersonRole, info.id)
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsEditable | Qt.ItemFlag.ItemIsDragEnabled)
-            tip = f"{info.label}: {info.faces} faces in {len(info.photos)} photos"
+            tip = f"{info.label}: {counted(info.faces, 'face')} in {counted(len(info.photos), 'photo')}"
             if info.suggestions:
                 tip += f"; {info.suggestions} more may be them (select to confirm)"
             if info.hidden:
@@ -222,7 +223,7 @@ class PeopleView(View):
             self.summary.setText("No people yet: faces are found while photos are indexed.")
         else:
             self.summary.setText(
-                f"{len(self.people)} people ({named} named). Click a face for their photos; drag one person onto "
+                f"{counted(len(self.people), 'person')} ({named} named). Click a face for their photos; drag one person onto "
                 "another to merge; right-click to rename, hide or name."
             )
         self._load_crops([p.cover_face for p in self.people if p.cover_face and p.cover_face not in self.crops])
@@ -376,7 +377,7 @@ class PeopleView(View):
             self,
             "Merge people",
             f"{source.label} and {target.label} are the same person?\n\n"
-            f"{source.label}'s {source.faces} faces join {target.label}.",
+            f"{source.label}'s {counted(source.faces, 'face')} join {target.label}.",
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
             QMessageBox.StandardButton.Yes,
         )

@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 
 from lookalike.core.errors import QueryError
 from lookalike.core.query import parse
+from lookalike.core.words import counted
 from lookalike.gui import desktop, icons
 from lookalike.gui.messages import Level, failure_text
 from lookalike.gui.pages import MessagePage
@@ -397,7 +398,7 @@ class SearchView(View):
         if self.results_model.rowCount():
             self.results_view.setCurrentIndex(self.results_model.index(0))
             self.results_view.scrollToTop()
-        self.count_label.setText(f"<b>{html.escape(photos.title)}</b> · {len(photos.photos):,} photos")
+        self.count_label.setText(f"<b>{html.escape(photos.title)}</b> · {counted(len(photos.photos), 'photo')}")
 
     def _on_counts_changed(self, shown: int, total: int) -> None:
         if total == 0:
