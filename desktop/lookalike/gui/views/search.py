@@ -162,7 +162,7 @@ class SearchView(View):
         self.act_focus = a("&Find", self.focus_field, QKeySequence.StandardKey.Find, "search")
         self.act_by_image = a("Search by &image…", self.choose_images, "Ctrl+I", "image-search")
         self.act_clear = a("&Clear search", self.clear_search, "Esc", "close")
-        self.act_preview = a("Pre&view", self.preview_current, None, "image-search", grid=True)
+        self.act_preview = a("Pre&view", self.preview_current, "Space", "image-search", grid=True)
         self.act_open = a("&Open with default app", self.open_selected, "Ctrl+Return", "open-external", grid=True)
         self.act_show = a("&Show in folder", self.show_selected_in_folder, "Ctrl+Shift+O", "folder-open", grid=True)
         self.act_copy_path = a("Copy &path", self.copy_selected_paths, "Ctrl+Shift+C", "copy", grid=True)
@@ -191,6 +191,7 @@ class SearchView(View):
         qb = self.query_bar
         qb.submitted.connect(self.run_search)
         qb.results_focus_requested.connect(self.focus_results)
+        qb.field.tab_to = self._tab_to_results  # Tab from the query goes to the grid, not through the filters
         qb.image_picker_requested.connect(self.choose_images)
         qb.cleared.connect(self._on_query_cleared)
         self.filter_bar.filters_changed.connect(self._on_filter_chips)
@@ -474,6 +475,12 @@ class SearchView(View):
     def _use_example(self, text: str) -> None:
         self.query_bar.set_text(text)
         self.run_search()
+
+    def _tab_to_results(self) -> bool:
+        if self.stack.currentWidget() is not self.results_view or not self.results_model.rowCount():
+            return False
+        self.focus_results()
+        return True
 
     def focus_results(self) -> None:
         if self.results_model.rowCount():
