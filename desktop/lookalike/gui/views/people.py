@@ -13,6 +13,7 @@ setting that turns People off (which deletes every face record).
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -98,6 +99,15 @@ class PeopleList(QListWidget):
         event.ignore()  # never reorder: the order is named first, then largest
         if target is not None and source is not None and target is not source:
             self.merge_requested.emit(int(source.data(PersonRole)), int(target.data(PersonRole)))
+
+
+def person_query(person_id: int, name: str | None) -> str:
+    """The query that finds a person's photos: ``@alice``, ``@"Aunt May"``, or ``@12`` unnamed."""
+    if not name or '"' in name:
+        return f"@{person_id}"
+    if re.fullmatch(r"[\w.-]+", name):
+        return f"@{name}"
+    return f'@"{name}"'
 
 
 class PeopleView(View):
@@ -289,7 +299,8 @@ class PeopleView(View):
         """The person's photos in the result grid."""
         info = self.person_info(person_id)
         if info is not None:
-            self.context.show_photos(PhotoSet.of_paths(info.label, [str(p) for p in info.photos]))
+            paths = [str(p) for p in info.photos]
+            self.context.show_photos(PhotoSet.of_paths(info.label, paths, query=person_query(info.id, info.name)))
 
     def _show_faces(self, person_id: int) -> None:
         def work(engine: Any) -> tuple[list, list]:

@@ -391,7 +391,10 @@ class SearchView(View):
         self.context.notify(level, failure_text(failure.failure), key="search")
 
     def show_photos(self, photos: PhotoSet) -> None:
-        """Show a set of photos another view picked (a person, a group) in the grid."""
+        """Show a set of photos another view picked (a person, a group) in the grid. The query
+        that was there does not describe them: it is replaced by theirs (or emptied)."""
+        self.query_bar.set_text(photos.query)
+        self.query_bar.clear_images()
         self._last_search_text = ""
         self.delegate.show_scores = photos.scored
         self.results_model.set_results(photos.photos)
