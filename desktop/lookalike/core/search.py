@@ -397,6 +397,10 @@ class SearchEngine:
             return browse_columns(self.catalog, allowed)
         return browse(self.catalog, allowed, limit=limit, offset=offset)
 
+    def people_if_open(self):
+        """People, if something opened it already (else None: nothing to bring up to date)."""
+        return self._people
+
     def people(self):
         """The library's People (faces, persons, names): :class:`lookalike.core.faces.People`."""
         if self._people is None:
@@ -431,7 +435,11 @@ class SearchEngine:
             log.info("nothing adopted from %s: %s", folder, exc)
             return 0, 0
         try:
-            return self.learner().concepts.adopt(other), self.people().adopt(other)
+            empty = self.catalog.photo_count() == 0
+            concepts = self.learner().concepts.adopt(other)  # user tags are concepts: carried with them
+            if empty:
+                self.learner().user_tags.adopt(other)  # and the automatic tags a user took off
+            return concepts, self.people().adopt(other)
         finally:
             other.close()
 
@@ -471,12 +479,16 @@ class SearchEngine:
             if vec is not None
             else persons.hits(allowed, want + 16)
         )
-        rows = self.catalog.photos_by_ids(hits.ids.tolist())
-        for pid, score in zip(hits.ids.tolist(), hits.scores.tolist()):
+        ids, scores = hits.ids.tolist(), hits.scores.tolist()
+        worded = self._word_hits(q, allowed, k)
+        if worded:  # photos whose text holds the free text's words come first (docs/models.md)
+            ids, scores = self._words_first(vec, worded, ids, scores)
+        rows = self.catalog.photos_by_ids(ids)
+        for pid, score in zip(ids, scores):
             row = rows.get(pid)
             if row is None:
                 continue
-            if min_score is not None and score < min_score:
+            if min_score is not None and score < min_score and pid not in worded:
                 break
             results.append(
                 SearchResult(len(results) + 1, row.path, float(score), pid, row.width, row.height, row.taken, row.size)
@@ -484,6 +496,36 @@ class SearchEngine:
             if len(results) >= k:
                 break
         return results
+
+    def _word_hits(self, q, allowed, k: int) -> set[int]:
+        """For a query of free text alone (``bakery``, ``luna bakery``): up to ``k`` photos
+        (among ``allowed``) whose text read holds each term's words as whole words."""
+        from lookalike.core.text import store
+
+        terms = q.terms
+        if not terms or any(t.kind != "text" or t.weight <= 0 for t in terms) or len(terms) > 4:
+            return set()
+        found: set[int] | None = None
+        for term in terms:
+            ids = store.whole_word_ids(self.catalog.query, term.value, limit=max(4 * k, 200))
+            found = ids if found is None else found & ids
+        if not found:
+            return set()
+        if allowed is not None:
+            found &= set(np.asarray(allowed).tolist())
+        return set(sorted(found)[: max(k, 1)])
+
+    def _words_first(self, vec, worded: set[int], ids: list[int], scores: list[float]):
+        """``worded`` photos first (by their likeness score), then the others in their order."""
+        vectors = self.vectors()
+        extra = sorted(worded - set(ids))
+        if extra:
+            more = vectors.search(vec, len(extra), allowed=np.asarray(extra, dtype=np.int64))
+            ids, scores = ids + more.ids.tolist(), scores + more.scores.tolist()
+        pairs = list(zip(ids, scores))
+        first = sorted((p for p in pairs if p[0] in worded), key=lambda p: -p[1])
+        rest = [p for p in pairs if p[0] not in worded]
+        return [p[0] for p in first + rest], [p[1] for p in first + rest]
 
     # -- folders and indexing ------------------------------------------------
 
@@ -591,6 +633,7 @@ class SearchEngine:
                 self.encoder(progress=progress, cancel=cancel)  # refuses a model the library was not built with
             vectors = self.vectors()  # the library's recorded dimension; a new one loads the model
             vectors.check()  # a re-scan reads the whole graph once: damage found here is rebuilt, and saved below
+            vectors.verify(self.catalog)  # a photo the catalog holds and the graph lost is put back
 
             def encoder():  # called once the scan has found photos to encode, before the first
                 # The graph is loaded into hnswlib now, so that a commit never waits for it while

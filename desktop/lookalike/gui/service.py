@@ -492,8 +492,10 @@ class LibraryService(QObject):
             t0 = time.perf_counter()
             results = engine.search(req.query, k=req.k)
             seconds = time.perf_counter() - t0
+            matched = engine.text_matches(req.query, [r.photo_id for r in results])  # a text: search's lines
             # Converted here, so the GUI thread only swaps the list in.
-            outcome = SearchOutcome(req, tuple(ResultItem.from_result(r) for r in results), seconds)
+            items = tuple(ResultItem.from_result(r, " | ".join(matched.get(r.photo_id, ()))) for r in results)
+            outcome = SearchOutcome(req, items, seconds)
             _return_free_heap()
             return outcome
 
