@@ -81,6 +81,25 @@ def quality(lib: Path, labels) -> dict:
     }
 
 
+def free_text(lib: Path, labels, k: int = 10) -> dict:
+    """The words as plain free text (``bakery``, ranked by likeness alone): the share of the
+    photos showing each word found in the first ``k`` (what ``text:`` adds to the search box)."""
+    from lookalike.core.search import SearchEngine
+
+    words: dict[str, set[str]] = {}
+    for name, shown in labels.words.items():
+        for w in shown:
+            words.setdefault(w, set()).add(name)
+    found = total = 0
+    with SearchEngine.open(lib, writer=False) as engine:
+        for word, want in sorted(words.items()):
+            got = {r.path.name for r in engine.search(word, k=k)}
+            found += len(got & want)
+            total += len(want)
+        model = engine.status().model_name
+    return {"k": k, "recall": found / max(1, total), "model": model}
+
+
 def cpu_cost(labels, say) -> dict:
     from lookalike.core.imaging import decode_file
     from lookalike.core.text.ocr import Reader
@@ -133,6 +152,8 @@ def run(bench) -> None:
         f"  text: recall {q['recall']:.3f} at precision {q['precision']:.3f} over {q['words']} words; "
         f"{q['absent_words_found']}/{q['absent_words']} absent words found something"
     )
+    res["free_text"] = free_text(work / "lib-off", labels)  # likeness alone (no text read)
+    res["free_text_words_first"] = free_text(work / "lib-on", labels)  # word hits first
     res["cpu_ms"] = cpu_cost(labels, say)
     bench.results["text"] = res
 
@@ -155,6 +176,13 @@ def render(res: dict) -> list[str]:
     for kind, r in q["by_kind"].items():
         L.append(f"| {kind} | {r:.2f} |")
     L.append("")
+    ft, fw = res.get("free_text"), res.get("free_text_words_first")
+    if ft and fw:
+        L.append(
+            f"The same words as plain free text (`bakery`, {ft['model']} model), share of the photos showing "
+            f"them in the first {ft['k']}: {ft['recall']:.2f} ranked by likeness alone, {fw['recall']:.2f} with "
+            "the photos whose text holds the words as whole words first.\n"
+        )
     if cpu:
         L.append(
             f"CPU a photo to read (decode excluded; medians, means): with text {cpu.get('text', 0):.0f} ms "

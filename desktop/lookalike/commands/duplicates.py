@@ -37,7 +37,7 @@ def register(sub: argparse._SubParsersAction, opts: SharedOptions) -> dict[str, 
     sp.add_argument(
         "--rules",
         metavar="RULE,...",
-        help="keeper rules in order (format, pixels, date, metadata, size; the rest follow in that order)",
+        help="keeper rules in order (format, pixels, date, metadata, name, size; the rest follow in that order)",
     )
     sp.add_argument(
         "--reference",

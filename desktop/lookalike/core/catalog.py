@@ -24,6 +24,7 @@ from lookalike.core.concepts_schema import FILTER_INDEX as _FILTER_INDEX
 from lookalike.core.concepts_schema import MIGRATION as _CONCEPTS_SCHEMA
 from lookalike.core.concepts_schema import USER_TAGS as _USER_TAGS_SCHEMA
 from lookalike.core.duplicates.schema import MIGRATION as _DUPLICATES_SCHEMA
+from lookalike.core.duplicates.schema import MIGRATION_RESTORE as _DUPLICATES_RESTORE
 from lookalike.core.errors import DiskFullError, LibraryCorruptError, LibraryNeedsUpgradeError, LookalikeError
 from lookalike.core.faces.schema import MIGRATION as _FACES_SCHEMA
 from lookalike.core.text.schema import MIGRATION as _TEXT_SCHEMA
@@ -78,6 +79,7 @@ MIGRATIONS[4] = _DUPLICATES_SCHEMA
 MIGRATIONS[5] = _FILTER_INDEX  # filters and browse (core/concepts_schema.py)
 MIGRATIONS[6] = _TEXT_SCHEMA  # text in photos (core/text/schema.py)
 MIGRATIONS[7] = _USER_TAGS_SCHEMA  # user tags (core/user_tags.py, SQL in core/concepts_schema.py)
+MIGRATIONS[8] = _DUPLICATES_RESTORE  # undo restores a photo whole; the keeper a user chose
 SCHEMA_VERSION = max(MIGRATIONS)
 
 _SQLITE_FULL, _SQLITE_IOERR, _SQLITE_CANTOPEN = 13, 10, 14

@@ -42,6 +42,8 @@ class SearchResult:
     height: int | None
     taken: float | None
     size: int
+    match: bool | None = None  # set by SearchEngine.answer: whether the photo is what was asked for
+    confidence: float | None = None  # ...and how sure, 0-1 (lookalike.core.answer)
 
 
 @dataclass(frozen=True)
@@ -105,6 +107,8 @@ class SearchEngine:
         self._index_lock = threading.Lock()
         self._people: People | None = None
         self._learner: Learner | None = None
+        self._model_failed = False  # the model could not be loaded (see close)
+        self._lazy_lock = threading.RLock()  # builds people() and learner() once
         library.before_release = self._save_if_changed
 
     @classmethod
@@ -146,7 +150,9 @@ class SearchEngine:
             yield
 
     def _save_if_changed(self) -> None:
-        if self._vectors is not None and self._vectors.generation != self._saved_generation():
+        if self._vectors is not None and (
+            self._vectors.needs_save or self._vectors.generation != self._saved_generation()
+        ):
             try:
                 self._save_graph()
             except OSError as exc:  # a cache: the next open rebuilds it from the catalog
@@ -210,13 +216,17 @@ class SearchEngine:
             if self._encoder is None:
                 from lookalike.core.encoders import load_encoder
 
-                enc = load_encoder(
-                    self.model_name,
-                    model_file=self.model_file,
-                    device=self.device_request,
-                    progress=progress,
-                    cancel=cancel,
-                )
+                try:
+                    enc = load_encoder(
+                        self.model_name,
+                        model_file=self.model_file,
+                        device=self.device_request,
+                        progress=progress,
+                        cancel=cancel,
+                    )
+                except BaseException:
+                    self._model_failed = True
+                    raise
                 self.library.bind_model(self._record(enc))
                 self._encoder = enc
             return self._encoder
@@ -339,16 +349,24 @@ class SearchEngine:
 
     def learner(self):
         """Tags and concepts of this library: :class:`lookalike.core.concepts.Learner`."""
-        if self._learner is None:
-            from lookalike.core.concepts import Learner
+        with self._lazy_lock:  # one Learner for every thread (two would each learn, and race)
+            if self._learner is None:
+                from lookalike.core.concepts import Learner
 
-            self._learner = Learner(
-                self.catalog,
-                lambda texts: self._text_encoder().encode_texts(texts),
-                # learning reads vectors where the index keeps them (none before a model is recorded)
-                lambda: self.vectors() if self.library.model_record() is not None else None,
-            )
-        return self._learner
+                self._learner = Learner(
+                    self.catalog,
+                    lambda texts: self._text_encoder().encode_texts(texts),
+                    # learning reads vectors where the index keeps them (none before a model is recorded)
+                    lambda: self.vectors() if self.library.model_record() is not None else None,
+                )
+                concepts = self._learner.concepts
+                if self.library.can_write and concepts.stale():  # a killed run left one unlearned: learn it now
+                    try:
+                        with self.writing("learn a concept again"):
+                            concepts.ensure_current()
+                    except LookalikeError as exc:  # another process writes: the next index learns it
+                        log.info("Not relearning the concepts now: %s", exc)
+            return self._learner
 
     def _filtered(self, q, allowed: np.ndarray | None) -> np.ndarray | None:
         from lookalike.core.browse import allowed_ids
@@ -397,13 +415,18 @@ class SearchEngine:
             return browse_columns(self.catalog, allowed)
         return browse(self.catalog, allowed, limit=limit, offset=offset)
 
+    def people_if_open(self):
+        """People, if something opened it already (else None: nothing to bring up to date)."""
+        return self._people
+
     def people(self):
         """The library's People (faces, persons, names): :class:`lookalike.core.faces.People`."""
-        if self._people is None:
-            from lookalike.core.faces import People
+        with self._lazy_lock:  # one People for every thread: an index's face stage and its finish share it
+            if self._people is None:
+                from lookalike.core.faces import People
 
-            self._people = People(self.library)
-        return self._people
+                self._people = People(self.library)
+            return self._people
 
     def _persons(self, q):
         """The photos a query's person terms choose (None without any: a query without
@@ -439,9 +462,25 @@ class SearchEngine:
         finally:
             other.close()
 
+    def answer(self, query, *, k: int | None = None, folder: Path | str | None = None):
+        """The ranked results with which of them match and how surely:
+        :class:`lookalike.core.answer.Answer` (at least ``k`` results, the matches among
+        the best :data:`lookalike.core.answer.CANDIDATES`)."""
+        from lookalike.core.answer import answer_query
+
+        return answer_query(self, self.parse(query) if isinstance(query, str) else query, k=k, folder=folder)
+
     def search(
-        self, query, *, k: int = 50, min_score: float | None = None, folder: Path | str | None = None
+        self,
+        query,
+        *,
+        k: int = 50,
+        min_score: float | None = None,
+        folder: Path | str | None = None,
+        vector: np.ndarray | None = None,
     ) -> list[SearchResult]:
+        """The ``k`` best photos for ``query`` (``vector``: the query's vector, when the caller
+        has it already)."""
         if k <= 0:
             raise UsageError("the number of results (-k) must be at least 1")
         if self.catalog.photo_count() == 0 and self.library.model_record() is None:
@@ -449,7 +488,7 @@ class SearchEngine:
         q = self.parse(query) if isinstance(query, str) else query
         # Person terms (@name, @./face.jpg) choose photos; People resolves them.
         persons = self._persons(q)
-        vec = self.embed(q) if q.has_vector_terms else None
+        vec = vector if vector is not None else (self.embed(q) if q.has_vector_terms else None)
         vectors = self.vectors()
         allowed = None
         if folder is not None:
@@ -475,12 +514,16 @@ class SearchEngine:
             if vec is not None
             else persons.hits(allowed, want + 16)
         )
-        rows = self.catalog.photos_by_ids(hits.ids.tolist())
-        for pid, score in zip(hits.ids.tolist(), hits.scores.tolist()):
+        ids, scores = hits.ids.tolist(), hits.scores.tolist()
+        worded = self._word_hits(q, allowed, k)
+        if worded:  # photos whose text holds the free text's words come first (docs/models.md)
+            ids, scores = self._words_first(vec, worded, ids, scores)
+        rows = self.catalog.photos_by_ids(ids)
+        for pid, score in zip(ids, scores):
             row = rows.get(pid)
             if row is None:
                 continue
-            if min_score is not None and score < min_score:
+            if min_score is not None and score < min_score and pid not in worded:
                 break
             results.append(
                 SearchResult(len(results) + 1, row.path, float(score), pid, row.width, row.height, row.taken, row.size)
@@ -488,6 +531,36 @@ class SearchEngine:
             if len(results) >= k:
                 break
         return results
+
+    def _word_hits(self, q, allowed, k: int) -> set[int]:
+        """For a query of free text alone (``bakery``, ``luna bakery``): up to ``k`` photos
+        (among ``allowed``) whose text read holds each term's words as whole words."""
+        from lookalike.core.text import store
+
+        terms = q.terms
+        if not terms or any(t.kind != "text" or t.weight <= 0 for t in terms) or len(terms) > 4:
+            return set()
+        found: set[int] | None = None
+        for term in terms:
+            ids = store.whole_word_ids(self.catalog.query, term.value, limit=max(4 * k, 200))
+            found = ids if found is None else found & ids
+        if not found:
+            return set()
+        if allowed is not None:
+            found &= set(np.asarray(allowed).tolist())
+        return set(sorted(found)[: max(k, 1)])
+
+    def _words_first(self, vec, worded: set[int], ids: list[int], scores: list[float]):
+        """``worded`` photos first (by their likeness score), then the others in their order."""
+        vectors = self.vectors()
+        extra = sorted(worded - set(ids))
+        if extra:
+            more = vectors.search(vec, len(extra), allowed=np.asarray(extra, dtype=np.int64))
+            ids, scores = ids + more.ids.tolist(), scores + more.scores.tolist()
+        pairs = list(zip(ids, scores))
+        first = sorted((p for p in pairs if p[0] in worded), key=lambda p: -p[1])
+        rest = [p for p in pairs if p[0] not in worded]
+        return [p[0] for p in first + rest], [p[1] for p in first + rest]
 
     # -- folders and indexing ------------------------------------------------
 
@@ -595,6 +668,7 @@ class SearchEngine:
                 self.encoder(progress=progress, cancel=cancel)  # refuses a model the library was not built with
             vectors = self.vectors()  # the library's recorded dimension; a new one loads the model
             vectors.check()  # a re-scan reads the whole graph once: damage found here is rebuilt, and saved below
+            vectors.verify(self.catalog)  # a photo the catalog holds and the graph lost is put back
 
             def encoder():  # called once the scan has found photos to encode, before the first
                 # The graph is loaded into hnswlib now, so that a commit never waits for it while
@@ -725,4 +799,7 @@ class SearchEngine:
         finally:
             if self._vectors is not None:
                 self._vectors.close()
-            self.library.close()
+            if self._model_failed:  # a library made only to fail loading its model is not kept
+                self.library.close_or_discard()
+            else:
+                self.library.close()

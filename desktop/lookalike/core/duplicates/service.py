@@ -7,7 +7,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -38,6 +38,7 @@ class Member:
     exif: int
     reference: bool
     hash: str
+    chosen: bool = False  # the user chose it as its group's keeper
 
     @property
     def folder(self) -> Path:
@@ -138,9 +139,14 @@ class Duplicates:
         rows = self.catalog.photos_by_ids(ids)
         prints = fingerprint.cached(self.catalog, ids)
         refs = self.reference_folders()
+        chosen = self._chosen()
         out: list[DuplicateGroup] = []
         for g in raw:
-            members = [self._member(rows[i], prints.get(i), refs) for i in g.ids if i in rows]
+            members = [self._member(rows[i], prints.get(i), refs, chosen) for i in g.ids if i in rows]
+            picked = [m for m in members if m.chosen]
+            if len(picked) > 1:  # chosen in two groups that are one now: the latest choice
+                latest = max(picked, key=lambda m: chosen[m.photo_id])
+                members = [m if m is latest or not m.chosen else replace(m, chosen=False) for m in members]
             if len(members) < 2:
                 continue
             if any(_within(Counter(m.hash for m in members), k) for k in kept):
@@ -176,7 +182,12 @@ class Duplicates:
             have[pid] = fingerprint.fingerprint_file(row.path)
         return have
 
-    def _member(self, row: PhotoRow, fp: fingerprint.Fingerprint | None, refs: Sequence[Path]) -> Member:
+    def _chosen(self) -> dict[int, float]:
+        return {int(p): float(at) for p, at in self.catalog.query("SELECT photo_id, at FROM dup_keeper")}
+
+    def _member(
+        self, row: PhotoRow, fp: fingerprint.Fingerprint | None, refs: Sequence[Path], chosen: dict[int, float]
+    ) -> Member:
         if fp is None:
             exif, fmt = fingerprint.file_facts(row.path)
         else:
@@ -192,6 +203,7 @@ class Duplicates:
             exif,
             any(row.path.is_relative_to(r) for r in refs),
             row.hash,
+            row.id in chosen,
         )
 
     # -- decisions ----------------------------------------------------------------
@@ -204,6 +216,22 @@ class Duplicates:
                 "INSERT INTO dup_kept(kind, hashes, at) VALUES(?, ?, ?)",
                 (group.kind.value, " ".join(group.hashes), time.time()),
             )
+
+    def choose_keeper(self, group: DuplicateGroup, member: Member) -> DuplicateGroup:
+        """The user's keeper of a group (a click on its card): remembered, it wins over every
+        rule while it is in a group; the others of the group stop being chosen."""
+        self._need_writer("remember a keeper")
+        if member.photo_id not in {m.photo_id for m in group.members}:
+            raise LookalikeError(f"{member.path} is not in this group")
+        with self.catalog.transaction() as conn:
+            conn.executemany("DELETE FROM dup_keeper WHERE photo_id = ?", [(m.photo_id,) for m in group.members])
+            conn.execute(
+                "INSERT INTO dup_keeper(photo_id, hashes, at) VALUES(?, ?, ?)",
+                (member.photo_id, " ".join(group.hashes), time.time()),
+            )
+        members = [replace(m, chosen=m.photo_id == member.photo_id) for m in group.members]
+        keep = next(m for m in members if m.chosen)
+        return DuplicateGroup(group.kind, keep, tuple(m for m in members if m is not keep), "chosen by you")
 
     def _kept_sets(self) -> list[Counter]:
         return [Counter(h.split()) for (h,) in self.catalog.query("SELECT hashes FROM dup_kept")]
@@ -261,6 +289,9 @@ class Duplicates:
         """Put back the last trash run's files that are still in the trash."""
         report = trash.undo(self.catalog, run_id)
         self._refresh_search()
+        people = self.engine.people_if_open()
+        if report.restored and people is not None:
+            people.faces_back()  # their faces came back with them: the face graph takes them again
         return report
 
     def can_undo(self) -> bool:
@@ -285,4 +316,4 @@ def _within(group: Counter, kept: Counter) -> bool:
 
 
 def _candidate(m: Member) -> Candidate:
-    return Candidate(m.photo_id, m.path, m.format, m.width, m.height, m.taken, m.exif, m.size, m.reference)
+    return Candidate(m.photo_id, m.path, m.format, m.width, m.height, m.taken, m.exif, m.size, m.reference, m.chosen)

@@ -87,3 +87,15 @@ def matched_lines(text: PhotoText, phrases: Sequence[str]) -> list[str]:
     """The lines of a photo's text that hold any of ``phrases`` (what a ``text:`` result shows)."""
     keys = [k for p in phrases for k in words_keys(p)]
     return [line.text for line in text.lines if any(k in normalise(line.text) for k in keys)]
+
+
+def whole_word_ids(query, words: str, *, limit: int) -> set[int]:
+    """Photos whose text holds ``words`` as whole words, in order (``cat`` is not
+    ``catalog``); ``query`` runs SQL on the catalog. Words under 3 characters: none."""
+    key = normalise(words)
+    if len(key) < _INDEXED:
+        return set()
+    sql, args = filter_sql(key)  # a condition on "id": here the text rows' photo_id
+    rows = query(f"SELECT photo_id, body FROM photo_text WHERE photo_{sql} LIMIT ?", [*args, limit])
+    padded = f" {key} "
+    return {int(pid) for pid, body in rows if padded in f" {body} "}

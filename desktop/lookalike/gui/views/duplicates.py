@@ -68,11 +68,17 @@ def _taken(t: float | None) -> str:
 
 
 class PhotoTile(QFrame):
-    """One photo of a group: thumbnail and facts; the keeper wears a green frame."""
+    """One photo of a group: thumbnail and facts; the keeper wears a green frame. A click on
+    another photo of the group makes it the keeper (remembered)."""
 
     def __init__(self, member: Member, keeper: bool, view: DuplicatesView, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.member = member
+        self.keeper = keeper
+        self._view = view
+        if not keeper:
+            self.setCursor(Qt.CursorShape.PointingHandCursor)
+            self.setToolTip("Click to keep this photo instead (remembered)")
         self.setObjectName("tile")
         self.setStyleSheet(KEEPER_STYLE if keeper else OTHER_STYLE)
         self.setFixedWidth(THUMB + 40)
@@ -124,6 +130,17 @@ class PhotoTile(QFrame):
         row.addStretch(1)
         lay.addLayout(row)
         self.set_image(view.context.thumbnails.get(str(member.path)))
+
+    def mousePressEvent(self, event: Any) -> None:  # Qt's name
+        if event.button() == Qt.MouseButton.LeftButton and not self.keeper:
+            card = self.parent()
+            while card is not None and not isinstance(card, GroupCard):
+                card = card.parent()
+            if card is not None:
+                self._view.choose_keeper(card.group, self.member)
+                event.accept()
+                return
+        super().mousePressEvent(event)
 
     def set_image(self, img: Any) -> None:
         if img is None or img.isNull():
@@ -384,6 +401,18 @@ class DuplicatesView(View):
             self._show_groups([g for g in self.groups if id(g) not in kept])
 
         self._run(work, done, "keep the photos")
+
+    def choose_keeper(self, group: DuplicateGroup, member: Member) -> None:
+        """Keep this photo of the group instead of the suggestion (remembered in the catalog)."""
+        engine = self.service.engine
+        if engine is None or self._busy or member.photo_id == group.keep.photo_id:
+            return
+
+        def done(new: DuplicateGroup) -> None:
+            self._show_groups([new if g is group else g for g in self.groups])
+            self.context.notify(Level.STATUS, f"Keeping {member.path.name} in its group.")
+
+        self._run(lambda: self._duplicates(engine).choose_keeper(group, member), done, "choose the photo to keep")
 
     def undo(self) -> None:
         engine = self.service.engine
