@@ -21,6 +21,7 @@ from pathlib import Path
 
 from lookalike import __version__
 from lookalike.core.errors import DiskFullError, LookalikeError, QueryError, UsageError
+from lookalike.core.words import counted
 
 log = logging.getLogger("lookalike")
 
@@ -290,7 +291,7 @@ def cmd_index(args) -> int:
         f"{'Stopped' if report.cancelled else 'Indexed'}: "
         + ", ".join(parts)
         + f" in {report.seconds:.1f} s ({report.rate:.1f} photos/s). "
-        f"The library holds {st.photos} photos.",
+        f"The library holds {counted(st.photos, 'photo')}.",
         file=sys.stderr,
     )
     for f in report.offline_folders:
