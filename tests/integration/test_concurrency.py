@@ -1,6 +1,7 @@
 """One writer, many readers, real processes: two app instances, the CLI indexing while the
-window searches, searches while the graph is being saved. No corruption, no long stalls,
-and a clear message for the one that has to wait. Run with -s to see the figures."""
+window searches, searches while the graph is being saved. No corruption, no search held
+up by a writer, and a clear message for the one that has to wait. The latencies are
+printed as figures (run with -s), not asserted: speed belongs in `lookalike bench`."""
 
 from __future__ import annotations
 
@@ -22,9 +23,6 @@ from tests.hostile import good_image, jpeg_bytes
 
 REPO = Path(__file__).resolve().parents[2]
 ENV = dict(os.environ, PYTHONPATH=str(REPO / "desktop"))
-# The longest a search may take while another process writes: far above the
-# milliseconds it takes, far below what a person would call a freeze.
-STALL_LIMIT = 5.0
 
 
 def write_photos(folder: Path, n: int, start: int = 0) -> list[Path]:
@@ -57,6 +55,7 @@ class Count(logging.Handler):
 logging.getLogger("lookalike.core.store.vectors").addHandler(Count())
 lat, errors, sizes, bad = [], [], [], 0
 SearchEngine.open(lib, writer=False).encoder()  # load the model once (cached per process)
+print("ready", flush=True)
 deadline = time.monotonic() + 120
 while not stop.exists() and time.monotonic() < deadline:
     t0 = time.perf_counter()
@@ -76,13 +75,20 @@ print(json.dumps({"lat": lat, "errors": errors[:20], "n_errors": len(errors), "s
 
 
 def start_reader(lib: Path, anchor: Path, stop: Path) -> subprocess.Popen:
-    return subprocess.Popen(
+    """A reader process, returned once it has loaded its model and is about to search."""
+    p = subprocess.Popen(
         [sys.executable, "-c", _READER, str(lib), str(anchor), str(stop)],
         env=ENV,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
+    assert p.stdout is not None
+    line = p.stdout.readline().strip()
+    if line != "ready":
+        p.kill()
+        raise AssertionError(f"the reader did not start: {line!r} {p.stderr.read()[-3000:] if p.stderr else ''}")
+    return p
 
 
 def reader_result(p: subprocess.Popen) -> dict:
@@ -108,7 +114,6 @@ def test_the_cli_indexes_while_the_window_and_another_reader_search(base_library
     reader = start_reader(lib, anchor, stop)
     window = SearchEngine.open(lib, writer=False)  # the window: one engine, kept open
     window.encoder()
-    time.sleep(3)  # let the reader process load its model
     cli = subprocess.Popen(
         [sys.executable, "-m", "lookalike", "index", "--library", str(lib), "-q", "--batch-size", "16"],
         env=ENV,
@@ -158,7 +163,6 @@ def test_the_cli_indexes_while_the_window_and_another_reader_search(base_library
         f"{other['rebuilds']} graph rebuilds"
     )
     print(f"FIGURE second writer refused in {refusals[0] * 1000:.1f} ms: {msg}")
-    assert max(lat) < STALL_LIMIT and max(other["lat"]) < STALL_LIMIT
 
 
 # A writer in a process of its own: adds a photo and indexes, over and over; every run
@@ -191,7 +195,6 @@ def test_searches_during_graph_saves_never_see_a_torn_graph(base_library, tiny_c
         eng.index([photos])
     stop = tmp_path / "stop"
     readers = [start_reader(lib, anchor, stop) for _ in range(2)]
-    time.sleep(3)
     writer = subprocess.run(
         [sys.executable, "-c", _WRITER, str(lib), str(photos), str(tiny_clip_checkpoint), str(REPO), "25"],
         env=ENV,
@@ -206,7 +209,7 @@ def test_searches_during_graph_saves_never_see_a_torn_graph(base_library, tiny_c
     for r in results:
         assert r["n_errors"] == 0, r["errors"]
         assert r["missing_paths"] == 0
-        assert max(r["lat"]) < STALL_LIMIT
+        assert r["lat"], "the reader searched while the writer saved"
     lat = [x for r in results for x in r["lat"]]
     rebuilds = sum(r["rebuilds"] for r in results)
     print(
@@ -249,17 +252,12 @@ def test_two_app_instances_one_writer_and_a_crashed_writer_frees_the_library(bas
         with SearchEngine.open(lib, writer=False) as second:
             assert second.search(str(anchor), k=1)[0].path == anchor
             assert second.status().holder and f"pid {first.pid}" in second.status().holder
-            # The first instance is killed outright: the lock goes with the process.
+            # The first instance is killed outright: the lock goes with the process, so the
+            # library is writable as soon as the process is gone (no retry, no waiting).
             os.kill(first.pid, signal.SIGKILL)
             first.wait(10)
             t0 = time.perf_counter()
-            while True:
-                try:
-                    eng = SearchEngine.open(lib, model_file=tiny_clip_checkpoint, writer=True)
-                    break
-                except LibraryLockedError:
-                    assert time.perf_counter() - t0 < 5, "the lock outlived its process"
-                    time.sleep(0.01)
+            eng = SearchEngine.open(lib, model_file=tiny_clip_checkpoint, writer=True)
             freed = time.perf_counter() - t0
             with eng:
                 write_photos(photos / "after", 2, start=900)
@@ -289,7 +287,7 @@ def test_a_window_indexing_while_it_searches_in_threads(base_library, tiny_clip_
             try:
                 res = eng.search(str(anchor), k=1000)
                 assert res[0].path == anchor
-            except Exception as exc:  # noqa: BLE001 - collected and reported
+            except Exception as exc:  # collected and reported
                 errors.append(repr(exc))
             lat.append(time.perf_counter() - t0)
             time.sleep(0.005)
@@ -307,8 +305,8 @@ def test_a_window_indexing_while_it_searches_in_threads(base_library, tiny_clip_
     assert report.added == 150
     assert len(eng.search(str(anchor), k=1000)) == 170
     eng.close()
+    assert lat, "the searches ran during the index run"
     print(f"\nFIGURE 3 search threads during an index run in the same process: {summary(lat)}")
-    assert max(lat) < STALL_LIMIT
 
 
 def test_removing_a_folder_while_it_is_being_indexed(base_library, tiny_clip_checkpoint):
@@ -322,7 +320,7 @@ def test_removing_a_folder_while_it_is_being_indexed(base_library, tiny_clip_che
     def run():
         try:
             outcome.append(eng.index([other], batch_size=8))
-        except Exception as exc:  # noqa: BLE001 - reported below
+        except Exception as exc:  # reported below
             outcome.append(exc)
 
     t = threading.Thread(target=run)
@@ -359,7 +357,9 @@ def test_searches_go_on_while_the_graph_is_saved(tmp_path):
     v = VectorIndex(64, capacity=4000)
     v.add(np.arange(1, 2001), x[:2000])
 
-    class SlowDisk:  # the graph's own save, made as slow as a large library's on a slow disk
+    started, release = threading.Event(), threading.Event()
+
+    class HeldDisk:  # the graph's own save, held open for as long as the test needs (a slow disk)
         def __init__(self, graph):
             self.__dict__["_graph"] = graph
 
@@ -367,24 +367,41 @@ def test_searches_go_on_while_the_graph_is_saved(tmp_path):
             return getattr(self._graph, name)
 
         def save_index(self, path):
-            time.sleep(1.5)
+            started.set()
+            assert release.wait(60), "the test never let the save finish"
             self._graph.save_index(path)
 
-    v._graph = SlowDisk(v._graph)
+    v._graph = HeldDisk(v._graph)
     saver = threading.Thread(target=v.save, args=(tmp_path, 1))
     saver.start()
-    time.sleep(0.2)
+    assert started.wait(60), "the save did not start"
     added = threading.Thread(target=v.add, args=(np.arange(2001, 3001), x[2000:]))
     added.start()  # must wait for the save
-    lat = []
-    while saver.is_alive():
-        t0 = time.perf_counter()
-        hits = v.search(x[7], 5, exact=False)
-        lat.append(time.perf_counter() - t0)
-        assert hits.ids[0] == 8
-        time.sleep(0.01)
-    added.join(30)
+    lat: list[float] = []
+    wrong: list[object] = []
+    searched = threading.Event()
+
+    def searcher():
+        try:
+            for i in range(50):
+                t0 = time.perf_counter()
+                hits = v.search(x[i], 5, exact=False)
+                lat.append(time.perf_counter() - t0)
+                if hits.ids[0] != i + 1:
+                    wrong.append((i, hits.ids[:1]))
+        finally:
+            searched.set()
+
+    s = threading.Thread(target=searcher)
+    s.start()
+    # 50 searches answer while the save is still held: a save does not hold up searches.
+    assert searched.wait(60), "searches were held up by the graph save"
+    assert len(lat) == 50 and wrong == []
+    assert saver.is_alive() and len(v) == 2000  # the change still waits for the save
+    release.set()
+    saver.join(60)
+    added.join(60)
+    s.join(60)
     assert whole_graph_levels(tmp_path / "vectors.hnsw", 2000) is not None
     assert len(v) == 3000
-    print(f"\nFIGURE searches during a 1.5 s graph save: {summary(lat)}")
-    assert len(lat) > 20 and max(lat) < 0.5
+    print(f"\nFIGURE searches during a held graph save: {summary(lat)}")

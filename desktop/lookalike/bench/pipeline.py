@@ -225,11 +225,6 @@ def measure_encode(
     return {"rows": rows}
 
 
-def limit_rate(cores: int, read_ms: float, decode_ms: float, encode_ms: float) -> float:
-    """Photos per second with every core busy on read+decode or encode, nothing serialised."""
-    return cores * 1000.0 / (read_ms + decode_ms + encode_ms)
-
-
 # -- end to end -----------------------------------------------------------------
 
 

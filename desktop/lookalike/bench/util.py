@@ -56,7 +56,7 @@ class Sampler:
     """Samples this process's CPU use, RSS and a counter every ``interval`` seconds."""
 
     interval: float = 0.5
-    counter: callable = lambda: 0  # noqa: E731
+    counter: callable = lambda: 0
     samples: list[tuple[float, float, int, int]] = field(default_factory=list)  # (t, cpu_s, rss, count)
 
     def __enter__(self) -> Sampler:

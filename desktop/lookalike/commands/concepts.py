@@ -1,4 +1,7 @@
-"""`lookalike teach`, `concepts`, `tags` and `list`: concepts taught from examples, tags, browsing.
+"""`lookalike teach`, `concepts` and `list`: concepts taught from examples, browsing.
+
+A concept is a user tag (:mod:`lookalike.commands.tags`): ``teach NAME PHOTO...`` tags the
+photos NAME, and ``concepts`` lists the user's tags with what they learned.
 
 A contract scripts use::
 
@@ -8,7 +11,6 @@ A contract scripts use::
     lookalike concepts mark NAME PHOTO (--right | --wrong)
     lookalike concepts rename OLD NEW
     lookalike concepts delete NAME
-    lookalike tags [--json]
     lookalike list [FILTER...] [--limit N] [--json]
 
 ``list`` takes filters (``year:2023 kind:png @alice #luna tag:beach``, see
@@ -26,6 +28,7 @@ import time
 from pathlib import Path
 
 from lookalike.commands import Handler, SharedOptions
+from lookalike.core.words import counted
 
 
 def register(sub: argparse._SubParsersAction, opts: SharedOptions) -> dict[str, Handler]:
@@ -72,11 +75,6 @@ def register(sub: argparse._SubParsersAction, opts: SharedOptions) -> dict[str, 
     p.add_argument("name", metavar="NAME")
     opts.library(p)
 
-    sp = sub.add_parser("tags", help="the tags given to the library's photos, with counts")
-    sp.add_argument("--all", action="store_true", help="also tags no photo has")
-    sp.add_argument("--json", action="store_true", help='print [{"tag", "photos"}]')
-    opts.library(sp)
-
     sp = sub.add_parser(
         "list",
         help="list photos newest first, narrowed by filters (year:2023 kind:png tag:beach #luna @alice ...)",
@@ -86,7 +84,7 @@ def register(sub: argparse._SubParsersAction, opts: SharedOptions) -> dict[str, 
     sp.add_argument("--limit", type=int, default=None, metavar="N", help="at most N photos")
     sp.add_argument("--json", action="store_true", help='print [{"path", "date", "width", "height", "size"}]')
     opts.library(sp)
-    return {"teach": cmd_teach, "concepts": cmd_concepts, "tags": cmd_tags, "list": cmd_list}
+    return {"teach": cmd_teach, "concepts": cmd_concepts, "list": cmd_list}
 
 
 def _text(path: Path) -> str:
@@ -97,7 +95,7 @@ def _open(args: argparse.Namespace, *, writer: bool):
     from lookalike.core.engine import SearchEngine
 
     library = getattr(args, "library", None) or getattr(args, "concepts_library", None)
-    return SearchEngine.open(library, writer=writer)
+    return SearchEngine.open(library, writer=writer, purpose="teach or change a concept")
 
 
 def _concept_json(info) -> dict:
@@ -128,7 +126,7 @@ def cmd_teach(args: argparse.Namespace) -> int:
     print(
         f"{info.name}: {info.examples} example{'s' if info.examples != 1 else ''}"
         + (f", {info.counter_examples} counter-examples" if info.counter_examples else "")
-        + f"; {info.photos} photos show it (learned by {info.method} in {learned.seconds:.2f} s)"
+        + f"; {counted(info.photos, 'photo')} show{'s' if info.photos == 1 else ''} it (learned in {learned.seconds:.2f} s)"
     )
     print(f'search it: lookalike search "#{info.name}"', file=sys.stderr)
     return 0
@@ -146,7 +144,7 @@ def cmd_concepts(args: argparse.Namespace) -> int:
             print("No concepts yet: lookalike teach NAME PHOTO...", file=sys.stderr)
         for c in listed:
             counter = f", {c.counter_examples} not" if c.counter_examples else ""
-            print(f"{c.name:<30} {c.photos:>6} photos  ({c.examples} examples{counter}; {c.method or '-'})")
+            print(f"{c.name:<30} {counted(c.photos, 'photo'):>12}  ({counted(c.examples, 'example')}{counter})")
         return 0
     if action == "show":
         return _show(args)
@@ -154,13 +152,13 @@ def cmd_concepts(args: argparse.Namespace) -> int:
         concepts = engine.learner().concepts
         if action == "mark":
             learned = concepts.mark(args.name, args.photo, right=args.right)
-            print(f"{learned.concept.name}: {learned.concept.photos} photos show it ({learned.seconds:.2f} s)")
+            print(f"{learned.concept.name}: {counted(learned.concept.photos, 'photo')} ({learned.seconds:.2f} s)")
         elif action == "rename":
             info = concepts.rename(args.name, args.new)
             print(f"renamed: {info.name}")
         elif action == "delete":
             info = concepts.delete(args.name)
-            print(f"deleted the concept {info.name} ({info.examples} examples); no photo was touched")
+            print(f"deleted the concept {info.name} ({counted(info.examples, 'example')}); no photo was touched")
     return 0
 
 
@@ -184,29 +182,13 @@ def _show(args: argparse.Namespace) -> int:
             }
         )
         return 0
-    print(f"{info.name}: {info.photos} photos; learned by {info.method or '-'}")
+    print(f"{info.name}: {counted(info.photos, 'photo')}")
     for e in examples:
         kind = ("marked right" if e.marked else "example") if e.right else ("marked wrong" if e.marked else "not")
         gone = "" if e.photo_id is not None else "  (not in the library now)"
         print(f"  {kind:<13} {_text(e.path)}{gone}")
     for p, s in best:
         print(f"  {s:6.3f}  {_text(p)}")
-    return 0
-
-
-def cmd_tags(args: argparse.Namespace) -> int:
-    with _open(args, writer=False) as engine:
-        counts = engine.learner().tags.counts()
-        photos = engine.catalog.photo_count()
-    shown = [(t, n) for t, n in counts if n or args.all]
-    shown.sort(key=lambda tn: (-tn[1], tn[0]))
-    if args.json:
-        _write_json([{"tag": t, "photos": n} for t, n in shown])
-        return 0
-    if not any(n for _, n in counts):
-        print(f"No tags yet ({photos} photos): `lookalike index` tags photos as it indexes them.", file=sys.stderr)
-    for t, n in shown:
-        print(f"{n:>7}  {t}")
     return 0
 
 

@@ -22,6 +22,7 @@ import sys
 from pathlib import Path
 
 from lookalike.commands import Handler, SharedOptions
+from lookalike.core.words import counted
 
 
 def register(sub: argparse._SubParsersAction, opts: SharedOptions) -> dict[str, Handler]:
@@ -78,7 +79,7 @@ def _open(args: argparse.Namespace, *, writer: bool):
     from lookalike.core.engine import SearchEngine
 
     library = getattr(args, "library", None) or getattr(args, "people_library", None)
-    return SearchEngine.open(library, writer=writer)
+    return SearchEngine.open(library, writer=writer, purpose="change people")
 
 
 def cmd_people(args: argparse.Namespace) -> int:
@@ -89,10 +90,12 @@ def cmd_people(args: argparse.Namespace) -> int:
         people = engine.people()
         if action == "name":
             info = people.name(args.photo, args.name, face=args.face)
-            print(f"{args.photo.name}: {info.label} ({info.faces} faces in {len(info.photos)} photos)")
+            print(
+                f"{args.photo.name}: {info.label} ({counted(info.faces, 'face')} in {counted(len(info.photos), 'photo')})"
+            )
         elif action == "merge":
             info = people.merge(args.a, args.b)
-            print(f"merged: {info.label} ({info.faces} faces in {len(info.photos)} photos)")
+            print(f"merged: {info.label} ({counted(info.faces, 'face')} in {counted(len(info.photos), 'photo')})")
         elif action == "rename":
             info = people.rename(args.a, args.name)
             print(f"renamed: {info.label}")

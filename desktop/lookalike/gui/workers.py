@@ -88,7 +88,7 @@ class Job(QRunnable):
             lower_thread_priority()
         try:
             result = self.fn(*self.args, **self.kwargs)
-        except BaseException as exc:  # noqa: BLE001 - reported, never swallowed
+        except BaseException as exc:  # reported, never swallowed
             user = _is_user_error(exc)
             details = "" if user else traceback.format_exc()
             if not user:

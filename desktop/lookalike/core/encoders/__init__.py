@@ -23,6 +23,7 @@ from pathlib import Path
 from lookalike.core.encoders.base import Encoder, EncoderInfo
 from lookalike.core.errors import UsageError
 from lookalike.core.progress import CancelToken, ProgressCallback
+from lookalike.core.store.paths import MODEL_NAMES
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ if "torch" not in sys.modules:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 DEFAULT_ENCODER = "offline"
-ENCODER_NAMES = ("offline", "clip", "resnet50")
+ENCODER_NAMES = MODEL_NAMES
 
 __all__ = [
     "DEFAULT_ENCODER",

@@ -585,7 +585,7 @@ class ClipEncoder:
         _common.report(progress, 0, None, "loading open_clip")
         try:
             with _library_logs_to_ours():
-                import open_clip  # noqa: F401
+                import open_clip
         except ImportError:  # pragma: no cover - a dependency
             raise ModelUnavailableError("CLIP needs the package open_clip_torch; install it") from None
 

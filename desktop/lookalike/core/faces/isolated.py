@@ -139,7 +139,7 @@ def start_face_model(working_size: int, detector: str | None = None, path: str |
         pool = _new_pool(working_size, detector, path)
         try:
             record, size, threshold = pool.submit(_child_record).result()
-        except Exception as exc:  # noqa: BLE001 - any failure to start: run in process
+        except Exception as exc:  # any failure to start: run in process
             pool.shutdown(wait=False, cancel_futures=True)
             log.warning("face model process did not start (%s); running it in process", exc)
             if path is None:

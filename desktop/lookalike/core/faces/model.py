@@ -31,7 +31,6 @@ import importlib.util
 import logging
 import os
 import threading
-from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -215,7 +214,7 @@ def _frontal_detector(dlib: Any) -> Any:
     if path.exists():
         try:
             return dlib.fhog_object_detector(str(path))
-        except Exception as exc:  # noqa: BLE001 - a damaged copy: built again below
+        except Exception as exc:  # a damaged copy: built again below
             log.warning("face detector copy %s unreadable (%s); building it again", path, exc)
     detector = dlib.get_frontal_face_detector()
     try:
@@ -347,7 +346,7 @@ class DlibFaceModel:
                         from lookalike.core.faces.dlib_net import OnnxFaceEmbedder
 
                         self._embed_fn = OnnxFaceEmbedder(self._weights).embed
-                    except Exception as exc:  # noqa: BLE001 - dlib's own code gives the same vectors
+                    except Exception as exc:  # dlib's own code gives the same vectors
                         log.warning("face embedding on ONNX Runtime unavailable (%s); using dlib's", exc)
                         self.embedding = "dlib"
                 if self._embed_fn is None:
@@ -424,9 +423,3 @@ def distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     b = np.asarray(b, np.float32).reshape(-1, np.shape(b)[-1])
     d2 = (a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2.0 * (a @ b.T)
     return np.sqrt(np.maximum(d2, 0.0))
-
-
-def face_vectors(faces: Sequence[FoundFace]) -> np.ndarray:
-    if not faces:
-        return np.zeros((0, 128), np.float32)
-    return np.stack([f.vector for f in faces])

@@ -137,7 +137,7 @@ def _load(name: str) -> list[np.ndarray]:
     path = weights_folder() / f"{name}.lz4"
     try:
         weights = joblib.load(path)
-    except Exception as exc:  # noqa: BLE001 - one message for a missing or damaged file
+    except Exception as exc:  # one message for a missing or damaged file
         raise LookalikeError(f"The MTCNN weights {path} could not be read ({exc})") from None
     return [np.asarray(w, np.float32) for w in weights]
 

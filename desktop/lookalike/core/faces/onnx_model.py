@@ -129,7 +129,7 @@ class OnnxFaceModel(DlibFaceModel):
         super().__init__(working_size, detector=detector, embedding="onnx")
         try:
             self._session = self._open(self.path)
-        except Exception as exc:  # noqa: BLE001 - any unreadable file: one clear message
+        except Exception as exc:  # any unreadable file: one clear message
             raise LookalikeError(f"{self.path.name} is not a usable ONNX model ({exc})") from None
         inp = self._session.get_inputs()[0]
         self._input = inp.name

@@ -36,7 +36,6 @@ import logging
 import math
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -333,14 +332,6 @@ def prompt(tag: str) -> str:
     return f"a photo of {article}{tag}"
 
 
-@dataclass(frozen=True)
-class TagScores:
-    """Per-photo tag scores: rows of photos, columns of TAG_NAMES (NaN: this model cannot give the tag)."""
-
-    scores: np.ndarray
-    thresholds: np.ndarray
-
-
 class Tagger:
     """Scores stored vectors against the vocabulary for one model."""
 
@@ -532,18 +523,16 @@ class Tags:
         if tagger.dimension and vecs.shape[1] != tagger.dimension:
             log.warning("not tagging: the vectors have %d numbers, the model %d", vecs.shape[1], tagger.dimension)
             return 0
-        todo = np.ones(len(ids), dtype=bool)
         rows: list[tuple[str, int, float]] = []
-        sel = np.nonzero(todo)[0]
-        for start in range(0, len(sel), 4096):
-            part = sel[start : start + 4096]
+        for start in range(0, len(ids), 4096):
+            part = slice(start, start + 4096)
             for pid, tags in zip(ids[part].tolist(), tagger.assign(vecs[part])):
                 rows += [(tag, int(pid), score) for tag, score in tags]
         with self.catalog.transaction() as conn:
-            conn.executemany("DELETE FROM photo_tags WHERE photo_id = ?", [(int(i),) for i in ids[sel].tolist()])
+            conn.executemany("DELETE FROM photo_tags WHERE photo_id = ?", [(int(i),) for i in ids.tolist()])
             conn.executemany("INSERT OR REPLACE INTO photo_tags(tag, photo_id, score) VALUES(?,?,?)", rows)
             self.catalog.set_meta({self.META_KEY: tagger.key}, db=conn)
-        return int(len(sel))
+        return len(ids)
 
     def _tag_everything(self, tagger: Tagger) -> int:
 

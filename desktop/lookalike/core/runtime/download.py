@@ -80,7 +80,7 @@ def fetch(
     _common.check(cancel)
     _common.report(progress, 0, None, f"connecting to download {what}", stage=Stage.DOWNLOAD)
     try:
-        resp = urllib.request.urlopen(req, timeout=timeout)  # noqa: S310 - https URLs we build
+        resp = urllib.request.urlopen(req, timeout=timeout)  # https URLs we build
     except urllib.error.HTTPError as exc:
         if exc.code == 404:
             raise NotFoundOnServer(f"Cannot download {what}: the server has no such file (HTTP 404).") from None

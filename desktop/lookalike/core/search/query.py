@@ -82,7 +82,8 @@ Filters
     (relative to ``base_dir``); ``kind:`` one or more of jpeg, png, heic,
     webp, gif, tiff, bmp, avif (``kind:png,heic``); ``shape:`` portrait,
     landscape or square; ``min:`` a size as ``2mp`` or ``1920x1080``;
-    ``tag:`` a tag of the vocabulary (:mod:`lookalike.core.learning.tags`);
+    ``tag:`` a tag: the user's own (:mod:`lookalike.core.learning.user_tags`) or one of the
+    automatic vocabulary (:mod:`lookalike.core.learning.tags`);
     ``text:`` words the photo's text holds (``text:bakery``,
     ``text:"luna bakery"``; case, accents, spaces and punctuation aside, as
     read by :mod:`lookalike.core.text`), and it alone may be subtracted
@@ -101,7 +102,6 @@ Errors
 from __future__ import annotations
 
 import calendar
-import difflib
 import math
 import os
 import re
@@ -366,13 +366,12 @@ def _kind_value(raw: str, text: str, column: int) -> str:
 
 
 def _tag_value(raw: str, text: str, column: int) -> str:
-    from lookalike.core.learning.tags import TAG_NAMES
-
-    name = raw.lower()
-    if name not in TAG_NAMES:
-        near = difflib.get_close_matches(name, TAG_NAMES, n=1)
-        hint = f"; did you mean {near[0]!r}?" if near else " (`lookalike tags` lists them)"
-        raise QueryError(f"tag: unknown tag {_shorten(raw)!r}{hint}", text, column)
+    """A tag's name, lower case: one of the vocabulary or a user's own tag (``tag:windmill``,
+    ``tag:"my bike"``); a name no tag has is told where the library is at hand
+    (:func:`lookalike.core.search.browse.allowed_ids`)."""
+    name = " ".join(raw.split()).lower()
+    if not name or len(name) > 80:
+        raise QueryError(f"tag: expects a tag's name (at most 80 characters), not {_shorten(raw)!r}", text, column)
     return name
 
 
@@ -705,11 +704,6 @@ class _Lexer:
                 sign, after, sign_column = 1.0, "", i
 
 
-def _lex(text: str) -> list[_Raw]:
-    """Split ``text`` into raw terms (filters are checked but not returned)."""
-    return _Lexer(text).run()[0]
-
-
 # ------------------------------------------------------------------- resolving
 
 
@@ -768,6 +762,20 @@ def _quoted_names_file(value: str, base_dir: Path | None) -> bool:
         return False
 
 
+def _readable_text(value: str, source: str, column: int) -> None:
+    """QueryError at the first character of ``value`` that is no text: a byte of the command
+    line that is not UTF-8 (Python keeps it as a lone surrogate, which no model can read)."""
+    bad = next((i for i, ch in enumerate(value) if "\ud800" <= ch <= "\udfff"), None)
+    if bad is None:
+        return
+    at = source.find(value[bad], column)
+    raise QueryError(
+        "the query has a byte that is not UTF-8 text; type the words again, or give a photo by its path",
+        source,
+        at if at >= 0 else column,
+    )
+
+
 def parse(text: str, *, base_dir: Path | None = None) -> Query:
     """Parse a query (see the module's docstring for the language).
 
@@ -779,6 +787,7 @@ def parse(text: str, *, base_dir: Path | None = None) -> Query:
     terms: list[Term] = []
     for raw in raws:
         if raw.kind == "text":
+            _readable_text(raw.value, text, raw.column)
             terms.append(Term("text", raw.value, raw.weight, raw.column))
         elif raw.kind in ("person", "concept"):
             terms.append(Term(raw.kind, raw.value, raw.weight, raw.column))
@@ -787,6 +796,7 @@ def parse(text: str, *, base_dir: Path | None = None) -> Query:
         elif raw.kind == "path" or raw.value.startswith(_PATH_PREFIXES) or _quoted_names_file(raw.value, base_dir):
             terms.append(_image(raw, base_dir, text))
         else:
+            _readable_text(raw.value, text, raw.column)
             terms.append(Term("text", raw.value, raw.weight, raw.column))
     filters: list[Filter] = []
     for rf in raw_filters:

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from lookalike.core.errors import DiskFullError, LookalikeError
+from lookalike.core.errors import DiskFullError
 
 
 def fsync_dir(path: Path) -> None:
@@ -82,9 +82,3 @@ def atomic_write_text(target: Path, text: str) -> None:
 
 def is_disk_full(exc: BaseException) -> bool:
     return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
-
-
-def describe_os_error(exc: OSError, what: str) -> LookalikeError:
-    if is_disk_full(exc):
-        return DiskFullError(f"The disk is full while {what}. Nothing was lost; free some space and retry.")
-    return LookalikeError(f"Could not {what}: {exc.strerror or exc}")

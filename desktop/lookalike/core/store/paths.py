@@ -22,6 +22,11 @@ log = logging.getLogger(__name__)
 DEFAULT_MODEL = "offline"
 
 
+#: The models a library can be for (each has a library folder of its own); the encoders
+#: registry (:mod:`lookalike.core.encoders`) loads them.
+MODEL_NAMES = ("offline", "clip", "resnet50")
+
+
 @dataclass(frozen=True)
 class ModelChoice:
     """A model as a user picks it: a registry name, and for CLIP maybe a checkpoint file."""
@@ -81,6 +86,16 @@ class AppPaths:
             return fallback
         if not isinstance(raw, dict) or not isinstance(raw.get("name"), str):
             log.warning("Ignoring a current-model record without a model name")
+            return fallback
+        if raw["name"] not in MODEL_NAMES:
+            # Never open (and create) an empty library for a model there is no such thing as.
+            log.warning(
+                "The current model recorded in %s, '%s', is not one Lookalike knows (%s): using the %s model",
+                self.data / self.CURRENT_MODEL,
+                raw["name"],
+                ", ".join(MODEL_NAMES),
+                fallback.name,
+            )
             return fallback
         return ModelChoice.of(raw["name"], str(raw.get("model_file") or "") or None)
 

@@ -36,6 +36,7 @@ from PySide6.QtWidgets import (
 
 from lookalike.core.search.browse import BrowseColumns, BrowseItem, month_title
 from lookalike.core.search.query import KINDS, Filter, FilterKey, Query, Shape
+from lookalike.core.words import counted
 from lookalike.gui import desktop
 from lookalike.gui.messages import Level
 from lookalike.gui.views.base import View, ViewContext
@@ -80,9 +81,6 @@ class BrowseModel(QAbstractListModel):
         self._count = 0
         self.photos = 0
 
-    def set_items(self, items: Sequence[BrowseItem]) -> None:
-        self.set_rows(BrowseRows.of_items(items))
-
     def set_rows(self, rows: BrowseRows) -> None:
         self.beginResetModel()
         self._rows = rows
@@ -111,7 +109,7 @@ class BrowseModel(QAbstractListModel):
         self._made[row] = item
         return item
 
-    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = _ROOT) -> int:  # noqa: N802
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = _ROOT) -> int:
         return 0 if parent.isValid() else self._count
 
     def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
@@ -149,7 +147,7 @@ class BrowseDelegate(QStyledItemDelegate):
         super().__init__(parent)
         self.loader = loader
 
-    def sizeHint(self, option: QStyleOptionViewItem, index) -> QSize:  # noqa: N802
+    def sizeHint(self, option: QStyleOptionViewItem, index) -> QSize:
         return QSize(TILE + 8, TILE + 26)
 
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index) -> None:
@@ -229,6 +227,15 @@ class BrowseGrid(QListView):
 
 
 # ----------------------------------------------------------------- filter chips
+
+
+def _span(titles: Sequence[str]) -> str:
+    """The years the month titles ("June 2024", newest first) cover: " from 2007 to 2026", " in 2024"."""
+    years = [t.rpartition(" ")[2] for t in titles]
+    if not years:
+        return ""
+    first, last = years[-1], years[0]
+    return f" in {first}" if first == last else f" from {first} to {last}"
 
 
 def _this_year() -> int:
@@ -428,8 +435,7 @@ class BrowsePanel(QWidget):
             self.choices_loaded.emit(choices)
             self.context.thumbnails.forget()
             self.model.set_rows(items)
-            months = len(items.titles)
-            self.count_label.setText(f"{len(items.columns):,} photos in {months:,} months{note}, newest first")
+            self.count_label.setText(f"{counted(len(items.columns), 'photo')}{_span(items.titles)}{note}, newest first")
 
         def failed(failure: JobFailure) -> None:
             self.count_label.setText("")

@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
 )
 
 from lookalike.core.duplicates.finding import DuplicateKind
+from lookalike.core.words import counted
 from lookalike.gui.messages import Level
 from lookalike.gui.views.base import View, ViewContext
 from lookalike.gui.workers import JobFailure, JobRunner
@@ -68,11 +69,17 @@ def _taken(t: float | None) -> str:
 
 
 class PhotoTile(QFrame):
-    """One photo of a group: thumbnail and facts; the keeper wears a green frame."""
+    """One photo of a group: thumbnail and facts; the keeper wears a green frame. A click on
+    another photo of the group makes it the keeper (remembered)."""
 
     def __init__(self, member: Member, keeper: bool, view: DuplicatesView, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.member = member
+        self.keeper = keeper
+        self._view = view
+        if not keeper:
+            self.setCursor(Qt.CursorShape.PointingHandCursor)
+            self.setToolTip("Click to keep this photo instead (remembered)")
         self.setObjectName("tile")
         self.setStyleSheet(KEEPER_STYLE if keeper else OTHER_STYLE)
         self.setFixedWidth(THUMB + 40)
@@ -125,6 +132,17 @@ class PhotoTile(QFrame):
         lay.addLayout(row)
         self.set_image(view.context.thumbnails.get(str(member.path)))
 
+    def mousePressEvent(self, event: Any) -> None:  # Qt's name
+        if event.button() == Qt.MouseButton.LeftButton and not self.keeper:
+            card = self.parent()
+            while card is not None and not isinstance(card, GroupCard):
+                card = card.parent()
+            if card is not None:
+                self._view.choose_keeper(card.group, self.member)
+                event.accept()
+                return
+        super().mousePressEvent(event)
+
     def set_image(self, img: Any) -> None:
         if img is None or img.isNull():
             return
@@ -149,7 +167,7 @@ class GroupCard(QFrame):
         head = QHBoxLayout()
         saving = sum(m.size for m in group.others)
         title = QLabel(
-            f"<b>{KIND_TITLES[group.kind]}</b> · {len(group.members)} photos · "
+            f"<b>{KIND_TITLES[group.kind]}</b> · {counted(len(group.members), 'photo')} · "
             f"keeping the suggestion frees {_bytes(saving)}",
             self,
         )
@@ -298,7 +316,7 @@ class DuplicatesView(View):
         n = sum(len(g.others) for g in self.groups)
         saving = sum(m.size for g in self.groups for m in g.others)
         self.summary.setText(
-            f"{len(self.groups)} groups; keeping every suggestion moves {n} photos ({_bytes(saving)}) to the trash."
+            f"{counted(len(self.groups), 'group')}; keeping every suggestion moves {counted(n, 'photo')} ({_bytes(saving)}) to the trash."
             if self.groups
             else "No duplicates found."
         )
@@ -338,7 +356,7 @@ class DuplicatesView(View):
         answer = QMessageBox.question(
             self,
             "Move to the trash",
-            f"Move {photos} photos ({_bytes(size)}) to the trash?\n\n"
+            f"Move {counted(photos, 'photo')} ({_bytes(size)}) to the trash?\n\n"
             "The photo marked KEEP stays in each group. You can undo this while they are in the trash.",
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
             QMessageBox.StandardButton.Cancel,
@@ -357,7 +375,7 @@ class DuplicatesView(View):
 
     def _trashed(self, report: TrashReport) -> None:
         moved, left = len(report.moved), len(report.left)
-        text = f"Moved {moved} photos to the trash."
+        text = f"Moved {counted(moved, 'photo')} to the trash."
         if left:
             text += f" {left} left in place: " + "; ".join(f"{x.path.name}: {x.reason}" for x in report.left[:3])
         self.context.notify(
@@ -379,11 +397,23 @@ class DuplicatesView(View):
             return len(groups)
 
         def done(n: int) -> None:
-            self.context.notify(Level.STATUS, f"Kept {n} groups as they are; they will not be listed again.")
+            self.context.notify(Level.STATUS, f"Kept {counted(n, 'group')} as they are; they will not be listed again.")
             kept = {id(g) for g in groups}
             self._show_groups([g for g in self.groups if id(g) not in kept])
 
         self._run(work, done, "keep the photos")
+
+    def choose_keeper(self, group: DuplicateGroup, member: Member) -> None:
+        """Keep this photo of the group instead of the suggestion (remembered in the catalog)."""
+        engine = self.service.engine
+        if engine is None or self._busy or member.photo_id == group.keep.photo_id:
+            return
+
+        def done(new: DuplicateGroup) -> None:
+            self._show_groups([new if g is group else g for g in self.groups])
+            self.context.notify(Level.STATUS, f"Keeping {member.path.name} in its group.")
+
+        self._run(lambda: self._duplicates(engine).choose_keeper(group, member), done, "choose the photo to keep")
 
     def undo(self) -> None:
         engine = self.service.engine
@@ -395,7 +425,7 @@ class DuplicatesView(View):
         if report.run_id is None:
             self.context.notify(Level.INFO, "Nothing to undo: no photos of a trash run are still in the trash.")
         else:
-            text = f"Put back {len(report.restored)} photos."
+            text = f"Put back {counted(len(report.restored), 'photo')}."
             if report.failed:
                 text += " Not put back: " + "; ".join(f"{x.path.name}: {x.reason}" for x in report.failed[:3])
             self.context.notify(Level.WARNING if report.failed else Level.INFO, text, key="duplicates")
