@@ -170,7 +170,7 @@ def _show(args: argparse.Namespace) -> int:
         info = concepts.get(args.name)
         examples = concepts.examples(info.name)
         ranked = concepts.ranked(info.name, k=args.k) if info.method else []
-        rows = engine.catalog.photos_by_ids([i for i, _ in ranked])
+        rows = engine.photos([i for i, _ in ranked])
     best = [(rows[i].path, s) for i, s in ranked if i in rows]
     if args.json:
         _write_json(
@@ -197,7 +197,7 @@ def _show(args: argparse.Namespace) -> int:
 def cmd_tags(args: argparse.Namespace) -> int:
     with _open(args, writer=False) as engine:
         counts = engine.learner().tags.counts()
-        photos = engine.catalog.photo_count()
+        photos = engine.photo_count()
     shown = [(t, n) for t, n in counts if n or args.all]
     shown.sort(key=lambda tn: (-tn[1], tn[0]))
     if args.json:

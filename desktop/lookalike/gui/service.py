@@ -761,7 +761,7 @@ class LibraryService(QObject):
                 except Exception as exc:  # an unplugged folder: index the others
                     log.warning("cannot add %s to the new library: %s", f, exc)
             if self.engine is not None:  # concepts taught and decisions about people come along
-                new.adopt_library(self.engine.library.path)
+                new.adopt_library(self.engine.path)
             return new.index(None, progress=report, cancel=token)
 
         def on_done(outcome: IndexOutcome) -> None:
