@@ -433,8 +433,10 @@ class LibraryService(QObject):
         *,
         write: bool = False,
         name: str = "",
+        on_finished: Callable[[], None] | None = None,
     ) -> bool:
-        """Run ``work(engine)`` off the GUI thread and hand its result back on it.
+        """Run ``work(engine)`` off the GUI thread and hand its result back on it
+        (``on_finished`` follows either way).
 
         Reads go on the control queue; ``write=True`` puts the work on the write queue,
         after the indexing run in progress (one writer at a time). False when no library is open.
@@ -443,7 +445,14 @@ class LibraryService(QObject):
         if engine is None:
             return False
         runner = self._writes if write else self._control
-        runner.submit(work, engine, name=name or "view-work", on_success=on_success, on_failure=on_failure)
+        runner.submit(
+            work,
+            engine,
+            name=name or "view-work",
+            on_success=on_success,
+            on_failure=on_failure,
+            on_finished=on_finished,
+        )
         return True
 
     # -- folders --------------------------------------------------------------------------

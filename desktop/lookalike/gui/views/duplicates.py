@@ -35,11 +35,12 @@ from PySide6.QtWidgets import (
 from lookalike.core.duplicates.finding import DuplicateKind
 from lookalike.gui.messages import Level
 from lookalike.gui.views.base import View, ViewContext
-from lookalike.gui.workers import JobFailure, JobRunner
+from lookalike.gui.workers import JobFailure
 
 if TYPE_CHECKING:
     from lookalike.core.duplicates.service import DuplicateGroup, Member
     from lookalike.core.duplicates.trash import TrashReport, UndoReport
+    from lookalike.core.search import SearchEngine
 
 log = logging.getLogger(__name__)
 
@@ -191,7 +192,6 @@ class DuplicatesView(View):
         self._busy = False
         self._stale = True
         self._can_undo = False
-        self._jobs = JobRunner(1, "lookalike-duplicates", self)
 
         outer = QVBoxLayout(self)
         outer.setContentsMargins(16, 12, 16, 12)
@@ -265,8 +265,7 @@ class DuplicatesView(View):
         return tuple(k for k, box in self.kind_boxes.items() if box.isChecked())
 
     def refresh(self) -> None:
-        engine = self.service.engine if self.service.is_open else None
-        if engine is None or self._busy:
+        if not self.service.is_open or self._busy:
             return
         kinds = self.kinds()
         if not kinds:
@@ -275,13 +274,13 @@ class DuplicatesView(View):
         self._stale = False
         self.summary.setText("Looking for duplicates…")
 
-        def work() -> tuple[list[DuplicateGroup], bool]:
+        def work(engine: SearchEngine) -> tuple[list[DuplicateGroup], bool]:
             dups = self._duplicates(engine)
             return dups.groups(kinds), dups.can_undo()
 
         self._run(work, lambda value: self._show_groups(*value), "find duplicates")
 
-    def _duplicates(self, engine: Any) -> Any:
+    def _duplicates(self, engine: SearchEngine) -> Any:
         from lookalike.core.duplicates.service import Duplicates
 
         return Duplicates(engine)
@@ -347,13 +346,14 @@ class DuplicatesView(View):
 
     def trash_groups(self, groups: Sequence[DuplicateGroup]) -> None:
         groups = list(groups)
-        engine = self.service.engine
-        if not groups or engine is None or self._busy or self._indexing():
+        if not groups or not self.service.is_open or self._busy or self._indexing():
             return
         others = [m for g in groups for m in g.others]
         if not self.confirm_trash(len(others), sum(m.size for m in others)):
             return
-        self._run(lambda: self._duplicates(engine).trash_others(groups), self._trashed, "move photos to the trash")
+        self._run(
+            lambda engine: self._duplicates(engine).trash_others(groups), self._trashed, "move photos to the trash"
+        )
 
     def _trashed(self, report: TrashReport) -> None:
         moved, left = len(report.moved), len(report.left)
@@ -368,11 +368,10 @@ class DuplicatesView(View):
 
     def keep_groups(self, groups: Sequence[DuplicateGroup]) -> None:
         groups = list(groups)
-        engine = self.service.engine
-        if not groups or engine is None or self._busy:
+        if not groups or not self.service.is_open or self._busy:
             return
 
-        def work() -> int:
+        def work(engine: SearchEngine) -> int:
             dups = self._duplicates(engine)
             for g in groups:
                 dups.keep_all(g)
@@ -386,10 +385,9 @@ class DuplicatesView(View):
         self._run(work, done, "keep the photos")
 
     def undo(self) -> None:
-        engine = self.service.engine
-        if engine is None or self._busy or self._indexing():
+        if not self.service.is_open or self._busy or self._indexing():
             return
-        self._run(lambda: self._duplicates(engine).undo(), self._undone, "undo the trash")
+        self._run(lambda engine: self._duplicates(engine).undo(), self._undone, "undo the trash")
 
     def _undone(self, report: UndoReport) -> None:
         if report.run_id is None:
@@ -410,7 +408,11 @@ class DuplicatesView(View):
             return True
         return False
 
-    def _run(self, work: Callable[[], Any], done: Callable[[Any], None], what: str) -> None:
+    def _run(self, work: Callable[[SearchEngine], Any], done: Callable[[Any], None], what: str) -> None:
+        """Run ``work(engine)`` on the service's write queue: finding duplicates writes
+        fingerprints and recovers an interrupted trash run, and trash, keep and undo change
+        the library, so all of it waits for the window's indexing run in progress and no run of
+        the window's starts while it works."""
         self._busy = True
         self._update_buttons()
 
@@ -424,7 +426,8 @@ class DuplicatesView(View):
             if self._stale and self.isVisible():  # an action changed the library: list again
                 self.refresh()
 
-        self._jobs.submit(work, on_success=done, on_failure=failed, on_finished=finished, name=what)
+        if not self.service.submit(work, done, failed, write=True, name=what, on_finished=finished):
+            finished()
 
     def _update_buttons(self) -> None:
         idle = not self._busy
