@@ -174,12 +174,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     _route_qt_messages()
     tune_runtime()
     app = ensure_application(argv)
-    services = build_services()
-    window = build_window(services)
-    window.show()
     photos = photos_from_arguments(args)
+    paths = app_paths()
+    from lookalike.gui.instance import InstanceServer, hand_over, server_name
+
+    name = server_name(paths.data)
+    if not os.environ.get("LOOKALIKE_NO_SINGLE_INSTANCE") and hand_over(name, photos):
+        # A window already runs on this data folder: it took the photos (and came to the front).
+        return 0
+    services = build_services(paths)
+    window = build_window(services)
+    server = InstanceServer(name, window)
+    server.photos_received.connect(window.take_from_another_start)
+    server.listen()
+    window.show()
     if photos:
-        window.add_query_images(photos)  # searched as soon as the library is open
+        window.search_photos(photos)  # searched as soon as the library is open
     _FirstPaint(window, window.start)
     if os.environ.get("LOOKALIKE_QUIT_AFTER_PAINT"):  # a smoke test (packaging): paint once, then quit
         _FirstPaint(window, app.quit)

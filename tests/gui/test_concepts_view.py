@@ -63,8 +63,13 @@ def test_search_view_browses_by_month_with_filter_chips_and_tags(qtbot, make_win
     # the preview shows a photo's tags
     assert search(qtbot, window, "a cat")[0] == "cat.jpg"
     sv.open_preview(0)
-    qtbot.waitUntil(lambda: "Tags:" in sv.preview.tags_label.text(), timeout=30_000)
-    assert "cat" in sv.preview.tags_label.text().split("Tags: ")[1].split(", ")
+    qtbot.waitUntil(lambda: "Suggested tags:" in sv.preview.tags_label.text(), timeout=30_000)
+    assert "cat" in sv.preview.tags_label.text().split("Suggested tags: ")[1].split(", ")
+    # the tag field: the photo carries the tag typed, shown as the user's, apart
+    sv.preview.tag_field.setText("Chelsea")
+    sv.preview.tag_field.returnPressed.emit()
+    qtbot.waitUntil(lambda: "Your tags: Chelsea" in sv.preview.tags_label.text(), timeout=30_000)
+    assert "cat" in sv.preview.tags_label.text().split("Suggested tags: ")[1].split(", ")
     sv.preview.close()
     search(qtbot, window, "year:2021")
     assert names(window) == ["cat.jpg"] and not sv.delegate.show_scores
@@ -95,6 +100,13 @@ def test_browse_and_concepts_views(qtbot, make_window, library_copy, gui_photos,
     view.mark_selected(False)
     qtbot.waitUntil(lambda: "1 not" in view.heading.text(), timeout=60_000)
     assert any(view.examples.item(i).toolTip() == wrong for i in range(view.examples.count()))
+    assert wrong not in [view.offered.item(i).toolTip() for i in range(view.offered.count())]
+    # accept a suggestion: it carries the tag (tag:space lists exactly the three)
+    view.offered.item(0).setSelected(True)
+    view.mark_selected(True)
+    qtbot.waitUntil(lambda: "3 photos tagged" in view.heading.text(), timeout=60_000)
+    assert "review" in view.ask_label.text() or "nearest" in view.ask_label.text()
+    assert len(search(qtbot, window, "tag:space")) == 3
     # the concept is a query term in the search view
     assert search(qtbot, window, "#space")[0] in ("galaxies.jpg", "rocket.jpg")
     window.activate_view("concepts")

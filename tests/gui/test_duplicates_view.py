@@ -114,3 +114,27 @@ def test_keep_all_hides_the_group_for_good(qtbot, make_window, dup_library):
     qtbot.waitUntil(lambda: not view.busy, timeout=60_000)
     assert [c.group.kind.value for c in view.cards] == ["near"]
     assert (dup_library[0] / "coffee (1).jpg").exists()  # kept, not touched
+
+
+def test_a_click_on_a_photo_makes_it_the_keeper_and_is_remembered(qtbot, make_window, dup_library, monkeypatch):
+    from PySide6.QtCore import Qt
+
+    photos, trash = dup_library
+    window, view = _open_view(qtbot, make_window)
+    cat = next(c for c in view.cards if c.group.kind.value == "near")
+    small = next(t for t in cat.tiles if t.member.path.name == "cat_small.jpg")
+    qtbot.mouseClick(small, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not view.busy, timeout=60_000)
+    cat = next(c for c in view.cards if c.group.kind.value == "near")
+    assert cat.group.keep.path.name == "cat_small.jpg" and cat.group.reason == "chosen by you"
+    assert cat.tiles[0].member.path.name == "cat_small.jpg"
+    assert "KEEP" in [lbl.text() for lbl in cat.tiles[0].findChildren(QLabel)]
+    view.refresh()  # found again: still the user's keeper
+    qtbot.waitUntil(lambda: not view.busy and bool(view.cards), timeout=60_000)
+    cat = next(c for c in view.cards if c.group.kind.value == "near")
+    assert cat.group.keep.path.name == "cat_small.jpg"
+    monkeypatch.setattr(view, "confirm_trash", lambda n, size: True)
+    cat.trash_button.click()
+    qtbot.waitUntil(lambda: not view.busy and len(view.cards) == 1, timeout=60_000)
+    assert (photos / "cat_small.jpg").exists() and not (photos / "cat.jpg").exists()
+    assert "cat.jpg" in {p.name for p in (trash / "files").iterdir()}

@@ -28,6 +28,8 @@ def test_preview_shows_the_photos_text_and_what_a_text_search_matched(qtbot, mak
     window = make_window()
     wait_idle(qtbot, window)
     assert search(qtbot, window, "text:bakery") == ["coffee.jpg"]
+    model = window.search_view.results_model
+    assert model.data(model.index(0), Qt.ItemDataRole.ToolTipRole).endswith("Text: LUNA BAKERY")  # the tile
     window.search_view.open_preview(0)
     panel = window.search_view.preview.text_panel
     qtbot.waitUntil(panel.isVisible, timeout=10_000)

@@ -383,19 +383,28 @@ def test_unreadable_photos_are_counted_per_folder(qtbot, make_window, gui_photos
     window.folders.failures_dialog.close()
 
 
-def test_second_instance_searches_read_only(qtbot, make_window, library_copy):
+def test_window_opened_while_the_command_line_writes_searches_and_writes_after(
+    qtbot, make_window, library_copy, photo_dir
+):
     from lookalike.core.library import Library
 
-    holder = Library(library_copy, writer=True)  # another process updating the library
+    holder = Library(library_copy, writer=True)  # `lookalike index` updating the library
     try:
         window = make_window()
-        assert window.service.read_only
-        assert window.banner.isVisible() and "searching" in window.banner.text().lower()
-        assert not window.window_actions.add_folder.isEnabled()
+        assert not window.service.read_only  # it writes when its turn comes
+        assert window.banner.isVisible() and "searching still works" in window.banner.text().lower()
+        assert window.window_actions.add_folder.isEnabled()
         wait_idle(qtbot, window)
         assert search(qtbot, window, "a cat")[0] == "cat.jpg"
+        assert not window.service.engine.library.writer
     finally:
         holder.close()
+    # The command line is done: the window's own write takes the lock and lets it go again.
+    window.add_folders([str(photo_dir)])
+    qtbot.waitUntil(lambda: len(window.folders_panel.rows()) == 2, timeout=30_000)
+    wait_idle(qtbot, window)
+    assert not window.service.engine.library.writer
+    Library(library_copy, writer=True).close()  # nobody holds it now
 
 
 def test_missing_model_is_a_banner(qtbot, make_window, tmp_path):

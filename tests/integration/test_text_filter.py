@@ -21,7 +21,7 @@ pytestmark = pytest.mark.slow
 TEXTS = {
     "coffee.jpg": "LUNA BAKERY\nEspresso 2.40\nCroissant 1.80",
     "cat.jpg": "Meeting agenda — CONFIDENTIAL",
-    "clock.jpg": "Café de la Gare\nopen 7-19",
+    "clock.jpg": "Café de la Gare\nopen 7-19\nWIFIFREE",
     "rocket.jpg": "",
 }
 
@@ -55,6 +55,8 @@ def test_words_phrases_case_accents_and_prefixes(engine):
     assert names(engine.search("text:croiss*")) == {"coffee.jpg"}
     assert names(engine.search("text:croiss")) == {"coffee.jpg"}  # words glued or cut by the reader still match
     assert names(engine.search("text:nowhere")) == set()
+    assert names(engine.search("text:daconf")) == set()  # not across two words (agenda — confidential)
+    assert names(engine.search('text:"wifi free"')) == {"clock.jpg"}  # words the reader glued together
     assert names(engine.search("text:7")) == {"clock.jpg"}  # a short word: no index, still found
 
 
@@ -110,3 +112,12 @@ def test_a_moved_photo_keeps_its_text_a_changed_one_is_read_again_a_deleted_one_
     assert names(engine.search("text:gare")) == set()
     fts = engine.catalog.query("SELECT COUNT(*) FROM photo_text_fts WHERE photo_text_fts MATCH '\"gare\"'")
     assert fts[0][0] == 0
+
+
+def test_free_text_puts_photos_whose_text_holds_the_words_first(engine):
+    assert [r.path.name for r in engine.search("gare", k=3)][0] == "clock.jpg"
+    assert [r.path.name for r in engine.search("luna bakery", k=3)][0] == "coffee.jpg"
+    # whole words only: "agend" is not "agenda"; and likeness still ranks the rest
+    plain = [r.path.name for r in engine.search("agend", k=8)]
+    assert plain == [r.path.name for r in engine.search("agend - text:zzzz", k=8)]
+    assert [r.path.name for r in engine.search("a cat", k=3)][0] == "cat.jpg"

@@ -62,7 +62,7 @@ def test_a_reference_folder_always_wins():
 
 
 def test_exact_copies_tie_and_the_shortest_path_is_kept():
-    a, b = photo(1, "holiday/IMG_1.jpg"), photo(2, "holiday/copy of IMG_1.jpg")
+    a, b = photo(1, "holiday/IMG_1.jpg"), photo(2, "holiday/from the card/IMG_1.jpg")
     c = choose([b, a])
     assert c.keep.photo_id == 1 and "shortest path" in c.reason
     assert [o.photo_id for o in c.others] == [2]
@@ -81,3 +81,29 @@ def test_the_user_can_change_the_order():
 def test_unknown_rule_is_a_clear_error():
     with pytest.raises(ValueError, match="unknown keeper rule 'biggest'"):
         parse_rules("pixels,biggest")
+
+
+@pytest.mark.parametrize(
+    "copy",
+    ["IMG_1 (1).jpg", "IMG_1(2).jpg", "IMG_1 copy.jpg", "IMG_1 copy 2.jpg", "IMG_1 - Copy.jpg", "Copies/IMG_1.jpg"],
+)
+def test_an_original_name_beats_a_copys_name_and_a_copies_folder(copy):
+    """Exact copies tie on every other rule: the original's name is kept, not the shorter path."""
+    original = photo(1, "Holidays 2019/IMG_1.jpg")  # the longer path
+    other = photo(2, copy)
+    choice = choose([other, original])
+    assert choice.keep.photo_id == 1
+    assert choice.reason.startswith("original name (IMG_1.jpg")
+
+
+def test_a_name_rule_never_beats_more_pixels():
+    small, big = photo(1, "IMG_1.jpg", w=1000, h=750), photo(2, "IMG_1 (1).jpg")
+    assert choose([small, big]).keep.photo_id == 2
+
+
+def test_the_photo_the_user_chose_wins_over_every_rule_and_a_reference_folder():
+    best = photo(1, "IMG_1.dng", ref=True)
+    chosen = Candidate(2, Path("/photos/IMG_1 (1).webp"), "webp", 100, 100, None, 0, 10, False, True)
+    choice = choose([best, chosen])
+    assert choice.keep.photo_id == 2 and choice.reason == "chosen by you"
+    assert "name" in [r.value for r in parse_rules("name")]

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 Handler = Callable[[argparse.Namespace], int]
 
-FEATURES: tuple[str, ...] = ("duplicates", "people", "concepts", "text")
+FEATURES: tuple[str, ...] = ("duplicates", "people", "concepts", "text", "tags")
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,7 @@
-"""`lookalike teach`, `concepts`, `tags` and `list`: concepts taught from examples, tags, browsing.
+"""`lookalike teach`, `concepts` and `list`: concepts taught from examples, browsing.
+
+A concept is a user tag (:mod:`lookalike.commands.tags`): ``teach NAME PHOTO...`` tags the
+photos NAME, and ``concepts`` lists the user's tags with what they learned.
 
 A contract scripts use::
 
@@ -8,7 +11,6 @@ A contract scripts use::
     lookalike concepts mark NAME PHOTO (--right | --wrong)
     lookalike concepts rename OLD NEW
     lookalike concepts delete NAME
-    lookalike tags [--json]
     lookalike list [FILTER...] [--limit N] [--json]
 
 ``list`` takes filters (``year:2023 kind:png @alice #luna tag:beach``, see
@@ -72,11 +74,6 @@ def register(sub: argparse._SubParsersAction, opts: SharedOptions) -> dict[str, 
     p.add_argument("name", metavar="NAME")
     opts.library(p)
 
-    sp = sub.add_parser("tags", help="the tags given to the library's photos, with counts")
-    sp.add_argument("--all", action="store_true", help="also tags no photo has")
-    sp.add_argument("--json", action="store_true", help='print [{"tag", "photos"}]')
-    opts.library(sp)
-
     sp = sub.add_parser(
         "list",
         help="list photos newest first, narrowed by filters (year:2023 kind:png tag:beach #luna @alice ...)",
@@ -86,7 +83,7 @@ def register(sub: argparse._SubParsersAction, opts: SharedOptions) -> dict[str, 
     sp.add_argument("--limit", type=int, default=None, metavar="N", help="at most N photos")
     sp.add_argument("--json", action="store_true", help='print [{"path", "date", "width", "height", "size"}]')
     opts.library(sp)
-    return {"teach": cmd_teach, "concepts": cmd_concepts, "tags": cmd_tags, "list": cmd_list}
+    return {"teach": cmd_teach, "concepts": cmd_concepts, "list": cmd_list}
 
 
 def _text(path: Path) -> str:
@@ -97,7 +94,7 @@ def _open(args: argparse.Namespace, *, writer: bool):
     from lookalike.core.search import SearchEngine
 
     library = getattr(args, "library", None) or getattr(args, "concepts_library", None)
-    return SearchEngine.open(library, writer=writer)
+    return SearchEngine.open(library, writer=writer, purpose="teach or change a concept")
 
 
 def _concept_json(info) -> dict:
@@ -191,22 +188,6 @@ def _show(args: argparse.Namespace) -> int:
         print(f"  {kind:<13} {_text(e.path)}{gone}")
     for p, s in best:
         print(f"  {s:6.3f}  {_text(p)}")
-    return 0
-
-
-def cmd_tags(args: argparse.Namespace) -> int:
-    with _open(args, writer=False) as engine:
-        counts = engine.learner().tags.counts()
-        photos = engine.photo_count()
-    shown = [(t, n) for t, n in counts if n or args.all]
-    shown.sort(key=lambda tn: (-tn[1], tn[0]))
-    if args.json:
-        _write_json([{"tag": t, "photos": n} for t, n in shown])
-        return 0
-    if not any(n for _, n in counts):
-        print(f"No tags yet ({photos} photos): `lookalike index` tags photos as it indexes them.", file=sys.stderr)
-    for t, n in shown:
-        print(f"{n:>7}  {t}")
     return 0
 
 

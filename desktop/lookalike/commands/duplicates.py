@@ -37,7 +37,7 @@ def register(sub: argparse._SubParsersAction, opts: SharedOptions) -> dict[str, 
     sp.add_argument(
         "--rules",
         metavar="RULE,...",
-        help="keeper rules in order (format, pixels, date, metadata, size; the rest follow in that order)",
+        help="keeper rules in order (format, pixels, date, metadata, name, size; the rest follow in that order)",
     )
     sp.add_argument(
         "--reference",
@@ -71,7 +71,7 @@ def cmd_duplicates(args: argparse.Namespace) -> int:
     acting = args.trash or args.undo or args.keep_all or bool(args.reference)
     open_args = dict(model=args.model, model_file=args.model_file, device=args.device)
     try:
-        engine = SearchEngine.open(args.library, writer=True, create=False, **open_args)
+        engine = SearchEngine.open(args.library, writer=True, create=False, purpose="act on duplicates", **open_args)
     except LibraryLockedError:
         if acting:
             raise

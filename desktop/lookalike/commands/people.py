@@ -78,7 +78,7 @@ def _open(args: argparse.Namespace, *, writer: bool):
     from lookalike.core.search import SearchEngine
 
     library = getattr(args, "library", None) or getattr(args, "people_library", None)
-    return SearchEngine.open(library, writer=writer)
+    return SearchEngine.open(library, writer=writer, purpose="change people")
 
 
 def cmd_people(args: argparse.Namespace) -> int:

@@ -10,6 +10,7 @@ grouped by month (:func:`by_month`).
 
 from __future__ import annotations
 
+import difflib
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -104,9 +105,12 @@ def _filter_sql(query: Query) -> tuple[list[str], list[object]]:
         pixels, long_side, short_side = min_size(value)
         where.append("(width * height >= ? AND MAX(width, height) >= ? AND MIN(width, height) >= ?)")
         args += [pixels, long_side, short_side]
-    for value in by_key.get(FilterKey.TAG, ()):
-        where.append("id IN (SELECT photo_id FROM photo_tags WHERE tag = ?)")
-        args.append(value)
+    for value in by_key.get(FilterKey.TAG, ()):  # the user's tag and the automatic one of that name
+        from lookalike.core.user_tags import carrying_sql
+
+        sql, more = carrying_sql(value)
+        where.append(f"id IN ({sql})")
+        args += more
     _text_sql(query, where, args)
     return where, args
 
@@ -137,6 +141,18 @@ def _concept_sql(query: Query, concepts: Concepts | None) -> tuple[list[str], li
     return where, args
 
 
+def _check_tags(query: Query, concepts: Concepts) -> None:
+    """A ``tag:`` naming neither a tag of the vocabulary nor a user tag is a QueryError at its value."""
+    from lookalike.core.tags import TAG_NAMES
+
+    for f in query.filters:
+        if f.key == FilterKey.TAG and f.value not in TAG_NAMES and concepts.find(f.value) is None:
+            names = [*TAG_NAMES, *(c.name.lower() for c in concepts.list())]
+            near = difflib.get_close_matches(f.value, names, n=1)
+            hint = f"; did you mean {near[0]!r}?" if near else " (`lookalike tags` lists them)"
+            raise QueryError(f"tag: unknown tag {f.value!r}{hint}", query.source or str(query), f.column + 4)
+
+
 def chooses(query: Query | None) -> bool:
     """Whether the query's filters or concepts restrict which photos may answer."""
     return query is not None and bool(query.filters or query.terms_of("concept"))
@@ -157,6 +173,8 @@ def allowed_ids(
         return None
     if concepts is not None and query.terms_of("concept"):
         concepts.ensure_current()
+    if concepts is not None:
+        _check_tags(query, concepts)
     where, args = _filter_sql(query)
     more, more_args = _concept_sql(query, concepts)
     where += more

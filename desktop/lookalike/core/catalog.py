@@ -22,7 +22,9 @@ import numpy as np
 
 from lookalike.core.concepts_schema import FILTER_INDEX as _FILTER_INDEX
 from lookalike.core.concepts_schema import MIGRATION as _CONCEPTS_SCHEMA
+from lookalike.core.concepts_schema import USER_TAGS as _USER_TAGS_SCHEMA
 from lookalike.core.duplicates.schema import MIGRATION as _DUPLICATES_SCHEMA
+from lookalike.core.duplicates.schema import MIGRATION_RESTORE as _DUPLICATES_RESTORE
 from lookalike.core.errors import DiskFullError, LibraryCorruptError, LibraryNeedsUpgradeError, LookalikeError
 from lookalike.core.faces.schema import MIGRATION as _FACES_SCHEMA
 from lookalike.core.text.schema import MIGRATION as _TEXT_SCHEMA
@@ -69,13 +71,15 @@ CREATE INDEX IF NOT EXISTS failures_folder ON failures(folder_id);
 
 # One entry per schema step; a feature's tables are its own step, its SQL kept in
 # the feature's module. Numbers taken: 1 base, 2 faces/people, 3 tags/concepts,
-# 4 duplicates/trash journal, 5 the filters' index.
+# 4 duplicates/trash journal, 5 the filters' index, 6 text in photos, 7 user tags.
 MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1}
 MIGRATIONS[2] = _FACES_SCHEMA
 MIGRATIONS[3] = _CONCEPTS_SCHEMA
 MIGRATIONS[4] = _DUPLICATES_SCHEMA
 MIGRATIONS[5] = _FILTER_INDEX  # filters and browse (core/concepts_schema.py)
 MIGRATIONS[6] = _TEXT_SCHEMA  # text in photos (core/text/schema.py)
+MIGRATIONS[7] = _USER_TAGS_SCHEMA  # user tags (core/user_tags.py, SQL in core/concepts_schema.py)
+MIGRATIONS[8] = _DUPLICATES_RESTORE  # undo restores a photo whole; the keeper a user chose
 SCHEMA_VERSION = max(MIGRATIONS)
 
 _SQLITE_FULL, _SQLITE_IOERR, _SQLITE_CANTOPEN = 13, 10, 14
@@ -274,6 +278,18 @@ class Catalog:
         row = self._db.execute(pragma).fetchone()
         if row is None or row[0] != "ok":
             raise sqlite3.DatabaseError(row[0] if row else "quick_check failed")
+
+    def data_version(self) -> int:
+        """A number that changes when another connection (another process) commits a change."""
+        return int(self._q("PRAGMA data_version")[0][0])
+
+    def set_writable(self, on: bool) -> None:
+        """Let this connection write (the library's writer lock is held) or stop it again."""
+        with self._lock:
+            self._db.execute(f"PRAGMA query_only = {0 if on else 1}")
+            if on:
+                self._db.execute("PRAGMA synchronous = NORMAL")
+            self.readonly = not on
 
     def close(self) -> None:
         with self._lock:

@@ -543,12 +543,19 @@ class Learner:
         self.matrix = LibraryMatrix(catalog, vectors)
         self.tags = Tags(catalog, self.matrix, encode_texts)
         self.concepts = Concepts(catalog, matrix=self.matrix)
+        from lookalike.core.user_tags import UserTags
+
+        self.user_tags = UserTags(catalog, self.concepts, self.tags)
 
     def update(self) -> LearnReport:
         if self.catalog.readonly:
             return LearnReport(0, 0, 0)
         new = new_photo_ids(self.catalog)
         self.concepts.ensure_current()
+        if len(new):  # keywords the photos already carry (XMP, IPTC, sidecars) are the user's tags
+            from lookalike.core.keywords import import_keywords
+
+            import_keywords(self.user_tags, new.tolist())
         tagged = self.tags.update(new)
         scored = self.concepts.update(new)
         with self.catalog.transaction() as conn:

@@ -1,5 +1,6 @@
 """Catalog step 3: tags and concepts (the tables :mod:`lookalike.core.concepts` and
-:mod:`lookalike.core.tags` keep); step 5: the index filters and browse read. Imports
+:mod:`lookalike.core.tags` keep); step 5: the index filters and browse read; step 7:
+what :mod:`lookalike.core.user_tags` adds. Imports
 nothing, so the catalog can import it."""
 
 #: Statements are split on ';' (no triggers).
@@ -56,4 +57,18 @@ DROP INDEX IF EXISTS photos_date;
 CREATE INDEX IF NOT EXISTS photos_browse ON photos(
     COALESCE(taken, mtime_ns / 1000000000.0), width, height, taken, mtime_ns, path, size
 )
+"""
+
+#: Step 7 (:mod:`lookalike.core.user_tags`): automatic tags and imported keywords a user
+#: took off a photo, by content hash, so that a re-index, a move or a model switch does not
+#: put them back; and the examples found by hash (a photo that moved).
+USER_TAGS = """
+CREATE TABLE IF NOT EXISTS tag_removed (
+    tag     TEXT NOT NULL COLLATE NOCASE,
+    hash    TEXT NOT NULL,
+    path    BLOB NOT NULL,
+    removed REAL NOT NULL,
+    PRIMARY KEY (tag, hash)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS concept_examples_hash ON concept_examples(hash)
 """

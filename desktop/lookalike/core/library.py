@@ -1,6 +1,9 @@
 """A library on disk: a private folder holding the catalog and the vector graph.
 
 One writer at a time, guarded by a lock file; readers are always welcome.
+A library opened ``on_demand`` (the window's) may write but holds the lock
+only while it writes (:meth:`Library.writing`), so the command line can write
+the library while the window stays open and idle.
 The library records which encoder built it (id, weights checksum, dimension)
 and refuses vectors from any other.
 """
@@ -12,7 +15,10 @@ import logging
 import os
 import socket
 import sys
+import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -67,11 +73,27 @@ class Library:
     LOCK = "writer.lock"
     HOLDER = "writer.json"
 
-    def __init__(self, path: Path | None = None, *, writer: bool = False, create: bool | None = None) -> None:
+    def __init__(
+        self,
+        path: Path | None = None,
+        *,
+        writer: bool = False,
+        create: bool | None = None,
+        on_demand: bool = False,
+        purpose: str = "index",
+    ) -> None:
+        """``writer``: hold the writer lock from now until :meth:`close`. ``on_demand``: may
+        write, taking the lock only inside :meth:`writing` (``writer`` is True only there).
+        ``purpose`` words the message when the lock is held by someone else ("to index")."""
         self.path = Path(path).expanduser().resolve() if path else app_paths().default_library
         self.writer = writer
+        self.on_demand = on_demand and not writer
+        self.purpose = purpose
         self._lock: BaseFileLock | None = None
-        create = writer if create is None else create
+        self._writing_lock = threading.Lock()
+        self._depth = 0  # nested or concurrent writing() blocks in progress
+        self.before_release: Callable[[], None] | None = None  # e.g. save the graph, while still the writer
+        create = (writer or on_demand) if create is None else create
         if not create and not (self.path / Catalog.FILENAME).exists():
             raise LookalikeError(
                 f"There is no library at {self.path} yet. Index a folder first: "
@@ -81,6 +103,9 @@ class Library:
             ensure_private_dir(self.path)
         except OSError as exc:
             raise LookalikeError(f"Cannot create the library folder {self.path}: {exc.strerror or exc}") from None
+        if self.on_demand:
+            self._open_on_demand()
+            return
         if writer:
             self._acquire()
         try:
@@ -93,6 +118,70 @@ class Library:
         except BaseException:
             self.release()
             raise
+
+    def _open_on_demand(self) -> None:
+        """Create or upgrade the catalog under the writer lock if no one holds it, then let
+        the lock go: the catalog stays open read-only until a :meth:`writing` block."""
+        cat = self.path / Catalog.FILENAME
+        try:
+            self._acquire()
+        except LibraryLockedError:
+            if not cat.exists():
+                raise
+        try:
+            self._check_not_emptied()
+            if self._lock is not None:
+                Catalog(cat, readonly=False).close()  # creates, upgrades and checks it
+            try:
+                self.catalog = Catalog(cat, readonly=True)
+            except LibraryNeedsUpgradeError:
+                self._upgrade()
+                self.catalog = Catalog(cat, readonly=True)
+        finally:
+            self.release()
+
+    @property
+    def can_write(self) -> bool:
+        """May this process write the library (now, or by taking the lock when it does)?"""
+        return self.writer or self.on_demand
+
+    @contextmanager
+    def writing(self, what: str = "change the library") -> Iterator[bool]:
+        """A block that writes the library: on an ``on_demand`` library the writer lock is
+        taken at its start (LibraryLockedError, worded for ``what``, when another process
+        holds it) and let go at the end of the outermost block. Blocks may nest and run on
+        several threads at once. Yields True for the block that took the lock."""
+        if not self.on_demand:
+            if not self.writer:
+                raise LookalikeError(self.holder(what) or f"This library is open for searching only; cannot {what}.")
+            yield False
+            return
+        with self._writing_lock:
+            first = self._depth == 0
+            if first:
+                self._acquire(what)
+                try:
+                    self.catalog.set_writable(True)
+                except BaseException:
+                    self.release()
+                    raise
+                self.writer = True
+            self._depth += 1
+        try:
+            yield first
+        finally:
+            with self._writing_lock:
+                self._depth -= 1
+                if self._depth == 0:
+                    try:
+                        if self.before_release is not None:
+                            self.before_release()
+                    finally:
+                        self.writer = False
+                        try:
+                            self.catalog.set_writable(False)
+                        finally:
+                            self.release()
 
     def _upgrade(self) -> None:
         """A reader met an older catalog (a search after Lookalike was updated): when no one
@@ -135,14 +224,14 @@ class Library:
 
     # -- the writer lock ----------------------------------------------------
 
-    def _acquire(self) -> None:
+    def _acquire(self, what: str | None = None) -> None:
         from filelock import FileLock, Timeout
 
         lock = FileLock(os.fspath(self.path / self.LOCK), timeout=0)
         try:
             lock.acquire()
         except Timeout:
-            raise LibraryLockedError(self._holder_message()) from None
+            raise LibraryLockedError(self._holder_message(what)) from None
         self._lock = lock
         try:
             atomic_write_text(
@@ -192,7 +281,7 @@ class Library:
                 return info
             time.sleep(0.02)
 
-    def _holder_message(self) -> str:
+    def _holder_message(self, what: str | None = None) -> str:
         who = "another Lookalike"
         info = self._holder_info()
         if info is not None:
@@ -203,10 +292,10 @@ class Library:
             )
         return (
             f"The library {self.path} is being updated by {who}. "
-            "Searching still works; to index, wait for it to finish or close it."
+            f"Searching still works; to {what or self.purpose}, wait for it to finish or close it."
         )
 
-    def holder(self) -> str | None:
+    def holder(self, what: str | None = None) -> str | None:
         """Who holds the writer lock now, or None."""
         if self._lock is not None:
             return None
@@ -216,7 +305,7 @@ class Library:
         try:
             probe.acquire()
         except Timeout:
-            return self._holder_message()
+            return self._holder_message(what)
         except OSError:
             return None
         probe.release()

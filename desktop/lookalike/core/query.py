@@ -82,7 +82,8 @@ Filters
     (relative to ``base_dir``); ``kind:`` one or more of jpeg, png, heic,
     webp, gif, tiff, bmp, avif (``kind:png,heic``); ``shape:`` portrait,
     landscape or square; ``min:`` a size as ``2mp`` or ``1920x1080``;
-    ``tag:`` a tag of the vocabulary (:mod:`lookalike.core.tags`);
+    ``tag:`` a tag: the user's own (:mod:`lookalike.core.user_tags`) or one of the
+    automatic vocabulary (:mod:`lookalike.core.tags`);
     ``text:`` words the photo's text holds (``text:bakery``,
     ``text:"luna bakery"``; case, accents, spaces and punctuation aside, as
     read by :mod:`lookalike.core.text`), and it alone may be subtracted
@@ -101,7 +102,6 @@ Errors
 from __future__ import annotations
 
 import calendar
-import difflib
 import math
 import os
 import re
@@ -366,13 +366,12 @@ def _kind_value(raw: str, text: str, column: int) -> str:
 
 
 def _tag_value(raw: str, text: str, column: int) -> str:
-    from lookalike.core.tags import TAG_NAMES
-
-    name = raw.lower()
-    if name not in TAG_NAMES:
-        near = difflib.get_close_matches(name, TAG_NAMES, n=1)
-        hint = f"; did you mean {near[0]!r}?" if near else " (`lookalike tags` lists them)"
-        raise QueryError(f"tag: unknown tag {_shorten(raw)!r}{hint}", text, column)
+    """A tag's name, lower case: one of the vocabulary or a user's own tag (``tag:windmill``,
+    ``tag:"my bike"``); a name no tag has is told where the library is at hand
+    (:func:`lookalike.core.browse.allowed_ids`)."""
+    name = " ".join(raw.split()).lower()
+    if not name or len(name) > 80:
+        raise QueryError(f"tag: expects a tag's name (at most 80 characters), not {_shorten(raw)!r}", text, column)
     return name
 
 

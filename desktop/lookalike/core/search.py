@@ -6,10 +6,12 @@ lazily: opening a library and listing its folders never imports torch.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -70,6 +72,20 @@ class Failure:
     reason: str
 
 
+def _writes(what: str):
+    """The method writes the library: it runs inside ``self.writing(what)``."""
+
+    def wrap(method):
+        @functools.wraps(method)
+        def run(self, *args, **kwargs):
+            with self.writing(what):
+                return method(self, *args, **kwargs)
+
+        return run
+
+    return wrap
+
+
 class SearchEngine:
     def __init__(
         self, library: Library, *, model: str | None = None, model_file: Path | None = None, device: str | None = None
@@ -96,6 +112,52 @@ class SearchEngine:
         self._index_lock = threading.Lock()
         self._people: People | None = None
         self._learner: Learner | None = None
+        library.before_release = self._save_if_changed
+
+    @classmethod
+    def open_on_demand(
+        cls,
+        library: Path | None = None,
+        *,
+        model: str | None = None,
+        model_file: Path | None = None,
+        device: str | None = None,
+        create: bool | None = True,
+    ) -> SearchEngine:
+        """Open ``library`` to search and to write, holding its writer lock only while writing
+        (see :meth:`writing`): the window's way, so the command line can write meanwhile."""
+        from lookalike.core.paths import app_paths
+
+        path = library
+        if path is None and (model or model_file):
+            path = app_paths().library_to_open(None, model, model_file)
+        lib = Library(path, on_demand=True, create=create)
+        try:
+            return cls(lib, model=model, model_file=model_file, device=device)
+        except BaseException:
+            lib.close()
+            raise
+
+    @contextmanager
+    def writing(self, what: str = "change the library") -> Iterator[None]:
+        """Everything that writes the library runs inside this block (it nests). A library
+        opened on demand takes the writer lock here (LibraryLockedError, worded for ``what``,
+        while another process writes) and saves the graph and lets the lock go at the end."""
+        with self.library.writing(what) as first:
+            if first:
+                # What was set up while only reading: the model's record, the faces' tables.
+                if self._encoder is not None and self.library.model_record() is None:
+                    self.library.bind_model(self._record(self._encoder))
+                if self._people is not None:
+                    self._people.store.ensure_schema()
+            yield
+
+    def _save_if_changed(self) -> None:
+        if self._vectors is not None and self._vectors.generation != self._saved_generation():
+            try:
+                self._save_graph()
+            except OSError as exc:  # a cache: the next open rebuilds it from the catalog
+                log.warning("Could not save the vector graph: %s", exc)
 
     @classmethod
     def open(
@@ -107,14 +169,17 @@ class SearchEngine:
         device: str | None = None,
         writer: bool = False,
         create: bool | None = None,
+        purpose: str = "index",
     ) -> SearchEngine:
-        """Open ``library``; with none named, the named model's library, else the current model's."""
+        """Open ``library``; with none named, the named model's library, else the current model's.
+
+        ``purpose`` words the message when ``writer`` is asked and another process writes."""
         from lookalike.core.paths import app_paths
 
         path = library
         if path is None and (model or model_file):  # None: Library opens the current model's
             path = app_paths().library_to_open(None, model, model_file)
-        lib = Library(path, writer=writer, create=create)
+        lib = Library(path, writer=writer, create=create, purpose=purpose)
         try:
             return cls(lib, model=model, model_file=model_file, device=device)
         except BaseException:
@@ -351,6 +416,10 @@ class SearchEngine:
             return browse_columns(self.catalog, allowed)
         return browse(self.catalog, allowed, limit=limit, offset=offset)
 
+    def people_if_open(self) -> People | None:
+        """People, if something opened it already (else None: nothing to bring up to date)."""
+        return self._people
+
     def people(self) -> People:
         """The library's People (faces, persons, names): :class:`lookalike.core.faces.People`."""
         if self._people is None:
@@ -366,6 +435,7 @@ class SearchEngine:
             return None
         return self.people().select(q.terms, q.source)
 
+    @_writes("bring concepts and people from the previous library")
     def adopt_library(self, folder: Path | str) -> tuple[int, int]:
         """A library being built for a new image model takes the user's decisions from the
         library in ``folder`` (the previous model's; opened read only): taught concepts,
@@ -384,7 +454,11 @@ class SearchEngine:
             log.info("nothing adopted from %s: %s", folder, exc)
             return 0, 0
         try:
-            return self.learner().concepts.adopt(other), self.people().adopt(other)
+            empty = self.catalog.photo_count() == 0
+            concepts = self.learner().concepts.adopt(other)  # user tags are concepts: carried with them
+            if empty:
+                self.learner().user_tags.adopt(other)  # and the automatic tags a user took off
+            return concepts, self.people().adopt(other)
         finally:
             other.close()
 
@@ -424,12 +498,16 @@ class SearchEngine:
         else:  # person terms alone rank the photos by their faces' likeness
             assert persons is not None and allowed is not None  # (narrowed above)
             hits = persons.hits(allowed, want + 16)
-        rows = self.catalog.photos_by_ids(hits.ids.tolist())
-        for pid, score in zip(hits.ids.tolist(), hits.scores.tolist()):
+        ids, scores = hits.ids.tolist(), hits.scores.tolist()
+        worded = self._word_hits(q, allowed, k)
+        if worded:  # photos whose text holds the free text's words come first (docs/models.md)
+            ids, scores = self._words_first(vec, worded, ids, scores)
+        rows = self.catalog.photos_by_ids(ids)
+        for pid, score in zip(ids, scores):
             row = rows.get(pid)
             if row is None:
                 continue
-            if min_score is not None and score < min_score:
+            if min_score is not None and score < min_score and pid not in worded:
                 break
             results.append(
                 SearchResult(len(results) + 1, row.path, float(score), pid, row.width, row.height, row.taken, row.size)
@@ -438,10 +516,40 @@ class SearchEngine:
                 break
         return results
 
+    def _word_hits(self, q, allowed, k: int) -> set[int]:
+        """For a query of free text alone (``bakery``, ``luna bakery``): up to ``k`` photos
+        (among ``allowed``) whose text read holds each term's words as whole words."""
+        from lookalike.core.text import store
+
+        terms = q.terms
+        if not terms or any(t.kind != "text" or t.weight <= 0 for t in terms) or len(terms) > 4:
+            return set()
+        found: set[int] | None = None
+        for term in terms:
+            ids = store.whole_word_ids(self.catalog.query, term.value, limit=max(4 * k, 200))
+            found = ids if found is None else found & ids
+        if not found:
+            return set()
+        if allowed is not None:
+            found &= set(np.asarray(allowed).tolist())
+        return set(sorted(found)[: max(k, 1)])
+
+    def _words_first(self, vec, worded: set[int], ids: list[int], scores: list[float]):
+        """``worded`` photos first (by their likeness score), then the others in their order."""
+        vectors = self.vectors()
+        extra = sorted(worded - set(ids))
+        if extra:
+            more = vectors.search(vec, len(extra), allowed=np.asarray(extra, dtype=np.int64))
+            ids, scores = ids + more.ids.tolist(), scores + more.scores.tolist()
+        pairs = list(zip(ids, scores))
+        first = sorted((p for p in pairs if p[0] in worded), key=lambda p: -p[1])
+        rest = [p for p in pairs if p[0] not in worded]
+        return [p[0] for p in first + rest], [p[1] for p in first + rest]
+
     # -- folders and indexing ------------------------------------------------
 
+    @_writes("add a folder")
     def add_folder(self, path: Path | str) -> Folder:
-        self._need_writer("add a folder")
         p = Path(path).expanduser()
         try:
             p = p.resolve(strict=True)
@@ -463,8 +571,8 @@ class SearchEngine:
                 self.catalog.absorb_folder(f.id, row.id)
         return self.catalog.folder_by_path(p) or row
 
+    @_writes("remove a folder")
     def remove_folder(self, path: Path | str) -> int:
-        self._need_writer("remove a folder")
         row = self.catalog.folder_by_path(Path(path).expanduser().resolve())
         if row is None:
             row = self.catalog.folder_by_path(Path(path).expanduser())
@@ -481,9 +589,9 @@ class SearchEngine:
             self._save_graph()
         return n
 
+    @_writes("follow a renamed folder")
     def move_folder(self, old: Path | str, new: Path | str) -> Folder:
         """Follow a library folder renamed or moved on disk: its photos keep their vectors."""
-        self._need_writer("follow a renamed folder")
         with self._index_lock:
             row = self.catalog.folder_by_path(Path(old))
             if row is None:
@@ -507,6 +615,7 @@ class SearchEngine:
     def folders(self) -> list[Folder]:
         return self.catalog.folders()
 
+    @_writes("index")
     def index(
         self,
         roots: Sequence[Path | str] | None = None,
@@ -521,7 +630,6 @@ class SearchEngine:
         """Add ``roots`` (if any) and bring those folders (or all) up to date.
 
         ``on_commit`` is called (on an indexing thread) after each batch is committed."""
-        self._need_writer("index")
         from lookalike.core.duplicates.fingerprint import FingerprintStage
         from lookalike.core.indexer import Indexer, IndexReport
 
@@ -544,6 +652,7 @@ class SearchEngine:
                 self.encoder(progress=progress, cancel=cancel)  # refuses a model the library was not built with
             vectors = self.vectors()  # the library's recorded dimension; a new one loads the model
             vectors.check()  # a re-scan reads the whole graph once: damage found here is rebuilt, and saved below
+            vectors.verify(self.catalog)  # a photo the catalog holds and the graph lost is put back
 
             def encoder():  # called once the scan has found photos to encode, before the first
                 # The graph is loaded into hnswlib now, so that a commit never waits for it while
@@ -635,10 +744,6 @@ class SearchEngine:
                 out[int(pid)] = lines
         return out
 
-    def _need_writer(self, what: str) -> None:
-        if not self.library.writer:
-            raise LookalikeError(self.library.holder() or f"This library is open for searching only; cannot {what}.")
-
     # -- status -------------------------------------------------------------
 
     def status(self) -> LibraryStatus:
@@ -659,6 +764,10 @@ class SearchEngine:
             holder=self.library.holder(),
             note=note,
         )
+
+    def data_version(self) -> int:
+        """Changes when another process (the command line) has written the library; cheap."""
+        return self.catalog.data_version()
 
     def failures(self) -> list[Failure]:
         return [Failure(f.path, f.reason) for f in self.catalog.failures()]

@@ -190,9 +190,10 @@ class VectorIndex:
             graph.load_index(os.fspath(file.path), max_elements=len(file) + 1024)
             graph.set_ef(self.ef)
             same = _same_file(file.path, file.stat)
+            # hnswlib lists deleted labels too: the live ones are those the file does not mark.
+            self._alive = set(file.live()[0].tolist()) if same else set(_live_labels(graph, file))
             self._graph, self._file = graph, None
             file.close()
-            self._alive = set(np.asarray(graph.get_ids_list(), np.int64).tolist())
             if not same:  # saved again by another process since it was mapped: catch up below
                 self.generation = -1
             if self._catalog is not None and (not same or len(self._alive) != self._saved_count):
@@ -655,6 +656,7 @@ class VectorIndex:
                     "mtime_ns": st.st_mtime_ns,
                     "digest": _file_digest(tmp),
                     "unreachable": unreachable.tolist(),
+                    "live_digest": _ids_digest(self._alive),
                     # What every read is checked against (bit rot keeps size and time):
                     # the header's CRC-32, each element's upper lists' [id, offset, CRC-32],
                     # and the token of the vectors.sums written with it (a CRC-32 a record).
@@ -799,7 +801,13 @@ class VectorIndex:
                     graph.mark_deleted(pid)
                 except RuntimeError:
                     pass
-            self._alive = (self._alive | labels) & live
+            # Labels the graph holds but this index deleted (a photo trashed, then put back)
+            # are not taken as alive here: they are unmarked below, with the caches dropped.
+            self._alive &= live
+            if extra:
+                self._dense = self._subset = None
+                self._unreachable_vecs = None
+                self._drop_reader()
             missing = live - self._alive
             added = 0
             if missing:
@@ -812,6 +820,10 @@ class VectorIndex:
                         pass
                 self._alive |= relive
                 missing -= relive
+                if relive:  # the live set changed: what was read of it (or of the saved file) is stale
+                    self._dense = self._subset = None
+                    self._unreachable_vecs = None
+                    self._drop_reader()
                 if missing:
                     after = min(missing) - 1
                     for ids, vecs in catalog.iter_vectors(after_id=after):
@@ -824,6 +836,29 @@ class VectorIndex:
             if added or extra:
                 self._drop_reader()
             return added, len(extra)
+
+    def verify(self, catalog: Catalog) -> int:
+        """Make sure every photo of the catalog is in the graph, and no other: cheap when the
+        saved sidecar's digest of its live photos matches the catalog's, else the file's marks
+        are read. Returns how many photos were put back or taken out."""
+        live = catalog.all_ids()
+        with self._mutating, self._lock:
+            if self._graph is None and self._file is not None:
+                meta = self._meta or {}
+                if meta.get("live_digest") == _ids_digest(live) and self._saved_count == len(live):
+                    return 0
+                held = self._file.live()[0]
+            else:
+                held = np.fromiter(self._alive, np.int64, len(self._alive))
+            held = np.sort(held)
+            if np.array_equal(held, live):
+                return 0
+            missed, extra = np.setdiff1d(live, held).size, np.setdiff1d(held, live).size
+            self._reconcile(catalog, set(live.tolist()))
+            self.generation = catalog.generation()
+            self.repaired = True
+            log.warning("The vector graph missed %d photos and held %d others: repaired", missed, extra)
+            return missed + extra
 
     def refresh(self, catalog: Catalog) -> bool:
         """Catch up with changes another process committed. True if anything changed."""
@@ -885,6 +920,25 @@ class VectorIndex:
             self.ef = chosen
             graph.set_ef(chosen)
             return chosen, recall
+
+
+def _ids_digest(ids) -> str:
+    """A short digest of a set of photo ids (the sidecar's check that the graph holds them)."""
+    arr = np.sort(np.fromiter(ids, np.int64) if isinstance(ids, set) else np.asarray(ids, np.int64))
+    return hashlib.blake2b(arr.tobytes(), digest_size=16).hexdigest()
+
+
+def _live_labels(graph: Any, file: hnswfile.GraphFile) -> list[int]:
+    """The live labels of a graph hnswlib loaded from a file saved again since it was mapped
+    (the mapped marks may be old): those hnswlib can return a vector for."""
+    out = []
+    for label in np.asarray(graph.get_ids_list(), np.int64).tolist():
+        try:
+            graph.get_items([label])
+        except RuntimeError:
+            continue
+        out.append(label)
+    return out
 
 
 def topk_of_chunks(

@@ -168,6 +168,7 @@ class MainWindow(QMainWindow):
         s.indexing_finished.connect(self._on_indexing_finished)
         s.operation_failed.connect(self._on_operation_failed)
         s.disk_changed.connect(self._on_disk_changed)
+        s.changed_elsewhere.connect(self._on_changed_elsewhere)
 
     def _restore(self) -> None:
         geo = self.settings.geometry()
@@ -261,6 +262,24 @@ class MainWindow(QMainWindow):
         self.activate_view(self.search_view.key)
         self.search_view.add_query_images(paths, weight)
 
+    def search_photos(self, paths: Sequence[str]) -> None:
+        """Search by ``paths`` alone (photos given on the command line or by "Open with"):
+        the text and images of the query before are replaced."""
+        bar = self.search_view.query_bar
+        bar.set_text("")
+        bar.clear_images()
+        self.add_query_images(paths)
+
+    def take_from_another_start(self, photos: Sequence[str]) -> None:
+        """Another ``lookalike`` start handed its photos over: come to the front and search them."""
+        if self.isMinimized():
+            self.showNormal()
+        self.show()
+        self.raise_()
+        self.activateWindow()
+        if photos:
+            self.search_photos(photos)
+
     # -- the library ----------------------------------------------------------------------
     def start(self) -> None:
         """Open the library (call after the window is shown: the engine loads in the background)."""
@@ -283,7 +302,9 @@ class MainWindow(QMainWindow):
                 a.setEnabled(False)
             self.folders_panel.add_button.setEnabled(False)
             self.welcome.add_button.setEnabled(False)
-        if not self.settings.first_run_seen() and outcome.folders and not outcome.read_only:
+        elif outcome.message:  # the command line is writing the library: this window waits its turn
+            self.notify(Level.INFO, outcome.message, key="locked")
+        if not self.settings.first_run_seen() and outcome.folders and not (outcome.read_only or outcome.message):
             # A library made elsewhere (the command line): say once what the model knows.
             self.settings.set_first_run_seen()
             if (outcome.status.model_name or "offline") == "offline":
@@ -345,6 +366,21 @@ class MainWindow(QMainWindow):
                     + ". Plug the drive in (or mount it) and re-scan.",
                     key="offline",
                 )
+
+    def _on_changed_elsewhere(self) -> None:
+        """The command line (or another Lookalike) wrote the library: show it now. The view in
+        front reads again; the others do when they are next shown."""
+        for view in self.views:
+            if view is not self._current and hasattr(view, "_stale"):
+                view._stale = True
+        current = self._current
+        if current is self.search_view:
+            if self.search_view._has_query() and not self.service.searching:
+                self.search_view.run_search(remember=False)
+        else:
+            refresh = getattr(current, "refresh", None)
+            if callable(refresh):
+                refresh()
 
     def _on_disk_changed(self, update: WatchUpdate) -> None:
         """The folder watcher indexed changes made on disk."""

@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (
     QGridLayout,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
     QSizePolicy,
     QToolButton,
     QVBoxLayout,
@@ -172,6 +173,12 @@ class PreviewDialog(QDialog):
         self.tags_label = QLabel(info)  # the photo's tags and concepts
         self.tags_label.setObjectName("PreviewTags")
         grid.addWidget(self.tags_label, 3, 0, 1, 2)
+        self.tag_field = QLineEdit(info)  # "Add tag": Enter tags the photo shown
+        self.tag_field.setObjectName("PreviewAddTag")
+        self.tag_field.setPlaceholderText("Add tag\u2026")
+        self.tag_field.setToolTip("Type a tag and press Enter: this photo carries it, and the tag learns from it")
+        self.tag_field.returnPressed.connect(self.add_tag)
+        grid.addWidget(self.tag_field, 4, 0, 1, 2)
         grid.setColumnStretch(0, 1)
         lay.addWidget(info)
         # The text read in the photo (gui/preview_text.py), below the details.
@@ -294,18 +301,34 @@ class PreviewDialog(QDialog):
             return
 
         def work(engine):
-            learner = engine.learner()
-            return [t for t, _ in learner.tags.of(photo_id)], [c for c, _ in learner.concepts.concepts_of(photo_id)]
+            return engine.learner().user_tags.of(photo_id)
 
         def shown(value, p=path) -> None:
-            tags, concepts = value
+            mine, auto = value
             if p == self._loading:
-                parts = (["Tags: " + ", ".join(tags)] if tags else []) + (
-                    ["Concepts: " + ", ".join("#" + c for c in concepts)] if concepts else []
+                parts = (["Your tags: " + ", ".join(mine)] if mine else []) + (
+                    ["Suggested tags: " + ", ".join(auto)] if auto else []
                 )
-                self.tags_label.setText("  ·  ".join(parts))
+                self.tags_label.setText("  \u00b7  ".join(parts))
 
         service.submit(work, shown, lambda _f: None, name="preview tags")
+
+    def add_tag(self, name: str = "") -> None:
+        """Tag the photo shown with ``name`` (default: what the tag field holds)."""
+        name = (name or self.tag_field.text()).strip()
+        item = self.current_item()
+        service = self._service
+        if not name or item is None or service is None or not item.photo_id:
+            return
+        self.tag_field.clear()
+        pid, path = item.photo_id, item.path
+        service.submit(
+            lambda engine: engine.learner().user_tags.add(name, [pid]),
+            lambda _n: self._load_tags(pid, path),
+            lambda f: self.tags_label.setText(str(getattr(f, "message", f))),
+            write=True,
+            name="preview add tag",
+        )
 
     def ask_face_name(self, current: str) -> str | None:
         """Ask who a face is (tests replace this)."""

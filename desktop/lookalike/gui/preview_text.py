@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPlainTextEdit, QToolButton, QVBoxLayout, QWidget
 
@@ -34,6 +35,7 @@ class PhotoTextPanel(QWidget):
         self.copy_button.setText("Copy text")
         self.copy_button.setAccessibleName("Copy text")
         self.copy_button.setToolTip("Copy the text read in this photo")
+        self.copy_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         self.copy_button.setAutoRaise(True)
         self.copy_button.clicked.connect(self.copy_text)
         head.addWidget(self.title)

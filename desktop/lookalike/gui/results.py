@@ -50,10 +50,11 @@ class ResultItem:
     height: int = 0
     taken: float | None = None
     size: int = 0
+    text: str = ""  # for a text: search, the lines of the photo's text it matched
 
     @classmethod
-    def from_result(cls, r: SearchResult) -> ResultItem:
-        return cls(r.rank, os.fspath(r.path), r.score, r.photo_id, r.width or 0, r.height or 0, r.taken, r.size)
+    def from_result(cls, r: SearchResult, text: str = "") -> ResultItem:
+        return cls(r.rank, os.fspath(r.path), r.score, r.photo_id, r.width or 0, r.height or 0, r.taken, r.size, text)
 
     @property
     def name(self) -> str:
@@ -188,6 +189,8 @@ class ResultsModel(QAbstractListModel):
             parts = [item.path, f"score {item.score:.3f}", format_taken(item.taken)]
             if dims:
                 parts.append(dims)
+            if item.text:
+                parts.append(f"Text: {item.text}")
             return "\n".join(parts)
         if role == PathRole:
             return item.path

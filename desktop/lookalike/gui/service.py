@@ -32,7 +32,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 
 from lookalike.core.indexjobs import IndexJob, IndexKind, IndexQueue
 from lookalike.core.paths import AppPaths
@@ -149,16 +149,16 @@ class _Mailbox:
 
 
 def default_open(config: EngineConfig, writer: bool) -> SearchEngine:
+    """The window's engine. ``writer``: it may write, but takes the library's writer lock
+    only while it writes (SearchEngine.writing), so the command line can write the library
+    while the window is open and idle."""
     from lookalike.core.search import SearchEngine
 
-    return SearchEngine.open(
-        config.library,
-        model=config.model,
-        model_file=config.model_file,
-        device=config.device,
-        writer=writer,
-        create=True if writer else None,
-    )
+    if writer:
+        return SearchEngine.open_on_demand(
+            config.library, model=config.model, model_file=config.model_file, device=config.device, create=True
+        )
+    return SearchEngine.open(config.library, model=config.model, model_file=config.model_file, device=config.device)
 
 
 def _folder_rows(engine: SearchEngine) -> tuple[FolderRow, ...]:
@@ -211,6 +211,7 @@ class LibraryService(QObject):
     operation_failed = Signal(object)  # OperationFailure
     model_switched = Signal(object)  # LibraryStatus of the library built with the new model
     disk_changed = Signal(object)  # core.watch.WatchUpdate: the folder watcher indexed changes
+    changed_elsewhere = Signal()  # another process (the command line) wrote the library
     _progress_ready = Signal()
     _committed = Signal()
 
@@ -253,6 +254,14 @@ class LibraryService(QObject):
         self._watcher: FolderWatcher | None = None
         self.disk_changed.connect(lambda _update: self.refresh())
         self._after_index: list[Callable[[], None]] = []
+        # The window holds the writer lock only while it writes, so `lookalike index`, `teach`
+        # or `people name` may write the library meanwhile: a look every second at the
+        # catalog's data_version (a cheap pragma) tells the window to read it again.
+        self._data_version: int | None = None
+        self._looking = False
+        self._change_timer = QTimer(self)
+        self._change_timer.setInterval(1000)
+        self._change_timer.timeout.connect(self.look_for_changes)
 
     # -- opening --------------------------------------------------------------------------
     def open(self) -> None:
@@ -265,6 +274,8 @@ class LibraryService(QObject):
             try:
                 engine = self._open_engine(config, True)
                 read_only, message = False, ""
+                if not engine.library.writer:  # opened on demand: is another process writing now?
+                    message = engine.library.holder() or ""
             except LibraryLockedError as exc:
                 engine = self._open_engine(config, False)
                 read_only, message = True, str(exc)
@@ -286,12 +297,41 @@ class LibraryService(QObject):
         self.last_status = outcome.status
         self.opened.emit(outcome)
         self.folders_changed.emit(outcome.folders)
+        self._data_version = None
+        self._change_timer.start()
         self.load_model()
-        if not outcome.read_only and outcome.folders:
-            # Catch up with what changed while the window was closed (visible, cancellable).
+        if not outcome.read_only and outcome.folders and not outcome.message:
+            # Catch up with what changed while the window was closed (visible, cancellable);
+            # not while another process is updating the library (its run does that).
             self.index(IndexJob.all())
         if not outcome.read_only and self.watch:
             self._start_watcher(engine)
+
+    # -- changes made by another process -------------------------------------------------
+    def look_for_changes(self) -> None:
+        """Has another process written the library since the last look? Then read it again
+        (status, folders) and say so through ``changed_elsewhere``."""
+        engine = self.engine
+        if engine is None or self.closing or self._looking:
+            return
+        self._looking = True
+
+        def done(version: int) -> None:
+            before, self._data_version = self._data_version, version
+            if before is not None and version != before and engine is self.engine and not self.closing:
+                self.refresh()
+                self.changed_elsewhere.emit()
+
+        def settled() -> None:
+            self._looking = False
+
+        self._control.submit(
+            engine.data_version,
+            name="data-version",
+            on_success=done,
+            on_failure=lambda f: log.debug("cannot look for changes: %s", f.message),
+            on_finished=settled,
+        )
 
     # -- following the folders live -------------------------------------------------------
     def _start_watcher(self, engine: SearchEngine) -> None:
@@ -401,8 +441,10 @@ class LibraryService(QObject):
             t0 = time.perf_counter()
             results = engine.search(req.query, k=req.k)
             seconds = time.perf_counter() - t0
+            matched = engine.text_matches(req.query, [r.photo_id for r in results])  # a text: search's lines
             # Converted here, so the GUI thread only swaps the list in.
-            outcome = SearchOutcome(req, tuple(ResultItem.from_result(r) for r in results), seconds)
+            items = tuple(ResultItem.from_result(r, " | ".join(matched.get(r.photo_id, ()))) for r in results)
+            outcome = SearchOutcome(req, items, seconds)
             _return_free_heap()
             return outcome
 
@@ -434,25 +476,47 @@ class LibraryService(QObject):
         write: bool = False,
         name: str = "",
         on_finished: Callable[[], None] | None = None,
+        lock: bool = True,
     ) -> bool:
         """Run ``work(engine)`` off the GUI thread and hand its result back on it
         (``on_finished`` follows either way).
 
         Reads go on the control queue; ``write=True`` puts the work on the write queue,
-        after the indexing run in progress (one writer at a time). False when no library is open.
+        after the indexing run in progress (one writer at a time), inside the engine's
+        ``writing`` block: the library's writer lock is held for as long as the work runs
+        (``lock=False``: not around all of it; the work takes the block where it writes, as
+        :class:`lookalike.core.duplicates.service.Duplicates` does, and reads meanwhile).
+        False when no library is open.
         """
         engine = self.engine
         if engine is None:
             return False
-        runner = self._writes if write else self._control
-        runner.submit(
-            work,
-            engine,
-            name=name or "view-work",
-            on_success=on_success,
-            on_failure=on_failure,
-            on_finished=on_finished,
-        )
+        if write:
+            what = "change the library"
+
+            def written(e: SearchEngine) -> T:
+                if not lock:
+                    return work(e)
+                with e.writing(what):
+                    return work(e)
+
+            self._writes.submit(
+                written,
+                engine,
+                name=name or what,
+                on_success=on_success,
+                on_failure=on_failure,
+                on_finished=on_finished,
+            )
+        else:
+            self._control.submit(
+                work,
+                engine,
+                name=name or "view-work",
+                on_success=on_success,
+                on_failure=on_failure,
+                on_finished=on_finished,
+            )
         return True
 
     # -- folders --------------------------------------------------------------------------
@@ -732,6 +796,7 @@ class LibraryService(QObject):
         self._stop_watcher(wait=False)
         self.engine = engine
         self.config = config
+        self._data_version = None
         self.model_ready = engine.encoder_loaded
         if old is not None and old is not engine:
             self._queries.submit(old.close, name="close-old")
@@ -743,6 +808,7 @@ class LibraryService(QObject):
     def shutdown(self, wait_ms: int = 10_000) -> None:
         """Cancel indexing, let running work end, close the library."""
         self.closing = True
+        self._change_timer.stop()
         self._runs.clear()
         self._search_waiting = None
         if self._token is not None:

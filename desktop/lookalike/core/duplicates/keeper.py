@@ -2,14 +2,17 @@
 
 Rules, in order unless the user orders them otherwise: original formats over
 derived ones (RAW/DNG > HEIC/AVIF > TIFF > JPEG/PNG > WebP/GIF/BMP), more pixels,
-the oldest date taken, richer metadata (more EXIF tags), the larger file. A
-photo in a folder the user marked as a reference always wins. The reason given
-is the first rule that sets the keeper apart from the runner-up.
+the oldest date taken, richer metadata (more EXIF tags), an original name (not
+``name (1).jpg``, ``name copy.jpg``, ``name - Copy.jpg`` or in a ``Copies`` folder),
+the larger file. The photo the user chose (a click on its card) always wins, then
+a photo in a folder the user marked as a reference. The reason given is the first
+rule that sets the keeper apart from the runner-up.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,6 +25,7 @@ class KeeperRule(StrEnum):
     PIXELS = "pixels"
     DATE = "date"
     METADATA = "metadata"
+    NAME = "name"
     SIZE = "size"
 
 
@@ -30,8 +34,25 @@ DEFAULT_RULES: tuple[KeeperRule, ...] = (
     KeeperRule.PIXELS,
     KeeperRule.DATE,
     KeeperRule.METADATA,
+    KeeperRule.NAME,
     KeeperRule.SIZE,
 )
+
+# The names file managers, browsers and cameras give a copy: 'a (1).jpg', 'a(2).jpg',
+# 'a copy.jpg', 'a copy 2.jpg', 'a - Copy.jpg', 'a - Copy (3).jpg', 'Copy of a.jpg', 'a_copy.jpg'.
+_COPY_STEM = re.compile(
+    r"(?:\s?\(\d+\)|[\s_-]+copy(?:[\s_]*\(?\d+\)?)?|\s-\s?copy(?:\s?\(\d+\))?)$|^copy of\s", re.IGNORECASE
+)
+_COPY_FOLDERS = frozenset({"copies", "copy", "duplicates", "backup copies"})
+
+
+def copy_marks(path: Path) -> int:
+    """How a path says it is a copy: 1 for a copy's name, 1 for a folder of copies (0: an original)."""
+    marks = 1 if _COPY_STEM.search(Path(path).stem) else 0
+    if any(part.lower() in _COPY_FOLDERS for part in Path(path).parent.parts):
+        marks += 1
+    return marks
+
 
 # Lower is more original. Camera raw formats first, then what phones write, then
 # the formats photos are exported to.
@@ -92,6 +113,7 @@ class Candidate:
     exif: int  # EXIF tags
     size: int  # bytes
     reference: bool  # in a folder marked as reference
+    chosen: bool = False  # the user chose it as the keeper of its group
 
     @property
     def pixels(self) -> int:
@@ -115,6 +137,8 @@ def _key(c: Candidate, rule: KeeperRule) -> float:
         return c.taken if c.taken is not None else float("inf")
     if rule is KeeperRule.METADATA:
         return -c.exif
+    if rule is KeeperRule.NAME:
+        return copy_marks(c.path)
     return -c.size
 
 
@@ -132,7 +156,15 @@ def _describe(rule: KeeperRule, keep: Candidate, other: Candidate) -> str:
         if other.exif == 0:
             return f"has EXIF metadata ({_tags(keep.exif)}), the other has none"
         return f"richer metadata ({_tags(keep.exif)} of EXIF over {other.exif})"
+    if rule is KeeperRule.NAME:
+        return f"original name ({keep.path.name}; {_copy_sign(other.path)})"
     return f"larger file ({_bytes(keep.size)} over {_bytes(other.size)})"
+
+
+def _copy_sign(path: Path) -> str:
+    if _COPY_STEM.search(path.stem):
+        return f"{path.name} is a copy's name"
+    return f"{path.parent.name}/ holds copies"
 
 
 def _tags(n: int) -> str:
@@ -153,10 +185,18 @@ def choose(members: Sequence[Candidate], rules: Sequence[KeeperRule] = DEFAULT_R
         raise ValueError("a group has at least two photos")
 
     def order(c: Candidate) -> tuple:
-        return (not c.reference, *(_key(c, r) for r in rules), len(os.fsencode(c.path)), os.fsencode(c.path))
+        return (
+            not c.chosen,
+            not c.reference,
+            *(_key(c, r) for r in rules),
+            len(os.fsencode(c.path)),
+            os.fsencode(c.path),
+        )
 
     ranked = sorted(members, key=order)
     keep = ranked[0]
+    if keep.chosen:
+        return Choice(keep, tuple(ranked[1:]), "chosen by you")
     if keep.reference and not ranked[1].reference:
         return Choice(keep, tuple(ranked[1:]), f"in a reference folder ({keep.path.parent})")
     reason = ""

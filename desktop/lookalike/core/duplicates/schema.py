@@ -13,6 +13,11 @@
                       the photo's catalog row removed in the same transaction) after.
                       The photo's row (vector included) is kept here so an undo puts
                       it back without encoding again.
+``trash_rows``        (migration 8) beside a journal row, every catalog row that went with
+                      its photo (faces and their names, tags, concepts, fingerprints, the
+                      keeper chosen), so an undo puts the photo back whole.
+``dup_keeper``        (migration 8) the photo the user chose to keep in its group, by a
+                      click on its card: it wins over every rule while it is in the group.
 """
 
 from __future__ import annotations
@@ -65,4 +70,18 @@ CREATE TABLE IF NOT EXISTS trash_journal (
 );
 CREATE INDEX IF NOT EXISTS trash_journal_run ON trash_journal(run_id);
 CREATE INDEX IF NOT EXISTS trash_journal_state ON trash_journal(state)
+"""
+
+
+#: Migration 8: what an undo needs to restore a photo whole, and the keeper a user chose.
+MIGRATION_RESTORE = """
+CREATE TABLE IF NOT EXISTS trash_rows (
+    journal_id INTEGER PRIMARY KEY REFERENCES trash_journal(id) ON DELETE CASCADE,
+    rows       TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS dup_keeper (
+    photo_id INTEGER PRIMARY KEY REFERENCES photos(id) ON DELETE CASCADE,
+    hashes   TEXT NOT NULL,
+    at       REAL NOT NULL
+)
 """

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,7 +15,7 @@ from lookalike.core.catalog import PhotoRow, pkey, unkey
 from lookalike.core.duplicates import fingerprint, trash
 from lookalike.core.duplicates.finding import DuplicateKind, FindStats, find_groups
 from lookalike.core.duplicates.keeper import DEFAULT_RULES, Candidate, KeeperRule, choose, format_name
-from lookalike.core.errors import LookalikeError
+from lookalike.core.errors import LibraryLockedError, LookalikeError
 from lookalike.core.vectors import VectorIndex
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -37,6 +38,7 @@ class Member:
     exif: int
     reference: bool
     hash: str
+    chosen: bool = False  # the user chose it as its group's keeper
 
     @property
     def folder(self) -> Path:
@@ -67,6 +69,21 @@ class DuplicateGroup:
         }
 
 
+def _writes(what: str):
+    """The method writes the library: it runs inside the engine's ``writing`` block (which
+    takes the writer lock of a library the window opened, and refuses a reader)."""
+
+    def wrap(method):
+        @functools.wraps(method)
+        def run(self, *args, **kwargs):
+            with self.engine.writing(what):
+                return method(self, *args, **kwargs)
+
+        return run
+
+    return wrap
+
+
 class Duplicates:
     """Finding duplicate groups of a library, choosing keepers, acting on them.
 
@@ -77,8 +94,14 @@ class Duplicates:
         self.engine = engine
         self.rules = tuple(rules)
         self.last_stats = FindStats()
-        if self.writable and trash.recover(self.catalog):
-            self._refresh_search()
+        if self.writable:
+            try:
+                with engine.writing("settle an interrupted trash run"):
+                    recovered = trash.recover(self.catalog)
+            except LibraryLockedError:  # another Lookalike writes now: settled next time
+                recovered = False
+            if recovered:
+                self._refresh_search()
 
     @property
     def catalog(self):
@@ -86,7 +109,7 @@ class Duplicates:
 
     @property
     def writable(self) -> bool:
-        return bool(self.engine.library.writer)
+        return bool(self.engine.library.can_write)
 
     # -- finding ----------------------------------------------------------------
 
@@ -107,9 +130,7 @@ class Duplicates:
             self.engine.model_name,
             kinds=kinds,
             stats=stats,
-            fingerprints=lambda ids: (
-                fingerprint.ensure(self.catalog, ids) if self.writable else self._fingerprints(ids)
-            ),
+            fingerprints=self._ensure_fingerprints,
             graph_file=self.engine.library.path / VectorIndex.GRAPH,
         )
         self.last_stats = stats
@@ -118,9 +139,14 @@ class Duplicates:
         rows = self.catalog.photos_by_ids(ids)
         prints = fingerprint.cached(self.catalog, ids)
         refs = self.reference_folders()
+        chosen = self._chosen()
         out: list[DuplicateGroup] = []
         for g in raw:
-            members = [self._member(rows[i], prints.get(i), refs) for i in g.ids if i in rows]
+            members = [self._member(rows[i], prints.get(i), refs, chosen) for i in g.ids if i in rows]
+            picked = [m for m in members if m.chosen]
+            if len(picked) > 1:  # chosen in two groups that are one now: the latest choice
+                latest = max(picked, key=lambda m: chosen[m.photo_id])
+                members = [m if m is latest or not m.chosen else replace(m, chosen=False) for m in members]
             if len(members) < 2:
                 continue
             if any(_within(Counter(m.hash for m in members), k) for k in kept):
@@ -138,6 +164,16 @@ class Duplicates:
         out.sort(key=lambda g: (list(DuplicateKind).index(g.kind), -sum(m.size for m in g.others), str(g.keep.path)))
         return out
 
+    def _ensure_fingerprints(self, ids: Sequence[int]) -> dict[int, fingerprint.Fingerprint]:
+        """Fingerprints of ``ids``, computing (and storing) the missing ones when it may write."""
+        if self.writable:
+            try:
+                with self.engine.writing("store photo fingerprints"):
+                    return fingerprint.ensure(self.catalog, ids)
+            except LibraryLockedError:  # another Lookalike writes now: read what is stored
+                pass
+        return self._fingerprints(ids)
+
     def _fingerprints(self, ids: Sequence[int]) -> dict[int, fingerprint.Fingerprint]:
         """Read-only library: the cache, and the missing ones computed but not stored."""
         have = fingerprint.cached(self.catalog, ids)
@@ -146,7 +182,12 @@ class Duplicates:
             have[pid] = fingerprint.fingerprint_file(row.path)
         return have
 
-    def _member(self, row: PhotoRow, fp: fingerprint.Fingerprint | None, refs: Sequence[Path]) -> Member:
+    def _chosen(self) -> dict[int, float]:
+        return {int(p): float(at) for p, at in self.catalog.query("SELECT photo_id, at FROM dup_keeper")}
+
+    def _member(
+        self, row: PhotoRow, fp: fingerprint.Fingerprint | None, refs: Sequence[Path], chosen: dict[int, float]
+    ) -> Member:
         if fp is None:
             exif, fmt = fingerprint.file_facts(row.path)
         else:
@@ -162,34 +203,51 @@ class Duplicates:
             exif,
             any(row.path.is_relative_to(r) for r in refs),
             row.hash,
+            row.id in chosen,
         )
 
     # -- decisions ----------------------------------------------------------------
 
+    @_writes("remember a decision")
     def keep_all(self, group: DuplicateGroup) -> None:
         """Remember that these photos are all kept: the group does not come back (a new copy does)."""
-        self._need_writer("remember a decision")
         with self.catalog.transaction() as conn:
             conn.execute(
                 "INSERT INTO dup_kept(kind, hashes, at) VALUES(?, ?, ?)",
                 (group.kind.value, " ".join(group.hashes), time.time()),
             )
 
+    def choose_keeper(self, group: DuplicateGroup, member: Member) -> DuplicateGroup:
+        """The user's keeper of a group (a click on its card): remembered, it wins over every
+        rule while it is in a group; the others of the group stop being chosen."""
+        self._need_writer("remember a keeper")
+        if member.photo_id not in {m.photo_id for m in group.members}:
+            raise LookalikeError(f"{member.path} is not in this group")
+        with self.catalog.transaction() as conn:
+            conn.executemany("DELETE FROM dup_keeper WHERE photo_id = ?", [(m.photo_id,) for m in group.members])
+            conn.execute(
+                "INSERT INTO dup_keeper(photo_id, hashes, at) VALUES(?, ?, ?)",
+                (member.photo_id, " ".join(group.hashes), time.time()),
+            )
+        members = [replace(m, chosen=m.photo_id == member.photo_id) for m in group.members]
+        keep = next(m for m in members if m.chosen)
+        return DuplicateGroup(group.kind, keep, tuple(m for m in members if m is not keep), "chosen by you")
+
     def _kept_sets(self) -> list[Counter]:
         return [Counter(h.split()) for (h,) in self.catalog.query("SELECT hashes FROM dup_kept")]
 
+    @_writes("forget decisions")
     def forget_kept(self) -> int:
         """Let every group kept whole come back. Returns the decisions forgotten."""
-        self._need_writer("forget decisions")
         with self.catalog.transaction() as conn:
             return conn.execute("DELETE FROM dup_kept").rowcount
 
     def reference_folders(self) -> list[Path]:
         return [unkey(p) for (p,) in self.catalog.query("SELECT path FROM dup_reference ORDER BY path")]
 
+    @_writes("mark a reference folder")
     def set_reference(self, folder: Path, reference: bool = True) -> None:
         """Mark a folder whose photos always win as the keeper (or unmark it)."""
-        self._need_writer("mark a reference folder")
         folder = Path(folder).expanduser().resolve()
         with self.catalog.transaction() as conn:
             if reference:
@@ -202,9 +260,9 @@ class Duplicates:
 
     # -- actions ------------------------------------------------------------------
 
+    @_writes("move photos to the trash")
     def trash_others(self, groups: Sequence[DuplicateGroup]) -> trash.TrashReport:
         """Move every group's photos but its keeper to the system trash (journalled; undoable)."""
-        self._need_writer("move photos to the trash")
         ids = [m.photo_id for g in groups for m in g.members]
         rows = self.catalog.photos_by_ids(ids)
         victims: list[PhotoRow] = []
@@ -226,11 +284,14 @@ class Duplicates:
         self._refresh_search()
         return trash.TrashReport(report.run_id, report.moved, report.left + tuple(left))
 
+    @_writes("undo")
     def undo(self, run_id: int | None = None) -> trash.UndoReport:
         """Put back the last trash run's files that are still in the trash."""
-        self._need_writer("undo")
         report = trash.undo(self.catalog, run_id)
         self._refresh_search()
+        people = self.engine.people_if_open()
+        if report.restored and people is not None:
+            people.faces_back()  # their faces came back with them: the face graph takes them again
         return report
 
     def can_undo(self) -> bool:
@@ -255,4 +316,4 @@ def _within(group: Counter, kept: Counter) -> bool:
 
 
 def _candidate(m: Member) -> Candidate:
-    return Candidate(m.photo_id, m.path, m.format, m.width, m.height, m.taken, m.exif, m.size, m.reference)
+    return Candidate(m.photo_id, m.path, m.format, m.width, m.height, m.taken, m.exif, m.size, m.reference, m.chosen)

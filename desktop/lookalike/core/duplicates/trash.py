@@ -18,7 +18,9 @@ adds " 1", " 2"... when the name is taken). Undo renames it back and removes its
 
 from __future__ import annotations
 
+import base64
 import errno
+import json
 import logging
 import os
 import shutil
@@ -34,6 +36,8 @@ from urllib.parse import unquote
 from lookalike.core.catalog import pkey, unkey
 
 if TYPE_CHECKING:  # pragma: no cover
+    import sqlite3
+
     from lookalike.core.catalog import Catalog, PhotoRow
 
 log = logging.getLogger(__name__)
@@ -255,6 +259,101 @@ def _unchanged(row: PhotoRow) -> str | None:
     return None
 
 
+# -- a photo's rows, kept for its undo ------------------------------------------------
+
+
+def _foreign_keys(conn: sqlite3.Connection) -> dict[str, list[tuple[str, str, str, str]]]:
+    """table -> its foreign keys as (column, parent table, parent column, on delete)."""
+    tables = [
+        r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
+    ]
+    out: dict[str, list[tuple[str, str, str, str]]] = {}
+    for t in tables:
+        out[t] = [
+            (r[3], r[2], r[4] or "id", str(r[6]).upper()) for r in conn.execute(f'PRAGMA foreign_key_list("{t}")')
+        ]
+    return out
+
+
+def _plain(value):
+    return {"b": base64.b64encode(bytes(value)).decode()} if isinstance(value, (bytes, memoryview)) else value
+
+
+def _unplain(value):
+    return base64.b64decode(value["b"]) if isinstance(value, dict) else value
+
+
+def snapshot(conn: sqlite3.Connection, photo_id: int) -> str:
+    """Every row that goes when the photo's row is deleted - its own (but its vector, kept
+    beside) and, following ON DELETE CASCADE down, its faces and their decisions, tags,
+    concepts, fingerprints, chosen keeper - as JSON, parents before children."""
+    fks = _foreign_keys(conn)
+    taken: dict[str, list[dict]] = {}
+    cur = conn.execute("SELECT * FROM photos WHERE id = ?", (int(photo_id),))
+    cols = [d[0] for d in cur.description]
+    taken["photos"] = [{c: _plain(v) for c, v in zip(cols, r) if c != "vector"} for r in cur.fetchall()]
+    order = ["photos"]
+    grew = True
+    while grew:
+        grew = False
+        for table, keys in fks.items():
+            if table in taken:
+                continue
+            for col, parent, pcol, on_delete in keys:
+                if on_delete != "CASCADE" or parent not in taken:
+                    continue
+                values = sorted({r[pcol] for r in taken[parent] if r.get(pcol) is not None})
+                if not values:
+                    continue
+                cur = conn.execute(f'SELECT * FROM "{table}" WHERE "{col}" IN ({",".join("?" * len(values))})', values)
+                cols = [d[0] for d in cur.description]
+                rows = [{c: _plain(v) for c, v in zip(cols, r)} for r in cur.fetchall()]
+                if rows:
+                    taken[table] = rows
+                    order.append(table)
+                    grew = True
+                break
+    return json.dumps([[t, taken[t]] for t in order], separators=(",", ":"))
+
+
+def _put_back(conn: sqlite3.Connection, saved: str, vector: bytes | None) -> bool:
+    """Insert the rows :func:`snapshot` kept (a row whose parent is gone meanwhile is left
+    out, or loses that link where the catalog would have cleared it). False if the photo's
+    own row could not go back."""
+    fks = _foreign_keys(conn)
+    for table, rows in json.loads(saved):
+        if table not in fks:
+            continue  # a table this catalog no longer has
+        have = {r[1] for r in conn.execute(f'PRAGMA table_info("{table}")')}
+        for raw in rows:
+            row = {c: _unplain(v) for c, v in raw.items() if c in have}
+            if table == "photos":
+                row["vector"] = vector
+            keep = True
+            for col, parent, pcol, on_delete in fks[table]:
+                value = row.get(col)
+                if value is None:
+                    continue
+                if conn.execute(f'SELECT 1 FROM "{parent}" WHERE "{pcol}" = ?', (value,)).fetchone() is None:
+                    if on_delete == "SET NULL":
+                        row[col] = None
+                    else:
+                        keep = False
+            if not keep:
+                if table == "photos":
+                    return False
+                continue
+            names = list(row)
+            done = conn.execute(
+                f'INSERT OR IGNORE INTO "{table}"({",".join(f"{chr(34)}{c}{chr(34)}" for c in names)}) '
+                f"VALUES({','.join('?' * len(names))})",
+                [row[c] for c in names],
+            ).rowcount
+            if table == "photos" and not done:
+                return False
+    return True
+
+
 def trash_photos(catalog: Catalog, rows: Sequence[PhotoRow], keepers: dict[int, PhotoRow] | None = None) -> TrashReport:
     """Move these photos' files to the trash, one journalled step each.
 
@@ -312,6 +411,7 @@ def trash_photos(catalog: Catalog, rows: Sequence[PhotoRow], keepers: dict[int, 
                     time.time(),
                 ),
             ).lastrowid
+            conn.execute("INSERT INTO trash_rows(journal_id, rows) VALUES(?, ?)", (jid, snapshot(conn, row.id)))
         _kill_point("after-intent", n)
         try:
             _send(row.path)
@@ -352,9 +452,9 @@ def trash_photos(catalog: Catalog, rows: Sequence[PhotoRow], keepers: dict[int, 
 def _journal(catalog: Catalog, where: str, args: Sequence = ()) -> list[dict]:
     cols = (
         "id, run_id, state, path, photo_id, dev, ino, trash_dir, trashed_as, folder_id, size, mtime_ns, hash, "
-        "width, height, taken, vector"
+        "width, height, taken, vector, (SELECT rows FROM trash_rows WHERE journal_id = trash_journal.id)"
     )
-    names = [c.strip() for c in cols.split(",")]
+    names = [c.strip() for c in cols.split(",")][:-1] + ["rows"]
     return [dict(zip(names, r)) for r in catalog.query(f"SELECT {cols} FROM trash_journal WHERE {where}", args)]
 
 
@@ -420,7 +520,10 @@ def _finish_restore(catalog: Catalog, j: dict) -> None:
     with catalog.transaction() as conn:
         folder_ok = conn.execute("SELECT 1 FROM folders WHERE id = ?", (j["folder_id"],)).fetchone()
         taken_path = conn.execute("SELECT 1 FROM photos WHERE path = ?", (pkey(path),)).fetchone()
-        if folder_ok and not taken_path and j["vector"] is not None:
+        if folder_ok and not taken_path and j["vector"] is not None and j["rows"]:
+            if _put_back(conn, j["rows"], j["vector"]):
+                catalog.delete_photos(conn, [])  # deletes nothing; bumps the generation, so searches see it again
+        elif folder_ok and not taken_path and j["vector"] is not None:  # journalled before migration 8
             conn.execute(
                 "INSERT OR IGNORE INTO photos(id, path, folder_id, size, mtime_ns, hash, width, height, taken, "
                 "indexed, vector) VALUES(?,?,?,?,?,?,?,?,?,?,?)",

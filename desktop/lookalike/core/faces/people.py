@@ -254,6 +254,16 @@ class People:
             self.index().add(face_ids, np.stack([f.vector for f in faces]))
         self.group()
 
+    def faces_back(self) -> None:
+        """Faces put back in the catalog with their ids (a trash undone): into the graph."""
+        with self._lock:
+            if self._index is None:
+                return  # opened later, the graph is brought in line with the catalog then
+            live = self.store.live_vectors(self.model_id)
+            new = [i for i in live if i not in self._index]
+            if new:
+                self._index.add(new, np.stack([np.frombuffer(live[i], dtype=np.float32) for i in new]))
+
     def _forget(self, photo_ids: Sequence[int]) -> None:
         self._stale = True  # their faces went with them (ON DELETE CASCADE)
 

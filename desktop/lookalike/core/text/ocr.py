@@ -15,9 +15,9 @@ A photo is read in two passes (:meth:`Reader.read`):
    then recognised.
 
 Matching is on :func:`normalise`'s form of the text: lower case, accents taken off
-(``Café`` matches ``cafe``), and only letters and digits kept, because the
-recogniser often drops the space between two words (``LANTERNOYSTER``): a word
-is looked for as a substring of that form (measured: docs/models.md).
+(``Café`` matches ``cafe``), punctuation and spacing one space. The recogniser often
+drops the space between two words (``LANTERNOYSTER``), so a word is looked for as a
+substring of that form, not as a whole word (measured: docs/models.md).
 """
 
 from __future__ import annotations
@@ -48,9 +48,11 @@ R = TypeVar("R")
 
 
 def normalise(text: str) -> str:
-    """``text`` as matching sees it: case folded, accents off, letters and digits only."""
+    """``text`` as matching sees it: case folded, accents off, each run of anything but
+    letters and digits one space (``Café, 7-19`` is ``cafe 7 19``)."""
     decomposed = unicodedata.normalize("NFKD", text.casefold())
-    return "".join(c for c in decomposed if c.isalnum() and not unicodedata.combining(c))
+    kept = "".join(c if c.isalnum() else " " for c in decomposed if not unicodedata.combining(c))
+    return " ".join(kept.split())
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,7 @@
 ``photo_text`` holds what was read in each photo (one row per photo read, ''
 when it shows no text) and ``body``, the text normalised for matching
 (:func:`lookalike.core.text.ocr.normalise`: lower case, accents taken off,
-everything but letters and digits taken out, so words glued together by the
-reader still match). ``photo_text_fts`` is an SQLite FTS5 index of ``body``
+punctuation and spacing one space). ``photo_text_fts`` is an SQLite FTS5 index of ``body``
 with the trigram tokenizer, so that ``text:bakery`` is a substring match over
 an index, not a scan; triggers keep it in step with ``photo_text``, whose rows
 go with their photo (``ON DELETE CASCADE`` fires the delete trigger).

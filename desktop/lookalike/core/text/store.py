@@ -62,23 +62,40 @@ TEXT_OF_SQL = "SELECT photo_id, text, lines FROM photo_text WHERE photo_id = ?"
 COUNTS_SQL = "SELECT COUNT(*), SUM(text != '') FROM photo_text"
 
 
-def words_key(phrase: str) -> str:
-    """The form a ``text:`` value is looked for in (see :func:`normalise`)."""
-    return normalise(phrase)
+def words_keys(phrase: str) -> list[str]:
+    """The forms a ``text:`` value is looked for in (see :func:`normalise`): the words as
+    written and, for several words, also glued together (the recogniser drops spaces)."""
+    key = normalise(phrase)
+    keys = [key] if key else []
+    if " " in key:
+        keys.append(key.replace(" ", ""))
+    return keys
 
 
 def filter_sql(phrase: str) -> tuple[str, list[object]]:
     """An SQL condition on ``photos.id`` choosing the photos whose text holds ``phrase``
-    (its letters and digits, in order, anywhere in the text; case and accents aside).
-    A value ending in ``*`` means the same (a prefix is a substring)."""
-    key = words_key(phrase)
-    if len(key) >= _INDEXED:
-        quoted = '"' + key.replace('"', '""') + '"'
-        return "id IN (SELECT rowid FROM photo_text_fts WHERE photo_text_fts MATCH ?)", [quoted]
-    return "id IN (SELECT photo_id FROM photo_text WHERE instr(body, ?) > 0)", [key]
+    (anywhere in the text, even inside a longer word; case, accents and punctuation
+    aside). A value ending in ``*`` means the same (a prefix is a substring)."""
+    keys = words_keys(phrase)
+    if all(len(k) >= _INDEXED for k in keys):
+        match = " OR ".join('"' + k.replace('"', '""') + '"' for k in keys)
+        return "id IN (SELECT rowid FROM photo_text_fts WHERE photo_text_fts MATCH ?)", [match]
+    return "id IN (SELECT photo_id FROM photo_text WHERE instr(body, ?) > 0)", [keys[0]]
 
 
 def matched_lines(text: PhotoText, phrases: Sequence[str]) -> list[str]:
     """The lines of a photo's text that hold any of ``phrases`` (what a ``text:`` result shows)."""
-    keys = [words_key(p) for p in phrases if words_key(p)]
+    keys = [k for p in phrases for k in words_keys(p)]
     return [line.text for line in text.lines if any(k in normalise(line.text) for k in keys)]
+
+
+def whole_word_ids(query, words: str, *, limit: int) -> set[int]:
+    """Photos whose text holds ``words`` as whole words, in order (``cat`` is not
+    ``catalog``); ``query`` runs SQL on the catalog. Words under 3 characters: none."""
+    key = normalise(words)
+    if len(key) < _INDEXED:
+        return set()
+    sql, args = filter_sql(key)  # a condition on "id": here the text rows' photo_id
+    rows = query(f"SELECT photo_id, body FROM photo_text WHERE photo_{sql} LIMIT ?", [*args, limit])
+    padded = f" {key} "
+    return {int(pid) for pid, body in rows if padded in f" {body} "}

@@ -1,13 +1,13 @@
-"""Concepts: things you teach Lookalike from a few example photos ("Luna", "my bike").
+"""Tags: your own tags, what they learned, and the photos they suggest ("windmill", "my bike").
 
-The list on the left holds the concepts with how many photos show each. The
-right side shows the chosen concept: its examples (and counter-examples), the
-photos it is least sure about with "Right" / "Wrong" to mark them (each mark
-retrains at once and offers the next least sure), and "Show photos" to see
-every photo that shows it in the result grid. "Teach a concept..." takes the
-photos selected in the search or browse grid (or photos picked from disk).
-Every change goes to :class:`lookalike.core.concepts.Concepts` on the
-library's write queue: catalog data the command line sees too.
+A tag and a concept are one thing (:mod:`lookalike.core.user_tags`). The list on the left
+holds your tags with how many photos carry each and how many more may. The right side
+shows the chosen tag: the photos tagged (and, crossed, those rejected), then "N more
+photos may be 'windmill' - review": its suggestions, best first, with "Accept" / "Reject"
+(each retrains at once; a rejected photo is never suggested again), and "Show photos" to
+see exactly the photos carrying it in the result grid. "Add tag..." takes the photos
+selected in the search or browse grid (or photos picked from disk). Every change goes to
+the library's write queue: catalog data the command line sees too.
 """
 
 from __future__ import annotations
@@ -100,7 +100,7 @@ class PhotoStrip(QListWidget):
 
 class ConceptsView(View):
     key = "concepts"
-    title = "Concepts"
+    title = "Tags"
     icon = "concepts"
 
     def __init__(self, context: ViewContext, parent: QWidget | None = None) -> None:
@@ -110,16 +110,16 @@ class ConceptsView(View):
         root = QVBoxLayout(self)
         root.setContentsMargins(0, 0, 0, 0)
         top = QHBoxLayout()
-        self.teach_button = QPushButton("Teach a concept\u2026", self)
+        self.teach_button = QPushButton("Add tag\u2026", self)
         self.teach_button.setObjectName("TeachConcept")
-        self.teach_button.setToolTip("Teach a concept from the photos selected in the search or browse grid")
+        self.teach_button.setToolTip("Tag the photos selected in the search or browse grid; the tag learns from them")
         self.teach_button.clicked.connect(lambda: self.teach_from_selection())
         top.addWidget(self.teach_button)
         self.rename_button = QPushButton("Rename\u2026", self)
         self.rename_button.clicked.connect(self.rename_current)
         top.addWidget(self.rename_button)
-        self.add_button = QPushButton("Add examples\u2026", self)
-        self.add_button.setToolTip("Add the photos selected in the search or browse grid as examples")
+        self.add_button = QPushButton("Tag selected", self)
+        self.add_button.setToolTip("Give this tag to the photos selected in the search or browse grid")
         self.add_button.clicked.connect(self.add_examples)
         top.addWidget(self.add_button)
         self.delete_button = QPushButton("Delete", self)
@@ -144,7 +144,7 @@ class ConceptsView(View):
         self.show_button = QPushButton("Show photos", right)
         self.show_button.clicked.connect(self.show_current)
         lay.addWidget(self.show_button, 0, Qt.AlignmentFlag.AlignLeft)
-        lay.addWidget(QLabel("<b>Examples</b> (a red cross: not this)", right))
+        lay.addWidget(QLabel("<b>Tagged</b> (a red cross: rejected, not this)", right))
         self.examples = PhotoStrip(context.thumbnails, right)
         self.examples.setObjectName("ConceptExamples")
         lay.addWidget(self.examples, 1)
@@ -154,10 +154,12 @@ class ConceptsView(View):
         self.offered.setObjectName("ConceptOffered")
         lay.addWidget(self.offered, 1)
         marks = QHBoxLayout()
-        self.right_button = QPushButton("\u2713 Right", right)
+        self.right_button = QPushButton("\u2713 Accept", right)
+        self.right_button.setToolTip("The selected suggestions carry the tag")
         self.right_button.setObjectName("MarkRight")
         self.right_button.clicked.connect(lambda: self.mark_selected(True))
-        self.wrong_button = QPushButton("\u2715 Wrong", right)
+        self.wrong_button = QPushButton("\u2715 Reject", right)
+        self.wrong_button.setToolTip("The selected photos do not: never suggested again (a tagged photo is untagged)")
         self.wrong_button.setObjectName("MarkWrong")
         self.wrong_button.clicked.connect(lambda: self.mark_selected(False))
         marks.addWidget(self.right_button)
@@ -172,7 +174,7 @@ class ConceptsView(View):
 
     # -- the list
     def menu_actions(self) -> Sequence[QAction | None]:
-        a = QAction("Teach a Concept from the Selected Photos\u2026", self)
+        a = QAction("Add Tag to the Selected Photos\u2026", self)
         a.triggered.connect(lambda: self.teach_from_selection())
         return (a,)
 
@@ -190,13 +192,14 @@ class ConceptsView(View):
         want = select or self._current
 
         def work(engine: Any):
-            return engine.learner().concepts.list()
+            return engine.learner().user_tags.counts()[0]
 
         def shown(infos) -> None:
             self.list.blockSignals(True)
             self.list.clear()
             for info in infos:
-                item = QListWidgetItem(f"{info.name}\n{info.photos:,} photos \u00b7 {info.examples} examples")
+                more = f" \u00b7 {info.suggested:,} more may be" if info.suggested else ""
+                item = QListWidgetItem(f"{info.name}\n{info.photos:,} photos{more}")
                 item.setData(NameRole, info.name)
                 self.list.addItem(item)
             self.list.blockSignals(False)
@@ -208,8 +211,9 @@ class ConceptsView(View):
             else:
                 self._select(None)
                 self.heading.setText(
-                    "<b>No concepts yet.</b> Select a few photos of something that matters to you "
-                    "(your cat, your bike) in the search or browse grid, then <i>Teach a concept\u2026</i>"
+                    "<b>No tags of yours yet.</b> Select a few photos of something that matters to you "
+                    "(your cat, your bike) in the search or browse grid, then <i>Add tag\u2026</i>: "
+                    "the tag learns from them and suggests the rest"
                 )
 
         self.service.submit(work, shown, self._failed, name="concepts")
@@ -225,32 +229,40 @@ class ConceptsView(View):
         name = self._current
 
         def work(engine: Any):
-            concepts = engine.learner().concepts
-            info = concepts.get(name)
-            examples = concepts.examples(name)
-            ranked = concepts.ranked(name, k=400) if info.method else []
-            cut = info.threshold if info.threshold is not None else 0.0
-            marked = {e.photo_id for e in examples}
-            # the least sure: the photos scoring nearest the threshold, not marked yet
-            near = sorted((abs(s - cut), pid) for pid, s in ranked if pid not in marked)[:12]
-            rows = engine.photos([pid for _, pid in near])
-            return info, examples, [os.fspath(rows[pid].path) for _, pid in near if pid in rows]
+            learner = engine.learner()
+            info = learner.concepts.get(name)
+            examples = learner.concepts.examples(name)
+            likely = learner.user_tags.suggest(name, k=None) if info.method else []
+            # none likely: the nearest photos still, to review
+            shown = likely[:12] or (learner.user_tags.suggest(name, k=12, every=True) if info.method else [])
+            tagged = len(learner.user_tags.photo_ids(name))
+            return info, examples, [os.fspath(s.path) for s in shown], len(likely), tagged
 
         self.service.submit(work, self._show_concept, self._failed, name="concept")
 
     def _show_concept(self, value) -> None:
-        info, examples, offered = value
+        info, examples, offered, likely, tagged = value
         if info.name != self._current:
             return
         self.heading.setText(
-            f"<span style='font-size:16pt'><b>{info.name}</b></span> &nbsp; {info.photos:,} photos show it"
-            f" &middot; {info.examples} examples, {info.counter_examples} not &middot; learned by {info.method or '-'}"
+            f"<span style='font-size:16pt'><b>{info.name}</b></span> &nbsp; {tagged:,} photos tagged"
+            f" &middot; {info.counter_examples} not &middot; learned by {info.method or '-'}"
         )
         self.examples.set_photos(
             [(os.fspath(e.path), e.path.name, "" if e.right else "\u2715") for e in examples if e.photo_id is not None]
         )
         self.offered.set_photos([(p, os.path.basename(p), "") for p in offered])
-        self.ask_label.setText(f"<b>Is this {info.name}?</b> Select photos below and mark them; it learns at once.")
+        if likely:
+            self.ask_label.setText(
+                f"<b>{likely:,} more photo{'s' if likely != 1 else ''} may be \u2018{info.name}\u2019 \u2014 review:</b>"
+                " select them below, then Accept or Reject; the tag learns at once."
+            )
+        else:
+            self.ask_label.setText(
+                f"<b>No other photo is likely to be \u2018{info.name}\u2019.</b> The nearest, to review:"
+                if offered
+                else ""
+            )
 
     def _enable(self) -> None:
         has = bool(self._current)
@@ -275,19 +287,24 @@ class ConceptsView(View):
             paths = list(picked)
         if not paths:
             return
-        name, ok = QInputDialog.getText(self, "Teach a concept", f"What do these {len(paths)} photos show?")
+        name, ok = QInputDialog.getText(self, "Add tag", f"Tag these {len(paths)} photos:")
         if ok and name.strip():
             self.teach(name.strip(), paths)
 
     def teach(self, name: str, paths: Sequence[str], counter: Sequence[str] = ()) -> None:
-        def work(engine: Any):
-            return engine.learner().concepts.teach(name, list(paths), list(counter))
+        """Tag ``paths`` with ``name`` (and ``counter`` as photos that are not it)."""
 
-        def done(learned) -> None:
-            self.context.notify(
-                Level.STATUS, f"{learned.concept.name}: {learned.concept.photos:,} photos ({learned.seconds:.1f} s)"
-            )
-            self.refresh(select=learned.concept.name)
+        def work(engine: Any):
+            user_tags = engine.learner().user_tags
+            added = user_tags.add(name, list(paths))
+            if counter:
+                user_tags.reject(name, list(counter))
+            return user_tags.concepts.get(name), added
+
+        def done(value) -> None:
+            info, added = value
+            self.context.notify(Level.STATUS, f"{info.name}: {added:,} photo{'s' if added != 1 else ''} tagged")
+            self.refresh(select=info.name)
 
         self.service.submit(work, done, self._failed, write=True, name="teach")
 
@@ -302,13 +319,17 @@ class ConceptsView(View):
         if not paths or not name:
             return
 
-        def work(engine: Any):
-            learned = None
-            for p in paths:
-                learned = engine.learner().concepts.mark(name, p, right)
-            return learned
+        from_strip = not self.offered.selected_paths()  # photos chosen among the tagged ones
 
-        self.service.submit(work, lambda _l: self.refresh(select=name), self._failed, write=True, name="mark")
+        def work(engine: Any):
+            user_tags = engine.learner().user_tags
+            if right:
+                return user_tags.accept(name, list(paths))
+            if from_strip:
+                user_tags.remove(name, list(paths))
+            return user_tags.reject(name, list(paths))
+
+        self.service.submit(work, lambda _n: self.refresh(select=name), self._failed, write=True, name="mark")
 
     def rename_current(self) -> None:
         old = self._current
@@ -351,7 +372,7 @@ class ConceptsView(View):
             return
 
         def work(engine: Any):
-            results = engine.search(f'#"{name}"', k=10_000)
+            results = engine.search(f'tag:"{name}"', k=10_000)  # exactly the photos carrying it
             return [ResultItem.from_result(r) for r in results]
 
         self.service.submit(

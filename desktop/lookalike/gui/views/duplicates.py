@@ -69,11 +69,17 @@ def _taken(t: float | None) -> str:
 
 
 class PhotoTile(QFrame):
-    """One photo of a group: thumbnail and facts; the keeper wears a green frame."""
+    """One photo of a group: thumbnail and facts; the keeper wears a green frame. A click on
+    another photo of the group makes it the keeper (remembered)."""
 
     def __init__(self, member: Member, keeper: bool, view: DuplicatesView, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.member = member
+        self.keeper = keeper
+        self._view = view
+        if not keeper:
+            self.setCursor(Qt.CursorShape.PointingHandCursor)
+            self.setToolTip("Click to keep this photo instead (remembered)")
         self.setObjectName("tile")
         self.setStyleSheet(KEEPER_STYLE if keeper else OTHER_STYLE)
         self.setFixedWidth(THUMB + 40)
@@ -125,6 +131,17 @@ class PhotoTile(QFrame):
         row.addStretch(1)
         lay.addLayout(row)
         self.set_image(view.context.thumbnails.get(str(member.path)))
+
+    def mousePressEvent(self, event: Any) -> None:  # Qt's name
+        if event.button() == Qt.MouseButton.LeftButton and not self.keeper:
+            card = self.parent()
+            while card is not None and not isinstance(card, GroupCard):
+                card = card.parent()
+            if card is not None:
+                self._view.choose_keeper(card.group, self.member)
+                event.accept()
+                return
+        super().mousePressEvent(event)
 
     def set_image(self, img: Any) -> None:
         if img is None or img.isNull():
@@ -384,6 +401,19 @@ class DuplicatesView(View):
 
         self._run(work, done, "keep the photos")
 
+    def choose_keeper(self, group: DuplicateGroup, member: Member) -> None:
+        """Keep this photo of the group instead of the suggestion (remembered in the catalog)."""
+        if not self.service.is_open or self._busy or member.photo_id == group.keep.photo_id:
+            return
+
+        def done(new: DuplicateGroup) -> None:
+            self._show_groups([new if g is group else g for g in self.groups])
+            self.context.notify(Level.STATUS, f"Keeping {member.path.name} in its group.")
+
+        self._run(
+            lambda engine: self._duplicates(engine).choose_keeper(group, member), done, "choose the photo to keep"
+        )
+
     def undo(self) -> None:
         if not self.service.is_open or self._busy or self._indexing():
             return
@@ -412,7 +442,8 @@ class DuplicatesView(View):
         """Run ``work(engine)`` on the service's write queue: finding duplicates writes
         fingerprints and recovers an interrupted trash run, and trash, keep and undo change
         the library, so all of it waits for the window's indexing run in progress and no run of
-        the window's starts while it works."""
+        the window's starts while it works. (Duplicates takes the writer lock itself where it
+        writes: finding still works while another Lookalike writes.)"""
         self._busy = True
         self._update_buttons()
 
@@ -426,7 +457,7 @@ class DuplicatesView(View):
             if self._stale and self.isVisible():  # an action changed the library: list again
                 self.refresh()
 
-        if not self.service.submit(work, done, failed, write=True, name=what, on_finished=finished):
+        if not self.service.submit(work, done, failed, write=True, lock=False, name=what, on_finished=finished):
             finished()
 
     def _update_buttons(self) -> None:

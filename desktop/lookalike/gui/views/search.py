@@ -522,12 +522,12 @@ class SearchView(View):
                 menu.addSeparator()
             menu.addActions(list(group))
         menu.addSeparator()
-        menu.addAction("Teach a Concept from These\u2026").triggered.connect(self._teach_concept)
+        menu.addAction("Add Tag\u2026").triggered.connect(self._teach_concept)
         self._context_menu = menu
         menu.popup(self.results_view.viewport().mapToGlobal(pos))
 
     def _teach_concept(self) -> None:
-        """The selected photos as the examples of a new concept (the Concepts view asks its name)."""
+        """Tag the selected photos (the Tags view asks the tag; it learns from them)."""
         self.context.teach(self._selected_paths())
 
     def searched_text(self) -> str:
