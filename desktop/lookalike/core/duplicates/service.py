@@ -217,6 +217,7 @@ class Duplicates:
                 (group.kind.value, " ".join(group.hashes), time.time()),
             )
 
+    @_writes("remember a keeper")
     def choose_keeper(self, group: DuplicateGroup, member: Member) -> DuplicateGroup:
         """The user's keeper of a group (a click on its card): remembered, it wins over every
         rule while it is in a group; the others of the group stop being chosen."""
