@@ -11,6 +11,7 @@ import argparse
 import base64
 import json
 import logging
+import math
 import os
 import signal
 import sys
@@ -20,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from lookalike import __version__
-from lookalike.core.errors import LookalikeError, QueryError, UsageError
+from lookalike.core.errors import DiskFullError, LookalikeError, QueryError, UsageError
+from lookalike.core.words import counted
 
 log = logging.getLogger("lookalike")
 
@@ -28,6 +30,30 @@ log = logging.getLogger("lookalike")
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # one line, exit 2
         raise UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
+
+
+#: What each command is doing, for a full disk's message.
+_DOING = {
+    "index": "indexing",
+    "search": "searching",
+    "teach": "teaching a concept",
+    "concepts": "changing a concept",
+    "people": "changing people",
+    "duplicates": "handling duplicates",
+    "status": "reading the library's status",
+}
+
+
+def _finite_float(text: str) -> float:
+    """A number option's value: a finite number (nan, inf and -inf would silently compare
+    false, or true, with every score)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"'{text}' is not a finite number")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -82,13 +108,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     library_opts(sp)
     model_opts(sp)
-    sp.add_argument("-k", type=int, default=20, metavar="N", help="number of results (default 20)")
-    sp.add_argument("--min-score", type=float, metavar="S", help="hide results scoring below S")
+    sp.add_argument(
+        "-k", type=int, metavar="N", help="the N best results, matching or not (as --all; default 20 there)"
+    )
+    sp.add_argument("--all", action="store_true", help="the ranked list, matching or not, instead of the matches")
+    sp.add_argument("--min-score", type=_finite_float, metavar="S", help="hide results scoring below S")
     sp.add_argument("--in", dest="folder", type=Path, metavar="FOLDER", help="only photos inside FOLDER")
     sp.add_argument(
         "--json",
         action="store_true",
-        help="print a JSON array of {rank, path, score} (and path_bytes for a name that is not UTF-8)",
+        help="print a JSON array of {rank, path, score, match, confidence} (and path_bytes for a name that is not "
+        "UTF-8)",
     )
 
     sp = sub.add_parser("status", help="what the library holds, and which library and model are current")
@@ -186,6 +216,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             print(f"lookalike: bad query: {exc}", file=sys.stderr)
         return exc.exit_code
+    except DiskFullError as exc:  # what the user was doing, not only which file could not be written
+        print(f"lookalike: {exc} (while {_DOING.get(args.command, f'running {args.command}')})", file=sys.stderr)
+        return exc.exit_code
     except LookalikeError as exc:
         print(f"lookalike: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -259,7 +292,7 @@ def cmd_index(args) -> int:
         f"{'Stopped' if report.cancelled else 'Indexed'}: "
         + ", ".join(parts)
         + f" in {report.seconds:.1f} s ({report.rate:.1f} photos/s). "
-        f"The library holds {st.photos} photos.",
+        f"The library holds {counted(st.photos, 'photo')}.",
         file=sys.stderr,
     )
     for f in report.offline_folders:
@@ -317,10 +350,27 @@ def _print_line(prefix: str, path: Path, suffix: str = "") -> None:
     _write_stdout(os.fsencode(prefix) + os.fsencode(path) + os.fsencode(suffix) + b"\n")
 
 
+#: How many of the closest photos a search with no match shows.
+CLOSEST = 5
+
+
 def cmd_search(args) -> int:
+    """The matches (``--all`` or ``-k``: the ranked list); nothing matching: one line saying
+    so, then the closest few, marked as such."""
+    ranked = args.all or args.k is not None or args.min_score is not None
+    k = args.k if args.k is not None else 20
+    if k <= 0:
+        raise UsageError("the number of results (-k) must be at least 1")
     engine = _open_engine(args, writer=False)
     with engine:
-        results = engine.search(args.query, k=args.k, min_score=args.min_score, folder=args.folder)
+        ans = engine.answer(args.query, k=k if ranked else None, folder=args.folder)
+        if ranked:
+            results = [r for r in ans.results if args.min_score is None or r.score >= args.min_score][:k]
+            closest = False
+        elif ans.matches:
+            results, closest = ans.matched, False
+        else:
+            results, closest = ans.results[:CLOSEST], True
         matched = engine.text_matches(args.query, [r.photo_id for r in results])  # a text: query's words
 
     # A query of filters alone lists photos newest first: no score (NaN), the date instead.
@@ -330,19 +380,30 @@ def cmd_search(args) -> int:
     if args.json:
         _print_json(
             [
-                {"rank": r.rank, **_json_path(r.path.absolute()), "score": score(r)}
+                {
+                    "rank": r.rank,
+                    **_json_path(r.path.absolute()),
+                    "score": score(r),
+                    "match": bool(r.match),
+                    "confidence": r.confidence,
+                }
                 | ({"text": matched[r.photo_id]} if r.photo_id in matched else {})
                 for r in results
             ]
         )
-    else:
-        if not results:
-            print("No photos matched.", file=sys.stderr)
-        for r in results:
-            taken = time.strftime("%Y-%m", time.localtime(r.taken)) if r.taken else "   -   "
-            shown = f"{r.score:6.3f}" if score(r) is not None else taken
-            lines = matched.get(r.photo_id)
-            _print_line(f"{r.rank:>3}  {shown}  ", r.path, f"  text: {' | '.join(lines)}" if lines else "")
+        return 0
+    if closest:
+        why = ans.note or "no photo matches"
+        more = f"; the closest {len(results)}, not matches:" if results else "."
+        print(f"No matches for '{args.query}': {why}{more}")
+    elif not results:
+        print("No photos matched.", file=sys.stderr)
+    for r in results:
+        taken = time.strftime("%Y-%m", time.localtime(r.taken)) if r.taken else "   -   "
+        shown = f"{r.score:6.3f}" if score(r) is not None else taken
+        lines = matched.get(r.photo_id)
+        mark = "  (closest, not a match)" if closest else ""
+        _print_line(f"{r.rank:>3}  {shown}  ", r.path, (f"  text: {' | '.join(lines)}" if lines else "") + mark)
     return 0
 
 

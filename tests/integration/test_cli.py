@@ -50,9 +50,36 @@ def test_search_json_contract(indexed):
     assert proc.returncode == 0, proc.stderr
     rows = json.loads(proc.stdout)
     assert [r["rank"] for r in rows] == [1, 2, 3]
-    assert set(rows[0]) == {"rank", "path", "score"}
+    assert set(rows[0]) == {"rank", "path", "score", "match", "confidence"}
     assert Path(rows[0]["path"]).is_absolute() and Path(rows[0]["path"]).name == "cat.jpg"
     assert rows[0]["score"] >= rows[1]["score"] >= rows[2]["score"]
+    assert all(isinstance(r["match"], bool) and 0 <= r["confidence"] <= 1 for r in rows)
+    assert rows[0]["match"] and not rows[1]["match"]  # one cat among the eight photos
+
+
+def test_search_prints_the_matches_only(indexed):
+    _, lib, _ = indexed
+    proc = lookalike("search", "a cat", "--library", lib)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.strip().splitlines()
+    assert len(lines) == 1 and lines[0].endswith("cat.jpg")
+    rows = json.loads(lookalike("search", "a cat", "--library", lib, "--json").stdout)
+    assert [Path(r["path"]).name for r in rows] == ["cat.jpg"] and rows[0]["match"] is True
+    ranked = lookalike("search", "a cat", "--library", lib, "--all").stdout.strip().splitlines()
+    assert len(ranked) == 8 and ranked[0].endswith("cat.jpg")
+
+
+def test_an_absent_subject_says_so_and_shows_the_closest_few(indexed):
+    _, lib, _ = indexed
+    for query in ("a piano", "a sunset"):
+        proc = lookalike("search", query, "--library", lib)
+        assert proc.returncode == 0, proc.stderr
+        first, *rest = proc.stdout.strip().splitlines()
+        assert first.startswith(f"No matches for '{query}'")
+        assert rest and len(rest) <= 5 and all(line.endswith("(closest, not a match)") for line in rest)
+    assert "CLIP knows this" in lookalike("search", "a sunset", "--library", lib).stdout
+    rows = json.loads(lookalike("search", "a piano", "--library", lib, "--json").stdout)
+    assert rows and not any(r["match"] for r in rows)
 
 
 def test_search_by_image_and_folder_and_min_score(indexed):

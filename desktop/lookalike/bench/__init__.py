@@ -27,6 +27,7 @@ SECTIONS += ("concepts",)  # Concepts and filters: bench/concepts.py
 SECTIONS += ("window",)  # The window's memory by library size: bench/window_memory.py
 SECTIONS += ("text",)  # Text in photos: bench/text.py
 SECTIONS += ("peer",)
+SECTIONS += ("relevance",)  # Which results match: bench/relevance.py
 
 # Normal defaults (minutes on two cores) and --quick (seconds, for the smoke test).
 DEFAULTS = dict(
@@ -401,6 +402,11 @@ class Bench:
 
     def run_concepts(self) -> None:
         from lookalike.bench.concepts import run
+
+        run(self)
+
+    def run_relevance(self) -> None:
+        from lookalike.bench.relevance import run
 
         run(self)
 

@@ -428,6 +428,11 @@ def _plugins(results: dict) -> list[str]:
 
         L.extend(render_concepts(results["concepts"]))
 
+    if results.get("relevance"):
+        from lookalike.bench.relevance import render as render_relevance
+
+        L.extend(render_relevance(results["relevance"]))
+
     if results.get("text"):
         from lookalike.bench.text import render as render_text
 

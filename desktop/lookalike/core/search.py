@@ -24,6 +24,7 @@ from lookalike.core.library import Library, ModelRecord
 from lookalike.core.progress import CancelToken, ProgressCallback, no_progress
 
 if TYPE_CHECKING:
+    from lookalike.core.answer import Answer
     from lookalike.core.browse import BrowseColumns, BrowseItem
     from lookalike.core.catalog import Catalog, PhotoRow
     from lookalike.core.concepts import Learner
@@ -49,6 +50,8 @@ class SearchResult:
     height: int | None
     taken: float | None
     size: int
+    match: bool | None = None  # set by SearchEngine.answer: whether the photo is what was asked for
+    confidence: float | None = None  # ...and how sure, 0-1 (lookalike.core.answer)
 
 
 @dataclass(frozen=True)
@@ -112,6 +115,8 @@ class SearchEngine:
         self._index_lock = threading.Lock()
         self._people: People | None = None
         self._learner: Learner | None = None
+        self._model_failed = False  # the model could not be loaded (see close)
+        self._lazy_lock = threading.RLock()  # builds people() and learner() once
         library.before_release = self._save_if_changed
 
     @classmethod
@@ -153,7 +158,9 @@ class SearchEngine:
             yield
 
     def _save_if_changed(self) -> None:
-        if self._vectors is not None and self._vectors.generation != self._saved_generation():
+        if self._vectors is not None and (
+            self._vectors.needs_save or self._vectors.generation != self._saved_generation()
+        ):
             try:
                 self._save_graph()
             except OSError as exc:  # a cache: the next open rebuilds it from the catalog
@@ -229,13 +236,17 @@ class SearchEngine:
             if self._encoder is None:
                 from lookalike.core.encoders import load_encoder
 
-                enc = load_encoder(
-                    self.model_name,
-                    model_file=self.model_file,
-                    device=self.device_request,
-                    progress=progress,
-                    cancel=cancel,
-                )
+                try:
+                    enc = load_encoder(
+                        self.model_name,
+                        model_file=self.model_file,
+                        device=self.device_request,
+                        progress=progress,
+                        cancel=cancel,
+                    )
+                except BaseException:
+                    self._model_failed = True
+                    raise
                 self.library.bind_model(self._record(enc))
                 self._encoder = enc
             return self._encoder
@@ -358,16 +369,24 @@ class SearchEngine:
 
     def learner(self) -> Learner:
         """Tags and concepts of this library: :class:`lookalike.core.concepts.Learner`."""
-        if self._learner is None:
-            from lookalike.core.concepts import Learner
+        with self._lazy_lock:  # one Learner for every thread (two would each learn, and race)
+            if self._learner is None:
+                from lookalike.core.concepts import Learner
 
-            self._learner = Learner(
-                self.catalog,
-                lambda texts: self._text_encoder().encode_texts(texts),
-                # learning reads vectors where the index keeps them (none before a model is recorded)
-                lambda: self.vectors() if self.library.model_record() is not None else None,
-            )
-        return self._learner
+                self._learner = Learner(
+                    self.catalog,
+                    lambda texts: self._text_encoder().encode_texts(texts),
+                    # learning reads vectors where the index keeps them (none before a model is recorded)
+                    lambda: self.vectors() if self.library.model_record() is not None else None,
+                )
+                concepts = self._learner.concepts
+                if self.library.can_write and concepts.stale():  # a killed run left one unlearned: learn it now
+                    try:
+                        with self.writing("learn a concept again"):
+                            concepts.ensure_current()
+                    except LookalikeError as exc:  # another process writes: the next index learns it
+                        log.info("Not relearning the concepts now: %s", exc)
+            return self._learner
 
     def _filtered(self, q: Query, allowed: np.ndarray | None) -> np.ndarray | None:
         from lookalike.core.browse import allowed_ids
@@ -422,11 +441,12 @@ class SearchEngine:
 
     def people(self) -> People:
         """The library's People (faces, persons, names): :class:`lookalike.core.faces.People`."""
-        if self._people is None:
-            from lookalike.core.faces import People
+        with self._lazy_lock:  # one People for every thread: an index's face stage and its finish share it
+            if self._people is None:
+                from lookalike.core.faces import People
 
-            self._people = People(self.library)
-        return self._people
+                self._people = People(self.library)
+            return self._people
 
     def _persons(self, q: Query) -> PersonSelection | None:
         """The photos a query's person terms choose (None without any: a query without
@@ -462,9 +482,25 @@ class SearchEngine:
         finally:
             other.close()
 
+    def answer(self, query: str | Query, *, k: int | None = None, folder: Path | str | None = None) -> Answer:
+        """The ranked results with which of them match and how surely:
+        :class:`lookalike.core.answer.Answer` (at least ``k`` results, the matches among
+        the best :data:`lookalike.core.answer.CANDIDATES`)."""
+        from lookalike.core.answer import answer_query
+
+        return answer_query(self, self.parse(query) if isinstance(query, str) else query, k=k, folder=folder)
+
     def search(
-        self, query: str | Query, *, k: int = 50, min_score: float | None = None, folder: Path | str | None = None
+        self,
+        query: str | Query,
+        *,
+        k: int = 50,
+        min_score: float | None = None,
+        folder: Path | str | None = None,
+        vector: np.ndarray | None = None,
     ) -> list[SearchResult]:
+        """The ``k`` best photos for ``query`` (``vector``: the query's vector, when the caller
+        has it already)."""
         if k <= 0:
             raise UsageError("the number of results (-k) must be at least 1")
         if self.catalog.photo_count() == 0 and self.library.model_record() is None:
@@ -472,7 +508,7 @@ class SearchEngine:
         q = self.parse(query) if isinstance(query, str) else query
         # Person terms (@name, @./face.jpg) choose photos; People resolves them.
         persons = self._persons(q)
-        vec = self.embed(q) if q.has_vector_terms else None
+        vec = vector if vector is not None else (self.embed(q) if q.has_vector_terms else None)
         vectors = self.vectors()
         allowed = None
         if folder is not None:
@@ -783,4 +819,7 @@ class SearchEngine:
         finally:
             if self._vectors is not None:
                 self._vectors.close()
-            self.library.close()
+            if self._model_failed:  # a library made only to fail loading its model is not kept
+                self.library.close_or_discard()
+            else:
+                self.library.close()
