@@ -164,7 +164,7 @@ class ResultsModel(QAbstractListModel):
         if self._min_score is not None:
             items = [i for i in items if i.score >= self._min_score or i.score != i.score]  # NaN: listed, unscored
         if self._order == SortOrder.DATE:
-            dated = sorted((i for i in items if i.taken is not None), key=lambda i: (-i.taken, i.rank))
+            dated = sorted((i for i in items if i.taken is not None), key=lambda i: (-(i.taken or 0.0), i.rank))
             items = dated + [i for i in items if i.taken is None]
         else:
             items = sorted(items, key=lambda i: (-i.score, i.rank))
