@@ -11,6 +11,7 @@ import argparse
 import base64
 import json
 import logging
+import math
 import os
 import signal
 import sys
@@ -19,7 +20,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from lookalike import __version__
-from lookalike.core.errors import LookalikeError, QueryError, UsageError
+from lookalike.core.errors import DiskFullError, LookalikeError, QueryError, UsageError
+from lookalike.core.words import counted
 
 log = logging.getLogger("lookalike")
 
@@ -27,6 +29,30 @@ log = logging.getLogger("lookalike")
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # one line, exit 2
         raise UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
+
+
+#: What each command is doing, for a full disk's message.
+_DOING = {
+    "index": "indexing",
+    "search": "searching",
+    "teach": "teaching a concept",
+    "concepts": "changing a concept",
+    "people": "changing people",
+    "duplicates": "handling duplicates",
+    "status": "reading the library's status",
+}
+
+
+def _finite_float(text: str) -> float:
+    """A number option's value: a finite number (nan, inf and -inf would silently compare
+    false, or true, with every score)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"'{text}' is not a finite number")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -85,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
         "-k", type=int, metavar="N", help="the N best results, matching or not (as --all; default 20 there)"
     )
     sp.add_argument("--all", action="store_true", help="the ranked list, matching or not, instead of the matches")
-    sp.add_argument("--min-score", type=float, metavar="S", help="hide results scoring below S")
+    sp.add_argument("--min-score", type=_finite_float, metavar="S", help="hide results scoring below S")
     sp.add_argument("--in", dest="folder", type=Path, metavar="FOLDER", help="only photos inside FOLDER")
     sp.add_argument(
         "--json",
@@ -189,6 +215,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             print(f"lookalike: bad query: {exc}", file=sys.stderr)
         return exc.exit_code
+    except DiskFullError as exc:  # what the user was doing, not only which file could not be written
+        print(f"lookalike: {exc} (while {_DOING.get(args.command, f'running {args.command}')})", file=sys.stderr)
+        return exc.exit_code
     except LookalikeError as exc:
         print(f"lookalike: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -262,7 +291,7 @@ def cmd_index(args) -> int:
         f"{'Stopped' if report.cancelled else 'Indexed'}: "
         + ", ".join(parts)
         + f" in {report.seconds:.1f} s ({report.rate:.1f} photos/s). "
-        f"The library holds {st.photos} photos.",
+        f"The library holds {counted(st.photos, 'photo')}.",
         file=sys.stderr,
     )
     for f in report.offline_folders:

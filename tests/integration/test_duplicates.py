@@ -6,6 +6,7 @@ test's tmp_path (send2trash's freedesktop trash follows them), never the real on
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -20,7 +21,7 @@ from PIL import Image
 
 from lookalike.bench.dupset import Alteration, altered, jpeg_bytes, shifted_shots
 from lookalike.core.duplicates.finding import DuplicateKind
-from lookalike.core.duplicates.service import Duplicates
+from lookalike.core.duplicates.service import Duplicates, Member
 from lookalike.core.search import SearchEngine
 
 pytestmark = pytest.mark.slow
@@ -441,3 +442,107 @@ def test_index_repairs_a_photo_the_graph_lost(library):
         assert report.added == report.updated == report.removed == 0
     with SearchEngine.open(lib, writer=False) as engine:
         assert lost.name in search_names(engine, lost, k=3)
+
+
+def test_a_symlink_and_its_target_are_one_file_never_two_copies(tmp_path, template, trash_home):
+    """`a/w.jpg` links to `photos_real/Wood_original.jpg`, both folders indexed: no group
+    offers either for the trash, and a group that pairs them anyway leaves both in place."""
+    from lookalike.core.duplicates.service import DuplicateGroup
+
+    real, links = tmp_path / "photos_real", tmp_path / "a"
+    real.mkdir()
+    links.mkdir()
+    shutil.copy(template / "coffee.jpg", real / "Wood_original.jpg")
+    (links / "w.jpg").symlink_to(real / "Wood_original.jpg")
+    shutil.copy(template / "cat.jpg", real / "cat.jpg")
+    lib = tmp_path / "lib"
+    with SearchEngine.open(lib, writer=True, create=True) as engine:
+        assert engine.index([real, links]).added == 3
+        dups = Duplicates(engine)
+        assert not [g for g in dups.groups() if "w.jpg" in member_names(g)]
+        # Paired by hand, the link kept (the shortest path, as the finder used to choose):
+        rows = {r.path.name: r for r in engine.catalog.photos_by_ids(engine.catalog.all_ids().tolist()).values()}
+        link, target = rows["w.jpg"], rows["Wood_original.jpg"]
+        member = functools.partial(Member, format="jpeg", width=1, height=1, taken=None, exif=0, reference=False)
+        group = DuplicateGroup(
+            DuplicateKind.EXACT,
+            member(link.id, link.path, size=link.size, hash=link.hash),
+            (member(target.id, target.path, size=target.size, hash=target.hash),),
+            "shortest path",
+        )
+        report = dups.trash_others([group])
+    assert not report.moved and "same file" in report.left[0].reason
+    assert (real / "Wood_original.jpg").is_file() and (links / "w.jpg").exists()
+    assert trashed_files(trash_home) == set()
+
+
+def test_a_copy_reached_through_a_folder_that_became_a_link_is_not_trashed_outside_the_library(
+    tmp_path, template, trash_home
+):
+    photos, elsewhere = tmp_path / "photos", tmp_path / "elsewhere"
+    (photos / "sub").mkdir(parents=True)
+    shutil.copy(template / "coffee.jpg", photos / "coffee.jpg")
+    shutil.copy(template / "coffee.jpg", photos / "sub" / "coffee (1).jpg")
+    lib = tmp_path / "lib"
+    with SearchEngine.open(lib, writer=True, create=True) as engine:
+        engine.index([photos])
+    # After indexing, the folder is moved out and a link left in its place.
+    shutil.move(photos / "sub", elsewhere)
+    (photos / "sub").symlink_to(elsewhere)
+    with SearchEngine.open(lib, writer=True) as engine:
+        dups = Duplicates(engine)
+        groups = [g for g in dups.groups() if g.kind is DuplicateKind.EXACT]
+        assert len(groups) == 1
+        report = dups.trash_others(groups)
+    assert not report.moved and "outside every library folder" in report.left[0].reason
+    assert (elsewhere / "coffee (1).jpg").is_file() and (photos / "coffee.jpg").is_file()
+    assert trashed_files(trash_home) == set()
+
+
+def _white_on_transparent(kind: str, size=(640, 400)) -> Image.Image:
+    """A wallpaper drawn as MATE's are: white strokes at partial alpha on a transparent
+    background (on white, each is a blank white page; on a desktop each looks different)."""
+    from PIL import ImageDraw
+
+    img = Image.new("RGBA", size, (255, 255, 255, 0))
+    draw = ImageDraw.Draw(img)
+    w, h = size
+    if kind == "stripes":
+        for x in range(0, w, 40):
+            draw.rectangle([x, 0, x + 16, h], fill=(255, 255, 255, 110))
+    elif kind == "waves":
+        for y in range(0, h, 50):
+            draw.line([(x, y + 20 * np.sin(x / 40)) for x in range(0, w, 4)], fill=(255, 255, 255, 140), width=9)
+    elif kind == "rings":
+        for r in range(20, 400, 45):
+            draw.ellipse([w // 2 - r, h // 2 - r, w // 2 + r, h // 2 + r], outline=(255, 255, 255, 120), width=12)
+    else:  # "corner": a soft glow in one corner
+        for r in range(300, 0, -20):
+            draw.ellipse([-r, -r, r, r], fill=(255, 255, 255, int(150 * (1 - r / 300))))
+    return img
+
+
+def test_flat_and_transparent_pictures_are_not_duplicates(tmp_path, template, trash_home):
+    photos = tmp_path / "walls"
+    photos.mkdir()
+    for kind in ("stripes", "waves", "rings", "corner"):
+        _white_on_transparent(kind).save(photos / f"{kind}.png")
+    Image.new("RGB", (256, 256), (37, 31, 49)).save(photos / "flat-dark.webp", lossless=True)
+    Image.new("RGB", (256, 256), (119, 118, 123)).save(photos / "flat-light.webp", lossless=True)
+    # Real copies among them still group: a flat picture resized, a transparent one made smaller.
+    Image.new("RGB", (128, 128), (37, 31, 49)).save(photos / "flat-dark small.png")
+    _white_on_transparent("waves").resize((320, 200)).save(photos / "waves small.png")
+    lib = tmp_path / "lib"
+    with SearchEngine.open(lib, writer=True, create=True) as engine:
+        engine.index([photos])
+        dups = Duplicates(engine)
+        groups = dups.groups()
+        assert sorted(sorted(member_names(g)) for g in groups) == [
+            ["flat-dark small.png", "flat-dark.webp"],
+            ["waves small.png", "waves.png"],
+        ]
+        report = dups.trash_others(groups)
+    # (the PNG is kept over the WebP: the original format rule)
+    assert names(m.path for m in report.moved) == {"flat-dark.webp", "waves small.png"}
+    assert all((photos / f"{k}.png").exists() for k in ("stripes", "waves", "rings", "corner"))
+    assert (photos / "flat-light.webp").exists() and (photos / "flat-dark small.png").exists()

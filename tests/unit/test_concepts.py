@@ -422,3 +422,60 @@ def test_threshold_when_no_cut_reaches_90_percent_balances_right_and_wrong():
     neg = np.array([[0.95, 0.0]], dtype=np.float32)  # a wrong one above every right one
     cut = threshold(scorer, TrainingSet(pos, neg, pos[:0]))
     assert cut <= 0.6  # keeps the four right ones (F1 0.89) rather than only the wrong one
+
+
+def test_a_teach_killed_before_it_learns_is_learned_at_the_next_update(library, monkeypatch):
+    """Killed after its examples are saved and before it learns, a concept keeps what it
+    learned from fewer examples: the next update (an index, or opening the library) learns
+    it again from all of them, as a whole run would have."""
+    cat, paths, ids, labels = library
+    concepts = Concepts(cat)
+    concepts.teach("luna", paths[:2])
+    before = concepts.get("luna").threshold
+
+    def killed(self, name, *, choose=True):
+        raise KeyboardInterrupt  # the process dies here
+
+    with monkeypatch.context() as m:
+        m.setattr(Concepts, "learn", killed)
+        with pytest.raises(KeyboardInterrupt):
+            concepts.teach("luna", paths[2:7])
+    again = Concepts(cat)  # the next run
+    assert again.get("luna").examples == 7 and again.get("luna").threshold == before  # stale so far
+    assert again.ensure_current() == 1
+    relearned = again.get("luna")
+    whole = again.learn("luna").concept  # what the whole run learns from the same examples
+    assert relearned.threshold == whole.threshold != before
+    assert set(again.photo_ids("luna").tolist()) == set(concepts.photo_ids("luna").tolist())
+    assert again.ensure_current() == 0  # and then it is current
+
+
+def test_the_photos_offered_for_marking_come_from_the_whole_library(tmp_path):
+    """A concept of many photos: the least sure photos (nearest the threshold) lie far below
+    the top 400, and those are the ones offered."""
+    x, labels = clusters(700, 2, seed=9, spread=0.6)
+    cat = Catalog(tmp_path / "catalog.sqlite3")
+    cat.set_meta({"encoder_id": "test-model", "weights_checksum": "abc"})
+    folder = cat.add_folder(tmp_path / "photos")
+    paths = _photo_files(tmp_path / "photos", len(x))
+    ids = np.asarray(
+        cat.commit_batch(
+            added=[
+                NewPhoto(p.resolve(), folder.id, p.stat().st_size, p.stat().st_mtime_ns, f"h{i}", 10, 10, None, v)
+                for i, (p, v) in enumerate(zip(paths, x))
+            ]
+        )
+    )
+    concepts = Concepts(cat)
+    examples = [paths[i] for i in np.nonzero(labels == 0)[0][:8]]
+    learned = concepts.teach("big", examples)
+    info = learned.concept
+    assert info.photos > 400
+    scores = dict(concepts.ranked("big", k=len(ids)))
+    taught = set(ids[np.nonzero(labels == 0)[0][:8]].tolist())
+    nearest = sorted((abs(s - info.threshold), pid) for pid, s in scores.items() if pid not in taught)[:12]
+    offered = concepts.offered("big")
+    assert list(offered) == [pid for _, pid in nearest] == list(learned.offered)
+    top400 = {pid for pid, _ in concepts.ranked("big", k=400)}
+    assert not set(offered) & top400  # what a look at the top 400 alone could never offer
+    cat.close()

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from lookalike.commands import Handler, SharedOptions
 from lookalike.commands.concepts import _open, _text, _write_json
+from lookalike.core.words import counted
 
 
 def register(sub: argparse._SubParsersAction, opts: SharedOptions) -> dict[str, Handler]:
@@ -141,7 +142,7 @@ def cmd_tags(args: argparse.Namespace) -> int:
         return 0
     if not mine and not auto:
         print(
-            f"No tags yet ({photos} photos): `lookalike tag add NAME PHOTO...`; "
+            f"No tags yet ({counted(photos, 'photo')}): `lookalike tag add NAME PHOTO...`; "
             "`lookalike index` gives automatic tags as it indexes.",
             file=sys.stderr,
         )

@@ -251,6 +251,21 @@ class Concepts:
         )
         return [(r[0], float(r[1])) for r in rows]
 
+    def offered(self, name: str, k: int = OFFER) -> tuple[int, ...]:
+        """The photos the concept is least sure about now, to mark next: those scoring nearest
+        its threshold over the whole library, its examples and marks left out (what
+        :meth:`learn` offers as :attr:`Learned.offered`)."""
+        info = self.get(name)
+        if not info.method or info.threshold is None:
+            return ()
+        scorer = self.scorer(info.name)
+        info = self.get(info.name)  # (relearned by scorer() if it was stale)
+        ids, scores = self.matrix.scores(scorer.direction)
+        known = np.asarray([e.photo_id for e in self.examples(info.name) if e.photo_id is not None], np.int64)
+        used = np.flatnonzero(np.isin(ids, known))
+        cut = info.threshold if info.threshold is not None else 0.0
+        return tuple(int(i) for i in ids[uncertain(scores, cut, used, k)])
+
     def ranked(self, name: str, k: int = 50) -> builtins.list[tuple[int, float]]:
         """The library ranked by the concept: (photo id, score), best first."""
         scorer = self.scorer(name)
@@ -317,6 +332,7 @@ class Concepts:
             )
             if cur.rowcount == 0:
                 raise LookalikeError(f"{p} is not one of {info.name!r}'s examples")
+            self._unlearned(conn, info.id)
         return self.learn(info.name, choose=True)
 
     def rename(self, old: str, new: str) -> ConceptInfo:
@@ -377,6 +393,13 @@ class Concepts:
         return int(cur.lastrowid)
 
     @staticmethod
+    def _unlearned(conn: sqlite3.Connection, cid: int) -> None:
+        """Mark the concept as not learned on its examples as they now are, in the transaction
+        that changes them: a run killed before it learns leaves it marked, and the next
+        :meth:`ensure_current` (an index, or any use of the concept) learns it again."""
+        conn.execute("UPDATE concepts SET model = '' WHERE id = ?", (cid,))
+
+    @staticmethod
     def _put_example(
         conn: sqlite3.Connection, cid: int, path: Path, digest: str, label: int, origin: str, now: float
     ) -> None:
@@ -386,6 +409,7 @@ class Concepts:
             "origin = CASE WHEN concept_examples.origin = 'taught' THEN 'taught' ELSE excluded.origin END",
             (cid, pkey(path), digest, label, origin, now),
         )
+        Concepts._unlearned(conn, cid)  # learned again by the caller; if it is killed first, at the next update
 
     # -- learning -----------------------------------------------------------------
 
@@ -475,8 +499,14 @@ class Concepts:
                 [(cid, int(i), float(s)) for i, s in zip(member_ids.tolist(), member_scores.tolist())],
             )
 
+    def stale(self) -> builtins.list[str]:
+        """The concepts :meth:`ensure_current` would learn again."""
+        return [r[0] for r in self.catalog.query("SELECT name FROM concepts WHERE model != ?", (self.model_key(),))]
+
     def ensure_current(self) -> int:
-        """Relearn every concept learned on another model (after a model switch); how many."""
+        """Relearn every concept learned on another model (after a model switch), or not
+        learned on its examples as they are (a run killed between saving them and learning,
+        a concept brought from another library); how many."""
         key = self.model_key()
         stale = self.catalog.query("SELECT name FROM concepts WHERE model != ?", (key,))
         if stale and not self.catalog.readonly:

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 
 from lookalike.core.catalog import Catalog
 from lookalike.core.errors import (
+    DiskFullError,
     LibraryCorruptError,
     LibraryLockedError,
     LibraryNeedsUpgradeError,
@@ -99,7 +100,11 @@ class Library:
                 f"There is no library at {self.path} yet. Index a folder first: "
                 f"lookalike index PATH" + ("" if path is None else f" --library {self.path}")
             )
+        self.created = not self.path.exists()  # this open made the folder (see discard_if_unused)
         try:
+            data = app_paths().data.expanduser().resolve()
+            if self.path.parent == data:  # the data folder names the user's model file: private too
+                ensure_private_dir(data)
             ensure_private_dir(self.path)
         except OSError as exc:
             raise LookalikeError(f"Cannot create the library folder {self.path}: {exc.strerror or exc}") from None
@@ -227,11 +232,18 @@ class Library:
     def _acquire(self, what: str | None = None) -> None:
         from filelock import FileLock, Timeout
 
-        lock = FileLock(os.fspath(self.path / self.LOCK), timeout=0)
+        where = self.path / self.LOCK
+        lock = FileLock(os.fspath(where), timeout=0)
         try:
             lock.acquire()
         except Timeout:
             raise LibraryLockedError(self._holder_message(what)) from None
+        except OSError as exc:  # a folder in its place, no permission, a read-only disk
+            why = "a folder is in its place" if where.is_dir() else (exc.strerror or str(exc)).lower()
+            raise LookalikeError(
+                f"Cannot take the library's writer lock {where}: {why}. Move it aside (or fix its "
+                "permissions) and try again; searching still works."
+            ) from None
         self._lock = lock
         try:
             atomic_write_text(
@@ -245,7 +257,7 @@ class Library:
                     }
                 ),
             )
-        except OSError:
+        except (OSError, DiskFullError):  # only a note for other processes: the work itself says what failed
             pass
         self._remove_stale_temporaries()
 
@@ -326,6 +338,29 @@ class Library:
         except AttributeError:
             pass
         self.release()
+
+    def close_or_discard(self) -> None:
+        """Close; a library folder this open created and nothing was put in (no model bound,
+        no photo: a command that failed before any work, such as a model that could not be
+        loaded; what it wrote, the folders asked for, goes with it) is removed again, so no
+        empty library is left behind."""
+        try:
+            unused = self.created and self.writer and self.model_record() is None and self.catalog.photo_count() == 0
+        except Exception:
+            unused = False
+        self.close()
+        if not unused:
+            return
+        ours = {Catalog.FILENAME, f"{Catalog.FILENAME}-wal", f"{Catalog.FILENAME}-shm", self.LOCK, self.HOLDER}
+        try:
+            entries = list(self.path.iterdir())
+            if any(p.name not in ours or not p.is_file() for p in entries):
+                return  # something else is there: leave it all
+            for p in entries:
+                p.unlink()
+            self.path.rmdir()
+        except OSError as exc:
+            log.info("Could not remove the unused library folder %s: %s", self.path, exc)
 
     # -- the model ----------------------------------------------------------
 

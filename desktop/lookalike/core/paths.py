@@ -82,6 +82,18 @@ class AppPaths:
         if not isinstance(raw, dict) or not isinstance(raw.get("name"), str):
             log.warning("Ignoring a current-model record without a model name")
             return fallback
+        from lookalike.core.encoders import ENCODER_NAMES
+
+        if raw["name"] not in ENCODER_NAMES:
+            # Never open (and create) an empty library for a model there is no such thing as.
+            log.warning(
+                "The current model recorded in %s, '%s', is not one Lookalike knows (%s): using the %s model",
+                self.data / self.CURRENT_MODEL,
+                raw["name"],
+                ", ".join(ENCODER_NAMES),
+                fallback.name,
+            )
+            return fallback
         return ModelChoice.of(raw["name"], str(raw.get("model_file") or "") or None)
 
     def set_current_model(self, choice: ModelChoice) -> None:

@@ -762,6 +762,20 @@ def _quoted_names_file(value: str, base_dir: Path | None) -> bool:
         return False
 
 
+def _readable_text(value: str, source: str, column: int) -> None:
+    """QueryError at the first character of ``value`` that is no text: a byte of the command
+    line that is not UTF-8 (Python keeps it as a lone surrogate, which no model can read)."""
+    bad = next((i for i, ch in enumerate(value) if "\ud800" <= ch <= "\udfff"), None)
+    if bad is None:
+        return
+    at = source.find(value[bad], column)
+    raise QueryError(
+        "the query has a byte that is not UTF-8 text; type the words again, or give a photo by its path",
+        source,
+        at if at >= 0 else column,
+    )
+
+
 def parse(text: str, *, base_dir: Path | None = None) -> Query:
     """Parse a query (see the module's docstring for the language).
 
@@ -773,6 +787,7 @@ def parse(text: str, *, base_dir: Path | None = None) -> Query:
     terms: list[Term] = []
     for raw in raws:
         if raw.kind == "text":
+            _readable_text(raw.value, text, raw.column)
             terms.append(Term("text", raw.value, raw.weight, raw.column))
         elif raw.kind in ("person", "concept"):
             terms.append(Term(raw.kind, raw.value, raw.weight, raw.column))
@@ -781,6 +796,7 @@ def parse(text: str, *, base_dir: Path | None = None) -> Query:
         elif raw.kind == "path" or raw.value.startswith(_PATH_PREFIXES) or _quoted_names_file(raw.value, base_dir):
             terms.append(_image(raw, base_dir, text))
         else:
+            _readable_text(raw.value, text, raw.column)
             terms.append(Term("text", raw.value, raw.weight, raw.column))
     filters: list[Filter] = []
     for rf in raw_filters:

@@ -107,6 +107,8 @@ class SearchEngine:
         self._index_lock = threading.Lock()
         self._people: People | None = None
         self._learner: Learner | None = None
+        self._model_failed = False  # the model could not be loaded (see close)
+        self._lazy_lock = threading.RLock()  # builds people() and learner() once
         library.before_release = self._save_if_changed
 
     @classmethod
@@ -148,7 +150,9 @@ class SearchEngine:
             yield
 
     def _save_if_changed(self) -> None:
-        if self._vectors is not None and self._vectors.generation != self._saved_generation():
+        if self._vectors is not None and (
+            self._vectors.needs_save or self._vectors.generation != self._saved_generation()
+        ):
             try:
                 self._save_graph()
             except OSError as exc:  # a cache: the next open rebuilds it from the catalog
@@ -212,13 +216,17 @@ class SearchEngine:
             if self._encoder is None:
                 from lookalike.core.encoders import load_encoder
 
-                enc = load_encoder(
-                    self.model_name,
-                    model_file=self.model_file,
-                    device=self.device_request,
-                    progress=progress,
-                    cancel=cancel,
-                )
+                try:
+                    enc = load_encoder(
+                        self.model_name,
+                        model_file=self.model_file,
+                        device=self.device_request,
+                        progress=progress,
+                        cancel=cancel,
+                    )
+                except BaseException:
+                    self._model_failed = True
+                    raise
                 self.library.bind_model(self._record(enc))
                 self._encoder = enc
             return self._encoder
@@ -341,16 +349,24 @@ class SearchEngine:
 
     def learner(self):
         """Tags and concepts of this library: :class:`lookalike.core.concepts.Learner`."""
-        if self._learner is None:
-            from lookalike.core.concepts import Learner
+        with self._lazy_lock:  # one Learner for every thread (two would each learn, and race)
+            if self._learner is None:
+                from lookalike.core.concepts import Learner
 
-            self._learner = Learner(
-                self.catalog,
-                lambda texts: self._text_encoder().encode_texts(texts),
-                # learning reads vectors where the index keeps them (none before a model is recorded)
-                lambda: self.vectors() if self.library.model_record() is not None else None,
-            )
-        return self._learner
+                self._learner = Learner(
+                    self.catalog,
+                    lambda texts: self._text_encoder().encode_texts(texts),
+                    # learning reads vectors where the index keeps them (none before a model is recorded)
+                    lambda: self.vectors() if self.library.model_record() is not None else None,
+                )
+                concepts = self._learner.concepts
+                if self.library.can_write and concepts.stale():  # a killed run left one unlearned: learn it now
+                    try:
+                        with self.writing("learn a concept again"):
+                            concepts.ensure_current()
+                    except LookalikeError as exc:  # another process writes: the next index learns it
+                        log.info("Not relearning the concepts now: %s", exc)
+            return self._learner
 
     def _filtered(self, q, allowed: np.ndarray | None) -> np.ndarray | None:
         from lookalike.core.browse import allowed_ids
@@ -405,11 +421,12 @@ class SearchEngine:
 
     def people(self):
         """The library's People (faces, persons, names): :class:`lookalike.core.faces.People`."""
-        if self._people is None:
-            from lookalike.core.faces import People
+        with self._lazy_lock:  # one People for every thread: an index's face stage and its finish share it
+            if self._people is None:
+                from lookalike.core.faces import People
 
-            self._people = People(self.library)
-        return self._people
+                self._people = People(self.library)
+            return self._people
 
     def _persons(self, q):
         """The photos a query's person terms choose (None without any: a query without
@@ -782,4 +799,7 @@ class SearchEngine:
         finally:
             if self._vectors is not None:
                 self._vectors.close()
-            self.library.close()
+            if self._model_failed:  # a library made only to fail loading its model is not kept
+                self.library.close_or_discard()
+            else:
+                self.library.close()

@@ -278,6 +278,7 @@ class UserTags:
                         "DELETE FROM concept_examples WHERE concept_id = ? AND label = 1 AND (path = ? OR hash = ?)",
                         (cid, pkey(path), digest),
                     )
+                    self.concepts._unlearned(conn, cid)  # (relearned below; at the next update if killed)
                 conn.execute(
                     "INSERT OR REPLACE INTO tag_removed(tag, hash, path, removed) VALUES(?,?,?,?)",
                     (name.lower(), digest, pkey(path), now),

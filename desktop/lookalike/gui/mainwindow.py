@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from lookalike import APP_NAME
+from lookalike.core.words import counted
 from lookalike.gui import desktop, dialogs, icons
 from lookalike.gui.actions import WindowActions
 from lookalike.gui.folders import Folders
@@ -376,7 +377,7 @@ class MainWindow(QMainWindow):
         for old, new in update.renamed:
             self.notify(Level.STATUS, f"Folder moved: {old} → {new}")
         if changed:
-            self.notify(Level.STATUS, f"Updated {changed:,} photo{'s' if changed != 1 else ''} changed on disk")
+            self.notify(Level.STATUS, f"Updated {counted(changed, 'photo')} changed on disk")
 
     def toggle_pause(self) -> None:
         if self.service.paused:

@@ -224,7 +224,7 @@ class PreviewDialog(QDialog):
             (Qt.Key.Key_Right, self.next),
             (Qt.Key.Key_PageUp, self.previous),
             (Qt.Key.Key_PageDown, self.next),
-            (Qt.Key.Key_Space, self.next),
+            (Qt.Key.Key_Space, self.close),  # Space opened it from the grid: Space closes it
             (Qt.Key.Key_Backspace, self.previous),
         ):
             sc = QShortcut(QKeySequence(key), self)

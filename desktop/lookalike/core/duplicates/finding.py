@@ -398,8 +398,8 @@ def _confirm(edges: dict[tuple[int, int], float], prints: dict[int, fingerprint.
     fx, fy = prints.get(x), prints.get(y)
     if fx is None or fy is None or fx.percept is None or fy.percept is None:
         return False
-    dist = fingerprint.distance(fx.percept, fy.percept)
-    if dist > fingerprint.PERCEPT_LIMIT:
+    dist = fingerprint.judge(fx.percept, fy.percept)
+    if dist is None:
         return False
     # Exact copies (0) join first; then the closest fingerprints.
     edges[(x, y)] = 0.01 + 0.98 * dist / (fingerprint.PERCEPT_LIMIT + 1)

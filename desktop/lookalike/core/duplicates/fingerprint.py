@@ -49,7 +49,16 @@ PERCEPT_BYTES = 2 * HASH_SIZE * HASH_SIZE // 8
 PERCEPT_LIMIT = 128
 DECODE_SIZE = 256  # short side a lazily fingerprinted photo is decoded at
 # Fingerprints cached by another version of this code are computed again.
-VERSION = 1
+# 2: the structure and tone of the photo, and its bits on black where it has transparency.
+VERSION = 2
+# Grey standard deviation (0-255, of a 64x64 thumbnail) under which a photo is flat: its
+# bits say almost nothing (a gradient of zeros), so its colours must agree too.
+FLAT_STRUCTURE = 6
+# Mean difference (0-255) of two flat photos' 4x4 colour thumbnails at or under which
+# they are one picture.
+TONE_LIMIT = 8
+_BITS = 2 * HASH_SIZE * HASH_SIZE // 8
+_TONE = 4 * 4 * 3
 
 
 @dataclass(frozen=True)
@@ -59,8 +68,7 @@ class Fingerprint:
     format: str  # what the file is (Pillow's name: JPEG, PNG, HEIF, ...), '' when unknown
 
 
-def percept_of(image: Image.Image) -> bytes:
-    """The 512 perceptual bits of an RGB image, as bytes."""
+def _bits(image: Image.Image) -> bytes:
     import imagehash
     import numpy as np
 
@@ -69,9 +77,72 @@ def percept_of(image: Image.Image) -> bytes:
     return np.packbits(np.concatenate([p.ravel(), d.ravel()])).tobytes()
 
 
+def percept_of(image: Image.Image, on_black: Image.Image | None = None) -> bytes:
+    """The fingerprint of an RGB image (as the app shows it: transparency on white), as
+    bytes: its 512 perceptual bits; its structure (one byte: how far from flat it is);
+    its tone (a 4x4 colour thumbnail); and, for a photo with transparency, the bits of
+    it composited on black (``on_black``), which see what white on white hides."""
+    import numpy as np
+    from PIL import Image as PILImage
+
+    grey = np.asarray(image.convert("L").resize((64, 64), PILImage.Resampling.BOX), np.float32)
+    structure = bytes([min(255, round(float(grey.std())))])
+    tone = np.asarray(image.convert("RGB").resize((4, 4), PILImage.Resampling.BOX), np.uint8).tobytes()
+    dark = _bits(on_black) if on_black is not None else b""
+    return _bits(image) + structure + tone + dark
+
+
 def distance(a: bytes, b: bytes) -> int:
-    """Hamming distance between two fingerprints' bits."""
-    return (int.from_bytes(a, "little") ^ int.from_bytes(b, "little")).bit_count()
+    """Hamming distance between two fingerprints' perceptual bits."""
+    return (int.from_bytes(a[:_BITS], "little") ^ int.from_bytes(b[:_BITS], "little")).bit_count()
+
+
+def judge(a: bytes, b: bytes) -> int | None:
+    """The distance of two fingerprints if they are one photo, else None: their bits within
+    PERCEPT_LIMIT; where either is flat, their tones within TONE_LIMIT as well; where either
+    has transparency, their bits on black within PERCEPT_LIMIT too (the other's own bits
+    where it has none)."""
+    import numpy as np
+
+    d = distance(a, b)
+    if d > PERCEPT_LIMIT:
+        return None
+    if len(a) < _BITS + 1 + _TONE or len(b) < _BITS + 1 + _TONE:
+        return d  # bits alone (fingerprints made without the rest)
+    if min(a[_BITS], b[_BITS]) < FLAT_STRUCTURE:
+        ta = np.frombuffer(a[_BITS + 1 : _BITS + 1 + _TONE], np.uint8).astype(np.int16)
+        tb = np.frombuffer(b[_BITS + 1 : _BITS + 1 + _TONE], np.uint8).astype(np.int16)
+        if float(np.abs(ta - tb).mean()) > TONE_LIMIT:
+            return None
+    da, db = a[_BITS + 1 + _TONE :], b[_BITS + 1 + _TONE :]
+    if da or db:
+        dark = distance(da or a, db or b)
+        if dark > PERCEPT_LIMIT:
+            return None
+        d = max(d, dark)
+    return d
+
+
+def on_black(path: Path | str, image_size: tuple[int, int]) -> Image.Image | None:
+    """The photo composited on black at ``image_size`` (oriented), if it has transparency;
+    else None. Decoded again, so only for the few photos that have it."""
+    from PIL import Image, ImageOps
+
+    try:
+        with Image.open(os.fspath(path)) as img:
+            if not _has_alpha(img):
+                return None
+            img.draft("RGB", image_size)
+            rgba = ImageOps.exif_transpose(img.convert("RGBA")).resize(image_size, Image.Resampling.BOX)
+    except Exception:  # undecodable here: the white composite alone decides
+        return None
+    black = Image.new("RGB", rgba.size, (0, 0, 0))
+    black.paste(rgba, mask=rgba.getchannel("A"))
+    return black
+
+
+def _has_alpha(img: Image.Image) -> bool:
+    return img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (img.mode == "P" and "transparency" in img.info)
 
 
 def file_facts(path: Path | str) -> tuple[int, str]:
@@ -105,7 +176,8 @@ def fingerprint_file(path: Path | str) -> Fingerprint:
     except ImageDecodeError as exc:
         log.info("Cannot fingerprint %s: %s", path, exc)
         return Fingerprint(None, exif, fmt)
-    return Fingerprint(percept_of(decoded.image), exif, fmt)
+    image = decoded.image
+    return Fingerprint(percept_of(image, on_black(path, image.size)), exif, fmt)
 
 
 def store(conn: sqlite3.Connection, rows: Iterable[tuple[int, str, Fingerprint]]) -> None:
@@ -177,7 +249,8 @@ class FingerprintStage(PhotoStage[Fingerprint]):
                 break
             exif, fmt = file_facts(p.path)
             try:
-                out.append(Fingerprint(percept_of(p.decoded.image), exif, fmt))
+                image = p.decoded.image
+                out.append(Fingerprint(percept_of(image, on_black(p.path, image.size)), exif, fmt))
             except Exception:  # one odd image must not stop the others
                 log.exception("Cannot fingerprint %s", p.path)
                 out.append(Fingerprint(None, exif, fmt))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -142,7 +143,7 @@ class Duplicates:
         chosen = self._chosen()
         out: list[DuplicateGroup] = []
         for g in raw:
-            members = [self._member(rows[i], prints.get(i), refs, chosen) for i in g.ids if i in rows]
+            members = _one_per_file([self._member(rows[i], prints.get(i), refs, chosen) for i in g.ids if i in rows])
             picked = [m for m in members if m.chosen]
             if len(picked) > 1:  # chosen in two groups that are one now: the latest choice
                 latest = max(picked, key=lambda m: chosen[m.photo_id])
@@ -217,10 +218,10 @@ class Duplicates:
                 (group.kind.value, " ".join(group.hashes), time.time()),
             )
 
+    @_writes("remember a keeper")
     def choose_keeper(self, group: DuplicateGroup, member: Member) -> DuplicateGroup:
         """The user's keeper of a group (a click on its card): remembered, it wins over every
         rule while it is in a group; the others of the group stop being chosen."""
-        self._need_writer("remember a keeper")
         if member.photo_id not in {m.photo_id for m in group.members}:
             raise LookalikeError(f"{member.path} is not in this group")
         with self.catalog.transaction() as conn:
@@ -309,6 +310,25 @@ class Duplicates:
             raise LookalikeError(
                 self.engine.library.holder() or f"This library is open for reading only; cannot {what}."
             )
+
+
+def _one_per_file(members: list[Member]) -> list[Member]:
+    """A symbolic link and its target are one file, not two copies: one member each (the
+    target itself, else the first), so that neither is ever offered for the trash."""
+    by_file: dict[tuple[int, int], list[Member]] = {}
+    for m in members:
+        try:
+            st = os.stat(m.path)
+        except OSError:
+            continue  # not there: the trash step says so
+        by_file.setdefault((st.st_dev, st.st_ino), []).append(m)
+    dropped = {
+        m.photo_id
+        for same in by_file.values()
+        for m in same
+        if m is not next((x for x in same if not os.path.islink(x.path)), same[0])
+    }
+    return [m for m in members if m.photo_id not in dropped]
 
 
 def _within(group: Counter, kept: Counter) -> bool:

@@ -354,11 +354,35 @@ def _put_back(conn: sqlite3.Connection, saved: str, vector: bytes | None) -> boo
     return True
 
 
+def _not_a_copy(row: PhotoRow, keeper: PhotoRow | None, roots: Sequence[Path]) -> str | None:
+    """None if the file can be taken for a copy to move, else why not: it is the file kept
+    (a symbolic link and its target are one file), or it is reached now, through a folder
+    that became a link, outside every library folder."""
+    if keeper is not None:
+        try:
+            if os.path.samefile(row.path, keeper.path):
+                return f"it is the same file as the photo kept ({keeper.path}), through a symbolic link: not a copy"
+        except OSError:
+            pass  # one of them is not there: said by the checks that follow
+    if roots:
+        real = Path(os.path.realpath(row.path))
+        if not any(real.is_relative_to(r) for r in roots):
+            return f"it is now outside every library folder ({real}, through a symbolic link): not moved"
+    return None
+
+
+def library_roots(catalog: Catalog) -> list[Path]:
+    """The library's folders where they really are (links followed)."""
+    return [Path(os.path.realpath(f.path)) for f in catalog.folders()]
+
+
 def trash_photos(catalog: Catalog, rows: Sequence[PhotoRow], keepers: dict[int, PhotoRow] | None = None) -> TrashReport:
     """Move these photos' files to the trash, one journalled step each.
 
     ``keepers``: photo id -> the photo that stays in its stead; a file is moved only
-    while its keeper is still there and unchanged."""
+    while its keeper is still there and unchanged, is not the keeper's own file reached
+    through a link, and lies inside one of the library's folders."""
+    roots = library_roots(catalog)
     with catalog.transaction() as conn:
         run_id = conn.execute("INSERT INTO trash_runs(started) VALUES(?)", (time.time(),)).lastrowid
         assert run_id is not None  # an INSERT always sets it
@@ -374,7 +398,7 @@ def trash_photos(catalog: Catalog, rows: Sequence[PhotoRow], keepers: dict[int, 
             if why is not None:
                 left.append(Left(row.path, f"the photo to keep instead ({keeper.path.name}): {why}"))
                 continue
-        why = _unchanged(row)
+        why = _unchanged(row) or _not_a_copy(row, keeper, roots)
         if why is not None:
             left.append(Left(row.path, why))
             continue

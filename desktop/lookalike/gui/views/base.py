@@ -27,10 +27,12 @@ class PhotoSet:
     title: str  # shown above the grid: "Alice", "3 near duplicates"
     photos: tuple[ResultItem, ...]
     scored: bool = False  # True: the items' scores mean something and are shown on the tiles
+    query: str = ""  # the query that finds them ("@alice"), put in the query field in place of the old one
 
     @classmethod
-    def of_paths(cls, title: str, paths: Sequence[str]) -> PhotoSet:
-        return cls(title, tuple(ResultItem(rank=i + 1, path=p, score=0.0) for i, p in enumerate(paths)))
+    def of_paths(cls, title: str, paths: Sequence[str], *, query: str = "") -> PhotoSet:
+        items = tuple(ResultItem(rank=i + 1, path=p, score=0.0) for i, p in enumerate(paths))
+        return cls(title, items, query=query)
 
 
 @dataclass(frozen=True)

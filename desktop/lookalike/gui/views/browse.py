@@ -36,6 +36,7 @@ from PySide6.QtWidgets import (
 
 from lookalike.core.browse import BrowseColumns, BrowseItem, month_title
 from lookalike.core.query import KINDS, Filter, FilterKey, Query, Shape
+from lookalike.core.words import counted
 from lookalike.gui import desktop
 from lookalike.gui.messages import Level
 from lookalike.gui.views.base import View, ViewContext
@@ -226,6 +227,15 @@ class BrowseGrid(QListView):
 
 
 # ----------------------------------------------------------------- filter chips
+
+
+def _span(titles: Sequence[str]) -> str:
+    """The years the month titles ("June 2024", newest first) cover: " from 2007 to 2026", " in 2024"."""
+    years = [t.rpartition(" ")[2] for t in titles]
+    if not years:
+        return ""
+    first, last = years[-1], years[0]
+    return f" in {first}" if first == last else f" from {first} to {last}"
 
 
 def _this_year() -> int:
@@ -425,8 +435,7 @@ class BrowsePanel(QWidget):
             self.choices_loaded.emit(choices)
             self.context.thumbnails.forget()
             self.model.set_rows(items)
-            months = len(items.titles)
-            self.count_label.setText(f"{len(items.columns):,} photos in {months:,} months{note}, newest first")
+            self.count_label.setText(f"{counted(len(items.columns), 'photo')}{_span(items.titles)}{note}, newest first")
 
         def failed(failure: JobFailure) -> None:
             self.count_label.setText("")

@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
 )
 
 from lookalike.core.duplicates.finding import DuplicateKind
+from lookalike.core.words import counted
 from lookalike.gui.messages import Level
 from lookalike.gui.views.base import View, ViewContext
 from lookalike.gui.workers import JobFailure, JobRunner
@@ -166,7 +167,7 @@ class GroupCard(QFrame):
         head = QHBoxLayout()
         saving = sum(m.size for m in group.others)
         title = QLabel(
-            f"<b>{KIND_TITLES[group.kind]}</b> · {len(group.members)} photos · "
+            f"<b>{KIND_TITLES[group.kind]}</b> · {counted(len(group.members), 'photo')} · "
             f"keeping the suggestion frees {_bytes(saving)}",
             self,
         )
@@ -315,7 +316,7 @@ class DuplicatesView(View):
         n = sum(len(g.others) for g in self.groups)
         saving = sum(m.size for g in self.groups for m in g.others)
         self.summary.setText(
-            f"{len(self.groups)} groups; keeping every suggestion moves {n} photos ({_bytes(saving)}) to the trash."
+            f"{counted(len(self.groups), 'group')}; keeping every suggestion moves {counted(n, 'photo')} ({_bytes(saving)}) to the trash."
             if self.groups
             else "No duplicates found."
         )
@@ -355,7 +356,7 @@ class DuplicatesView(View):
         answer = QMessageBox.question(
             self,
             "Move to the trash",
-            f"Move {photos} photos ({_bytes(size)}) to the trash?\n\n"
+            f"Move {counted(photos, 'photo')} ({_bytes(size)}) to the trash?\n\n"
             "The photo marked KEEP stays in each group. You can undo this while they are in the trash.",
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
             QMessageBox.StandardButton.Cancel,
@@ -374,7 +375,7 @@ class DuplicatesView(View):
 
     def _trashed(self, report: TrashReport) -> None:
         moved, left = len(report.moved), len(report.left)
-        text = f"Moved {moved} photos to the trash."
+        text = f"Moved {counted(moved, 'photo')} to the trash."
         if left:
             text += f" {left} left in place: " + "; ".join(f"{x.path.name}: {x.reason}" for x in report.left[:3])
         self.context.notify(
@@ -396,7 +397,7 @@ class DuplicatesView(View):
             return len(groups)
 
         def done(n: int) -> None:
-            self.context.notify(Level.STATUS, f"Kept {n} groups as they are; they will not be listed again.")
+            self.context.notify(Level.STATUS, f"Kept {counted(n, 'group')} as they are; they will not be listed again.")
             kept = {id(g) for g in groups}
             self._show_groups([g for g in self.groups if id(g) not in kept])
 
@@ -424,7 +425,7 @@ class DuplicatesView(View):
         if report.run_id is None:
             self.context.notify(Level.INFO, "Nothing to undo: no photos of a trash run are still in the trash.")
         else:
-            text = f"Put back {len(report.restored)} photos."
+            text = f"Put back {counted(len(report.restored), 'photo')}."
             if report.failed:
                 text += " Not put back: " + "; ".join(f"{x.path.name}: {x.reason}" for x in report.failed[:3])
             self.context.notify(Level.WARNING if report.failed else Level.INFO, text, key="duplicates")

@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 
 from lookalike.core.errors import QueryError
 from lookalike.core.query import parse
+from lookalike.core.words import counted
 from lookalike.gui import desktop, icons
 from lookalike.gui.messages import Level, failure_text
 from lookalike.gui.pages import MessagePage
@@ -183,7 +184,7 @@ class SearchView(View):
         self.act_focus = a("&Find", self.focus_field, QKeySequence.StandardKey.Find, "search")
         self.act_by_image = a("Search by &image…", self.choose_images, "Ctrl+I", "image-search")
         self.act_clear = a("&Clear search", self.clear_search, "Esc", "close")
-        self.act_preview = a("Pre&view", self.preview_current, None, "image-search", grid=True)
+        self.act_preview = a("Pre&view", self.preview_current, "Space", "image-search", grid=True)
         self.act_open = a("&Open with default app", self.open_selected, "Ctrl+Return", "open-external", grid=True)
         self.act_show = a("&Show in folder", self.show_selected_in_folder, "Ctrl+Shift+O", "folder-open", grid=True)
         self.act_copy_path = a("Copy &path", self.copy_selected_paths, "Ctrl+Shift+C", "copy", grid=True)
@@ -212,6 +213,7 @@ class SearchView(View):
         qb = self.query_bar
         qb.submitted.connect(self.run_search)
         qb.results_focus_requested.connect(self.focus_results)
+        qb.field.tab_to = self._tab_to_results  # Tab from the query goes to the grid, not through the filters
         qb.image_picker_requested.connect(self.choose_images)
         qb.cleared.connect(self._on_query_cleared)
         self.filter_bar.filters_changed.connect(self._on_filter_chips)
@@ -412,7 +414,10 @@ class SearchView(View):
         self.context.notify(level, failure_text(failure.failure), key="search")
 
     def show_photos(self, photos: PhotoSet) -> None:
-        """Show a set of photos another view picked (a person, a group) in the grid."""
+        """Show a set of photos another view picked (a person, a group) in the grid. The query
+        that was there does not describe them: it is replaced by theirs (or emptied)."""
+        self.query_bar.set_text(photos.query)
+        self.query_bar.clear_images()
         self._last_search_text = ""
         self._note = ""
         self.delegate.show_scores = photos.scored
@@ -421,7 +426,7 @@ class SearchView(View):
         if self.results_model.rowCount():
             self.results_view.setCurrentIndex(self.results_model.index(0))
             self.results_view.scrollToTop()
-        self.count_label.setText(f"<b>{html.escape(photos.title)}</b> · {len(photos.photos):,} photos")
+        self.count_label.setText(f"<b>{html.escape(photos.title)}</b> · {counted(len(photos.photos), 'photo')}")
         self._update_weaker_button()
 
     def _on_counts_changed(self, shown: int, total: int) -> None:
@@ -522,6 +527,12 @@ class SearchView(View):
     def _use_example(self, text: str) -> None:
         self.query_bar.set_text(text)
         self.run_search()
+
+    def _tab_to_results(self) -> bool:
+        if self.stack.currentWidget() is not self.results_view or not self.results_model.rowCount():
+            return False
+        self.focus_results()
+        return True
 
     def focus_results(self) -> None:
         if self.results_model.rowCount():
