@@ -226,7 +226,7 @@ class ResultsModel(QAbstractListModel):
 
     def _sorted(self, items: list[ResultItem], by_rank: bool) -> list[ResultItem]:
         if self._order == SortOrder.DATE:
-            dated = sorted((i for i in items if i.taken is not None), key=lambda i: (-i.taken, i.rank))  # type: ignore[operator]
+            dated = sorted((i for i in items if i.taken is not None), key=lambda i: (-(i.taken or 0.0), i.rank))
             return dated + [i for i in items if i.taken is None]
         if by_rank:  # an answer's order (its kinds' evidence, or the score) is its ranks
             return sorted(items, key=lambda i: i.rank)

@@ -552,6 +552,9 @@ class SearchView(View):
             self.query_bar.add_image(p, weight, submit=(i == len(paths) - 1))
 
     # -- result actions -------------------------------------------------------------------
+    def selected_photos(self) -> list[str]:
+        return self._selected_paths()
+
     def _selected_paths(self) -> list[str]:
         items = (self.results_model.item(r) for r in self.results_view.selected_rows())
         return [i.path for i in items if i is not None]
@@ -585,11 +588,7 @@ class SearchView(View):
 
     def _teach_concept(self) -> None:
         """Tag the selected photos (the Tags view asks the tag; it learns from them)."""
-        frame = self.window()
-        view = next((v for v in getattr(frame, "views", []) if v.key == "concepts"), None)
-        if view is not None:
-            view.teach_from_selection(self._selected_paths())
-            frame.activate_view(view.key)
+        self.context.teach(self._selected_paths())
 
     def searched_text(self) -> str:
         """The query text of the results shown (the preview shows what a text: search matched)."""
