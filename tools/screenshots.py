@@ -29,6 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--photos", type=int, default=60, help="extra photos, so indexing takes a moment")
     ap.add_argument("--readme", type=Path, help="only take the README picture (real photos), save it here")
     ap.add_argument("--text", action="store_true", help="only the text in photos: a text: search and the preview")
+    ap.add_argument("--tags", action="store_true", help="only user tags: tagging a selection, reviewing suggestions")
     args = ap.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
 
@@ -40,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     from tools.measure_stall import make_photos
 
     photos = home / "Pictures"
-    if args.readme:
+    if args.readme or args.tags:
         write_real_photos(photos / "Camera")
     elif args.text:
         write_samples(photos / "Samples")
@@ -93,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
         return readme_picture(window, photos / "Camera", args.readme, pump)
     if args.text:
         return text_pictures(window, photos, shot, pump)
+    if args.tags:
+        return tag_pictures(window, photos / "Camera", shot, pump)
     shot("1-welcome")
 
     window.add_folders([str(photos / "Samples"), str(photos / "Holidays")])
@@ -253,6 +256,47 @@ def readme_picture(window, folder: Path, out: Path, pump) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     window.grab().save(str(out))
     print("saved", out)
+    window.close()
+    return 0
+
+
+def tag_pictures(window, folder: Path, shot, pump) -> int:
+    """User tags: two photos of the cat selected and tagged, the Tags view reviewing what the
+    tag suggests, and the preview with its tag field."""
+    window.add_folders([str(folder)])
+    pump(300, lambda: not window.service.indexing and window.service.model_ready)
+    pump(1)
+    sv = window.search_view
+    sv.query_bar.set_text("a cat")
+    sv.run_search()
+    pump(20, lambda: sv.results_model.rowCount() > 0 and not window.service.searching)
+    model, sel = sv.results_model, sv.results_view.selectionModel()
+    for r in range(model.rowCount()):
+        item = model.item(r)
+        if item is not None and Path(item.path).name in ("IMG_0412.jpg", "IMG_0412-3.jpg"):
+            sel.select(model.index(r), sel.SelectionFlag.Select)
+    pump(1)
+    shot("tags-1-selection")
+    view = next(v for v in window.views if v.key == "concepts")
+    view.teach("Luna", sv._selected_paths())
+    window.activate_view("concepts")
+    pump(60, lambda: view.list.count() == 1 and view.offered.count() >= 1)
+    pump(2)
+    shot("tags-2-review")
+    view.offered.item(0).setSelected(True)  # the nearest is not the cat: rejected, never suggested again
+    view.mark_selected(False)
+    pump(30, lambda: "1 not" in view.heading.text())
+    pump(2)
+    shot("tags-3-rejected")
+    window.activate_view("search")
+    sv.open_preview(0)
+    preview = sv.preview
+    preview.resize(1000, 720)
+    preview.move(180, 60)
+    pump(10, lambda: "Your tags" in preview.tags_label.text())
+    pump(1)
+    shot("tags-4-preview", preview)
+    preview.close()
     window.close()
     return 0
 

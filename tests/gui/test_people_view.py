@@ -60,8 +60,12 @@ def test_people_show_as_faces_and_a_click_shows_their_photos(qtbot, make_window,
     assert first.text().endswith("6 photos")
     qtbot.waitUntil(lambda: len(view.crops) >= 5, timeout=60_000)
     assert not first.icon().isNull()
+    window.search_view.query_bar.set_text("a car")  # what was searched before
     view._on_person_clicked(first)
     qtbot.waitUntil(lambda: window.content.currentWidget() is window.search_view, timeout=10_000)
+    # The person replaces the query: the field says whose photos these are, not "a car".
+    person = view.people[0]
+    assert window.search_view.query_bar.text() == f"@{person.name or person.id}"
     shown = set(names(window))
     assert shown == {
         "obama.jpg",

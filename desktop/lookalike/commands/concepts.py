@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 
 from lookalike.commands import Handler, SharedOptions
+from lookalike.core.words import counted
 
 
 def register(sub: argparse._SubParsersAction, opts: SharedOptions) -> dict[str, Handler]:
@@ -125,7 +126,7 @@ def cmd_teach(args: argparse.Namespace) -> int:
     print(
         f"{info.name}: {info.examples} example{'s' if info.examples != 1 else ''}"
         + (f", {info.counter_examples} counter-examples" if info.counter_examples else "")
-        + f"; {info.photos} photos show it (learned by {info.method} in {learned.seconds:.2f} s)"
+        + f"; {counted(info.photos, 'photo')} show{'s' if info.photos == 1 else ''} it (learned in {learned.seconds:.2f} s)"
     )
     print(f'search it: lookalike search "#{info.name}"', file=sys.stderr)
     return 0
@@ -143,7 +144,7 @@ def cmd_concepts(args: argparse.Namespace) -> int:
             print("No concepts yet: lookalike teach NAME PHOTO...", file=sys.stderr)
         for c in listed:
             counter = f", {c.counter_examples} not" if c.counter_examples else ""
-            print(f"{c.name:<30} {c.photos:>6} photos  ({c.examples} examples{counter}; {c.method or '-'})")
+            print(f"{c.name:<30} {counted(c.photos, 'photo'):>12}  ({counted(c.examples, 'example')}{counter})")
         return 0
     if action == "show":
         return _show(args)
@@ -151,13 +152,13 @@ def cmd_concepts(args: argparse.Namespace) -> int:
         concepts = engine.learner().concepts
         if action == "mark":
             learned = concepts.mark(args.name, args.photo, right=args.right)
-            print(f"{learned.concept.name}: {learned.concept.photos} photos show it ({learned.seconds:.2f} s)")
+            print(f"{learned.concept.name}: {counted(learned.concept.photos, 'photo')} ({learned.seconds:.2f} s)")
         elif action == "rename":
             info = concepts.rename(args.name, args.new)
             print(f"renamed: {info.name}")
         elif action == "delete":
             info = concepts.delete(args.name)
-            print(f"deleted the concept {info.name} ({info.examples} examples); no photo was touched")
+            print(f"deleted the concept {info.name} ({counted(info.examples, 'example')}); no photo was touched")
     return 0
 
 
@@ -167,7 +168,7 @@ def _show(args: argparse.Namespace) -> int:
         info = concepts.get(args.name)
         examples = concepts.examples(info.name)
         ranked = concepts.ranked(info.name, k=args.k) if info.method else []
-        rows = engine.catalog.photos_by_ids([i for i, _ in ranked])
+        rows = engine.photos([i for i, _ in ranked])
     best = [(rows[i].path, s) for i, s in ranked if i in rows]
     if args.json:
         _write_json(
@@ -181,7 +182,7 @@ def _show(args: argparse.Namespace) -> int:
             }
         )
         return 0
-    print(f"{info.name}: {info.photos} photos; learned by {info.method or '-'}")
+    print(f"{info.name}: {counted(info.photos, 'photo')}")
     for e in examples:
         kind = ("marked right" if e.marked else "example") if e.right else ("marked wrong" if e.marked else "not")
         gone = "" if e.photo_id is not None else "  (not in the library now)"

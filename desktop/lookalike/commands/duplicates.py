@@ -10,6 +10,7 @@ from pathlib import Path
 
 from lookalike.commands import Handler, SharedOptions
 from lookalike.core.errors import UsageError
+from lookalike.core.words import counted
 
 
 def register(sub: argparse._SubParsersAction, opts: SharedOptions) -> dict[str, Handler]:
@@ -90,7 +91,7 @@ def cmd_duplicates(args: argparse.Namespace) -> int:
                 dups.keep_all(g)
         _print_groups(groups, args.json)
         if args.keep_all:
-            print(f"Kept {len(groups)} groups whole; they will not be listed again.", file=sys.stderr)
+            print(f"Kept {counted(len(groups), 'group')} whole; they will not be listed again.", file=sys.stderr)
     return 0
 
 
@@ -123,7 +124,7 @@ def _trash(dups, groups, args) -> int:
     if not args.json:
         _print_groups(groups, False)
     total = sum(m.size for m in others)
-    if not args.yes and not _confirm(f"Move {len(others)} photos ({total / 1e6:.1f} MB) to the trash?"):
+    if not args.yes and not _confirm(f"Move {counted(len(others), 'photo')} ({total / 1e6:.1f} MB) to the trash?"):
         print("Nothing moved.", file=sys.stderr)
         return 0
     report = dups.trash_others(groups)

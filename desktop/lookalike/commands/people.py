@@ -22,6 +22,7 @@ import sys
 from pathlib import Path
 
 from lookalike.commands import Handler, SharedOptions
+from lookalike.core.words import counted
 
 
 def register(sub: argparse._SubParsersAction, opts: SharedOptions) -> dict[str, Handler]:
@@ -89,10 +90,12 @@ def cmd_people(args: argparse.Namespace) -> int:
         people = engine.people()
         if action == "name":
             info = people.name(args.photo, args.name, face=args.face)
-            print(f"{args.photo.name}: {info.label} ({info.faces} faces in {len(info.photos)} photos)")
+            print(
+                f"{args.photo.name}: {info.label} ({counted(info.faces, 'face')} in {counted(len(info.photos), 'photo')})"
+            )
         elif action == "merge":
             info = people.merge(args.a, args.b)
-            print(f"merged: {info.label} ({info.faces} faces in {len(info.photos)} photos)")
+            print(f"merged: {info.label} ({counted(info.faces, 'face')} in {counted(len(info.photos), 'photo')})")
         elif action == "rename":
             info = people.rename(args.a, args.name)
             print(f"renamed: {info.label}")

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from lookalike.commands import Handler, SharedOptions
 from lookalike.commands.concepts import _open, _text, _write_json
+from lookalike.core.words import counted
 
 
 def register(sub: argparse._SubParsersAction, opts: SharedOptions) -> dict[str, Handler]:
@@ -133,7 +134,7 @@ def cmd_tags(args: argparse.Namespace) -> int:
 
             own = {t.name.lower() for t in mine}
             auto += [TagCount(t, 0, 0, False) for t, n in learner.tags.counts() if t not in have and t not in own]
-        photos = engine.catalog.photo_count()
+        photos = engine.photo_count()
     if args.json:
         _write_json(
             [{"tag": t.name, "photos": t.photos, "user": t.user, "suggested": t.suggested} for t in (*mine, *auto)]
@@ -141,7 +142,7 @@ def cmd_tags(args: argparse.Namespace) -> int:
         return 0
     if not mine and not auto:
         print(
-            f"No tags yet ({photos} photos): `lookalike tag add NAME PHOTO...`; "
+            f"No tags yet ({counted(photos, 'photo')}): `lookalike tag add NAME PHOTO...`; "
             "`lookalike index` gives automatic tags as it indexes.",
             file=sys.stderr,
         )

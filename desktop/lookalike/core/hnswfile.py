@@ -619,22 +619,49 @@ class GraphFile:
         out = scores[internal]
         return labels, out[:, 0] if flat else out
 
-    def scan(self, query: np.ndarray, k: int, chunk_bytes: int = 16 * 2**20) -> tuple[np.ndarray, np.ndarray]:
+    def scan(
+        self, query: np.ndarray, k: int, chunk_bytes: int = 16 * 2**20, *, live_count: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Exact top ``k`` (labels, scores), unordered, in one sequential pass of small reads:
-        each chunk is scored where it lies (no copy of the vectors is made or kept)."""
+        each chunk is scored where it lies (no copy of the vectors is made or kept).
+
+        With the save's sums, only what the answer rests on is checked, not every record
+        (a CRC-32 of the whole file would cost several times the scan): the records of the
+        top ``k`` (a damaged vector that scores into it, a damaged label or mark there), that
+        every vector is of unit length (one damaged out of every answer), and that
+        ``live_count`` records are live (a photo marked deleted by damage would be silently
+        missing). Without sums, every record's structure is checked."""
         h = self.header
         q = np.asarray(query, np.float32).reshape(self.dim)
         best_l, best_s = np.zeros(0, np.int64), np.zeros(0, np.float32)
+        best_i = np.zeros(0, np.int64)
+        alive = 0
         for start, recs in read_records(self.path, h, chunk_bytes):
-            self._check(recs, start)
+            if self._sums is None:
+                self._check(recs, start)
             live = (recs[:, :4].view(np.uint32)[:, 0] & _DELETED) == 0
-            scores = recs[:, h.data_offset : h.data_offset + 4 * self.dim].view(np.float32) @ q
+            alive += int(live.sum())
+            vecs = recs[:, h.data_offset : h.data_offset + 4 * self.dim].view(np.float32)
+            # a vector damaged out of every answer (scoring hugely negative) would be missing
+            # silently: each must still be of unit length (nan fails the test too)
+            if (
+                self._sums is not None
+                and self._unit
+                and not (np.abs(np.einsum("ij,ij->i", vecs, vecs) - 1.0) <= 1e-3).all()
+            ):
+                raise GraphDamaged("a vector in the graph file is not of unit length")
+            scores = vecs @ q
             labels = recs[:, h.label_offset : h.label_offset + 8].view(np.uint64)[:, 0].astype(np.int64)
             best_l = np.concatenate([best_l, labels[live]])
             best_s = np.concatenate([best_s, scores[live]])
+            best_i = np.concatenate([best_i, start + np.flatnonzero(live)])
             if len(best_s) > k:
                 top = np.argpartition(-best_s, k - 1)[:k]
-                best_l, best_s = best_l[top], best_s[top]
+                best_l, best_s, best_i = best_l[top], best_s[top], best_i[top]
+        if self._sums is not None:
+            if live_count is not None and alive != live_count:
+                raise GraphDamaged("the graph file holds another number of live photos than saved")
+            self.records(best_i)  # GraphDamaged unless the records the answer comes from are the saved ones
         return best_l, best_s
 
     # -- search ---------------------------------------------------------------

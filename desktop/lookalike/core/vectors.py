@@ -393,7 +393,7 @@ class VectorIndex:
                     # A first search (a one-shot command's only one) scans the file in place;
                     # a process that searches again keeps the vectors as one array.
                     self._scanned = True
-                    ids, scores = self._file.scan(q[0], k)
+                    ids, scores = self._file.scan(q[0], k, live_count=self._count)
                     return _topk(ids, scores, k)
                 else:
                     ids, vecs = self._dense_matrix()

@@ -10,6 +10,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QListWidget, QMessageBox, QVBoxLayout, QWidget
 
 from lookalike import APP_NAME, __version__
+from lookalike.core.words import counted
 
 if TYPE_CHECKING:
     from lookalike.core.search import Failure
@@ -45,9 +46,7 @@ class FailuresDialog(QDialog):
         n = len(rows)
         lay.addWidget(
             QLabel(
-                f"{n:,} file{'s' if n != 1 else ''}{where} could not be read:"
-                if rows
-                else f"Every photo{where} could be read.",
+                f"{counted(n, 'file')}{where} could not be read:" if rows else f"Every photo{where} could be read.",
                 self,
             )
         )

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
+from lookalike.core.words import counted
 from lookalike.gui.dialogs import FailuresDialog
 from lookalike.gui.messages import Level, Notify
 from lookalike.gui.panels import FolderRow, FoldersPanel
@@ -91,7 +92,7 @@ class Folders(QObject):
 
     def confirm_remove(self, path: str) -> None:
         row = next((r for r in self.rows if r.path == path), None)
-        n = f"{row.photos:,} photos" if row is not None else "its photos"
+        n = counted(row.photos, "photo") if row is not None else "its photos"
         answer = QMessageBox.question(
             self.window,
             "Remove folder",

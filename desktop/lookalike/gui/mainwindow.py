@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from lookalike import APP_NAME
+from lookalike.core.words import counted
 from lookalike.gui import desktop, dialogs, icons
 from lookalike.gui.actions import WindowActions
 from lookalike.gui.folders import Folders
@@ -107,6 +108,9 @@ class MainWindow(QMainWindow):
             dismiss=self.banner.clear,
             show_photos=self.show_photos,
             choose_folder=lambda: self.folders.choose(),
+            selected_photos=self.selected_photos,
+            open_view=self.activate_view,
+            teach=self.teach,
         )
         self.splitter = QSplitter(Qt.Orientation.Horizontal, central)
         self.splitter.setChildrenCollapsible(False)
@@ -223,6 +227,18 @@ class MainWindow(QMainWindow):
         """The photo grid the user looked at last ("search" or "browse"): the one whose
         selection "the selected photos" means, also from another view (Concepts)."""
         return self._last_grid
+
+    def selected_photos(self) -> list[str]:
+        """The photos selected in the grid looked at last (see :attr:`last_grid`)."""
+        view = next((v for v in self.views if v.key == self._last_grid), None)
+        return view.selected_photos() if view is not None else []
+
+    def teach(self, paths: Sequence[str]) -> None:
+        """Teach a concept from ``paths`` in the Concepts view, and show it."""
+        view = next((v for v in self.views if isinstance(v, ConceptsView)), None)
+        if view is not None:
+            view.teach_from_selection(paths)
+            self.activate_view(view.key)
 
     def _show_content(self) -> None:
         """The current view; the welcome page in place of the home view while the library has no folders."""
@@ -376,7 +392,7 @@ class MainWindow(QMainWindow):
         for old, new in update.renamed:
             self.notify(Level.STATUS, f"Folder moved: {old} → {new}")
         if changed:
-            self.notify(Level.STATUS, f"Updated {changed:,} photo{'s' if changed != 1 else ''} changed on disk")
+            self.notify(Level.STATUS, f"Updated {counted(changed, 'photo')} changed on disk")
 
     def toggle_pause(self) -> None:
         if self.service.paused:

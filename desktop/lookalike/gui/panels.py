@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from lookalike.core.progress import Progress, Stage
+from lookalike.core.words import counted
 from lookalike.gui import icons
 from lookalike.gui.messages import Action, Level
 
@@ -102,7 +103,8 @@ class Banner(QFrame):
             f" border: 1px solid {border.name()}; border-radius: 6px; }}"
         )
         while self.actions_box.count():
-            w = self.actions_box.takeAt(0).widget()
+            item = self.actions_box.takeAt(0)
+            w = item.widget() if item is not None else None
             if w is not None:
                 w.hide()  # at once: deleteLater waits for the event loop
                 w.deleteLater()
@@ -172,9 +174,9 @@ def progress_counts(p: Progress) -> str:
         if p.rate > 0:
             parts.append(f"{_mb(p.rate)} MB/s")
     elif p.stage == Stage.SCAN and not p.total:
-        parts.append(f"{p.done:,} file{'s' if p.done != 1 else ''} found")
+        parts.append(f"{counted(p.done, 'file')} found")
     else:
-        parts.append(f"{p.done:,} / {p.total:,} photos" if p.total else f"{p.done:,} photos")
+        parts.append(f"{p.done:,} / {counted(p.total, 'photo')}" if p.total else counted(p.done, "photo"))
         if p.rate > 0:
             parts.append(f"{p.rate:,.1f}/s")
     if p.total and p.rate > 0:
@@ -374,7 +376,7 @@ class FoldersPanel(QFrame):
         for row in rows:
             it = QListWidgetItem(self._label(row))
             it.setData(Qt.ItemDataRole.UserRole, row.path)
-            tip = [row.path, f"{row.photos:,} photos indexed"]
+            tip = [row.path, f"{counted(row.photos, 'photo')} indexed"]
             if row.failures:
                 tip.append(f"{row.failures:,} could not be read (double-click to see why)")
             if not row.online:
@@ -399,7 +401,7 @@ class FoldersPanel(QFrame):
 
     def _label(self, row: FolderRow) -> str:
         name = os.path.basename(row.path.rstrip(os.sep)) or row.path
-        counts = f"{row.photos:,} photo{'s' if row.photos != 1 else ''}"
+        counts = counted(row.photos, "photo")
         if row.failures:
             counts += f" · {row.failures:,} unreadable"
         if not row.online:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 from PySide6.QtCore import QRectF, QSize, Qt, Signal
@@ -224,7 +225,7 @@ class PreviewDialog(QDialog):
             (Qt.Key.Key_Right, self.next),
             (Qt.Key.Key_PageUp, self.previous),
             (Qt.Key.Key_PageDown, self.next),
-            (Qt.Key.Key_Space, self.next),
+            (Qt.Key.Key_Space, self.close),  # Space opened it from the grid: Space closes it
             (Qt.Key.Key_Backspace, self.previous),
         ):
             sc = QShortcut(QKeySequence(key), self)
@@ -269,8 +270,8 @@ class PreviewDialog(QDialog):
             load_preview_image,
             path,
             name="preview",
-            on_success=lambda img, p=path: self._on_loaded(p, img),
-            on_failure=lambda f, p=path: self._on_failed(p, f),
+            on_success=functools.partial(self._on_loaded, path),
+            on_failure=functools.partial(self._on_failed, path),
         )
         self.row_changed.emit(row)
 

@@ -61,6 +61,8 @@ class SearchField(QLineEdit):
         self._marked: tuple[int, int] | None = None
         # Called on Ctrl+V: returns True if it used the clipboard (a photo), else the text is pasted.
         self.paste_filter: Callable[[], bool] | None = None
+        # Called on Tab: returns True if it took the focus (the result grid), else Tab moves on.
+        self.tab_to: Callable[[], bool] | None = None
         self.textEdited.connect(lambda _t: self.clear_mark())
 
     def mark(self, start: int, length: int) -> None:
@@ -89,12 +91,19 @@ class SearchField(QLineEdit):
         ]
         QCoreApplication.sendEvent(self, QInputMethodEvent("", attrs))
 
+    def focusNextPrevChild(self, next: bool) -> bool:
+        """Tab: to ``tab_to``'s widget (the result grid) when it takes the focus."""
+        if next and self.tab_to is not None and self.tab_to():
+            return True
+        return super().focusNextPrevChild(next)
+
     def keyPressEvent(self, event) -> None:
         if event.matches(QKeySequence.StandardKey.Paste) and self.paste_filter is not None and self.paste_filter():
             event.accept()
             return
         completer = self.completer()
-        popup_open = completer is not None and completer.popup().isVisible()
+        popup = completer.popup() if completer is not None else None
+        popup_open = popup is not None and popup.isVisible()
         if not popup_open:
             if event.key() == Qt.Key.Key_Down and not event.modifiers():
                 self.down_requested.emit()

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QStatusBar, QToolButton, QWidget
 
+from lookalike.core.words import counted
 from lookalike.gui import icons
 
 if TYPE_CHECKING:
@@ -24,7 +25,7 @@ def model_text(status: LibraryStatus | None, loading: bool = False) -> str:
 
 def library_text(status: LibraryStatus) -> str:
     photos, folders = status.photos, status.folders
-    text = f"{photos:,} photo{'s' if photos != 1 else ''} in {folders} folder{'s' if folders != 1 else ''}"
+    text = f"{counted(photos, 'photo')} in {counted(folders, 'folder')}"
     if status.failures:
         text += f" · {status.failures:,} unreadable"
     return text

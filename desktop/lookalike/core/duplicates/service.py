@@ -218,10 +218,10 @@ class Duplicates:
                 (group.kind.value, " ".join(group.hashes), time.time()),
             )
 
+    @_writes("remember a keeper")
     def choose_keeper(self, group: DuplicateGroup, member: Member) -> DuplicateGroup:
         """The user's keeper of a group (a click on its card): remembered, it wins over every
         rule while it is in a group; the others of the group stop being chosen."""
-        self._need_writer("remember a keeper")
         if member.photo_id not in {m.photo_id for m in group.members}:
             raise LookalikeError(f"{member.path} is not in this group")
         with self.catalog.transaction() as conn:

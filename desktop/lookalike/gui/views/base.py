@@ -27,10 +27,12 @@ class PhotoSet:
     title: str  # shown above the grid: "Alice", "3 near duplicates"
     photos: tuple[ResultItem, ...]
     scored: bool = False  # True: the items' scores mean something and are shown on the tiles
+    query: str = ""  # the query that finds them ("@alice"), put in the query field in place of the old one
 
     @classmethod
-    def of_paths(cls, title: str, paths: Sequence[str]) -> PhotoSet:
-        return cls(title, tuple(ResultItem(rank=i + 1, path=p, score=0.0) for i, p in enumerate(paths)))
+    def of_paths(cls, title: str, paths: Sequence[str], *, query: str = "") -> PhotoSet:
+        items = tuple(ResultItem(rank=i + 1, path=p, score=0.0) for i, p in enumerate(paths))
+        return cls(title, items, query=query)
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,11 @@ class ViewContext:
     dismiss: Callable[[str], None]  # take back the banner message of that key, if it still shows
     show_photos: Callable[[PhotoSet], None]  # show photos in the result grid (switches to it)
     choose_folder: Callable[[], None]  # ask the person for a folder to add
+    # "The selected photos": the selection of the photo grid looked at last (search or
+    # browse), also when asked from another view; a selection left in the other grid is not.
+    selected_photos: Callable[[], list[str]]
+    open_view: Callable[[str], None]  # bring the view of this key to the front
+    teach: Callable[[Sequence[str]], None]  # teach a concept from these photos (asks its name), in Concepts
 
 
 class View(QWidget):
@@ -80,6 +87,10 @@ class View(QWidget):
     def menu_actions(self) -> Sequence[QAction | None]:
         """Actions for a menu named after the view (None: a separator)."""
         return ()
+
+    def selected_photos(self) -> list[str]:
+        """The paths of the photos selected in this view's grid (a view without one: none)."""
+        return []
 
     def activated(self) -> None:
         """The view was brought to the front."""

@@ -36,6 +36,7 @@ from PySide6.QtWidgets import (
 
 from lookalike.core.browse import BrowseColumns, BrowseItem, month_title
 from lookalike.core.query import KINDS, Filter, FilterKey, Query, Shape
+from lookalike.core.words import counted
 from lookalike.gui import desktop
 from lookalike.gui.messages import Level
 from lookalike.gui.views.base import View, ViewContext
@@ -228,6 +229,15 @@ class BrowseGrid(QListView):
 # ----------------------------------------------------------------- filter chips
 
 
+def _span(titles: Sequence[str]) -> str:
+    """The years the month titles ("June 2024", newest first) cover: " from 2007 to 2026", " in 2024"."""
+    years = [t.rpartition(" ")[2] for t in titles]
+    if not years:
+        return ""
+    first, last = years[-1], years[0]
+    return f" in {first}" if first == last else f" from {first} to {last}"
+
+
 def _this_year() -> int:
     return time.localtime().tm_year
 
@@ -326,7 +336,8 @@ class FilterBar(QWidget):
 
     def _show(self) -> None:
         while self.chips.count():
-            w = self.chips.takeAt(0).widget()
+            item = self.chips.takeAt(0)
+            w = item.widget() if item is not None else None
             if w is not None:
                 w.deleteLater()
         for f in self._filters:
@@ -396,11 +407,7 @@ class BrowsePanel(QWidget):
         self._context_menu = menu
 
     def _teach_concept(self) -> None:
-        frame = self.window()
-        view = next((v for v in getattr(frame, "views", []) if v.key == "concepts"), None)
-        if view is not None:
-            view.teach_from_selection(self.grid.selected_paths())
-            frame.activate_view(view.key)
+        self.context.teach(self.grid.selected_paths())
 
     def show_query(self, query: Query | None, note: str = "") -> None:
         """List the photos ``query`` (filters, people, concepts; None: everything) allows."""
@@ -425,8 +432,7 @@ class BrowsePanel(QWidget):
             self.choices_loaded.emit(choices)
             self.context.thumbnails.forget()
             self.model.set_rows(items)
-            months = len(items.titles)
-            self.count_label.setText(f"{len(items.columns):,} photos in {months:,} months{note}, newest first")
+            self.count_label.setText(f"{counted(len(items.columns), 'photo')}{_span(items.titles)}{note}, newest first")
 
         def failed(failure: JobFailure) -> None:
             self.count_label.setText("")
@@ -463,6 +469,9 @@ class BrowseView(View):
     @property
     def grid(self) -> BrowseGrid:
         return self.panel.grid
+
+    def selected_photos(self) -> list[str]:
+        return self.grid.selected_paths()
 
     @property
     def model(self) -> BrowseModel:

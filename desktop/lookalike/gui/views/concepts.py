@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from lookalike.core.words import counted
 from lookalike.gui.messages import Level, failure_text
 from lookalike.gui.results import ResultItem
 from lookalike.gui.views.base import PhotoSet, View, ViewContext
@@ -61,6 +62,18 @@ def _tile(img: QImage | None, mark: str = "") -> QIcon:
         p.drawText(0, 0, 26, 22, Qt.AlignmentFlag.AlignCenter, mark)
     p.end()
     return QIcon(pix)
+
+
+# How each way of learning reads to a person (core.learning.Method), not its name.
+_METHOD_WORDS = {
+    "centroid": "found by likeness to your examples",
+    "probe": "learned from your examples and the photos marked not",
+    "metric": "learned from your examples and the photos marked not, with more care",
+}
+
+
+def _method_words(method: str | None) -> str:
+    return _METHOD_WORDS.get(method or "", "not learned yet")
 
 
 class PhotoStrip(QListWidget):
@@ -199,7 +212,7 @@ class ConceptsView(View):
             self.list.clear()
             for info in infos:
                 more = f" \u00b7 {info.suggested:,} more may be" if info.suggested else ""
-                item = QListWidgetItem(f"{info.name}\n{info.photos:,} photos{more}")
+                item = QListWidgetItem(f"{info.name}\n{counted(info.photos, 'photo')}{more}")
                 item.setData(NameRole, info.name)
                 self.list.addItem(item)
             self.list.blockSignals(False)
@@ -245,8 +258,8 @@ class ConceptsView(View):
         if info.name != self._current:
             return
         self.heading.setText(
-            f"<span style='font-size:16pt'><b>{info.name}</b></span> &nbsp; {tagged:,} photos tagged"
-            f" &middot; {info.counter_examples} not &middot; learned by {info.method or '-'}"
+            f"<span style='font-size:16pt'><b>{info.name}</b></span> &nbsp; {counted(tagged, 'photo')} tagged"
+            f" &middot; {info.counter_examples} not &middot; {_method_words(info.method)}"
         )
         self.examples.set_photos(
             [(os.fspath(e.path), e.path.name, "" if e.right else "\u2715") for e in examples if e.photo_id is not None]
@@ -274,18 +287,7 @@ class ConceptsView(View):
     def _grid_selection(self) -> list[str]:
         """The photos selected in the grid the user looked at last (search or browse): a
         selection left behind in the other grid is not part of it."""
-        frame = self.window()
-        grid = getattr(frame, "last_grid", None)
-        paths: list[str] = []
-        for view in getattr(frame, "views", []):
-            if grid is not None and view.key != grid:
-                continue
-            if view.key == "search":
-                rv, model = view.results_view, view.results_model
-                paths += [model.item(r).path for r in rv.selected_rows() if model.item(r) is not None]
-            elif view.key == "browse":
-                paths += view.grid.selected_paths()
-        return list(dict.fromkeys(paths))
+        return list(dict.fromkeys(self.context.selected_photos()))
 
     def teach_from_selection(self, paths: Sequence[str] | None = None) -> None:
         """Ask a name and teach a concept from ``paths`` (default: the photos selected in the
@@ -298,7 +300,9 @@ class ConceptsView(View):
             paths = list(picked)
         if not paths:
             return
-        name, ok = QInputDialog.getText(self, "Add tag", f"Tag these {len(paths)} photos:")
+        name, ok = QInputDialog.getText(
+            self, "Add tag", f"Tag these {counted(len(paths), 'photo')}:" if len(paths) != 1 else "Tag this photo:"
+        )
         if ok and name.strip():
             self.teach(name.strip(), paths)
 
@@ -314,7 +318,7 @@ class ConceptsView(View):
 
         def done(value) -> None:
             info, added = value
-            self.context.notify(Level.STATUS, f"{info.name}: {added:,} photo{'s' if added != 1 else ''} tagged")
+            self.context.notify(Level.STATUS, f"{info.name}: {counted(added, 'photo')} tagged")
             self.refresh(select=info.name)
 
         self.service.submit(work, done, self._failed, write=True, name="teach")

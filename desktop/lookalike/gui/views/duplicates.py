@@ -33,13 +33,15 @@ from PySide6.QtWidgets import (
 )
 
 from lookalike.core.duplicates.finding import DuplicateKind
+from lookalike.core.words import counted
 from lookalike.gui.messages import Level
 from lookalike.gui.views.base import View, ViewContext
-from lookalike.gui.workers import JobFailure, JobRunner
+from lookalike.gui.workers import JobFailure
 
 if TYPE_CHECKING:
     from lookalike.core.duplicates.service import DuplicateGroup, Member
     from lookalike.core.duplicates.trash import TrashReport, UndoReport
+    from lookalike.core.search import SearchEngine
 
 log = logging.getLogger(__name__)
 
@@ -166,7 +168,7 @@ class GroupCard(QFrame):
         head = QHBoxLayout()
         saving = sum(m.size for m in group.others)
         title = QLabel(
-            f"<b>{KIND_TITLES[group.kind]}</b> · {len(group.members)} photos · "
+            f"<b>{KIND_TITLES[group.kind]}</b> · {counted(len(group.members), 'photo')} · "
             f"keeping the suggestion frees {_bytes(saving)}",
             self,
         )
@@ -208,7 +210,6 @@ class DuplicatesView(View):
         self._busy = False
         self._stale = True
         self._can_undo = False
-        self._jobs = JobRunner(1, "lookalike-duplicates", self)
 
         outer = QVBoxLayout(self)
         outer.setContentsMargins(16, 12, 16, 12)
@@ -239,15 +240,15 @@ class DuplicatesView(View):
         self.summary = QLabel("", self)
         self.summary.setStyleSheet("color: #444;")
         outer.addWidget(self.summary)
-        self.scroll = QScrollArea(self)
-        self.scroll.setWidgetResizable(True)
-        self.scroll.setFrameShape(QFrame.Shape.NoFrame)
-        self.inner = QWidget(self.scroll)
+        self.scroll_area = QScrollArea(self)
+        self.scroll_area.setWidgetResizable(True)
+        self.scroll_area.setFrameShape(QFrame.Shape.NoFrame)
+        self.inner = QWidget(self.scroll_area)
         self.list = QVBoxLayout(self.inner)
         self.list.setSpacing(12)
         self.list.addStretch(1)
-        self.scroll.setWidget(self.inner)
-        outer.addWidget(self.scroll, 1)
+        self.scroll_area.setWidget(self.inner)
+        outer.addWidget(self.scroll_area, 1)
         self.more_button = QPushButton("Show more groups", self)
         self.more_button.clicked.connect(self._show_more)
         self.more_button.hide()
@@ -282,8 +283,7 @@ class DuplicatesView(View):
         return tuple(k for k, box in self.kind_boxes.items() if box.isChecked())
 
     def refresh(self) -> None:
-        engine = self.service.engine if self.service.is_open else None
-        if engine is None or self._busy:
+        if not self.service.is_open or self._busy:
             return
         kinds = self.kinds()
         if not kinds:
@@ -292,13 +292,13 @@ class DuplicatesView(View):
         self._stale = False
         self.summary.setText("Looking for duplicates…")
 
-        def work() -> tuple[list[DuplicateGroup], bool]:
+        def work(engine: SearchEngine) -> tuple[list[DuplicateGroup], bool]:
             dups = self._duplicates(engine)
             return dups.groups(kinds), dups.can_undo()
 
         self._run(work, lambda value: self._show_groups(*value), "find duplicates")
 
-    def _duplicates(self, engine: Any) -> Any:
+    def _duplicates(self, engine: SearchEngine) -> Any:
         from lookalike.core.duplicates.service import Duplicates
 
         return Duplicates(engine)
@@ -315,7 +315,7 @@ class DuplicatesView(View):
         n = sum(len(g.others) for g in self.groups)
         saving = sum(m.size for g in self.groups for m in g.others)
         self.summary.setText(
-            f"{len(self.groups)} groups; keeping every suggestion moves {n} photos ({_bytes(saving)}) to the trash."
+            f"{counted(len(self.groups), 'group')}; keeping every suggestion moves {counted(n, 'photo')} ({_bytes(saving)}) to the trash."
             if self.groups
             else "No duplicates found."
         )
@@ -355,7 +355,7 @@ class DuplicatesView(View):
         answer = QMessageBox.question(
             self,
             "Move to the trash",
-            f"Move {photos} photos ({_bytes(size)}) to the trash?\n\n"
+            f"Move {counted(photos, 'photo')} ({_bytes(size)}) to the trash?\n\n"
             "The photo marked KEEP stays in each group. You can undo this while they are in the trash.",
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
             QMessageBox.StandardButton.Cancel,
@@ -364,17 +364,18 @@ class DuplicatesView(View):
 
     def trash_groups(self, groups: Sequence[DuplicateGroup]) -> None:
         groups = list(groups)
-        engine = self.service.engine
-        if not groups or engine is None or self._busy or self._indexing():
+        if not groups or not self.service.is_open or self._busy or self._indexing():
             return
         others = [m for g in groups for m in g.others]
         if not self.confirm_trash(len(others), sum(m.size for m in others)):
             return
-        self._run(lambda: self._duplicates(engine).trash_others(groups), self._trashed, "move photos to the trash")
+        self._run(
+            lambda engine: self._duplicates(engine).trash_others(groups), self._trashed, "move photos to the trash"
+        )
 
     def _trashed(self, report: TrashReport) -> None:
         moved, left = len(report.moved), len(report.left)
-        text = f"Moved {moved} photos to the trash."
+        text = f"Moved {counted(moved, 'photo')} to the trash."
         if left:
             text += f" {left} left in place: " + "; ".join(f"{x.path.name}: {x.reason}" for x in report.left[:3])
         self.context.notify(
@@ -385,18 +386,17 @@ class DuplicatesView(View):
 
     def keep_groups(self, groups: Sequence[DuplicateGroup]) -> None:
         groups = list(groups)
-        engine = self.service.engine
-        if not groups or engine is None or self._busy:
+        if not groups or not self.service.is_open or self._busy:
             return
 
-        def work() -> int:
+        def work(engine: SearchEngine) -> int:
             dups = self._duplicates(engine)
             for g in groups:
                 dups.keep_all(g)
             return len(groups)
 
         def done(n: int) -> None:
-            self.context.notify(Level.STATUS, f"Kept {n} groups as they are; they will not be listed again.")
+            self.context.notify(Level.STATUS, f"Kept {counted(n, 'group')} as they are; they will not be listed again.")
             kept = {id(g) for g in groups}
             self._show_groups([g for g in self.groups if id(g) not in kept])
 
@@ -404,27 +404,27 @@ class DuplicatesView(View):
 
     def choose_keeper(self, group: DuplicateGroup, member: Member) -> None:
         """Keep this photo of the group instead of the suggestion (remembered in the catalog)."""
-        engine = self.service.engine
-        if engine is None or self._busy or member.photo_id == group.keep.photo_id:
+        if not self.service.is_open or self._busy or member.photo_id == group.keep.photo_id:
             return
 
         def done(new: DuplicateGroup) -> None:
             self._show_groups([new if g is group else g for g in self.groups])
             self.context.notify(Level.STATUS, f"Keeping {member.path.name} in its group.")
 
-        self._run(lambda: self._duplicates(engine).choose_keeper(group, member), done, "choose the photo to keep")
+        self._run(
+            lambda engine: self._duplicates(engine).choose_keeper(group, member), done, "choose the photo to keep"
+        )
 
     def undo(self) -> None:
-        engine = self.service.engine
-        if engine is None or self._busy or self._indexing():
+        if not self.service.is_open or self._busy or self._indexing():
             return
-        self._run(lambda: self._duplicates(engine).undo(), self._undone, "undo the trash")
+        self._run(lambda engine: self._duplicates(engine).undo(), self._undone, "undo the trash")
 
     def _undone(self, report: UndoReport) -> None:
         if report.run_id is None:
             self.context.notify(Level.INFO, "Nothing to undo: no photos of a trash run are still in the trash.")
         else:
-            text = f"Put back {len(report.restored)} photos."
+            text = f"Put back {counted(len(report.restored), 'photo')}."
             if report.failed:
                 text += " Not put back: " + "; ".join(f"{x.path.name}: {x.reason}" for x in report.failed[:3])
             self.context.notify(Level.WARNING if report.failed else Level.INFO, text, key="duplicates")
@@ -439,7 +439,12 @@ class DuplicatesView(View):
             return True
         return False
 
-    def _run(self, work: Callable[[], Any], done: Callable[[Any], None], what: str) -> None:
+    def _run(self, work: Callable[[SearchEngine], Any], done: Callable[[Any], None], what: str) -> None:
+        """Run ``work(engine)`` on the service's write queue: finding duplicates writes
+        fingerprints and recovers an interrupted trash run, and trash, keep and undo change
+        the library, so all of it waits for the window's indexing run in progress and no run of
+        the window's starts while it works. (Duplicates takes the writer lock itself where it
+        writes: finding still works while another Lookalike writes.)"""
         self._busy = True
         self._update_buttons()
 
@@ -453,7 +458,8 @@ class DuplicatesView(View):
             if self._stale and self.isVisible():  # an action changed the library: list again
                 self.refresh()
 
-        self._jobs.submit(work, on_success=done, on_failure=failed, on_finished=finished, name=what)
+        if not self.service.submit(work, done, failed, write=True, lock=False, name=what, on_finished=finished):
+            finished()
 
     def _update_buttons(self) -> None:
         idle = not self._busy

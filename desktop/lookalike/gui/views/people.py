@@ -12,7 +12,9 @@ setting that turns People off (which deletes every face record).
 
 from __future__ import annotations
 
+import functools
 import logging
+import re
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +35,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from lookalike.core.words import counted
 from lookalike.gui.messages import Level
 from lookalike.gui.views.base import PhotoSet, View, ViewContext
 from lookalike.gui.workers import JobFailure
@@ -97,6 +100,15 @@ class PeopleList(QListWidget):
         event.ignore()  # never reorder: the order is named first, then largest
         if target is not None and source is not None and target is not source:
             self.merge_requested.emit(int(source.data(PersonRole)), int(target.data(PersonRole)))
+
+
+def person_query(person_id: int, name: str | None) -> str:
+    """The query that finds a person's photos: ``@alice``, ``@"Aunt May"``, or ``@12`` unnamed."""
+    if not name or '"' in name:
+        return f"@{person_id}"
+    if re.fullmatch(r"[\w.-]+", name):
+        return f"@{name}"
+    return f'@"{name}"'
 
 
 class PeopleView(View):
@@ -205,7 +217,7 @@ class PeopleView(View):
             item = QListWidgetItem(QIcon(round_face(self.crops.get(info.cover_face or -1), FACE)), person_text(info))
             item.setData(PersonRole, info.id)
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsEditable | Qt.ItemFlag.ItemIsDragEnabled)
-            tip = f"{info.label}: {info.faces} faces in {len(info.photos)} photos"
+            tip = f"{info.label}: {counted(info.faces, 'face')} in {counted(len(info.photos), 'photo')}"
             if info.suggestions:
                 tip += f"; {info.suggestions} more may be them (select to confirm)"
             if info.hidden:
@@ -222,7 +234,7 @@ class PeopleView(View):
             self.summary.setText("No people yet: faces are found while photos are indexed.")
         else:
             self.summary.setText(
-                f"{len(self.people)} people ({named} named). Click a face for their photos; drag one person onto "
+                f"{counted(len(self.people), 'person')} ({named} named). Click a face for their photos; drag one person onto "
                 "another to merge; right-click to rename, hide or name."
             )
         self._load_crops([p.cover_face for p in self.people if p.cover_face and p.cover_face not in self.crops])
@@ -288,12 +300,13 @@ class PeopleView(View):
         """The person's photos in the result grid."""
         info = self.person_info(person_id)
         if info is not None:
-            self.context.show_photos(PhotoSet.of_paths(info.label, [str(p) for p in info.photos]))
+            paths = [str(p) for p in info.photos]
+            self.context.show_photos(PhotoSet.of_paths(info.label, paths, query=person_query(info.id, info.name)))
 
     def _show_faces(self, person_id: int) -> None:
         def work(engine: Any) -> tuple[list, list]:
-            store = engine.people().store
-            return store.faces_of_person(person_id), store.suggestions_for(person_id)
+            people = engine.people()
+            return people.faces_of_person(person_id), people.suggestions_for(person_id)
 
         def shown(value: tuple[list, list]) -> None:
             faces, suggested = value
@@ -329,7 +342,7 @@ class PeopleView(View):
         merge = menu.addMenu("Merge into")
         for other in self.people:
             if other.id != info.id:
-                merge.addAction(other.label, lambda o=other.id: self.ask_merge(info.id, o))
+                merge.addAction(other.label, functools.partial(self.ask_merge, info.id, other.id))
         merge.setEnabled(len(self.people) > 1)
         menu.addSeparator()
         if info.hidden:
@@ -376,7 +389,7 @@ class PeopleView(View):
             self,
             "Merge people",
             f"{source.label} and {target.label} are the same person?\n\n"
-            f"{source.label}'s {source.faces} faces join {target.label}.",
+            f"{source.label}'s {counted(source.faces, 'face')} join {target.label}.",
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
             QMessageBox.StandardButton.Yes,
         )
