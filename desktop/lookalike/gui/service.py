@@ -27,7 +27,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, TypeVar
@@ -106,6 +106,8 @@ class SearchOutcome:
     request: SearchRequest
     results: tuple[ResultItem, ...]  # best first
     seconds: float
+    matches: int = -1  # how many results the answer says match (-1: the results carry no answer)
+    note: str = ""  # why none matches, when none does
 
 
 @dataclass(frozen=True)
@@ -159,6 +161,25 @@ def default_open(config: EngineConfig, writer: bool) -> SearchEngine:
             config.library, model=config.model, model_file=config.model_file, device=config.device, create=True
         )
     return SearchEngine.open(config.library, model=config.model, model_file=config.model_file, device=config.device)
+
+
+def _answered(engine: SearchEngine, query: Query, k: int) -> tuple[list, int, str]:
+    """A search's answer (:meth:`SearchEngine.answer`) over its own few candidates, then the
+    rest of the ``k`` best by plain score, none of them matches: the "kinds" rule re-ranks
+    each candidate through the offline classifier, so it judges the best
+    :data:`lookalike.core.answer.CANDIDATES` at most, not all ``k``."""
+    ans = engine.answer(query)
+    if ans.rule == "chosen":  # filters, people: every photo they choose is the answer, no re-ranking
+        ans = engine.answer(query, k=k)
+        return list(ans.results), ans.matches, ans.note
+    results = list(ans.results)
+    if len(results) >= k:
+        return results[:k], ans.matches, ans.note
+    seen = {r.photo_id for r in results}
+    vec = engine.embed(query) if query.has_vector_terms else None
+    rest = [r for r in engine.search(query, k=k, vector=vec) if r.photo_id not in seen]
+    results += [replace(r, match=False, confidence=None) for r in rest[: k - len(results)]]
+    return results, ans.matches, ans.note
 
 
 def _folder_rows(engine: SearchEngine) -> tuple[FolderRow, ...]:
@@ -273,14 +294,16 @@ class LibraryService(QObject):
 
             try:
                 engine = self._open_engine(config, True)
-                read_only, message = False, ""
-                if not engine.library.writer:  # opened on demand: is another process writing now?
-                    message = engine.library.holder() or ""
+                read_only, locked = False, ""
             except LibraryLockedError as exc:
                 engine = self._open_engine(config, False)
-                read_only, message = True, str(exc)
+                read_only, locked = True, str(exc)
             try:
-                return engine, OpenOutcome(engine.status(), _folder_rows(engine), read_only, message)
+                status = engine.status()
+                message = locked
+                if not read_only and not status.writer:  # opened on demand: is another process writing now?
+                    message = status.holder or ""
+                return engine, OpenOutcome(status, _folder_rows(engine), read_only, message)
             except BaseException:
                 engine.close()
                 raise
@@ -439,12 +462,15 @@ class LibraryService(QObject):
 
                 raise LookalikeError("The library is still opening; try again in a moment.")
             t0 = time.perf_counter()
-            results = engine.search(req.query, k=req.k)
+            results, matches, note = _answered(engine, req.query, req.k)
             seconds = time.perf_counter() - t0
             matched = engine.text_matches(req.query, [r.photo_id for r in results])  # a text: search's lines
             # Converted here, so the GUI thread only swaps the list in.
-            items = tuple(ResultItem.from_result(r, " | ".join(matched.get(r.photo_id, ()))) for r in results)
-            outcome = SearchOutcome(req, items, seconds)
+            items = tuple(
+                ResultItem.from_result(r, " | ".join(matched.get(r.photo_id, ())), rank=n)
+                for n, r in enumerate(results, 1)
+            )
+            outcome = SearchOutcome(req, items, seconds, matches, note)
             _return_free_heap()
             return outcome
 
