@@ -283,11 +283,11 @@ def tag_pictures(window, folder: Path, shot, pump) -> int:
     pump(60, lambda: view.list.count() == 1 and view.offered.count() >= 1)
     pump(2)
     shot("tags-2-review")
-    view.offered.item(0).setSelected(True)
-    view.mark_selected(True)
-    pump(30, lambda: "3 photos tagged" in view.heading.text())
+    view.offered.item(0).setSelected(True)  # the nearest is not the cat: rejected, never suggested again
+    view.mark_selected(False)
+    pump(30, lambda: "1 not" in view.heading.text())
     pump(2)
-    shot("tags-3-accepted")
+    shot("tags-3-rejected")
     window.activate_view("search")
     sv.open_preview(0)
     preview = sv.preview

@@ -18,6 +18,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from lookalike import __version__
 from lookalike.core.errors import DiskFullError, LookalikeError, QueryError, UsageError
@@ -258,7 +259,7 @@ def cmd_index(args) -> int:
     try:
         engine = _open_engine(args, writer=True, create=True)
         with engine:
-            if not args.paths and not engine.catalog.folders():
+            if not args.paths and not engine.folders():
                 raise UsageError("Name at least one folder to index: lookalike index PATH")
             if args.library is None and (args.model or args.model_file):
                 # a new model's library: taught concepts and decisions about people come along
@@ -494,7 +495,7 @@ class _ProgressBar:
 
     def __init__(self, disabled: bool = False) -> None:
         self.disabled = disabled or not sys.stderr.isatty()
-        self._progress = None
+        self._progress: Any = None  # a rich Progress while shown (rich loads only then)
         self._tasks: dict[str, int] = {}
 
     def __enter__(self):

@@ -66,12 +66,15 @@ def make_window(qtbot):
     """Open the window the way ``lookalike`` does (services, window, start); closed after the test."""
     windows = []
 
-    def make(wait_open: bool = True, **kwargs):
+    def make(wait_open: bool = True, weaker_shown: bool = True, **kwargs):
+        """``weaker_shown``: the grid shows every ranked result, not only the answer's matches
+        (the user's "Show weaker results"; the tests of ranking look at the whole list)."""
         from lookalike import app as appmod
 
         appmod.ensure_application()
         services = appmod.build_services(**kwargs)
         window = appmod.build_window(services)
+        window.search_view.results_model.set_weaker_shown(weaker_shown)
         qtbot.addWidget(window)
         window.show()
         window.start()

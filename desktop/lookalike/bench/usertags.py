@@ -33,7 +33,15 @@ TRIALS = 10
 BACKGROUND = 256
 #: Tags that name a kind of picture rather than a subject a person tags.
 NOT_SUBJECTS = frozenset({"outdoor", "indoor", "close-up", "art", "text", "landscape"})
-ROWS = ("chosen (leave-one-out)", "centroid", "probe", "metric", "text query", "after one review (next 10)")
+ROWS = (
+    "chosen (leave-one-out)",
+    "centroid",
+    "probe",
+    "metric",
+    "text query",
+    "chosen + the tag's name as text",
+    "after one review (next 10)",
+)
 
 
 def _p10(scores: np.ndarray, relevant: np.ndarray) -> float:
@@ -57,6 +65,9 @@ def run_subject(vectors, members, excluded, text_vec, n, rng, trials=TRIALS) -> 
             acc[str(m)].append(_p10(scored[m], relevant))
         acc["chosen (leave-one-out)"].append(_p10(scored[pick], relevant))
         acc["text query"].append(_p10(vectors[rest] @ text_vec, relevant))
+        # what the photos teach plus the tag's own word, equal weights (not tuned on this pool)
+        both = train(pick, data).direction + text_vec
+        acc["chosen + the tag's name as text"].append(_p10(vectors[rest] @ (both / np.linalg.norm(both)), relevant))
         # one review: first ten accepted (right) or rejected (wrong), learned again (same method)
         first = np.argsort(-scored[pick], kind="stable")[:10]
         right, wrong = rest[first[relevant[first]]], rest[first[~relevant[first]]]
@@ -82,7 +93,12 @@ def measure(work: Path, say: Callable[[str], None], trials: int = TRIALS, seed: 
     pool = tagcal.pip_labelled(work) + tagcal.fetch(cache, say)
     items = [it for it, _ in pool]
     enc = load_encoder("offline")
-    vectors = tagcal.encode([p for _, p in pool], enc)
+    saved = work / "usertags-vectors.npy"  # the pool's vectors, kept between runs of the same pool
+    if saved.is_file() and np.load(saved).shape[0] == len(pool):
+        vectors = np.load(saved)
+    else:
+        vectors = tagcal.encode([p for _, p in pool], enc)
+        np.save(saved, vectors)
     rng = np.random.default_rng(seed)
     rows = []
     for tag in T.TAG_NAMES:

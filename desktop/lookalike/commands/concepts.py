@@ -168,7 +168,7 @@ def _show(args: argparse.Namespace) -> int:
         info = concepts.get(args.name)
         examples = concepts.examples(info.name)
         ranked = concepts.ranked(info.name, k=args.k) if info.method else []
-        rows = engine.catalog.photos_by_ids([i for i, _ in ranked])
+        rows = engine.photos([i for i, _ in ranked])
     best = [(rows[i].path, s) for i, s in ranked if i in rows]
     if args.json:
         _write_json(

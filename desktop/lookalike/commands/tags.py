@@ -134,7 +134,7 @@ def cmd_tags(args: argparse.Namespace) -> int:
 
             own = {t.name.lower() for t in mine}
             auto += [TagCount(t, 0, 0, False) for t, n in learner.tags.counts() if t not in have and t not in own]
-        photos = engine.catalog.photo_count()
+        photos = engine.photo_count()
     if args.json:
         _write_json(
             [{"tag": t.name, "photos": t.photos, "user": t.user, "suggested": t.suggested} for t in (*mine, *auto)]

@@ -26,9 +26,17 @@ from lookalike.core.store.library import Library, ModelRecord
 
 if TYPE_CHECKING:
     from lookalike.core.encoders.base import Encoder
+    from lookalike.core.encoders.offline_text import OfflineTextEncoder
     from lookalike.core.faces import People
+    from lookalike.core.faces.people import PersonSelection
+    from lookalike.core.index.indexer import IndexReport
     from lookalike.core.learning.learner import Learner
+    from lookalike.core.search.answer import Answer
+    from lookalike.core.search.browse import BrowseColumns, BrowseItem
+    from lookalike.core.search.query import Query
+    from lookalike.core.store.catalog import Catalog, PhotoRow
     from lookalike.core.store.vectors import VectorIndex
+    from lookalike.core.text.store import PhotoText
 
 log = logging.getLogger(__name__)
 
@@ -179,8 +187,20 @@ class SearchEngine:
         self.close()
 
     @property
-    def catalog(self):
+    def catalog(self) -> Catalog:
         return self.library.catalog
+
+    @property
+    def path(self) -> Path:
+        """The library's folder."""
+        return self.library.path
+
+    def photo_count(self) -> int:
+        return self.catalog.photo_count()
+
+    def photos(self, ids: Sequence[int]) -> dict[int, PhotoRow]:
+        """The library's records of these photos, by id (ids not in the library left out)."""
+        return self.catalog.photos_by_ids(ids)
 
     # -- the model ----------------------------------------------------------
 
@@ -197,7 +217,7 @@ class SearchEngine:
 
         return pick_device(self.device_request)
 
-    def encoder(self, progress: ProgressCallback | None = None, cancel: CancelToken | None = None):
+    def encoder(self, progress: ProgressCallback | None = None, cancel: CancelToken | None = None) -> Encoder:
         """The encoder, loaded on first use; checked against the library's record."""
         with self._encoder_lock:
             if self._encoder is None:
@@ -218,7 +238,7 @@ class SearchEngine:
                 self._encoder = enc
             return self._encoder
 
-    def _record(self, enc) -> ModelRecord:
+    def _record(self, enc: Encoder | OfflineTextEncoder) -> ModelRecord:
         return ModelRecord(
             self.model_name,
             enc.id,
@@ -227,7 +247,7 @@ class SearchEngine:
             os.fspath(self.model_file) if self.model_file else "",
         )
 
-    def vectors(self):
+    def vectors(self) -> VectorIndex:
         """The vector index, opened (and repaired if needed) on first use."""
         with self._vectors_lock:
             if self._vectors is None:
@@ -259,13 +279,13 @@ class SearchEngine:
 
     # -- queries ------------------------------------------------------------
 
-    def parse(self, text: str):
+    def parse(self, text: str) -> Query:
         from lookalike.core.search.query import parse
 
         return parse(text)
 
-    def embed(self, query) -> np.ndarray:
-        from lookalike.core.search.query import Query, embed, parse
+    def embed(self, query: str | Query) -> np.ndarray:
+        from lookalike.core.search.query import embed, parse
 
         q: Query = parse(query) if isinstance(query, str) else query
         if q.is_empty:
@@ -292,13 +312,13 @@ class SearchEngine:
             lambda t: self.learner().concepts.query_direction(t, q.source),
         )
 
-    def query_encoder(self):
+    def query_encoder(self) -> Encoder | OfflineTextEncoder:
         """Load what a text query needs and return it: for the offline model its torch-free
         text tower (the image model, and torch, wait until a photo needs encoding), else
         the encoder."""
         return self._text_encoder()
 
-    def _text_encoder(self):
+    def _text_encoder(self) -> Encoder | OfflineTextEncoder:
         """What encodes the query's text: the loaded encoder, or for the offline
         model its torch-free text tower (same vectors, milliseconds instead of the
         seconds torch takes to import), which is checked against the library too."""
@@ -313,7 +333,7 @@ class SearchEngine:
                 return tower
         return self.encoder()
 
-    def _image_vector(self, path: Path, q) -> np.ndarray:
+    def _image_vector(self, path: Path, q: Query) -> np.ndarray:
         row = self.catalog.photo_by_path(path)
         if row is not None:
             try:
@@ -334,7 +354,7 @@ class SearchEngine:
             raise QueryError(f"cannot use {path.name} as a query photo: {exc}", q.source, col) from None
         return enc.encode_images([decoded.image])[0]
 
-    def learner(self):
+    def learner(self) -> Learner:
         """Tags and concepts of this library: :class:`lookalike.core.learning.learner.Learner`."""
         with self._lazy_lock:  # one Learner for every thread (two would each learn, and race)
             if self._learner is None:
@@ -355,7 +375,7 @@ class SearchEngine:
                         log.info("Not relearning the concepts now: %s", exc)
             return self._learner
 
-    def _filtered(self, q, allowed: np.ndarray | None) -> np.ndarray | None:
+    def _filtered(self, q: Query, allowed: np.ndarray | None) -> np.ndarray | None:
         from lookalike.core.search.browse import allowed_ids
 
         chosen = allowed_ids(self.catalog, q, concepts=self.learner().concepts)
@@ -374,13 +394,13 @@ class SearchEngine:
 
     def browse(
         self,
-        query=None,
+        query: str | Query | None = None,
         *,
         limit: int | None = None,
         offset: int = 0,
         folder: Path | str | None = None,
         columns: bool = False,
-    ):
+    ) -> list[BrowseItem] | BrowseColumns:
         """The photos a query of filters (people, concepts) allows, or the whole library,
         newest first (date taken, else file time): :class:`lookalike.core.search.browse.BrowseItem`,
         or with ``columns`` all of them as one :class:`lookalike.core.search.browse.BrowseColumns`
@@ -402,11 +422,11 @@ class SearchEngine:
             return browse_columns(self.catalog, allowed)
         return browse(self.catalog, allowed, limit=limit, offset=offset)
 
-    def people_if_open(self):
+    def people_if_open(self) -> People | None:
         """People, if something opened it already (else None: nothing to bring up to date)."""
         return self._people
 
-    def people(self):
+    def people(self) -> People:
         """The library's People (faces, persons, names): :class:`lookalike.core.faces.People`."""
         with self._lazy_lock:  # one People for every thread: an index's face stage and its finish share it
             if self._people is None:
@@ -415,7 +435,7 @@ class SearchEngine:
                 self._people = People(self.library)
             return self._people
 
-    def _persons(self, q):
+    def _persons(self, q: Query) -> PersonSelection | None:
         """The photos a query's person terms choose (None without any: a query without
         them never loads People, which a cold text query would pay ~0.1 s for)."""
         if not any(getattr(t, "kind", "") in ("person", "face") for t in q.terms):
@@ -449,7 +469,7 @@ class SearchEngine:
         finally:
             other.close()
 
-    def answer(self, query, *, k: int | None = None, folder: Path | str | None = None):
+    def answer(self, query: str | Query, *, k: int | None = None, folder: Path | str | None = None) -> Answer:
         """The ranked results with which of them match and how surely:
         :class:`lookalike.core.search.answer.Answer` (at least ``k`` results, the matches among
         the best :data:`lookalike.core.search.answer.CANDIDATES`)."""
@@ -459,7 +479,7 @@ class SearchEngine:
 
     def search(
         self,
-        query,
+        query: str | Query,
         *,
         k: int = 50,
         min_score: float | None = None,
@@ -496,11 +516,11 @@ class SearchEngine:
         want = k
         results: list[SearchResult] = []
         # Over-fetch a little: rows may have vanished since the graph was saved.
-        hits = (
-            vectors.search(vec, min(len(vectors), want + 16), allowed=allowed)
-            if vec is not None
-            else persons.hits(allowed, want + 16)
-        )
+        if vec is not None:
+            hits = vectors.search(vec, min(len(vectors), want + 16), allowed=allowed)
+        else:  # person terms alone rank the photos by their faces' likeness
+            assert persons is not None and allowed is not None  # (narrowed above)
+            hits = persons.hits(allowed, want + 16)
         ids, scores = hits.ids.tolist(), hits.scores.tolist()
         worded = self._word_hits(q, allowed, k)
         if worded:  # photos whose text holds the free text's words come first (docs/models.md)
@@ -629,7 +649,7 @@ class SearchEngine:
         batch_size: int | None = None,
         workers: int | None = None,
         on_commit: Callable[[], None] | None = None,
-    ):
+    ) -> IndexReport:
         """Add ``roots`` (if any) and bring those folders (or all) up to date.
 
         ``on_commit`` is called (on an indexing thread) after each batch is committed."""
@@ -718,7 +738,7 @@ class SearchEngine:
             self._save_graph()
         return report.refreshed
 
-    def photo_text(self, path: Path | str):
+    def photo_text(self, path: Path | str) -> PhotoText | None:
         """What was read in the photo at ``path``: a :class:`lookalike.core.text.store.PhotoText`,
         or None when it has not been read yet. Raises :class:`LookalikeError` for a photo
         not in the library."""
@@ -729,7 +749,7 @@ class SearchEngine:
             raise LookalikeError(f"{path} is not in the library (index its folder first)")
         return store.text_of(self.catalog.query(store.TEXT_OF_SQL, (row.id,)))
 
-    def text_matches(self, query, photo_ids: Sequence[int]) -> dict[int, list[str]]:
+    def text_matches(self, query: str | Query, photo_ids: Sequence[int]) -> dict[int, list[str]]:
         """For a query with ``text:`` filters: the lines of each photo's text that hold
         the words looked for (what a result shows), by photo id; {} for other queries."""
         from lookalike.core.search.query import FilterKey

@@ -179,7 +179,7 @@ def save_query_image(image: QImage, folder: Path) -> str:
     buf = QByteArray()
     qbuf = QBuffer(buf)
     qbuf.open(QIODevice.OpenModeFlag.WriteOnly)
-    image.save(qbuf, "PNG")
+    image.save(qbuf, "PNG")  # type: ignore[call-overload]  # (PySide6 wants str here; its stubs say bytes)
     qbuf.close()
     data = bytes(buf.data())
     folder.mkdir(parents=True, exist_ok=True)

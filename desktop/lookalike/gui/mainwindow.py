@@ -108,6 +108,9 @@ class MainWindow(QMainWindow):
             dismiss=self.banner.clear,
             show_photos=self.show_photos,
             choose_folder=lambda: self.folders.choose(),
+            selected_photos=self.selected_photos,
+            open_view=self.activate_view,
+            teach=self.teach,
         )
         self.splitter = QSplitter(Qt.Orientation.Horizontal, central)
         self.splitter.setChildrenCollapsible(False)
@@ -224,6 +227,18 @@ class MainWindow(QMainWindow):
         """The photo grid the user looked at last ("search" or "browse"): the one whose
         selection "the selected photos" means, also from another view (Concepts)."""
         return self._last_grid
+
+    def selected_photos(self) -> list[str]:
+        """The photos selected in the grid looked at last (see :attr:`last_grid`)."""
+        view = next((v for v in self.views if v.key == self._last_grid), None)
+        return view.selected_photos() if view is not None else []
+
+    def teach(self, paths: Sequence[str]) -> None:
+        """Teach a concept from ``paths`` in the Concepts view, and show it."""
+        view = next((v for v in self.views if isinstance(v, ConceptsView)), None)
+        if view is not None:
+            view.teach_from_selection(paths)
+            self.activate_view(view.key)
 
     def _show_content(self) -> None:
         """The current view; the welcome page in place of the home view while the library has no folders."""

@@ -30,6 +30,7 @@ from lookalike.gui.workers import JobFailure, JobRunner
 
 if TYPE_CHECKING:
     from lookalike.core.engine import LibraryStatus
+    from lookalike.core.progress import CancelToken
     from lookalike.gui.settings import Settings
 
 OFFLINE_NOTE = (
@@ -61,7 +62,7 @@ class ModelDialog(QDialog):
         self.setWindowTitle("Model")
         self.setMinimumWidth(520)
         self.runner = JobRunner(1, "lookalike-model", self)
-        self._token = None
+        self._token: CancelToken | None = None
         self._choice: ModelChoice | None = None
 
         lay = QVBoxLayout(self)

@@ -103,7 +103,8 @@ class Banner(QFrame):
             f" border: 1px solid {border.name()}; border-radius: 6px; }}"
         )
         while self.actions_box.count():
-            w = self.actions_box.takeAt(0).widget()
+            item = self.actions_box.takeAt(0)
+            w = item.widget() if item is not None else None
             if w is not None:
                 w.hide()  # at once: deleteLater waits for the event loop
                 w.deleteLater()

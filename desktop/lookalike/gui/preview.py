@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 from PySide6.QtCore import QRectF, QSize, Qt, Signal
@@ -269,8 +270,8 @@ class PreviewDialog(QDialog):
             load_preview_image,
             path,
             name="preview",
-            on_success=lambda img, p=path: self._on_loaded(p, img),
-            on_failure=lambda f, p=path: self._on_failed(p, f),
+            on_success=functools.partial(self._on_loaded, path),
+            on_failure=functools.partial(self._on_failed, path),
         )
         self.row_changed.emit(row)
 

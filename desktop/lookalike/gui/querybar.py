@@ -102,7 +102,8 @@ class SearchField(QLineEdit):
             event.accept()
             return
         completer = self.completer()
-        popup_open = completer is not None and completer.popup().isVisible()
+        popup = completer.popup() if completer is not None else None
+        popup_open = popup is not None and popup.isVisible()
         if not popup_open:
             if event.key() == Qt.Key.Key_Down and not event.modifiers():
                 self.down_requested.emit()

@@ -1,8 +1,12 @@
 """The result grid: a list model over search results, its tile delegate, and the view.
 
-The model keeps every result of the last search and shows the ones at or
-above the minimum score, sorted by score (best first) or by date taken
-(newest first, undated last). The view is a virtualised QListView in icon
+The model keeps every result of the last search. A search's results carry its
+answer (:mod:`lookalike.core.search.answer`: which results match, how surely): the
+grid shows the matches, sorted by score (best first) or by date taken (newest
+first, undated last), then, only when asked (``set_weaker_shown``), the weaker
+results in the search's order, painted faded. An answer with no match shows its
+:data:`CLOSEST` best results, faded, as the closest few. Results without an
+answer (a person's photos, a group) are all shown, sorted. The view is a virtualised QListView in icon
 mode with uniform item sizes, so 10,000 results scroll as smoothly as ten:
 only the tiles on screen are painted, and only they ask for thumbnails.
 """
@@ -51,10 +55,24 @@ class ResultItem:
     taken: float | None = None
     size: int = 0
     text: str = ""  # for a text: search, the lines of the photo's text it matched
+    match: bool | None = None  # the search's answer: whether it is what was asked for (None: no answer)
+    confidence: float | None = None  # ...and how sure, 0-1 (None: beyond what the answer judged)
 
     @classmethod
-    def from_result(cls, r: SearchResult, text: str = "") -> ResultItem:
-        return cls(r.rank, os.fspath(r.path), r.score, r.photo_id, r.width or 0, r.height or 0, r.taken, r.size, text)
+    def from_result(cls, r: SearchResult, text: str = "", rank: int | None = None) -> ResultItem:
+        return cls(
+            r.rank if rank is None else rank,
+            os.fspath(r.path),
+            r.score,
+            r.photo_id,
+            r.width or 0,
+            r.height or 0,
+            r.taken,
+            r.size,
+            text,
+            r.match,
+            r.confidence,
+        )
 
     @property
     def name(self) -> str:
@@ -69,6 +87,10 @@ class SortOrder(StrEnum):
 PathRole = Qt.ItemDataRole.UserRole + 1
 ScoreRole = Qt.ItemDataRole.UserRole + 2
 ItemRole = Qt.ItemDataRole.UserRole + 3
+MatchRole = Qt.ItemDataRole.UserRole + 4  # True/False: a match or not; None: the results have no answer
+
+#: An answer with no match shows this many of its best results, marked as not matches.
+CLOSEST = 6
 
 
 def format_taken(taken: float | None) -> str:
@@ -105,6 +127,10 @@ class ResultsModel(QAbstractListModel):
         self._shown: list[ResultItem] = []
         self._row_of: dict[str, int] = {}
         self._min_score: float | None = None
+        self._min_confidence: float | None = None  # None: the answer's own line
+        self._weaker_shown = False
+        self._matches = 0
+        self._weaker = 0
         self._order = SortOrder.SCORE
         self.loader = loader
         if loader is not None:
@@ -130,6 +156,45 @@ class ResultsModel(QAbstractListModel):
 
     def min_score(self) -> float | None:
         return self._min_score
+
+    def set_min_confidence(self, value: float | None) -> None:
+        """A result matches when its confidence is at least ``value`` (None: the answer's verdict)."""
+        if value == self._min_confidence:
+            return
+        self._min_confidence = value
+        self._refresh()
+
+    def min_confidence(self) -> float | None:
+        return self._min_confidence
+
+    def set_weaker_shown(self, shown: bool) -> None:
+        """Show the results that are not matches after the matches (or hide them)."""
+        if bool(shown) == self._weaker_shown:
+            return
+        self._weaker_shown = bool(shown)
+        self._refresh()
+
+    def weaker_shown(self) -> bool:
+        return self._weaker_shown
+
+    def answered(self) -> bool:
+        """Whether the results carry an answer (which match)."""
+        return any(i.match is not None for i in self._all)
+
+    def matches(self) -> int:
+        """How many results match (at the confidence asked for)."""
+        return self._matches
+
+    def weaker(self) -> int:
+        """How many results do not match."""
+        return self._weaker
+
+    def is_match(self, item: ResultItem) -> bool | None:
+        if item.match is None:
+            return None
+        if self._min_confidence is None:
+            return item.match
+        return item.confidence is not None and item.confidence >= self._min_confidence
 
     def set_order(self, order: SortOrder) -> None:
         order = SortOrder(order)
@@ -159,15 +224,30 @@ class ResultsModel(QAbstractListModel):
     def row_of(self, path: str) -> int:
         return self._row_of.get(path, -1)
 
+    def _sorted(self, items: list[ResultItem], by_rank: bool) -> list[ResultItem]:
+        if self._order == SortOrder.DATE:
+            dated = sorted((i for i in items if i.taken is not None), key=lambda i: (-(i.taken or 0.0), i.rank))
+            return dated + [i for i in items if i.taken is None]
+        if by_rank:  # an answer's order (its kinds' evidence, or the score) is its ranks
+            return sorted(items, key=lambda i: i.rank)
+        return sorted(items, key=lambda i: (-i.score, i.rank))
+
     def _refresh(self) -> None:
         items = self._all
         if self._min_score is not None:
             items = [i for i in items if i.score >= self._min_score or i.score != i.score]  # NaN: listed, unscored
-        if self._order == SortOrder.DATE:
-            dated = sorted((i for i in items if i.taken is not None), key=lambda i: (-i.taken, i.rank))
-            items = dated + [i for i in items if i.taken is None]
+        if any(i.match is not None for i in items):
+            matched = [i for i in items if self.is_match(i)]
+            weaker = sorted((i for i in items if not self.is_match(i)), key=lambda i: i.rank)
+            self._matches, self._weaker = len(matched), len(weaker)
+            if self._weaker_shown:
+                tail = weaker
+            else:
+                tail = [] if matched else weaker[:CLOSEST]
+            items = self._sorted(matched, by_rank=True) + tail
         else:
-            items = sorted(items, key=lambda i: (-i.score, i.rank))
+            self._matches, self._weaker = len(items), 0
+            items = self._sorted(list(items), by_rank=False)
         self.beginResetModel()
         self._shown = items
         self._row_of = {i.path: n for n, i in enumerate(items)}
@@ -191,6 +271,10 @@ class ResultsModel(QAbstractListModel):
                 parts.append(dims)
             if item.text:
                 parts.append(f"Text: {item.text}")
+            verdict = self.is_match(item)
+            if verdict is not None:
+                sure = f", confidence {item.confidence:.2f}" if item.confidence is not None else ""
+                parts.append(("a match" if verdict else "not a match") + sure)
             return "\n".join(parts)
         if role == PathRole:
             return item.path
@@ -198,8 +282,12 @@ class ResultsModel(QAbstractListModel):
             return item.score
         if role == ItemRole:
             return item
+        if role == MatchRole:
+            return self.is_match(item)
         if role == Qt.ItemDataRole.AccessibleTextRole:
-            return f"{item.name}, score {item.score:.2f}"
+            verdict = self.is_match(item)
+            tail = "" if verdict is None else (", a match" if verdict else ", not a match")
+            return f"{item.name}, score {item.score:.2f}{tail}"
         return None
 
     def flags(self, index: QModelIndex | QPersistentModelIndex) -> Qt.ItemFlag:
@@ -314,6 +402,8 @@ class TileDelegate(QStyledItemDelegate):
             painter.setBrush(bg)
             painter.drawRoundedRect(cell, 8, 8)
 
+        if index.data(MatchRole) is False:  # not a match: faded, so the matches stand out
+            painter.setOpacity(0.45)
         thumb_rect = QRect(r.x() + self.margin, r.y() + self.margin, self.tile, self.tile)
         img = self.loader.get(item.path)
         image_rect = QRectF(thumb_rect).adjusted(8, 8, -8, -8)

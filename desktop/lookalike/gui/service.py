@@ -27,13 +27,14 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
+from lookalike.core.index.jobs import IndexJob, IndexKind, IndexQueue
 from lookalike.core.store.paths import AppPaths
 from lookalike.gui.panels import FolderRow
 from lookalike.gui.results import ResultItem
@@ -61,57 +62,6 @@ class EngineConfig:
     model: str | None = None  # None: what the library was built with (else the offline model)
     model_file: Path | None = None
     device: str | None = None
-
-
-class IndexKind(StrEnum):
-    FOLDERS = "folders"  # the folders named
-    ALL = "all"  # every folder of the library (a re-scan)
-    MODEL = "model"  # every folder, into a new library built with another model
-
-
-@dataclass(frozen=True)
-class IndexJob:
-    """What an indexing run is about."""
-
-    kind: IndexKind
-    folders: tuple[str, ...] = ()  # for FOLDERS
-    model: str = ""  # for MODEL: the model's name
-
-    @classmethod
-    def all(cls) -> IndexJob:
-        return cls(IndexKind.ALL)
-
-    @classmethod
-    def of(cls, folders: Sequence[str]) -> IndexJob:
-        return cls(IndexKind.FOLDERS, tuple(dict.fromkeys(folders)))
-
-    @classmethod
-    def switch(cls, model: str) -> IndexJob:
-        return cls(IndexKind.MODEL, model=model)
-
-    def covers(self, folder: str) -> bool:
-        """Does this run index ``folder`` of the current library?"""
-        return self.kind is IndexKind.ALL or folder in self.folders
-
-    def merged(self, other: IndexJob) -> IndexJob:
-        """One run that does both (for the queue; model switches are never queued)."""
-        if IndexKind.ALL in (self.kind, other.kind):
-            return IndexJob.all()
-        return IndexJob.of(self.folders + other.folders)
-
-    def without(self, folder: str) -> IndexJob | None:
-        """This run less ``folder`` (None when nothing is left)."""
-        if self.kind is not IndexKind.FOLDERS:
-            return self
-        rest = tuple(f for f in self.folders if f != folder)
-        return IndexJob.of(rest) if rest else None
-
-    @property
-    def title(self) -> str:
-        """What the indexing bar says while it runs."""
-        if self.kind is IndexKind.MODEL:
-            return f"Re-indexing with {self.model or 'the new model'}…"
-        return "Re-scanning…" if self.kind is IndexKind.ALL else "Indexing…"
 
 
 class IndexReport(Protocol):
@@ -156,6 +106,8 @@ class SearchOutcome:
     request: SearchRequest
     results: tuple[ResultItem, ...]  # best first
     seconds: float
+    matches: int = -1  # how many results the answer says match (-1: the results carry no answer)
+    note: str = ""  # why none matches, when none does
 
 
 @dataclass(frozen=True)
@@ -209,6 +161,25 @@ def default_open(config: EngineConfig, writer: bool) -> SearchEngine:
             config.library, model=config.model, model_file=config.model_file, device=config.device, create=True
         )
     return SearchEngine.open(config.library, model=config.model, model_file=config.model_file, device=config.device)
+
+
+def _answered(engine: SearchEngine, query: Query, k: int) -> tuple[list, int, str]:
+    """A search's answer (:meth:`SearchEngine.answer`) over its own few candidates, then the
+    rest of the ``k`` best by plain score, none of them matches: the "kinds" rule re-ranks
+    each candidate through the offline classifier, so it judges the best
+    :data:`lookalike.core.search.answer.CANDIDATES` at most, not all ``k``."""
+    ans = engine.answer(query)
+    if ans.rule == "chosen":  # filters, people: every photo they choose is the answer, no re-ranking
+        ans = engine.answer(query, k=k)
+        return list(ans.results), ans.matches, ans.note
+    results = list(ans.results)
+    if len(results) >= k:
+        return results[:k], ans.matches, ans.note
+    seen = {r.photo_id for r in results}
+    vec = engine.embed(query) if query.has_vector_terms else None
+    rest = [r for r in engine.search(query, k=k, vector=vec) if r.photo_id not in seen]
+    results += [replace(r, match=False, confidence=None) for r in rest[: k - len(results)]]
+    return results, ans.matches, ans.note
 
 
 def _folder_rows(engine: SearchEngine) -> tuple[FolderRow, ...]:
@@ -290,8 +261,7 @@ class LibraryService(QObject):
         self._search_waiting: SearchRequest | None = None
         self.latest_search_id = 0
         self._token: CancelToken | None = None  # of the running index job
-        self._job: IndexJob | None = None  # the running index job
-        self._queued: IndexJob | None = None  # what runs after it
+        self._runs = IndexQueue()  # the running index job, and what runs after it
         self._mailbox = _Mailbox()
         self._throttle = Throttle(100, self)
         self._throttle.fired.connect(self.indexing_progressed)
@@ -324,14 +294,16 @@ class LibraryService(QObject):
 
             try:
                 engine = self._open_engine(config, True)
-                read_only, message = False, ""
-                if not engine.library.writer:  # opened on demand: is another process writing now?
-                    message = engine.library.holder() or ""
+                read_only, locked = False, ""
             except LibraryLockedError as exc:
                 engine = self._open_engine(config, False)
-                read_only, message = True, str(exc)
+                read_only, locked = True, str(exc)
             try:
-                return engine, OpenOutcome(engine.status(), _folder_rows(engine), read_only, message)
+                status = engine.status()
+                message = locked
+                if not read_only and not status.writer:  # opened on demand: is another process writing now?
+                    message = status.holder or ""
+                return engine, OpenOutcome(status, _folder_rows(engine), read_only, message)
             except BaseException:
                 engine.close()
                 raise
@@ -490,12 +462,15 @@ class LibraryService(QObject):
 
                 raise LookalikeError("The library is still opening; try again in a moment.")
             t0 = time.perf_counter()
-            results = engine.search(req.query, k=req.k)
+            results, matches, note = _answered(engine, req.query, req.k)
             seconds = time.perf_counter() - t0
             matched = engine.text_matches(req.query, [r.photo_id for r in results])  # a text: search's lines
             # Converted here, so the GUI thread only swaps the list in.
-            items = tuple(ResultItem.from_result(r, " | ".join(matched.get(r.photo_id, ()))) for r in results)
-            outcome = SearchOutcome(req, items, seconds)
+            items = tuple(
+                ResultItem.from_result(r, " | ".join(matched.get(r.photo_id, ())), rank=n)
+                for n, r in enumerate(results, 1)
+            )
+            outcome = SearchOutcome(req, items, seconds, matches, note)
             _return_free_heap()
             return outcome
 
@@ -526,12 +501,17 @@ class LibraryService(QObject):
         *,
         write: bool = False,
         name: str = "",
+        on_finished: Callable[[], None] | None = None,
+        lock: bool = True,
     ) -> bool:
-        """Run ``work(engine)`` off the GUI thread and hand its result back on it.
+        """Run ``work(engine)`` off the GUI thread and hand its result back on it
+        (``on_finished`` follows either way).
 
         Reads go on the control queue; ``write=True`` puts the work on the write queue,
         after the indexing run in progress (one writer at a time), inside the engine's
-        ``writing`` block: the library's writer lock is held for as long as the work runs.
+        ``writing`` block: the library's writer lock is held for as long as the work runs
+        (``lock=False``: not around all of it; the work takes the block where it writes, as
+        :class:`lookalike.core.duplicates.service.Duplicates` does, and reads meanwhile).
         False when no library is open.
         """
         engine = self.engine
@@ -541,12 +521,28 @@ class LibraryService(QObject):
             what = "change the library"
 
             def written(e: SearchEngine) -> T:
+                if not lock:
+                    return work(e)
                 with e.writing(what):
                     return work(e)
 
-            self._writes.submit(written, engine, name=what, on_success=on_success, on_failure=on_failure)
+            self._writes.submit(
+                written,
+                engine,
+                name=name or what,
+                on_success=on_success,
+                on_failure=on_failure,
+                on_finished=on_finished,
+            )
         else:
-            self._control.submit(work, engine, name=name or "view-work", on_success=on_success, on_failure=on_failure)
+            self._control.submit(
+                work,
+                engine,
+                name=name or "view-work",
+                on_success=on_success,
+                on_failure=on_failure,
+                on_finished=on_finished,
+            )
         return True
 
     # -- folders --------------------------------------------------------------------------
@@ -591,14 +587,8 @@ class LibraryService(QObject):
         engine = self.engine
         if engine is None:
             return
-        if self._queued is not None:
-            self._queued = self._queued.without(path)
-        job = self._job
-        if job is not None and job.kind is not IndexKind.MODEL and job.covers(path):
-            # Stop indexing what is being removed; the rest of that run goes back in the queue.
-            rest = job.without(path)
-            if rest is not None:
-                self._queue(rest)
+        if self._runs.remove_folder(path):
+            # Stop indexing what is being removed; the rest of that run went back in the queue.
             self.cancel_indexing(clear_queue=False)
 
         def work() -> tuple[FolderRow, ...]:
@@ -661,23 +651,19 @@ class LibraryService(QObject):
     # -- indexing -------------------------------------------------------------------------
     @property
     def indexing(self) -> bool:
-        return self._job is not None
+        return self._runs.running is not None
 
     @property
     def current_job(self) -> IndexJob | None:
-        return self._job
+        return self._runs.running
 
     def index(self, job: IndexJob) -> None:
         """Run ``job``, now or after the run in progress."""
         if self.engine is None or self.read_only:
             return
-        if self.indexing:
-            self._queue(job)
-        else:
-            self._start_index(job)
-
-    def _queue(self, job: IndexJob) -> None:
-        self._queued = job if self._queued is None else self._queued.merged(job)
+        now = self._runs.ask(job)
+        if now is not None:
+            self._start_index(now)
 
     def _start_index(self, job: IndexJob) -> None:
         engine = self.engine
@@ -701,7 +687,7 @@ class LibraryService(QObject):
 
         token = CancelToken()
         self._token = token
-        self._job = job
+        self._runs.started(job)
         mailbox = self._mailbox
         ready = self._progress_ready
         committed = self._committed
@@ -748,15 +734,15 @@ class LibraryService(QObject):
 
         def finished() -> None:
             self._token = None
-            self._job = None
+            self._runs.finished()
             with mailbox.lock:
                 mailbox.value = None
             self.refresh()
             hooks, self._after_index = self._after_index, []
             for fn in hooks:
                 fn()
-            if self._queued is not None and not self.closing and not self.indexing:
-                queued, self._queued = self._queued, None
+            queued = None if self.closing else self._runs.take_next()
+            if queued is not None:
                 self._start_index(queued)
 
         self.indexing_started.emit(job)
@@ -785,7 +771,7 @@ class LibraryService(QObject):
 
     def cancel_indexing(self, clear_queue: bool = True) -> None:
         if clear_queue:
-            self._queued = None
+            self._runs.clear()
         if self._token is not None:
             self._token.cancel()
 
@@ -813,7 +799,7 @@ class LibraryService(QObject):
                 except Exception as exc:  # an unplugged folder: index the others
                     log.warning("cannot add %s to the new library: %s", f, exc)
             if self.engine is not None:  # concepts taught and decisions about people come along
-                new.adopt_library(self.engine.library.path)
+                new.adopt_library(self.engine.path)
             return new.index(None, progress=report, cancel=token)
 
         def on_done(outcome: IndexOutcome) -> None:
@@ -849,7 +835,7 @@ class LibraryService(QObject):
         """Cancel indexing, let running work end, close the library."""
         self.closing = True
         self._change_timer.stop()
-        self._queued = None
+        self._runs.clear()
         self._search_waiting = None
         if self._token is not None:
             self._token.cancel()

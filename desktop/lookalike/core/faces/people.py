@@ -373,6 +373,14 @@ class People:
             raise UsageError(f"no person '{text}' in this library{hint}")
         return row
 
+    def faces_of_person(self, person_id: int) -> list[FaceRow]:
+        """The person's faces, the ones placed by the user first, then the clearest."""
+        return self.store.faces_of_person(person_id)
+
+    def suggestions_for(self, person_id: int) -> list[FaceRow]:
+        """Faces grouping suggests (not placed) for this person, the clearest first."""
+        return self.store.suggestions_for(person_id)
+
     def faces_in_photo(self, path: Path | str) -> list[FaceInfo]:
         """The faces found in a photo of the library, left to right, with their names."""
         row = self.catalog.photo_by_path(Path(path).expanduser().resolve())

@@ -60,7 +60,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:  # pragma: no cover
-    from lookalike.core.search.results import SearchResult
+    from lookalike.core.engine.results import SearchResult
 
 log = logging.getLogger(__name__)
 
@@ -177,7 +177,13 @@ class OfflineKinds:
         from lookalike.core.learning.tags import _offline_fc
 
         self.weight, self.bias = _offline_fc(checksum)
-        raw = np.load(offline.concept_cache_path(checksum), allow_pickle=False).astype(np.float32)
+        try:
+            raw = np.load(offline.concept_cache_path(checksum), allow_pickle=False).astype(np.float32)
+        except FileNotFoundError:  # not on disk here: the loaded encoder has them (or builds them)
+            build = getattr(text_tower, "_concept_texts", None)
+            if build is None:
+                raise
+            raw = np.asarray(build(None, None), np.float32)
         self.names = raw / np.maximum(np.linalg.norm(raw, axis=1, keepdims=True), 1e-12)
         centred = raw - raw.mean(0)  # as the encoder centres them
         self.centred = centred / np.maximum(np.linalg.norm(centred, axis=1, keepdims=True), 1e-12)

@@ -47,6 +47,11 @@ class ViewContext:
     dismiss: Callable[[str], None]  # take back the banner message of that key, if it still shows
     show_photos: Callable[[PhotoSet], None]  # show photos in the result grid (switches to it)
     choose_folder: Callable[[], None]  # ask the person for a folder to add
+    # "The selected photos": the selection of the photo grid looked at last (search or
+    # browse), also when asked from another view; a selection left in the other grid is not.
+    selected_photos: Callable[[], list[str]]
+    open_view: Callable[[str], None]  # bring the view of this key to the front
+    teach: Callable[[Sequence[str]], None]  # teach a concept from these photos (asks its name), in Concepts
 
 
 class View(QWidget):
@@ -82,6 +87,10 @@ class View(QWidget):
     def menu_actions(self) -> Sequence[QAction | None]:
         """Actions for a menu named after the view (None: a separator)."""
         return ()
+
+    def selected_photos(self) -> list[str]:
+        """The paths of the photos selected in this view's grid (a view without one: none)."""
+        return []
 
     def activated(self) -> None:
         """The view was brought to the front."""

@@ -336,7 +336,8 @@ class FilterBar(QWidget):
 
     def _show(self) -> None:
         while self.chips.count():
-            w = self.chips.takeAt(0).widget()
+            item = self.chips.takeAt(0)
+            w = item.widget() if item is not None else None
             if w is not None:
                 w.deleteLater()
         for f in self._filters:
@@ -406,11 +407,7 @@ class BrowsePanel(QWidget):
         self._context_menu = menu
 
     def _teach_concept(self) -> None:
-        frame = self.window()
-        view = next((v for v in getattr(frame, "views", []) if v.key == "concepts"), None)
-        if view is not None:
-            view.teach_from_selection(self.grid.selected_paths())
-            frame.activate_view(view.key)
+        self.context.teach(self.grid.selected_paths())
 
     def show_query(self, query: Query | None, note: str = "") -> None:
         """List the photos ``query`` (filters, people, concepts; None: everything) allows."""
@@ -472,6 +469,9 @@ class BrowseView(View):
     @property
     def grid(self) -> BrowseGrid:
         return self.panel.grid
+
+    def selected_photos(self) -> list[str]:
+        return self.grid.selected_paths()
 
     @property
     def model(self) -> BrowseModel:

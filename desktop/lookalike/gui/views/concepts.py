@@ -287,18 +287,7 @@ class ConceptsView(View):
     def _grid_selection(self) -> list[str]:
         """The photos selected in the grid the user looked at last (search or browse): a
         selection left behind in the other grid is not part of it."""
-        frame = self.window()
-        grid = getattr(frame, "last_grid", None)
-        paths: list[str] = []
-        for view in getattr(frame, "views", []):
-            if grid is not None and view.key != grid:
-                continue
-            if view.key == "search":
-                rv, model = view.results_view, view.results_model
-                paths += [model.item(r).path for r in rv.selected_rows() if model.item(r) is not None]
-            elif view.key == "browse":
-                paths += view.grid.selected_paths()
-        return list(dict.fromkeys(paths))
+        return list(dict.fromkeys(self.context.selected_photos()))
 
     def teach_from_selection(self, paths: Sequence[str] | None = None) -> None:
         """Ask a name and teach a concept from ``paths`` (default: the photos selected in the

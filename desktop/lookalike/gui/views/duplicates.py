@@ -36,11 +36,12 @@ from lookalike.core.duplicates.finding import DuplicateKind
 from lookalike.core.words import counted
 from lookalike.gui.messages import Level
 from lookalike.gui.views.base import View, ViewContext
-from lookalike.gui.workers import JobFailure, JobRunner
+from lookalike.gui.workers import JobFailure
 
 if TYPE_CHECKING:
     from lookalike.core.duplicates.service import DuplicateGroup, Member
     from lookalike.core.duplicates.trash import TrashReport, UndoReport
+    from lookalike.core.engine import SearchEngine
 
 log = logging.getLogger(__name__)
 
@@ -209,7 +210,6 @@ class DuplicatesView(View):
         self._busy = False
         self._stale = True
         self._can_undo = False
-        self._jobs = JobRunner(1, "lookalike-duplicates", self)
 
         outer = QVBoxLayout(self)
         outer.setContentsMargins(16, 12, 16, 12)
@@ -224,6 +224,11 @@ class DuplicatesView(View):
             box.toggled.connect(lambda _on: self._mark_stale())
             self.kind_boxes[kind] = box
             bar.addWidget(box)
+        bar.addStretch(1)
+        outer.addLayout(bar)
+        # The actions on a row of their own: beside the kinds they made the window at least
+        # 1,200 px wide (a stacked view's minimum is the window's), too wide for 800x600.
+        bar = QHBoxLayout()
         bar.addStretch(1)
         self.find_button = QPushButton("Find again", self)
         self.find_button.clicked.connect(self.refresh)
@@ -240,15 +245,15 @@ class DuplicatesView(View):
         self.summary = QLabel("", self)
         self.summary.setStyleSheet("color: #444;")
         outer.addWidget(self.summary)
-        self.scroll = QScrollArea(self)
-        self.scroll.setWidgetResizable(True)
-        self.scroll.setFrameShape(QFrame.Shape.NoFrame)
-        self.inner = QWidget(self.scroll)
+        self.scroll_area = QScrollArea(self)
+        self.scroll_area.setWidgetResizable(True)
+        self.scroll_area.setFrameShape(QFrame.Shape.NoFrame)
+        self.inner = QWidget(self.scroll_area)
         self.list = QVBoxLayout(self.inner)
         self.list.setSpacing(12)
         self.list.addStretch(1)
-        self.scroll.setWidget(self.inner)
-        outer.addWidget(self.scroll, 1)
+        self.scroll_area.setWidget(self.inner)
+        outer.addWidget(self.scroll_area, 1)
         self.more_button = QPushButton("Show more groups", self)
         self.more_button.clicked.connect(self._show_more)
         self.more_button.hide()
@@ -283,8 +288,7 @@ class DuplicatesView(View):
         return tuple(k for k, box in self.kind_boxes.items() if box.isChecked())
 
     def refresh(self) -> None:
-        engine = self.service.engine if self.service.is_open else None
-        if engine is None or self._busy:
+        if not self.service.is_open or self._busy:
             return
         kinds = self.kinds()
         if not kinds:
@@ -293,13 +297,13 @@ class DuplicatesView(View):
         self._stale = False
         self.summary.setText("Looking for duplicates…")
 
-        def work() -> tuple[list[DuplicateGroup], bool]:
+        def work(engine: SearchEngine) -> tuple[list[DuplicateGroup], bool]:
             dups = self._duplicates(engine)
             return dups.groups(kinds), dups.can_undo()
 
         self._run(work, lambda value: self._show_groups(*value), "find duplicates")
 
-    def _duplicates(self, engine: Any) -> Any:
+    def _duplicates(self, engine: SearchEngine) -> Any:
         from lookalike.core.duplicates.service import Duplicates
 
         return Duplicates(engine)
@@ -365,13 +369,14 @@ class DuplicatesView(View):
 
     def trash_groups(self, groups: Sequence[DuplicateGroup]) -> None:
         groups = list(groups)
-        engine = self.service.engine
-        if not groups or engine is None or self._busy or self._indexing():
+        if not groups or not self.service.is_open or self._busy or self._indexing():
             return
         others = [m for g in groups for m in g.others]
         if not self.confirm_trash(len(others), sum(m.size for m in others)):
             return
-        self._run(lambda: self._duplicates(engine).trash_others(groups), self._trashed, "move photos to the trash")
+        self._run(
+            lambda engine: self._duplicates(engine).trash_others(groups), self._trashed, "move photos to the trash"
+        )
 
     def _trashed(self, report: TrashReport) -> None:
         moved, left = len(report.moved), len(report.left)
@@ -386,11 +391,10 @@ class DuplicatesView(View):
 
     def keep_groups(self, groups: Sequence[DuplicateGroup]) -> None:
         groups = list(groups)
-        engine = self.service.engine
-        if not groups or engine is None or self._busy:
+        if not groups or not self.service.is_open or self._busy:
             return
 
-        def work() -> int:
+        def work(engine: SearchEngine) -> int:
             dups = self._duplicates(engine)
             for g in groups:
                 dups.keep_all(g)
@@ -405,21 +409,21 @@ class DuplicatesView(View):
 
     def choose_keeper(self, group: DuplicateGroup, member: Member) -> None:
         """Keep this photo of the group instead of the suggestion (remembered in the catalog)."""
-        engine = self.service.engine
-        if engine is None or self._busy or member.photo_id == group.keep.photo_id:
+        if not self.service.is_open or self._busy or member.photo_id == group.keep.photo_id:
             return
 
         def done(new: DuplicateGroup) -> None:
             self._show_groups([new if g is group else g for g in self.groups])
             self.context.notify(Level.STATUS, f"Keeping {member.path.name} in its group.")
 
-        self._run(lambda: self._duplicates(engine).choose_keeper(group, member), done, "choose the photo to keep")
+        self._run(
+            lambda engine: self._duplicates(engine).choose_keeper(group, member), done, "choose the photo to keep"
+        )
 
     def undo(self) -> None:
-        engine = self.service.engine
-        if engine is None or self._busy or self._indexing():
+        if not self.service.is_open or self._busy or self._indexing():
             return
-        self._run(lambda: self._duplicates(engine).undo(), self._undone, "undo the trash")
+        self._run(lambda engine: self._duplicates(engine).undo(), self._undone, "undo the trash")
 
     def _undone(self, report: UndoReport) -> None:
         if report.run_id is None:
@@ -440,7 +444,12 @@ class DuplicatesView(View):
             return True
         return False
 
-    def _run(self, work: Callable[[], Any], done: Callable[[Any], None], what: str) -> None:
+    def _run(self, work: Callable[[SearchEngine], Any], done: Callable[[Any], None], what: str) -> None:
+        """Run ``work(engine)`` on the service's write queue: finding duplicates writes
+        fingerprints and recovers an interrupted trash run, and trash, keep and undo change
+        the library, so all of it waits for the window's indexing run in progress and no run of
+        the window's starts while it works. (Duplicates takes the writer lock itself where it
+        writes: finding still works while another Lookalike writes.)"""
         self._busy = True
         self._update_buttons()
 
@@ -454,7 +463,8 @@ class DuplicatesView(View):
             if self._stale and self.isVisible():  # an action changed the library: list again
                 self.refresh()
 
-        self._jobs.submit(work, on_success=done, on_failure=failed, on_finished=finished, name=what)
+        if not self.service.submit(work, done, failed, write=True, lock=False, name=what, on_finished=finished):
+            finished()
 
     def _update_buttons(self) -> None:
         idle = not self._busy

@@ -12,6 +12,7 @@ setting that turns People off (which deletes every face record).
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from collections.abc import Callable, Sequence
@@ -304,8 +305,8 @@ class PeopleView(View):
 
     def _show_faces(self, person_id: int) -> None:
         def work(engine: Any) -> tuple[list, list]:
-            store = engine.people().store
-            return store.faces_of_person(person_id), store.suggestions_for(person_id)
+            people = engine.people()
+            return people.faces_of_person(person_id), people.suggestions_for(person_id)
 
         def shown(value: tuple[list, list]) -> None:
             faces, suggested = value
@@ -341,7 +342,7 @@ class PeopleView(View):
         merge = menu.addMenu("Merge into")
         for other in self.people:
             if other.id != info.id:
-                merge.addAction(other.label, lambda o=other.id: self.ask_merge(info.id, o))
+                merge.addAction(other.label, functools.partial(self.ask_merge, info.id, other.id))
         merge.setEnabled(len(self.people) > 1)
         menu.addSeparator()
         if info.hidden:

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QMenu,
+    QPushButton,
     QSlider,
     QStackedWidget,
     QVBoxLayout,
@@ -37,7 +38,7 @@ from lookalike.gui.pages import MessagePage
 from lookalike.gui.panels import FolderRow
 from lookalike.gui.preview import PreviewDialog
 from lookalike.gui.querybar import QueryBar
-from lookalike.gui.results import ResultsModel, ResultsView, SortOrder, TileDelegate
+from lookalike.gui.results import CLOSEST, ResultsModel, ResultsView, SortOrder, TileDelegate
 from lookalike.gui.service import DEFAULT_K, IndexJob, IndexOutcome, OpenOutcome, SearchFailure, SearchOutcome
 from lookalike.gui.views.base import PhotoSet, View, ViewContext
 from lookalike.gui.views.browse import BrowsePanel, FilterBar, query_text_with
@@ -47,6 +48,10 @@ if TYPE_CHECKING:
     from lookalike.core.index.watch import WatchUpdate
 
 log = logging.getLogger(__name__)
+
+#: The confidence slider's range, in hundredths, and where it starts: the answer's own line.
+MIN_CONFIDENCE_STEPS = (5, 95)
+ANSWER_LINE = 50
 
 EXAMPLES = ("a cat", "a cup of coffee", "dog + beach", "2*sunset - people", "a red car")
 
@@ -94,15 +99,23 @@ class SearchView(View):
         self.count_label = QLabel("", self.results_header)
         self.count_label.setObjectName("ResultCount")
         header.addWidget(self.count_label, 1)
-        header.addWidget(QLabel("Min score", self.results_header))
+        self.min_title = QLabel("Sureness", self.results_header)
+        header.addWidget(self.min_title)
+        # A match is a result the answer is at least this sure of (0-1; 0.50: the answer's own line).
         self.min_slider = QSlider(Qt.Orientation.Horizontal, self.results_header)
-        self.min_slider.setObjectName("MinScore")
-        self.min_slider.setRange(0, 100)
+        self.min_slider.setObjectName("MinConfidence")
+        self.min_slider.setRange(MIN_CONFIDENCE_STEPS[0], MIN_CONFIDENCE_STEPS[1])
+        self.min_slider.setSingleStep(5)
+        self.min_slider.setPageStep(10)
+        self.min_slider.setValue(ANSWER_LINE)
         self.min_slider.setFixedWidth(140)
-        self.min_slider.setToolTip("Hide results scoring below this")
-        self.min_slider.setAccessibleName("Minimum score")
+        self.min_slider.setToolTip(
+            "How sure a result must be to count as a match (0 to 1).\n"
+            "0.50 is the answer's own line; move right for fewer, surer matches, left for more."
+        )
+        self.min_slider.setAccessibleName("Minimum confidence of a match")
         header.addWidget(self.min_slider)
-        self.min_label = QLabel("any", self.results_header)
+        self.min_label = QLabel("≥ 0.50", self.results_header)
         self.min_label.setMinimumWidth(44)
         header.addWidget(self.min_label)
         header.addSpacing(8)
@@ -128,6 +141,15 @@ class SearchView(View):
         self.browse_panel = BrowsePanel(self.context, self.stack)  # no query: the library by month
         self.stack.addWidget(self.browse_panel)
         root.addWidget(self.stack, 1)
+        # The results that are not matches: collapsed under this button, expanded in place.
+        self.weaker_button = QPushButton("", self)
+        self.weaker_button.setObjectName("WeakerResults")
+        self.weaker_button.setFlat(True)
+        self.weaker_button.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.weaker_button.clicked.connect(self.toggle_weaker)
+        self.weaker_button.setVisible(False)
+        root.addWidget(self.weaker_button, 0, Qt.AlignmentFlag.AlignHCenter)
+        self._note = ""
         self._show_page("message")
         self.message_page.show_message("Opening your library…")
 
@@ -224,7 +246,6 @@ class SearchView(View):
         i = self.sort_combo.findData(self.settings.sort_order())
         if i >= 0:
             self.sort_combo.setCurrentIndex(i)
-        self.min_slider.setValue(self.settings.min_score())
 
     def closing(self) -> None:
         self.settings.set_last_query(self.query_bar.text())
@@ -238,6 +259,7 @@ class SearchView(View):
         self.stack.setCurrentWidget(page)
         # The count, min-score and sort controls matter once a search has results.
         self.results_header.setVisible(name == "results" or self.results_model.total() > 0)
+        self._update_weaker_button()
 
     def current_page(self) -> str:
         return "results" if self.stack.currentWidget() is self.results_view else "message"
@@ -356,6 +378,7 @@ class SearchView(View):
         self.last_search_seconds = outcome.seconds
         self.context.dismiss("search")
         self.context.dismiss("no-folders")
+        self._note = outcome.note
         self.results_model.set_results(outcome.results)
         self.delegate.show_scores = any(r.score == r.score for r in outcome.results)  # filters alone: no scores
         if self.results_model.rowCount():
@@ -365,7 +388,7 @@ class SearchView(View):
         elif not self.results_model.total():
             self.message_page.show_message(
                 "No photos match" if self._photos else "No photos indexed yet",
-                "Try other words, or lower the minimum score."
+                "Try other words, or fewer filters."
                 if self._photos
                 else "Results will appear as soon as photos are indexed.",
             )
@@ -396,6 +419,7 @@ class SearchView(View):
         self.query_bar.set_text(photos.query)
         self.query_bar.clear_images()
         self._last_search_text = ""
+        self._note = ""
         self.delegate.show_scores = photos.scored
         self.results_model.set_results(photos.photos)
         self._show_page("results")
@@ -403,8 +427,10 @@ class SearchView(View):
             self.results_view.setCurrentIndex(self.results_model.index(0))
             self.results_view.scrollToTop()
         self.count_label.setText(f"<b>{html.escape(photos.title)}</b> · {counted(len(photos.photos), 'photo')}")
+        self._update_weaker_button()
 
     def _on_counts_changed(self, shown: int, total: int) -> None:
+        self._update_weaker_button()
         if total == 0:
             self.count_label.setText("")
             return
@@ -414,22 +440,45 @@ class SearchView(View):
         if n_img:
             images = f"{n_img} image{'s' if n_img != 1 else ''}"
             what = f"{what} + {images}" if text else f"{n_img} query image{'s' if n_img != 1 else ''}"
-        if shown == total:
+        model = self.results_model
+        if model.answered():
+            matches = model.matches()
+            if matches:
+                self.count_label.setText(f"<b>{matches:,}</b> match{'es' if matches != 1 else ''} for {what}")
+            else:
+                note = f": {html.escape(self._note)}" if self._note else ""
+                closest = "The closest photos are below; they are not matches." if shown else ""
+                self.count_label.setText(f"<b>No matches for {what}</b>{note}. {closest}".rstrip())
+        elif shown == total:
             self.count_label.setText(f"<b>{total:,}</b> result{'s' if total != 1 else ''} for {what}")
         else:
-            self.count_label.setText(f"<b>{shown:,}</b> of {total:,} results for {what} (min score)")
-        if shown == 0 and total:
-            self.message_page.show_message(
-                "Every result scores below the minimum", "Move the Min score slider to the left to see them."
-            )
-            self._show_page("message")
-        elif shown and self.current_page() != "results":
+            self.count_label.setText(f"<b>{shown:,}</b> of {total:,} results for {what}")
+        if shown and self.current_page() != "results":
             self._show_page("results")
 
+    def _update_weaker_button(self) -> None:
+        model = self.results_model
+        weaker = model.weaker() if model.answered() and self.current_page() == "results" else 0
+        hidden = weaker - (0 if model.matches() else min(weaker, CLOSEST))
+        if not weaker or (not model.weaker_shown() and hidden <= 0):
+            self.weaker_button.setVisible(False)
+            return
+        if model.weaker_shown():
+            self.weaker_button.setText("Hide the weaker results")
+        elif model.matches():
+            self.weaker_button.setText(f"Show {weaker:,} weaker result{'s' if weaker != 1 else ''}")
+        else:
+            self.weaker_button.setText(f"Show {hidden:,} more weaker result{'s' if hidden != 1 else ''}")
+        self.weaker_button.setVisible(True)
+
+    def toggle_weaker(self) -> None:
+        """Expand the weaker results in place under the matches, or collapse them again."""
+        model = self.results_model
+        model.set_weaker_shown(not model.weaker_shown())
+
     def _on_min_score_changed(self, value: int) -> None:
-        self.min_label.setText("any" if value == 0 else f"≥ {value / 100:.2f}")
-        self.results_model.set_min_score(None if value == 0 else value / 100)
-        self.settings.set_min_score(value)
+        self.min_label.setText(f"≥ {value / 100:.2f}")
+        self.results_model.set_min_confidence(None if value == ANSWER_LINE else value / 100)
 
     def _on_sort_changed(self, _index: int) -> None:
         order = SortOrder(self.sort_combo.currentData())
@@ -503,6 +552,9 @@ class SearchView(View):
             self.query_bar.add_image(p, weight, submit=(i == len(paths) - 1))
 
     # -- result actions -------------------------------------------------------------------
+    def selected_photos(self) -> list[str]:
+        return self._selected_paths()
+
     def _selected_paths(self) -> list[str]:
         items = (self.results_model.item(r) for r in self.results_view.selected_rows())
         return [i.path for i in items if i is not None]
@@ -536,11 +588,7 @@ class SearchView(View):
 
     def _teach_concept(self) -> None:
         """Tag the selected photos (the Tags view asks the tag; it learns from them)."""
-        frame = self.window()
-        view = next((v for v in getattr(frame, "views", []) if v.key == "concepts"), None)
-        if view is not None:
-            view.teach_from_selection(self._selected_paths())
-            frame.activate_view(view.key)
+        self.context.teach(self._selected_paths())
 
     def searched_text(self) -> str:
         """The query text of the results shown (the preview shows what a text: search matched)."""
