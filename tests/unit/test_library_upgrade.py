@@ -3,19 +3,28 @@ updated) upgrades it when no one is writing the library, and says why it cannot 
 
 from __future__ import annotations
 
+import re
 import sqlite3
 
 import pytest
 
 from lookalike.core.errors import LibraryNeedsUpgradeError
-from lookalike.core.store.catalog import SCHEMA_VERSION, Catalog
+from lookalike.core.store.catalog import MIGRATIONS, SCHEMA_VERSION, Catalog
 from lookalike.core.store.library import Library
 
 
+def _last_step_objects() -> list[tuple[str, str]]:
+    """The tables and indexes the newest migration step creates: (kind, name)."""
+    found = re.findall(r"CREATE\s+(TABLE|INDEX)\s+IF\s+NOT\s+EXISTS\s+(\w+)", MIGRATIONS[SCHEMA_VERSION], re.IGNORECASE)
+    assert found, "the newest migration step creates no table or index to undo"
+    return [(kind.upper(), name) for kind, name in found]
+
+
 def _older(path) -> None:
-    """Make the library's catalog look one schema step older (the last step's index undone)."""
+    """Make the library's catalog look one schema step older (the last step undone)."""
     db = sqlite3.connect(path / Catalog.FILENAME)
-    db.execute("DROP INDEX IF EXISTS photos_browse")
+    for kind, name in _last_step_objects():
+        db.execute(f"DROP {kind} IF EXISTS {name}")
     db.execute(f"PRAGMA user_version = {SCHEMA_VERSION - 1}")
     db.commit()
     db.close()
@@ -35,7 +44,8 @@ def test_a_reader_upgrades_an_older_catalog_when_no_one_writes(tmp_path):
     reader = Library(tmp_path / "lib")
     try:
         assert reader.catalog.readonly
-        assert reader.catalog.query("SELECT 1 FROM sqlite_master WHERE name = 'photos_browse'")
+        for _, name in _last_step_objects():  # the step ran again
+            assert reader.catalog.query("SELECT 1 FROM sqlite_master WHERE name = ?", (name,))
     finally:
         reader.close()
     assert _version(tmp_path / "lib") == SCHEMA_VERSION
