@@ -16,7 +16,8 @@ from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 from lookalike.core.words import counted
 from lookalike.gui.dialogs import FailuresDialog
 from lookalike.gui.messages import Level, Notify
-from lookalike.gui.panels import FolderRow, FoldersPanel
+from lookalike.gui.panels import FoldersPanel
+from lookalike.gui.records import FolderRow
 from lookalike.gui.service import IndexJob, IndexKind, IndexOutcome, LibraryService
 
 if TYPE_CHECKING:

@@ -30,7 +30,8 @@ from lookalike.gui.folders import Folders
 from lookalike.gui.messages import Action, Level, failure_text
 from lookalike.gui.modeldialog import ModelSwitch
 from lookalike.gui.pages import WelcomePage
-from lookalike.gui.panels import Banner, FolderRow, IndexingBar
+from lookalike.gui.panels import Banner, IndexingBar
+from lookalike.gui.records import FolderRow
 from lookalike.gui.service import (
     IndexOutcome,
     LibraryService,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QSize, Qt, Signal
@@ -26,9 +25,9 @@ from lookalike.core.progress import Progress, Stage
 from lookalike.core.words import counted
 from lookalike.gui import icons
 from lookalike.gui.messages import Action, Level
+from lookalike.gui.records import FolderRow
 
 if TYPE_CHECKING:
-    from lookalike.core.engine import Folder
     from lookalike.gui.service import LibraryService
 
 
@@ -291,20 +290,6 @@ class IndexingBar(QFrame):
         self.title.setText("Stopping…")
         self.pause_button.setEnabled(False)
         self.cancel_button.setEnabled(False)
-
-
-@dataclass(frozen=True)
-class FolderRow:
-    """A folder as the panel shows it: core's Folder, its path as text (also before the library is open)."""
-
-    path: str
-    photos: int = 0
-    failures: int = 0
-    online: bool = True
-
-    @classmethod
-    def from_info(cls, info: Folder) -> FolderRow:
-        return cls(os.fspath(info.path), info.photos, info.failures, info.online)
 
 
 class FoldersPanel(QFrame):

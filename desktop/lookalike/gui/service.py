@@ -36,7 +36,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 
 from lookalike.core.index.jobs import IndexJob, IndexKind, IndexQueue
 from lookalike.core.store.paths import AppPaths
-from lookalike.gui.panels import FolderRow
+from lookalike.gui.records import FolderRow
 from lookalike.gui.results import ResultItem
 from lookalike.gui.workers import JobFailure, JobRunner, Throttle
 

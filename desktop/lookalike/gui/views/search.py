@@ -35,9 +35,9 @@ from lookalike.core.words import counted
 from lookalike.gui import desktop, icons
 from lookalike.gui.messages import Level, failure_text
 from lookalike.gui.pages import MessagePage
-from lookalike.gui.panels import FolderRow
 from lookalike.gui.preview import PreviewDialog
 from lookalike.gui.querybar import QueryBar
+from lookalike.gui.records import FolderRow
 from lookalike.gui.results import CLOSEST, ResultsModel, ResultsView, SortOrder, TileDelegate
 from lookalike.gui.service import DEFAULT_K, IndexJob, IndexOutcome, OpenOutcome, SearchFailure, SearchOutcome
 from lookalike.gui.views.base import PhotoSet, View, ViewContext
