@@ -98,6 +98,7 @@ class SearchView(View):
         header.setSpacing(8)
         self.count_label = QLabel("", self.results_header)
         self.count_label.setObjectName("ResultCount")
+        self.count_label.setWordWrap(True)  # "No matches for ..." and its note wrap in a narrow window
         header.addWidget(self.count_label, 1)
         self.min_title = QLabel("Sureness", self.results_header)
         header.addWidget(self.min_title)
