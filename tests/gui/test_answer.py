@@ -38,6 +38,9 @@ def test_match_count_and_weaker_results_expand_in_place(qtbot, make_window, libr
     assert len(expanded) == 8 and expanded[:matches] == shown  # the rest follow the matches in place
     assert _verdicts(window) == [True] * matches + [False] * weaker
     assert sv.weaker_button.text() == "Hide the weaker results"
+    m = sv.results_model
+    assert "\na match, confidence" in m.data(m.index(0), Qt.ItemDataRole.ToolTipRole)
+    assert "\nnot a match" in m.data(m.index(matches), Qt.ItemDataRole.ToolTipRole)
     assert f"<b>{matches}</b> match" in sv.count_label.text()  # the count is still the matches'
 
     qtbot.mouseClick(sv.weaker_button, Qt.MouseButton.LeftButton)
