@@ -294,14 +294,16 @@ class LibraryService(QObject):
 
             try:
                 engine = self._open_engine(config, True)
-                read_only, message = False, ""
-                if not engine.library.writer:  # opened on demand: is another process writing now?
-                    message = engine.library.holder() or ""
+                read_only, locked = False, ""
             except LibraryLockedError as exc:
                 engine = self._open_engine(config, False)
-                read_only, message = True, str(exc)
+                read_only, locked = True, str(exc)
             try:
-                return engine, OpenOutcome(engine.status(), _folder_rows(engine), read_only, message)
+                status = engine.status()
+                message = locked
+                if not read_only and not status.writer:  # opened on demand: is another process writing now?
+                    message = status.holder or ""
+                return engine, OpenOutcome(status, _folder_rows(engine), read_only, message)
             except BaseException:
                 engine.close()
                 raise

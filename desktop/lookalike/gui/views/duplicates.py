@@ -225,6 +225,11 @@ class DuplicatesView(View):
             self.kind_boxes[kind] = box
             bar.addWidget(box)
         bar.addStretch(1)
+        outer.addLayout(bar)
+        # The actions on a row of their own: beside the kinds they made the window at least
+        # 1,200 px wide (a stacked view's minimum is the window's), too wide for 800x600.
+        bar = QHBoxLayout()
+        bar.addStretch(1)
         self.find_button = QPushButton("Find again", self)
         self.find_button.clicked.connect(self.refresh)
         self.trash_all_button = QPushButton("Keep suggestions, trash all others", self)
