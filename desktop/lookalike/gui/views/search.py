@@ -402,7 +402,10 @@ class SearchView(View):
             self._show_page("message")
         else:
             self._show_page("results")
-        self.context.notify(Level.STATUS, f"{self.results_model.total():,} results in {outcome.seconds * 1000:.0f} ms")
+        found = f"{counted(outcome.matches, 'match')}, " if outcome.matches >= 0 else ""
+        self.context.notify(
+            Level.STATUS, f"{found}{self.results_model.total():,} results in {outcome.seconds * 1000:.0f} ms"
+        )
 
     def _on_search_failed(self, failure: SearchFailure) -> None:
         if failure.request.id != self.service.latest_search_id:
