@@ -30,6 +30,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--readme", type=Path, help="only take the README picture (real photos), save it here")
     ap.add_argument("--text", action="store_true", help="only the text in photos: a text: search and the preview")
     ap.add_argument("--tags", action="store_true", help="only user tags: tagging a selection, reviewing suggestions")
+    ap.add_argument(
+        "--answers", metavar="WxH", help="only search answers (matches, weaker results, no match) at this window size"
+    )
     args = ap.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
 
@@ -41,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     from tools.measure_stall import make_photos
 
     photos = home / "Pictures"
-    if args.readme or args.tags:
+    if args.readme or args.tags or args.answers:
         write_real_photos(photos / "Camera")
     elif args.text:
         write_samples(photos / "Samples")
@@ -96,6 +99,9 @@ def main(argv: list[str] | None = None) -> int:
         return text_pictures(window, photos, shot, pump)
     if args.tags:
         return tag_pictures(window, photos / "Camera", shot, pump)
+    if args.answers:
+        w, h = (int(v) for v in args.answers.lower().split("x"))
+        return answer_pictures(window, photos / "Camera", (w, h), args.out / f"answers-{w}x{h}", pump)
     shot("1-welcome")
 
     window.add_folders([str(photos / "Samples"), str(photos / "Holidays")])
@@ -155,6 +161,37 @@ def main(argv: list[str] | None = None) -> int:
 
     window.close()
     shutil.rmtree(home, ignore_errors=True)
+    return 0
+
+
+def answer_pictures(window, folder: Path, size: tuple[int, int], prefix: Path, pump) -> int:
+    """a: a search's matches with the weaker results collapsed; b: expanded; c: no match."""
+    window.setGeometry(0, 0, *size)
+    window.add_folders([str(folder)])
+    pump(5, lambda: window.service.indexing)
+    pump(600, lambda: not window.service.indexing and window.service.model_ready)
+    pump(1)
+    sv = window.search_view
+
+    def take(name: str) -> None:
+        pump(1.5)
+        path = Path(f"{prefix}-{name}.png")
+        if shutil.which("import") and os.environ.get("DISPLAY"):
+            subprocess.run(["import", "-window", "root", "-crop", f"{size[0]}x{size[1]}+0+0", str(path)], check=True)
+        else:
+            window.grab().save(str(path))
+        print("saved", path)
+
+    for name, text in (("a-matches", "a cat"), ("c-no-match", "a piano")):
+        sv.results_model.set_weaker_shown(False)
+        sv.query_bar.set_text(text)
+        sv.run_search()
+        pump(20, lambda: not window.service.searching and sv.results_model.rowCount() > 0)
+        take(name)
+        if name == "a-matches":
+            sv.weaker_button.click()
+            take("b-weaker-shown")
+    window.close()
     return 0
 
 

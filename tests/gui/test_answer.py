@@ -29,6 +29,7 @@ def test_match_count_and_weaker_results_expand_in_place(qtbot, make_window, libr
     assert len(shown) == matches and all(v is True for v in _verdicts(window))  # only the matches
     label = sv.count_label.text()
     assert f"<b>{matches}</b> match" in label and "“a cat”" in label
+    assert not sv.note_label.isVisible()  # matches need no excuse
     weaker = 8 - matches
     assert sv.weaker_button.isVisible()
     assert sv.weaker_button.text() == f"Show {weaker} weaker result{'s' if weaker != 1 else ''}"
@@ -38,6 +39,9 @@ def test_match_count_and_weaker_results_expand_in_place(qtbot, make_window, libr
     assert len(expanded) == 8 and expanded[:matches] == shown  # the rest follow the matches in place
     assert _verdicts(window) == [True] * matches + [False] * weaker
     assert sv.weaker_button.text() == "Hide the weaker results"
+    m = sv.results_model
+    assert "\na match, confidence" in m.data(m.index(0), Qt.ItemDataRole.ToolTipRole)
+    assert "\nnot a match" in m.data(m.index(matches), Qt.ItemDataRole.ToolTipRole)
     assert f"<b>{matches}</b> match" in sv.count_label.text()  # the count is still the matches'
 
     qtbot.mouseClick(sv.weaker_button, Qt.MouseButton.LeftButton)
@@ -50,8 +54,9 @@ def test_no_match_is_a_sentence_with_the_closest_few(qtbot, make_window, library
     sv = window.search_view
     closest = search(qtbot, window, "a sunset")  # a word the offline model has no kind for: it says so
     assert sv.results_model.matches() == 0
-    label = sv.count_label.text()
-    assert "No matches for “a sunset”" in label and OFFLINE_UNKNOWN in label and "not matches" in label
+    assert "No matches for “a sunset”" in sv.count_label.text()
+    note = sv.note_label.text()
+    assert sv.note_label.isVisible() and OFFLINE_UNKNOWN[1:] in note and "they are not matches" in note
     assert len(closest) == CLOSEST and window.current_page() == "results"
     assert _verdicts(window) == [False] * CLOSEST  # marked as not matches
     assert sv.weaker_button.text() == f"Show {8 - CLOSEST} more weaker results"

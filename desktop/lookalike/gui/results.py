@@ -269,12 +269,12 @@ class ResultsModel(QAbstractListModel):
             parts = [item.path, f"score {item.score:.3f}", format_taken(item.taken)]
             if dims:
                 parts.append(dims)
-            if item.text:
-                parts.append(f"Text: {item.text}")
             verdict = self.is_match(item)
             if verdict is not None:
                 sure = f", confidence {item.confidence:.2f}" if item.confidence is not None else ""
                 parts.append(("a match" if verdict else "not a match") + sure)
+            if item.text:
+                parts.append(f"Text: {item.text}")
             return "\n".join(parts)
         if role == PathRole:
             return item.path

@@ -98,6 +98,7 @@ class SearchView(View):
         header.setSpacing(8)
         self.count_label = QLabel("", self.results_header)
         self.count_label.setObjectName("ResultCount")
+        self.count_label.setWordWrap(True)  # "No matches for ..." and its note wrap in a narrow window
         header.addWidget(self.count_label, 1)
         self.min_title = QLabel("Sureness", self.results_header)
         header.addWidget(self.min_title)
@@ -127,6 +128,12 @@ class SearchView(View):
         self.sort_combo.setAccessibleName("Sort results by")
         header.addWidget(self.sort_combo)
         root.addWidget(self.results_header)
+        # Why nothing matches, and that the photos below are only the closest (full width, wrapped).
+        self.note_label = QLabel("", self)
+        self.note_label.setObjectName("AnswerNote")
+        self.note_label.setWordWrap(True)
+        self.note_label.setVisible(False)
+        root.addWidget(self.note_label)
 
         self.stack = QStackedWidget(self)
         self.message_page = MessagePage(self.stack)
@@ -395,7 +402,10 @@ class SearchView(View):
             self._show_page("message")
         else:
             self._show_page("results")
-        self.context.notify(Level.STATUS, f"{self.results_model.total():,} results in {outcome.seconds * 1000:.0f} ms")
+        found = f"{counted(outcome.matches, 'match')}, " if outcome.matches >= 0 else ""
+        self.context.notify(
+            Level.STATUS, f"{found}{self.results_model.total():,} results in {outcome.seconds * 1000:.0f} ms"
+        )
 
     def _on_search_failed(self, failure: SearchFailure) -> None:
         if failure.request.id != self.service.latest_search_id:
@@ -446,9 +456,10 @@ class SearchView(View):
             if matches:
                 self.count_label.setText(f"<b>{matches:,}</b> match{'es' if matches != 1 else ''} for {what}")
             else:
-                note = f": {html.escape(self._note)}" if self._note else ""
+                note = f"{self._note[:1].upper()}{self._note[1:]}." if self._note else ""
                 closest = "The closest photos are below; they are not matches." if shown else ""
-                self.count_label.setText(f"<b>No matches for {what}</b>{note}. {closest}".rstrip())
+                self.count_label.setText(f"<b>No matches for {what}</b>")
+                self.note_label.setText(html.escape(f"{note} {closest}".strip()))
         elif shown == total:
             self.count_label.setText(f"<b>{total:,}</b> result{'s' if total != 1 else ''} for {what}")
         else:
@@ -458,6 +469,9 @@ class SearchView(View):
 
     def _update_weaker_button(self) -> None:
         model = self.results_model
+        self.note_label.setVisible(
+            model.answered() and not model.matches() and model.total() > 0 and self.current_page() == "results"
+        )
         weaker = model.weaker() if model.answered() and self.current_page() == "results" else 0
         hidden = weaker - (0 if model.matches() else min(weaker, CLOSEST))
         if not weaker or (not model.weaker_shown() and hidden <= 0):
