@@ -6,7 +6,7 @@ import pytest
 from PySide6.QtWidgets import QMessageBox
 
 from lookalike.core.search.browse import BrowseItem
-from lookalike.core.search.query import Filter, FilterKey
+from lookalike.core.search.model import Filter, FilterKey
 from tests.gui.conftest import names, search, wait_idle
 
 pytestmark = pytest.mark.slow

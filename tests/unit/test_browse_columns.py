@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from lookalike.core.search.browse import BrowseColumns, allowed_ids, browse, browse_columns, by_month
-from lookalike.core.search.query import parse
+from lookalike.core.search.parse import parse
 from lookalike.core.store.catalog import Catalog, NewPhoto
 
 

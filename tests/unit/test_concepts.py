@@ -24,7 +24,7 @@ from lookalike.core.learning.scorers import (
     uncertain,
 )
 from lookalike.core.search.browse import allowed_ids, browse, by_month, month_title
-from lookalike.core.search.query import parse
+from lookalike.core.search.parse import parse
 from lookalike.core.store.catalog import Catalog, NewPhoto
 
 DIM = 32

@@ -32,7 +32,7 @@ def test_core_imports_with_qt_blocked():
 def test_cli_and_core_modules_do_not_import_torch_eagerly():
     proc = _run("""
         import sys
-        import lookalike.cli, lookalike.core.engine, lookalike.core.encoders, lookalike.core.search.query
+        import lookalike.cli, lookalike.core.engine, lookalike.core.encoders, lookalike.core.search.parse
         heavy = [m for m in ('torch', 'open_clip', 'hnswlib', 'torchvision', 'PySide6') if m in sys.modules]
         print(','.join(heavy))
     """)

@@ -15,7 +15,9 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from lookalike.core.errors import QueryError
-from lookalike.core.search.query import MAX_QUERY_LENGTH, MAX_TERMS, Query, Term, embed, parse
+from lookalike.core.search.embed import embed
+from lookalike.core.search.model import MAX_QUERY_LENGTH, MAX_TERMS, Query, Term
+from lookalike.core.search.parse import parse
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -596,7 +598,7 @@ def test_embed_empty_query():
 
 def test_module_imports_no_qt_torch_or_numpy():
     code = (
-        "import sys; import lookalike.core.search.query; "
+        "import sys; import lookalike.core.search.parse; "
         "bad = [m for m in ('PySide6', 'torch', 'open_clip', 'hnswlib', 'numpy') if m in sys.modules]; "
         "print(','.join(bad))"
     )
@@ -742,7 +744,7 @@ def test_filter_errors_point_at_their_column(text, reason, column, empty_dir):
 
 
 def test_with_filter_and_without():
-    from lookalike.core.search.query import Filter, FilterKey
+    from lookalike.core.search.model import Filter, FilterKey
 
     q = parse("dog")
     chip = Filter(FilterKey.YEAR, "2023")
@@ -756,7 +758,7 @@ def test_with_filter_and_without():
 def test_date_spans_are_local_calendar_periods():
     import time as _time
 
-    from lookalike.core.search.query import date_span
+    from lookalike.core.search.parse import date_span
 
     lo, hi = date_span("2024-02")
     assert _time.localtime(lo)[:3] == (2024, 2, 1) and _time.localtime(hi)[:3] == (2024, 3, 1)

@@ -16,7 +16,7 @@ import pytest
 from lookalike.core.errors import LookalikeError, QueryError
 from lookalike.core.learning.learner import Learner
 from lookalike.core.search.browse import allowed_ids
-from lookalike.core.search.query import parse
+from lookalike.core.search.parse import parse
 from lookalike.core.store.catalog import Catalog, NewPhoto
 from tests.unit.test_concepts import DIM, _photo_files, clusters
 

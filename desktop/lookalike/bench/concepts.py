@@ -294,7 +294,7 @@ def measure_latency(folder: Path, n: int, say: Callable[[str], None], repeats: i
     in ``folder``, when it has ``n`` photos). Medians over ``repeats``; each filtered query
     also checked: every answer passes the filter, recall@50 against exact."""
     from lookalike.core.search.browse import allowed_ids
-    from lookalike.core.search.query import parse
+    from lookalike.core.search.parse import parse
 
     engine, label_of = _library(folder, n, say, reuse)
     try:

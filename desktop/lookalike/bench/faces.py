@@ -468,7 +468,7 @@ def build_faces_library(lib: Path, photos: int, people: int, named: int, seed: i
 
 def person_query_latency(work: Path, n: int, say: Callable[[str], None], repeats: int = 15) -> dict:
     from lookalike.core.faces.people import People
-    from lookalike.core.search.query import parse
+    from lookalike.core.search.parse import parse
     from lookalike.core.store.library import Library
 
     lib = work / f"lib-faces-query-{n}"

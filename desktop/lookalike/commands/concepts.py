@@ -194,7 +194,7 @@ def _show(args: argparse.Namespace) -> int:
 
 def cmd_list(args: argparse.Namespace) -> int:
     from lookalike.core.errors import UsageError
-    from lookalike.core.search.query import parse
+    from lookalike.core.search.parse import parse
 
     text = " ".join(args.filters)
     query = parse(text) if text.strip() else None

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from lookalike.core.learning.learner import Learner
     from lookalike.core.search.answer import Answer
     from lookalike.core.search.browse import BrowseColumns, BrowseItem
-    from lookalike.core.search.query import Query
+    from lookalike.core.search.model import Query
     from lookalike.core.store.catalog import Catalog, PhotoRow
     from lookalike.core.store.vectors import VectorIndex
     from lookalike.core.text.store import PhotoText
@@ -280,12 +280,13 @@ class SearchEngine:
     # -- queries ------------------------------------------------------------
 
     def parse(self, text: str) -> Query:
-        from lookalike.core.search.query import parse
+        from lookalike.core.search.parse import parse
 
         return parse(text)
 
     def embed(self, query: str | Query) -> np.ndarray:
-        from lookalike.core.search.query import embed, parse
+        from lookalike.core.search.embed import embed
+        from lookalike.core.search.parse import parse
 
         q: Query = parse(query) if isinstance(query, str) else query
         if q.is_empty:
@@ -752,7 +753,7 @@ class SearchEngine:
     def text_matches(self, query: str | Query, photo_ids: Sequence[int]) -> dict[int, list[str]]:
         """For a query with ``text:`` filters: the lines of each photo's text that hold
         the words looked for (what a result shows), by photo id; {} for other queries."""
-        from lookalike.core.search.query import FilterKey
+        from lookalike.core.search.model import FilterKey
         from lookalike.core.text import store
 
         q = self.parse(query) if isinstance(query, str) else query

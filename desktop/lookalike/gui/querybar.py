@@ -28,7 +28,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from lookalike.core.search.query import Query, Term, parse
+from lookalike.core.search.model import Query, Term
+from lookalike.core.search.parse import parse
 from lookalike.gui import icons
 from lookalike.gui.thumbnails import ThumbnailLoader
 

@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from lookalike.core.engine import Failure, LibraryStatus, SearchEngine
     from lookalike.core.index.watch import FolderWatcher, WatchUpdate
     from lookalike.core.progress import CancelToken, Progress, ProgressCallback
-    from lookalike.core.search.query import Query
+    from lookalike.core.search.model import Query
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from lookalike.core.errors import QueryError
-from lookalike.core.search.query import KINDS, FilterKey, Query, Shape, Term, date_span, min_size
+from lookalike.core.search.model import KINDS, FilterKey, Query, Shape, Term
+from lookalike.core.search.parse import date_span, min_size
 from lookalike.core.store.catalog import prefix_range, unkey
 from lookalike.core.text.store import filter_sql as text_filter_sql
 

@@ -3,7 +3,7 @@
 The grid is a virtual list (uniform tiles, batched layout), so 100,000 photos
 scroll like the search grid. A month begins with a title tile ("June 2024").
 The filter chips (date, kind, shape, size, folder, tag, concept) write the same
-``key:value`` filters the query language reads (:mod:`lookalike.core.search.query`),
+``key:value`` filters the query language reads (:mod:`lookalike.core.search.parse`),
 so a chip and a typed filter are one thing; :class:`FilterBar` also stands
 next to the search field.
 """
@@ -35,7 +35,7 @@ from PySide6.QtWidgets import (
 )
 
 from lookalike.core.search.browse import BrowseColumns, BrowseItem, month_title
-from lookalike.core.search.query import KINDS, Filter, FilterKey, Query, Shape
+from lookalike.core.search.model import KINDS, Filter, FilterKey, Query, Shape
 from lookalike.core.words import counted
 from lookalike.gui import desktop
 from lookalike.gui.messages import Level
@@ -487,7 +487,7 @@ class BrowseView(View):
             self.refresh()
 
     def query(self) -> Query | None:
-        from lookalike.core.search.query import parse
+        from lookalike.core.search.parse import parse
 
         filters = tuple(self.filter_bar.filters())
         if self._concept:

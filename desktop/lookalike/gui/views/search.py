@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from lookalike.core.errors import QueryError
-from lookalike.core.search.query import parse
+from lookalike.core.search.parse import parse
 from lookalike.core.words import counted
 from lookalike.gui import desktop, icons
 from lookalike.gui.messages import Level, failure_text
