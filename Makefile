@@ -19,7 +19,7 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
-# ruff (lint and format), mypy on core/, import-linter contracts (pyproject.toml)
+# ruff (lint and format), mypy (core, the window, the command line), import-linter contracts (pyproject.toml)
 lint: $(STAMP)
 	$(BIN)/ruff check desktop tests $(wildcard tools)
 	$(BIN)/ruff format --check desktop tests $(wildcard tools)
