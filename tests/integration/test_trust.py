@@ -165,9 +165,9 @@ def test_two_threads_asking_at_once_share_one(small, monkeypatch, what):
     waited for, the face graph not saved): both threads get the one object."""
     lib, _ = small
     import lookalike.core.faces as faces_mod
-    import lookalike.core.learning.concepts as concepts_mod
+    import lookalike.core.learning.learner as learner_mod
 
-    module, name = (faces_mod, "People") if what == "people" else (concepts_mod, "Learner")
+    module, name = (faces_mod, "People") if what == "people" else (learner_mod, "Learner")
     base = getattr(module, name)
     both_inside = threading.Barrier(2)
 
