@@ -17,7 +17,7 @@ import pytest
 
 from lookalike.core.encoders import checkpoint, clear_cache, clip_text, load_encoder
 from lookalike.core.errors import UsageError
-from lookalike.core.runtime import models as _common
+from lookalike.core.runtime import models as runtime
 from tests.fixtures_models import TINY_CLIP_CONFIG, build_tiny_clip_state
 from tests.photos import sample_image
 
@@ -129,7 +129,7 @@ def test_first_load_exports_and_then_text_and_images_match_open_clip(tiny_clip_c
     assert float(np.abs(enc.encode_texts(texts) - _open_clip_text(model, texts)).max()) < 1e-4
 
     photos = [sample_image("rocket"), sample_image("coffee"), sample_image("cat")]
-    x = _common.images_to_tensor(photos, enc.image_size, enc._mean, enc._std)
+    x = runtime.images_to_tensor(photos, enc.image_size, enc._mean, enc._std)
     with torch.inference_mode():
         ref = torch.nn.functional.normalize(model.encode_image(x), dim=-1).numpy()
     got = enc.encode_images(photos)
@@ -211,19 +211,19 @@ def test_checksums_are_remembered_by_path_size_and_time(tmp_path):
     f = tmp_path / "weights.bin"
     f.write_bytes(b"a" * 1000)
     real = hashlib.sha256(f.read_bytes()).hexdigest()
-    assert _common.file_sha256(f) == real
-    table_file = _common.models_dir() / "checksums.json"
+    assert runtime.file_sha256(f) == real
+    table_file = runtime.models_dir() / "checksums.json"
     table = json.loads(table_file.read_text())
     (key,) = [k for k in table if k.startswith(str(f.resolve()))]
     # Prove the next answer comes from the table, not from reading the file again.
     table[key] = "0" * 64
     table_file.write_text(json.dumps(table))
-    _common._sha_memo.clear()
-    assert _common.file_sha256(f) == "0" * 64
+    runtime._sha_memo.clear()
+    assert runtime.file_sha256(f) == "0" * 64
     f.write_bytes(b"b" * 1000)  # same size, new content and time: hashed again
     st = f.stat()
     os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
-    assert _common.file_sha256(f) == hashlib.sha256(b"b" * 1000).hexdigest()
+    assert runtime.file_sha256(f) == hashlib.sha256(b"b" * 1000).hexdigest()
 
 
 @pytest.mark.parametrize("arch", ["ViT-B-32-256", "ViT-B-32", "RN50", "ViT-L-14", "ViT-B-16-plus-240"])
@@ -294,7 +294,7 @@ def _reference_images(enc, photos):
     import torch
 
     model = _reference_model()
-    x = _common.images_to_tensor(photos, enc.image_size, enc._mean, enc._std)
+    x = runtime.images_to_tensor(photos, enc.image_size, enc._mean, enc._std)
     with torch.inference_mode():
         return torch.nn.functional.normalize(model.encode_image(x), dim=-1).numpy()
 

@@ -200,7 +200,7 @@ def test_offline_network_folded_for_inference_computes_the_same_function(offline
     from torch import nn
 
     from lookalike.core.encoders import offline as off
-    from lookalike.core.runtime import models as _common
+    from lookalike.core.runtime import models as runtime
 
     plain = EfficientNet.from_name("efficientnet-lite0")
     plain.load_state_dict(torch.load(str(off.efficientnet_weights_file()), map_location="cpu", weights_only=True))
@@ -208,7 +208,7 @@ def test_offline_network_folded_for_inference_computes_the_same_function(offline
     fast = offline_encoder._net
     assert not any(isinstance(m, nn.BatchNorm2d) for m in fast.modules())
     imgs = [sample_image("cat"), sample_image("rocket"), sample_image("coffee")]
-    x = _common.images_to_tensor(imgs, off.IMAGE_SIZE, off.MEAN, off.STD)
+    x = runtime.images_to_tensor(imgs, off.IMAGE_SIZE, off.MEAN, off.STD)
     with torch.inference_mode():
         want = plain.extract_features(x).mean((2, 3))
         want_logits = plain._fc(want)
@@ -467,7 +467,7 @@ def test_resnet_encoder_folded_for_inference_computes_the_same_function(tmp_path
     import torchvision
 
     from lookalike.core.encoders import resnet
-    from lookalike.core.runtime import models as _common
+    from lookalike.core.runtime import models as runtime
 
     torch.manual_seed(0)
     plain = torchvision.models.resnet50(weights=None)
@@ -484,11 +484,11 @@ def test_resnet_encoder_folded_for_inference_computes_the_same_function(tmp_path
     imgs = [sample_image("cat"), sample_image("rocket")]
     plain.fc = torch.nn.Identity()
     plain.eval()
-    x = _common.images_to_tensor(
+    x = runtime.images_to_tensor(
         imgs,
         resnet.IMAGE_SIZE,
-        _common.IMAGENET_MEAN,
-        _common.IMAGENET_STD,
+        runtime.IMAGENET_MEAN,
+        runtime.IMAGENET_STD,
         resize_size=resnet.RESIZE_SIZE,
         interpolation="bilinear",
     )

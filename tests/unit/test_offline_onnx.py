@@ -48,37 +48,37 @@ def _tiny_graph(path) -> np.ndarray:
 
 
 def test_the_optimized_graph_is_kept_once_and_gives_the_same_outputs(tmp_path):
-    from lookalike.core.runtime import models as _common
+    from lookalike.core.runtime import models as runtime
 
     path = tmp_path / "image.onnx"
     w = _tiny_graph(path)
     x = np.random.default_rng(1).standard_normal((3, 64)).astype(np.float32)
     want = np.maximum(x @ w, 0)
-    first, _ = _common.onnx_cpu_session(path, 1)
-    optimized = _common.optimized_onnx_path(path)
+    first, _ = runtime.onnx_cpu_session(path, 1)
+    optimized = runtime.optimized_onnx_path(path)
     assert optimized.is_file()
     weights = list(tmp_path.glob(f"{optimized.stem}.*.data"))
     assert len(weights) == 1  # the graph's weights in their own file, mapped on later starts
     assert optimized.stat().st_size < weights[0].stat().st_size
     before = optimized.stat().st_mtime_ns
-    second, _ = _common.onnx_cpu_session(path, 1)
+    second, _ = runtime.onnx_cpu_session(path, 1)
     assert optimized.stat().st_mtime_ns == before  # taken as saved, not made again
     for session in (first, second):
         assert np.allclose(session.run(None, {"pixels": x})[0], want, atol=1e-5)
     # a damaged saved graph is dropped, the export answers and the graph is saved anew
     optimized.write_bytes(b"not a graph")
-    third, _ = _common.onnx_cpu_session(path, 1)
+    third, _ = runtime.onnx_cpu_session(path, 1)
     assert np.allclose(third.run(None, {"pixels": x})[0], want, atol=1e-5)
     assert len(list(tmp_path.glob(f"{optimized.stem}.*.data"))) == 1
-    assert _common.onnx_cpu_session(path, 1)[0].run(None, {"pixels": x})[0].shape == (3, 32)
+    assert runtime.onnx_cpu_session(path, 1)[0].run(None, {"pixels": x})[0].shape == (3, 32)
 
 
 def test_an_export_being_checked_leaves_no_optimized_graph(tmp_path):
-    from lookalike.core.runtime import models as _common
+    from lookalike.core.runtime import models as runtime
 
     path = tmp_path / "image.onnx.tmp1"
     _tiny_graph(path)
-    _common.onnx_cpu_session(path, 1, keep_optimized=False)
+    runtime.onnx_cpu_session(path, 1, keep_optimized=False)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["image.onnx.tmp1"]
 
 

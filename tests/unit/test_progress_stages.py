@@ -39,8 +39,8 @@ def test_a_model_download_reports_bytes_under_the_download_stage(tmp_path):
 
 
 def test_model_loading_steps_are_the_load_model_stage():
-    from lookalike.core.runtime import models as _common
+    from lookalike.core.runtime import models as runtime
 
     seen = []
-    _common.report(seen.append, 1, 3, "checking the weights")
+    runtime.report(seen.append, 1, 3, "checking the weights")
     assert seen[0].stage is Stage.LOAD_MODEL and not Stage(seen[0].stage).counts_bytes

@@ -161,7 +161,7 @@ def prepare_library(library: Path) -> None:
 def window_env(library: Path, home: Path, **extra: str) -> dict[str, str]:
     """A fresh home whose default library is ``library`` (a link), and the environment of a
     window started offscreen in it (model files shared with this process)."""
-    from lookalike.core.runtime import models as _common
+    from lookalike.core.runtime import models as runtime
 
     shutil.rmtree(home, ignore_errors=True)
     (home / "data").mkdir(parents=True)
@@ -171,7 +171,7 @@ def window_env(library: Path, home: Path, **extra: str) -> dict[str, str]:
         QT_QPA_PLATFORM="offscreen",
         LOOKALIKE_HOME=os.fspath(home),
         XDG_CACHE_HOME=os.fspath(home / "xdg-cache"),
-        LOOKALIKE_MODELS=os.fspath(_common.models_dir()),
+        LOOKALIKE_MODELS=os.fspath(runtime.models_dir()),
         **extra,
     )
 

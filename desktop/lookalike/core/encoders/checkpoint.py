@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from lookalike.core.runtime import models as _common
+from lookalike.core.runtime import models as runtime
 
 log = logging.getLogger(__name__)
 
@@ -217,7 +217,7 @@ def infer_architectures(shapes: dict[str, tuple], configs: dict[str, dict] | Non
 
 def export_dir(checksum: str) -> Path:
     """Where the towers exported from the weights with this sha256 live."""
-    return _common.models_dir() / "clip-export" / checksum[:32]
+    return runtime.models_dir() / "clip-export" / checksum[:32]
 
 
 @dataclass(frozen=True)
@@ -260,7 +260,7 @@ _lock = threading.Lock()
 
 
 def _records_file() -> Path:
-    return _common.models_dir() / "open_clip" / "loads.json"
+    return runtime.models_dir() / "open_clip" / "loads.json"
 
 
 def _read_records() -> dict:

@@ -50,7 +50,7 @@ import numpy as np
 from lookalike.core.encoders import checkpoint
 from lookalike.core.errors import ModelUnavailableError, UsageError
 from lookalike.core.progress import CancelToken, ProgressCallback
-from lookalike.core.runtime import models as _common
+from lookalike.core.runtime import models as runtime
 
 if TYPE_CHECKING:  # pragma: no cover
     from open_clip import CLIP, CustomTextCLIP
@@ -128,7 +128,7 @@ def _hf_cached_file(repo: str, filename: str) -> Path | None:
 
 
 def _our_copy(repo: str, filename: str) -> Path:
-    return _common.models_dir() / "open_clip" / repo.replace("/", "--") / filename
+    return runtime.models_dir() / "open_clip" / repo.replace("/", "--") / filename
 
 
 def cached_weights(repo: str, filenames: Sequence[str]) -> Path | None:
@@ -208,7 +208,7 @@ def _pretrained_file(arch: str, tag: str, progress, cancel) -> Path:
             prefix = url.split("/")[-2]
         elif "mlfoundations" in url:
             prefix = os.path.splitext(filename)[0].split("-")[-1]
-        dest = _common.models_dir() / "open_clip" / "url" / filename
+        dest = runtime.models_dir() / "open_clip" / "url" / filename
         if dest.is_file():
             return dest
         return _download.fetch(url, dest, what=what, hint=HINT, sha256_prefix=prefix, progress=progress, cancel=cancel)
@@ -305,7 +305,7 @@ def register_config(model_cfg: dict, name: str | None = None) -> str:
     with _register_lock:
         if open_clip.get_model_config(name) == model_cfg:
             return name
-        folder = _common.models_dir() / "open_clip" / "configs"
+        folder = runtime.models_dir() / "open_clip" / "configs"
         folder.mkdir(parents=True, exist_ok=True)
         cfg_file = folder / f"{name}.json"
         from lookalike.core.store.fsutil import atomic_write_text
@@ -476,7 +476,7 @@ class ClipEncoder:
         self._key = (spec_name(spec), model_file)
         rec = checkpoint.recall_load(*self._key)
         if rec is not None and self._load_exports(rec):
-            _common.report(progress, 1, 1, f"CLIP {rec.architecture} ready")
+            runtime.report(progress, 1, 1, f"CLIP {rec.architecture} ready")
             return
         self._load_with_open_clip(spec, model_file, progress, cancel)
 
@@ -581,8 +581,8 @@ class ClipEncoder:
         self._interp, self._resize_mode = rec.interpolation, rec.resize_mode
 
     def _load_with_open_clip(self, spec: ClipSpec, model_file, progress, cancel) -> None:
-        _common.torch_setup()
-        _common.report(progress, 0, None, "loading open_clip")
+        runtime.torch_setup()
+        runtime.report(progress, 0, None, "loading open_clip")
         try:
             with _library_logs_to_ours():
                 import open_clip
@@ -612,8 +612,8 @@ class ClipEncoder:
             weights = _pretrained_file(arch, tag, progress, cancel)
             label = arch
             self.id = f"openclip-{arch}-{tag}"
-        _common.check(cancel)
-        _common.report(progress, 0, None, f"loading CLIP {label}")
+        runtime.check(cancel)
+        runtime.report(progress, 0, None, f"loading CLIP {label}")
         self.architecture = arch
         self.weights_file = weights
         quick_gelu = False
@@ -636,13 +636,13 @@ class ClipEncoder:
                 self._tokenizer = open_clip.get_tokenizer(arch)
         except Exception as exc:
             raise ModelUnavailableError(f"Cannot load the tokenizer of {arch}: {exc}") from None
-        _common.check(cancel)
-        _common.report(progress, 0, None, "checking the CLIP weights")
-        self.weights_checksum = _common.file_sha256(weights)
+        runtime.check(cancel)
+        runtime.report(progress, 0, None, "checking the CLIP weights")
+        self.weights_checksum = runtime.file_sha256(weights)
         model_cfg = open_clip.get_model_config(arch) or {}
         self.dimension = int(model_cfg["embed_dim"])
         self._export(model_cfg, quick_gelu, progress)
-        _common.report(progress, 1, 1, f"CLIP {label} ready")
+        runtime.report(progress, 1, 1, f"CLIP {label} ready")
 
     def _export(self, model_cfg: dict, quick_gelu: bool, progress) -> None:
         """Export the towers once per set of weights (so later starts skip open_clip and
@@ -655,19 +655,19 @@ class ClipEncoder:
         try:
             text = clip_text.load_text_tower(folder)
             if text is None:
-                _common.report(progress, 0, None, "preparing CLIP text queries")
+                runtime.report(progress, 0, None, "preparing CLIP text queries")
                 if clip_text.export_text_tower(self._model, model_cfg, folder, quick_gelu=quick_gelu):
                     text = clip_text.load_text_tower(folder)
             onnx = folder / clip_image.ONNX_NAME
             if self.device == "cpu" and not onnx.is_file() and clip_image.onnxruntime_available():
-                _common.report(progress, 0, None, "preparing the CLIP image tower for ONNX Runtime")
+                runtime.report(progress, 0, None, "preparing the CLIP image tower for ONNX Runtime")
                 clip_image.export_image_tower(self._model, folder, self.image_size)
             if (
                 self.device == "cpu"
                 and clip_image.precision_setting() != "fp32"
                 and clip_image.bf16_decision(folder) is None
             ):
-                _common.report(progress, 0, None, "timing the CLIP image tower in bfloat16")
+                runtime.report(progress, 0, None, "timing the CLIP image tower in bfloat16")
                 clip_image.export_bf16_tower(self._model, folder, self.image_size)
         except Exception as exc:  # only speed is at stake: the torch model still answers
             log.warning("could not export the CLIP towers to %s: %s", folder, exc)
@@ -789,7 +789,7 @@ class ClipEncoder:
     # -- encoding -------------------------------------------------------------------------
 
     def _pixels(self, batch: Sequence[Image.Image]) -> np.ndarray:
-        return _common.images_to_array(
+        return runtime.images_to_array(
             batch, self.image_size, self._mean, self._std, resize_mode=self._resize_mode, interpolation=self._interp
         )
 
@@ -806,7 +806,7 @@ class ClipEncoder:
         model = self._model
         assert model is not None  # no image tower: _image_tower() loaded the torch model
         pin = self.device.startswith("cuda")
-        return _common.encode_image_batches(
+        return runtime.encode_image_batches(
             images,
             batch_size,
             self.dimension,
@@ -817,7 +817,7 @@ class ClipEncoder:
     def encode_texts(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
         texts = [str(t) for t in texts]
         if not texts:
-            return _common.empty_rows(getattr(self, "dimension", 0))
+            return runtime.empty_rows(getattr(self, "dimension", 0))
         if self._text is not None:
             return self._text.encode(texts)
         assert self._model is not None  # no exported text tower: the torch model answers
@@ -828,7 +828,7 @@ class ClipEncoder:
             for i in range(0, len(texts), batch_size):
                 tokens = self._tokenizer(texts[i : i + batch_size]).to(self.device)
                 out.append(self._model.encode_text(tokens).float().cpu())
-        return _common.unit_rows(torch.cat(out))
+        return runtime.unit_rows(torch.cat(out))
 
     def __repr__(self) -> str:
         return f"ClipEncoder({self.id!r}, device={self.device!r}, {self.backend})"

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from lookalike.core.runtime import models as _common
+from lookalike.core.runtime import models as runtime
 
 if TYPE_CHECKING:  # pragma: no cover
     from PIL import Image
@@ -241,7 +241,7 @@ class OnnxImageTower:
     """An exported image tower: normalised pixel arrays (n, 3, s, s) -> features (n, d)."""
 
     def __init__(self, path: Path, threads: int | None = None, *, keep_optimized: bool = True) -> None:
-        self._session, self.threads = _common.onnx_cpu_session(path, threads, keep_optimized=keep_optimized)
+        self._session, self.threads = runtime.onnx_cpu_session(path, threads, keep_optimized=keep_optimized)
         self._input = self._session.get_inputs()[0].name
 
     def run(self, pixels: np.ndarray) -> np.ndarray:

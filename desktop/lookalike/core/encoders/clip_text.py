@@ -109,10 +109,10 @@ def _vocab_tables(path: Path) -> tuple[dict[str, int], dict[str, int]]:
     """The tables, from a marshal copy in the model cache (a fifth of the time of building them)."""
     import marshal
 
-    from lookalike.core.runtime import models as _common
+    from lookalike.core.runtime import models as runtime
 
     st = path.stat()
-    cache = _common.models_dir() / "open_clip" / f"bpe-{st.st_size}-{st.st_mtime_ns}-m{marshal.version}.marshal"
+    cache = runtime.models_dir() / "open_clip" / f"bpe-{st.st_size}-{st.st_mtime_ns}-m{marshal.version}.marshal"
     try:
         encoder, ranks = marshal.loads(cache.read_bytes())
         if isinstance(encoder, dict) and isinstance(ranks, dict) and len(encoder) > len(ranks) > 0:

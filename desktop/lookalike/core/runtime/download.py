@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 from lookalike.core.errors import ModelUnavailableError
 from lookalike.core.progress import CancelToken, ProgressCallback, RateMeter, Stage
-from lookalike.core.runtime import models as _common
+from lookalike.core.runtime import models as runtime
 
 log = logging.getLogger(__name__)
 
@@ -77,8 +77,8 @@ def fetch(
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     req = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
-    _common.check(cancel)
-    _common.report(progress, 0, None, f"connecting to download {what}", stage=Stage.DOWNLOAD)
+    runtime.check(cancel)
+    runtime.report(progress, 0, None, f"connecting to download {what}", stage=Stage.DOWNLOAD)
     try:
         resp = urllib.request.urlopen(req, timeout=timeout)  # https URLs we build
     except urllib.error.HTTPError as exc:
@@ -100,7 +100,7 @@ def fetch(
     last_report = 0.0
     with resp, atomic_path(dest) as tmp, open(tmp, "wb") as out:
         while True:
-            _common.check(cancel)
+            runtime.check(cancel)
             try:
                 chunk = resp.read(CHUNK)
             except (OSError, ValueError) as exc:
@@ -117,13 +117,13 @@ def fetch(
                 last_report = now
                 rate = meter.update(done)
                 mb = f"{done / 1e6:.0f}" + (f" of {total_bytes / 1e6:.0f}" if total_bytes else "")
-                _common.report(progress, done, total_bytes, f"downloading {what}: {mb} MB", rate, stage=Stage.DOWNLOAD)
+                runtime.report(progress, done, total_bytes, f"downloading {what}: {mb} MB", rate, stage=Stage.DOWNLOAD)
         if total_bytes is not None and done != total_bytes:
             raise ModelUnavailableError(
                 _offline_message(what, url, f"the download ended early ({done} of {total_bytes} bytes)", hint)
             )
         if sha256_prefix and not h.hexdigest().startswith(sha256_prefix):
             raise ModelUnavailableError(f"The downloaded {what} is damaged (its checksum does not match); try again.")
-    _common.report(progress, done, total_bytes or done, f"downloaded {what}", stage=Stage.DOWNLOAD)
+    runtime.report(progress, done, total_bytes or done, f"downloaded {what}", stage=Stage.DOWNLOAD)
     log.info("downloaded %s (%d bytes) to %s", url, done, dest)
     return dest
