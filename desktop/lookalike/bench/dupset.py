@@ -31,9 +31,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageEnhance
 
-FACES_DIR = Path(
-    os.environ.get("LOOKALIKE_FACES_DIR", Path(__file__).resolve().parents[3] / "tests" / "data" / "faces")
-)
+from lookalike.bench.labelled import FACES
+
+FACES_DIR = Path(os.environ.get("LOOKALIKE_FACES_DIR", FACES))
 
 
 class Alteration(StrEnum):

@@ -33,9 +33,10 @@ from typing import Any
 
 import numpy as np
 
+from lookalike.bench.labelled import FACES
+
 log = logging.getLogger(__name__)
 
-FACES = Path(__file__).resolve().parents[4] / "shared" / "testdata" / "faces"
 # Who each face of the group photos is, left to right (None: an unlabelled child).
 GROUPS = {
     "groups/obama_and_biden.jpg": ["biden", "obama", None],
