@@ -239,23 +239,20 @@ class UserTags:
 
     def accept(self, name: str, photos: Sequence[Path | str | int]) -> int:
         """Suggestions the user accepted: they carry the tag now, and teach it."""
-        info = self.concepts.get(name)
-        resolved = self._resolve(photos)
-        now = time.time()
-        with self.concepts._lock, self.catalog.transaction() as conn:
-            for path, digest, _ in resolved:
-                self.concepts._put_example(conn, info.id, path, digest, 1, "marked", now)
-        self.relearn(info.name, choose=False)
-        return len(resolved)
+        return self._mark(name, photos, 1)
 
     def reject(self, name: str, photos: Sequence[Path | str | int]) -> int:
         """Photos that do not carry the tag: counter-examples, never suggested again."""
+        return self._mark(name, photos, 0)
+
+    def _mark(self, name: str, photos: Sequence[Path | str | int], label: int) -> int:
+        """The user's verdict on these photos (1 carries the tag, 0 does not), kept as marked examples."""
         info = self.concepts.get(name)
         resolved = self._resolve(photos)
         now = time.time()
         with self.concepts._lock, self.catalog.transaction() as conn:
             for path, digest, _ in resolved:
-                self.concepts._put_example(conn, info.id, path, digest, 0, "marked", now)
+                self.concepts._put_example(conn, info.id, path, digest, label, "marked", now)
         self.relearn(info.name, choose=False)
         return len(resolved)
 
