@@ -48,6 +48,31 @@ def photos(tmp_path):
     return {"mill": a, "iptc": b, "side": c, "lr": e, "plain": plain}
 
 
+def _catalog_of(photos, tmp_path) -> tuple[Catalog, list[int]]:
+    """A catalog holding these photos (random vectors: keywords need no model)."""
+    cat = Catalog(tmp_path / "catalog.sqlite3")
+    cat.set_meta({"encoder_id": "test-model", "weights_checksum": "abc"})
+    folder = cat.add_folder(photos["mill"].parent)
+    rng = np.random.default_rng(0)
+    ids = cat.commit_batch(
+        added=[
+            NewPhoto(
+                p.resolve(),
+                folder.id,
+                p.stat().st_size,
+                p.stat().st_mtime_ns,
+                k,
+                32,
+                24,
+                None,
+                rng.standard_normal(8).astype(np.float32),
+            )  # fmt: skip
+            for k, p in photos.items()
+        ]
+    )
+    return cat, ids
+
+
 def test_keywords_are_read_from_xmp_iptc_and_sidecars(photos):
     assert read_keywords(photos["mill"]) == ["windmill", "Holland"]
     assert read_keywords(photos["iptc"]) == ["tulips", "Holland"]
@@ -58,27 +83,8 @@ def test_keywords_are_read_from_xmp_iptc_and_sidecars(photos):
 
 def test_indexing_reads_keywords_as_user_tags_and_never_writes_the_photo(photos, tmp_path):
     before = {k: hashlib.sha256(p.read_bytes()).hexdigest() for k, p in photos.items()}
-    cat = Catalog(tmp_path / "catalog.sqlite3")
+    cat, ids = _catalog_of(photos, tmp_path)
     try:
-        cat.set_meta({"encoder_id": "test-model", "weights_checksum": "abc"})
-        folder = cat.add_folder(photos["mill"].parent)
-        rng = np.random.default_rng(0)
-        ids = cat.commit_batch(
-            added=[
-                NewPhoto(
-                    p.resolve(),
-                    folder.id,
-                    p.stat().st_size,
-                    p.stat().st_mtime_ns,
-                    k,
-                    32,
-                    24,
-                    None,
-                    rng.standard_normal(8).astype(np.float32),
-                )  # fmt: skip
-                for k, p in photos.items()
-            ]
-        )
         by = dict(zip(photos, ids))
         learner = Learner(cat)
         learner.update()
@@ -102,27 +108,8 @@ def test_indexing_reads_keywords_as_user_tags_and_never_writes_the_photo(photos,
 
 
 def test_exported_sidecars_are_read_back_and_keep_what_they_held(photos, tmp_path):
-    cat = Catalog(tmp_path / "catalog.sqlite3")
+    cat, _ = _catalog_of(photos, tmp_path)
     try:
-        cat.set_meta({"encoder_id": "test-model", "weights_checksum": "abc"})
-        folder = cat.add_folder(photos["mill"].parent)
-        rng = np.random.default_rng(0)
-        cat.commit_batch(
-            added=[
-                NewPhoto(
-                    p.resolve(),
-                    folder.id,
-                    p.stat().st_size,
-                    p.stat().st_mtime_ns,
-                    k,
-                    32,
-                    24,
-                    None,
-                    rng.standard_normal(8).astype(np.float32),
-                )  # fmt: skip
-                for k, p in photos.items()
-            ]
-        )
         learner = Learner(cat)
         learner.update()
         ut = learner.user_tags
